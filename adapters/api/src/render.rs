@@ -1,0 +1,112 @@
+//! Shared rendering of answers: numbered sources as text, and splitting long text at a platform's
+//! message limit without cutting a `[n]` marker, a word or a line in half where avoidable.
+
+use crate::{Answer, Citation};
+
+/// One source as a single line: `[1] Title — p. 3 · Intro: “snippet”`.
+pub fn source_line(citation: &Citation) -> String {
+    let mut line = format!("[{}] {}", citation.n, citation.title);
+    let locator = citation.locator.to_string();
+    if !locator.is_empty() {
+        line.push_str(" — ");
+        line.push_str(&locator);
+    }
+    if !citation.snippet.is_empty() {
+        line.push_str(&format!(": “{}”", citation.snippet));
+    }
+    line
+}
+
+/// The numbered sources as plain text, one per line.
+pub fn sources_plain(citations: &[Citation]) -> String {
+    citations.iter().map(source_line).collect::<Vec<_>>().join("\n")
+}
+
+/// The whole answer as plain text: notice, answer, then the sources under a `Sources:` line.
+pub fn answer_plain(answer: &Answer) -> String {
+    let mut out = String::new();
+    if let Some(notice) = answer.notice {
+        out.push_str(notice.user_message());
+        out.push_str("\n\n");
+    }
+    if !answer.text.trim().is_empty() {
+        out.push_str(answer.text.trim());
+        out.push_str("\n\n");
+    }
+    if !answer.citations.is_empty() {
+        out.push_str("Sources:\n");
+        out.push_str(&sources_plain(&answer.citations));
+        out.push('\n');
+    }
+    out.trim_end().to_owned()
+}
+
+/// Splits `text` into pieces of at most `limit` characters (Unicode scalar values), preferring
+/// paragraph breaks, then line breaks, then spaces, and never cutting inside a `[n]` marker.
+pub fn split_message(text: &str, limit: usize) -> Vec<String> {
+    assert!(limit >= 16, "a message limit below 16 characters cannot hold a citation");
+    let mut pieces = Vec::new();
+    let mut rest = text.trim();
+    while rest.chars().count() > limit {
+        let hard = rest.char_indices().nth(limit).map(|(i, _)| i).unwrap_or(rest.len());
+        let window = &rest[..hard];
+        let cut = ["\n\n", "\n", " "]
+            .iter()
+            .find_map(|sep| window.rfind(sep).filter(|&i| i > 0).map(|i| (i, sep.len())))
+            .map(|(i, _)| i)
+            .unwrap_or_else(|| avoid_marker(window, hard));
+        let cut = avoid_marker(rest, cut);
+        let (head, tail) = rest.split_at(cut);
+        pieces.push(head.trim_end().to_owned());
+        rest = tail.trim_start();
+    }
+    if !rest.is_empty() {
+        pieces.push(rest.to_owned());
+    }
+    pieces
+}
+
+/// Moves a cut at byte `at` back to before an unclosed `[digits` marker it would split.
+fn avoid_marker(text: &str, at: usize) -> usize {
+    let head = &text[..at];
+    if let Some(open) = head.rfind('[') {
+        let inside = &head[open + 1..];
+        if inside.chars().all(|c| c.is_ascii_digit()) && !head[open..].contains(']') && open > 0 {
+            return open;
+        }
+    }
+    at
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_text_is_one_piece() {
+        assert_eq!(split_message("hello [1]", 2000), vec!["hello [1]"]);
+    }
+
+    #[test]
+    fn splits_at_paragraphs_first() {
+        let text = format!("{}\n\n{}", "a".repeat(30), "b".repeat(30));
+        assert_eq!(split_message(&text, 40), vec!["a".repeat(30), "b".repeat(30)]);
+    }
+
+    #[test]
+    fn never_cuts_a_marker() {
+        let text = format!("{}[12] tail", "x".repeat(20));
+        for piece in split_message(&text, 22) {
+            assert!(!piece.ends_with("[1") && !piece.starts_with("2]"), "{piece:?}");
+            assert!(piece.chars().count() <= 22);
+        }
+    }
+
+    #[test]
+    fn every_piece_respects_the_limit_with_multibyte_text() {
+        let text = "é ".repeat(500) + &"字".repeat(300);
+        let pieces = split_message(&text, 100);
+        assert!(pieces.iter().all(|p| p.chars().count() <= 100));
+        assert_eq!(pieces.concat().replace(' ', ""), text.replace(' ', ""));
+    }
+}

@@ -1,0 +1,379 @@
+//! Plain data exchanged across the gateway boundary.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::AskError;
+
+/// Where a call comes from. The core maps it to the collections it may read and write.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Scope {
+    /// Platform name: `discord`, `matrix`, `slack`, `email`, `cli`, `http`.
+    pub platform: String,
+    /// The guild, space, workspace or mail domain the room belongs to, if any.
+    pub space: Option<String>,
+    /// The channel, room or mailbox; for the CLI and HTTP API, the collection name.
+    pub room: String,
+    /// The thread inside the room, if any.
+    pub thread: Option<String>,
+}
+
+impl Scope {
+    /// A scope for local surfaces (CLI, HTTP API) that name their collection directly.
+    pub fn local(platform: &str, collection: &str) -> Self {
+        Scope { platform: platform.to_owned(), space: None, room: collection.to_owned(), thread: None }
+    }
+}
+
+/// Who makes a call, as the platform reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// The platform's stable user id (Discord snowflake, Matrix user id, email address).
+    pub user_id: String,
+    /// A name to show, if the platform gave one.
+    pub display_name: Option<String>,
+    /// Roles or power levels the platform reports, used by the permission rules.
+    pub roles: Vec<String>,
+    /// True when the platform says this user owns the room or space.
+    pub is_owner: bool,
+}
+
+impl Actor {
+    /// The local operator (CLI, or the HTTP API with a valid token).
+    pub fn operator() -> Self {
+        Actor { user_id: "operator".into(), display_name: None, roles: vec!["admin".into()], is_owner: true }
+    }
+}
+
+/// Who said an earlier turn of a thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+/// One earlier message of the thread a question was asked in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Turn {
+    pub role: Role,
+    pub text: String,
+}
+
+/// A question with the thread's earlier turns, oldest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Question {
+    pub text: String,
+    #[serde(default)]
+    pub history: Vec<Turn>,
+}
+
+impl Question {
+    pub fn new(text: impl Into<String>) -> Self {
+        Question { text: text.into(), history: Vec::new() }
+    }
+}
+
+/// Where an uploaded file came from, kept as the locator of its chunks.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// A link back to the chat message or mail the file came from.
+    pub link: Option<String>,
+    /// Who sent it.
+    pub sender: Option<String>,
+    /// When it was sent (RFC 3339).
+    pub sent_at: Option<String>,
+}
+
+/// A file to ingest.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Upload {
+    /// The file's name as the user gave it; also the source key that a later upload replaces.
+    pub file_name: String,
+    /// The MIME type the platform reported, if any (a hint: the content is sniffed too).
+    pub mime: Option<String>,
+    pub bytes: Vec<u8>,
+    pub origin: Origin,
+}
+
+impl fmt::Debug for Upload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Upload")
+            .field("file_name", &self.file_name)
+            .field("mime", &self.mime)
+            .field("bytes", &self.bytes.len())
+            .field("origin", &self.origin)
+            .finish()
+    }
+}
+
+/// Where in a document a cited chunk stands.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Locator {
+    /// 1-based page number (PDF).
+    pub page: Option<u32>,
+    /// Headings from the top of the document down to the chunk.
+    #[serde(default)]
+    pub heading_path: Vec<String>,
+    /// The attachment inside an email the chunk came from.
+    pub attachment: Option<String>,
+    /// Email subject, when the document is (or came from) an email.
+    pub subject: Option<String>,
+    /// Email or chat message date (RFC 3339).
+    pub date: Option<String>,
+    /// Link to the original chat message.
+    pub link: Option<String>,
+}
+
+impl Locator {
+    pub fn is_empty(&self) -> bool {
+        self.to_string().is_empty()
+    }
+}
+
+impl fmt::Display for Locator {
+    /// A short human form such as `p. 3 · Setup › Network`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts: Vec<String> = Vec::new();
+        if let Some(subject) = &self.subject {
+            match &self.date {
+                Some(date) => parts.push(format!("“{subject}”, {}", date.get(..10).unwrap_or(date))),
+                None => parts.push(format!("“{subject}”")),
+            }
+        }
+        if let Some(attachment) = &self.attachment {
+            parts.push(attachment.clone());
+        }
+        if let Some(page) = self.page {
+            parts.push(format!("p. {page}"));
+        }
+        if !self.heading_path.is_empty() {
+            parts.push(self.heading_path.join(" › "));
+        }
+        f.write_str(&parts.join(" · "))
+    }
+}
+
+/// One numbered source of an answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Citation {
+    /// The number the answer text uses, `[n]`, counted from 1 in order of first use.
+    pub n: u32,
+    pub document_id: String,
+    pub title: String,
+    pub locator: Locator,
+    /// A short quote from the cited chunk.
+    pub snippet: String,
+    /// Fused retrieval score (higher is better); comparable only within one answer.
+    pub score: f32,
+}
+
+/// Why an answer looks the way it does, when it is not a plain cited answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Notice {
+    /// Nothing in the scope's documents matched: no answer was invented.
+    NothingFound,
+    /// The model cited none of its sources: they are all shown.
+    Uncited,
+    /// The model could not be reached: the best-matching sources are shown instead of an answer.
+    ModelUnreachable,
+}
+
+impl Notice {
+    /// A sentence to show above or below the answer.
+    pub fn user_message(self) -> &'static str {
+        match self {
+            Notice::NothingFound => "I found nothing about this in your documents.",
+            Notice::Uncited => "The answer did not cite its sources; these are the passages it was given.",
+            Notice::ModelUnreachable => {
+                "The language model is unreachable right now, so here are the best-matching passages instead of an answer."
+            }
+        }
+    }
+}
+
+/// How long the parts of an answer took.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    #[serde(with = "millis")]
+    pub retrieval: Duration,
+    #[serde(with = "millis_opt")]
+    pub first_token: Option<Duration>,
+    #[serde(with = "millis")]
+    pub total: Duration,
+}
+
+/// A complete, checked answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Answer {
+    /// The answer text; every `[n]` in it refers to `citations[n-1]`.
+    pub text: String,
+    pub citations: Vec<Citation>,
+    pub notice: Option<Notice>,
+    /// The chat model that wrote it (empty when no model was used).
+    pub model: String,
+    pub timings: Timings,
+}
+
+/// What an answer in progress reports.
+#[derive(Clone, Debug)]
+pub enum AskEvent {
+    /// Waiting for the model; `position` 1 means next.
+    Queued { position: usize },
+    /// The model is being loaded into memory.
+    LoadingModel,
+    /// A piece of answer text, as the model writes it (markers not yet checked).
+    Token(String),
+    /// The checked answer: its text replaces everything streamed before.
+    Done(Answer),
+    Failed(AskError),
+}
+
+/// What became of an upload.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum IngestOutcome {
+    /// A new document.
+    Added,
+    /// The same bytes were already stored in this collection.
+    Duplicate,
+    /// The same source had other content, which this one replaced.
+    Replaced { previous_id: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestReceipt {
+    pub document_id: String,
+    pub title: String,
+    pub collection: String,
+    pub chunks: u32,
+    pub pages: Option<u32>,
+    pub outcome: IngestOutcome,
+    /// True when the embedding model was unreachable: the text is searchable by keywords now and
+    /// the embeddings will be filled in when the model answers again.
+    pub embeddings_pending: bool,
+}
+
+impl IngestReceipt {
+    /// One line for a chat reply.
+    pub fn summary(&self) -> String {
+        let what = match &self.outcome {
+            IngestOutcome::Added => "Added",
+            IngestOutcome::Duplicate => "Already had",
+            IngestOutcome::Replaced { .. } => "Updated",
+        };
+        let mut line = format!("{what} “{}” ({} chunks", self.title, self.chunks);
+        if let Some(pages) = self.pages {
+            line.push_str(&format!(", {pages} pages"));
+        }
+        line.push_str(&format!(") as document {}", self.document_id));
+        if let IngestOutcome::Replaced { previous_id } = &self.outcome {
+            line.push_str(&format!(", replacing {previous_id}"));
+        }
+        line.push('.');
+        if self.embeddings_pending {
+            line.push_str(" The embedding model is unreachable: keyword search works now, meaning search once it is back.");
+        }
+        line
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentInfo {
+    pub id: String,
+    pub title: String,
+    pub source: String,
+    pub collection: String,
+    pub kind: String,
+    pub chunks: u32,
+    pub bytes: u64,
+    /// RFC 3339.
+    pub added_at: String,
+    pub pending_embeddings: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForgetReceipt {
+    pub document_id: String,
+    pub title: String,
+    pub chunks: u32,
+}
+
+/// The state of one model on the Ollama server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelState {
+    pub name: String,
+    /// Pulled on the server.
+    pub available: bool,
+    /// Loaded in memory now.
+    pub loaded: bool,
+    /// When Ollama will unload it (RFC 3339), if loaded.
+    pub expires_at: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    pub ollama_reachable: bool,
+    pub chat_model: ModelState,
+    pub embed_model: ModelState,
+    pub documents: u64,
+    pub chunks: u64,
+    pub pending_embeddings: u64,
+    /// A problem and its fix, when something is wrong.
+    pub problem: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelWarmup {
+    pub name: String,
+    #[serde(with = "millis")]
+    pub took: Duration,
+    /// Time Ollama spent loading it (zero when it was already loaded).
+    #[serde(with = "millis")]
+    pub load: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WarmupReport {
+    pub models: Vec<ModelWarmup>,
+}
+
+impl From<AskError> for AskEvent {
+    fn from(error: AskError) -> Self {
+        AskEvent::Failed(error)
+    }
+}
+
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}
+
+mod millis_opt {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&(d.as_millis() as u64)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_millis))
+    }
+}
