@@ -1,3 +1,181 @@
-//! Derived search indexes: [`bm25`] (tantivy) and [`vector`] (HNSW / exact), both rebuilt from the store.
+//! Derived search indexes, rebuilt from the store: [`bm25`] (tantivy) and [`vector`] (HNSW or
+//! exact, per collection).
+//!
+//! Both follow the store's change log. Each keeps the sequence number of the last change it
+//! applied (its watermark); [`Indexes::catch_up`] replays what came after, on start, after every
+//! write and on `footnote reindex`. A crash between a database commit and an index update is
+//! therefore harmless: the next catch-up applies the missing changes.
+
 pub mod bm25;
 pub mod vector;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::store::{ChangeOp, Store, StoreError};
+use bm25::{Bm25Error, Bm25Index};
+use vector::{HnswParams, VectorIndex, VectorIndexError};
+
+/// Changes read from the log per step.
+const BATCH: i64 = 2000;
+/// The vector index is written to disk at most this often (it is replayed from the log after a
+/// crash, so this only bounds the replay).
+const PERSIST_EVERY: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("BM25 index: {0}")]
+    Bm25(#[from] Bm25Error),
+    #[error("vector index: {0}")]
+    Vector(#[from] VectorIndexError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+struct Vectors {
+    index: Arc<VectorIndex>,
+    /// Last change applied in memory (the persisted one is `index.watermark()`).
+    applied: AtomicI64,
+}
+
+/// The BM25 and vector indexes of one Footnote instance.
+pub struct Indexes {
+    bm25: Bm25Index,
+    vectors: RwLock<Option<Arc<Vectors>>>,
+    vector_dir: PathBuf,
+    params: HnswParams,
+    sync: tokio::sync::Mutex<Instant>,
+}
+
+impl Indexes {
+    /// Opens the indexes under `dir` (`dir/bm25`, `dir/vectors`). `dims` is the stored embedding
+    /// dimension, when known.
+    pub fn open(dir: &Path, dims: Option<usize>, params: HnswParams) -> Result<Self, IndexError> {
+        let bm25 = Bm25Index::open(&dir.join("bm25"))?;
+        let indexes = Indexes {
+            bm25,
+            vectors: RwLock::new(None),
+            vector_dir: dir.join("vectors"),
+            params,
+            sync: tokio::sync::Mutex::new(Instant::now()),
+        };
+        if let Some(dims) = dims {
+            indexes.open_vectors(dims)?;
+        }
+        Ok(indexes)
+    }
+
+    fn open_vectors(&self, dims: usize) -> Result<Arc<Vectors>, IndexError> {
+        let mut slot = self.vectors.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = slot.as_ref().filter(|v| v.index.dims() == dims) {
+            return Ok(v.clone());
+        }
+        let index = VectorIndex::open(&self.vector_dir, dims, self.params.clone())?;
+        let applied = AtomicI64::new(index.watermark());
+        let v = Arc::new(Vectors { index: Arc::new(index), applied });
+        *slot = Some(v.clone());
+        Ok(v)
+    }
+
+    fn vectors(&self) -> Option<Arc<Vectors>> {
+        self.vectors.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn bm25(&self) -> &Bm25Index {
+        &self.bm25
+    }
+
+    /// The vector index, once the embedding dimension is known.
+    pub fn vector_index(&self) -> Option<Arc<VectorIndex>> {
+        self.vectors().map(|v| v.index.clone())
+    }
+
+    /// Applies every change the indexes have not seen yet. Returns how many were applied.
+    pub async fn catch_up(&self, store: &dyn Store) -> Result<usize, IndexError> {
+        let mut last_persist = self.sync.lock().await;
+        let mut applied = 0;
+        loop {
+            let bm25_mark = self.bm25.watermark();
+            let vectors = self.vectors();
+            let vec_mark = vectors.as_ref().map(|v| v.applied.load(Ordering::Acquire)).unwrap_or(bm25_mark);
+            let changes = store.changes_since(bm25_mark.min(vec_mark), BATCH).await?;
+            let Some(last) = changes.last().map(|c| c.seq) else { break };
+
+            // The first vector seen tells the dimension: open the index and start over from its mark.
+            if vectors.is_none() {
+                if let Some(dims) = changes.iter().find_map(|c| c.embedding.as_ref().map(Vec::len)) {
+                    self.open_vectors(dims)?;
+                    continue;
+                }
+            }
+
+            let mut adds = Vec::new();
+            let mut deletes = Vec::new();
+            for change in changes.iter().filter(|c| c.seq > bm25_mark) {
+                match (change.op, &change.content) {
+                    (ChangeOp::Add, Some((title, text))) => {
+                        adds.push((change.chunk_id as u64, change.collection.as_str(), title.as_str(), text.as_str()))
+                    }
+                    (ChangeOp::Delete, _) => deletes.push(change.chunk_id as u64),
+                    _ => {}
+                }
+            }
+            if last > bm25_mark {
+                self.bm25.apply(&adds, &deletes, last)?;
+            }
+            if let Some(v) = &vectors {
+                for change in changes.iter().filter(|c| c.seq > vec_mark) {
+                    match (change.op, &change.embedding) {
+                        (ChangeOp::Add | ChangeOp::Embed, Some(embedding)) => {
+                            v.index.upsert(&change.collection, change.chunk_id as u64, embedding)?
+                        }
+                        (ChangeOp::Delete, _) => v.index.remove(&change.collection, change.chunk_id as u64)?,
+                        _ => {}
+                    }
+                }
+                v.applied.fetch_max(last, Ordering::AcqRel);
+            }
+            applied += changes.len();
+        }
+        if last_persist.elapsed() >= PERSIST_EVERY {
+            self.persist_vectors()?;
+            *last_persist = Instant::now();
+        }
+        Ok(applied)
+    }
+
+    /// Writes the vector index to disk with its watermark.
+    pub fn persist_vectors(&self) -> Result<(), IndexError> {
+        if let Some(v) = self.vectors() {
+            let mark = v.applied.load(Ordering::Acquire);
+            if mark != v.index.watermark() {
+                v.index.persist(mark)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Empties both indexes so the next catch-up rebuilds them from the whole log.
+    pub async fn clear(&self) -> Result<(), IndexError> {
+        let _guard = self.sync.lock().await;
+        self.bm25.clear()?;
+        if let Some(v) = self.vectors() {
+            v.index.clear()?;
+            v.applied.store(0, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Drops the vector index (the embedding model changed); the next vectors open a new one.
+    pub async fn drop_vectors(&self, store: &dyn Store) -> Result<(), IndexError> {
+        let _guard = self.sync.lock().await;
+        if let Some(v) = self.vectors.write().unwrap_or_else(|e| e.into_inner()).take() {
+            v.index.clear()?;
+            // Nothing before now carries a vector any more: start the new index at the log's end.
+            v.index.persist(store.last_seq().await?)?;
+        }
+        Ok(())
+    }
+}

@@ -1,1 +1,136 @@
-//! (work in progress)
+//! Hybrid retrieval: BM25 top-k and vector top-k inside the asker's collections, fused, then the
+//! chunks loaded from the store and packed into the model's context budget.
+//!
+//! The collection filter is part of both searches (a required clause in tantivy, one index per
+//! collection for vectors), never a filter applied after the top-k cut.
+
+pub mod fusion;
+
+use crate::config::RetrievalConfig;
+use crate::index::{IndexError, Indexes};
+use crate::store::{ChunkRow, Store};
+
+pub use fusion::{fuse, Fused};
+
+/// Which retrievers to use (the evaluation compares them; answers use `Hybrid`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Hybrid,
+    Bm25,
+    Vector,
+}
+
+/// A retrieved chunk with its fused score.
+#[derive(Clone, Debug)]
+pub struct Source {
+    pub chunk: ChunkRow,
+    pub score: f32,
+    pub bm25_rank: Option<usize>,
+    pub vector_rank: Option<usize>,
+}
+
+/// Ranked chunk ids for `query` within `collections`. `query_vector` is `None` when the
+/// embedding model is unreachable: BM25 alone then ranks.
+pub fn rank(
+    indexes: &Indexes,
+    cfg: &RetrievalConfig,
+    collections: &[String],
+    query: &str,
+    query_vector: Option<&[f32]>,
+    mode: Mode,
+) -> Result<Vec<Fused>, IndexError> {
+    let bm25 = if mode != Mode::Vector && cfg.bm25_top_k > 0 {
+        indexes.bm25().search(collections, query, cfg.bm25_top_k)?
+    } else {
+        Vec::new()
+    };
+    let vector = match (mode, query_vector, indexes.vector_index()) {
+        (Mode::Bm25, _, _) | (_, None, _) | (_, _, None) => Vec::new(),
+        (_, Some(q), Some(index)) if cfg.vector_top_k > 0 && q.len() == index.dims() => {
+            index.search(collections, q, cfg.vector_top_k)?
+        }
+        _ => Vec::new(),
+    };
+    Ok(fuse(&bm25, &vector, cfg))
+}
+
+/// Ranks, then loads the best `limit` chunks from the store, best first.
+pub async fn retrieve(
+    indexes: &Indexes,
+    store: &dyn Store,
+    cfg: &RetrievalConfig,
+    collections: &[String],
+    query: &str,
+    query_vector: Option<&[f32]>,
+    limit: usize,
+) -> Result<Vec<Source>, IndexError> {
+    let ranked = rank(indexes, cfg, collections, query, query_vector, Mode::Hybrid)?;
+    let top: Vec<&Fused> = ranked.iter().take(limit).collect();
+    let ids: Vec<i64> = top.iter().map(|f| f.chunk_id as i64).collect();
+    let mut rows = store.chunks(&ids).await?;
+    let mut out = Vec::with_capacity(top.len());
+    for f in top {
+        if let Some(pos) = rows.iter().position(|r| r.id == f.chunk_id as i64) {
+            let chunk = rows.swap_remove(pos);
+            // Defence in depth: the indexes filter by collection; the store row must agree.
+            if collections.contains(&chunk.collection) {
+                out.push(Source { chunk, score: f.score, bm25_rank: f.bm25_rank, vector_rank: f.vector_rank });
+            } else {
+                tracing::error!(chunk = f.chunk_id, "index returned a chunk outside the asked collections; dropped");
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Keeps the best sources that fit in `budget_tokens` (at most `max_sources`), best first. A
+/// source that does not fit is skipped so that a smaller one after it can still be used.
+pub fn pack(sources: Vec<Source>, budget_tokens: usize, max_sources: usize) -> Vec<Source> {
+    let mut used = 0usize;
+    let mut out = Vec::new();
+    for source in sources {
+        if out.len() >= max_sources {
+            break;
+        }
+        // Title, locator line and separators cost a few tokens more than the text.
+        let cost = source.chunk.tokens as usize + 24;
+        if used + cost <= budget_tokens {
+            used += cost;
+            out.push(source);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use footnote_adapter::Locator;
+
+    fn source(id: i64, tokens: u32) -> Source {
+        Source {
+            chunk: ChunkRow {
+                id,
+                document_id: 1,
+                collection: "c".into(),
+                title: "t".into(),
+                source: "s".into(),
+                text: "x".into(),
+                locator: Locator::default(),
+                tokens,
+            },
+            score: 1.0,
+            bm25_rank: None,
+            vector_rank: None,
+        }
+    }
+
+    #[test]
+    fn pack_respects_budget_and_count() {
+        let sources = vec![source(1, 100), source(2, 500), source(3, 100), source(4, 100)];
+        let packed = pack(sources.clone(), 300, 10);
+        assert_eq!(packed.iter().map(|s| s.chunk.id).collect::<Vec<_>>(), vec![1, 3]);
+        let packed = pack(sources, 10_000, 2);
+        assert_eq!(packed.iter().map(|s| s.chunk.id).collect::<Vec<_>>(), vec![1, 2]);
+    }
+}

@@ -1,1 +1,183 @@
-//! (work in progress)
+//! The database: the source of truth for collections, documents, chunks, their embeddings and
+//! the change log that the derived search indexes follow.
+//!
+//! [`Store`] is the backend-neutral interface; [`sqlite::SqliteStore`] is the embedded default.
+//! Every write that a user's action causes (a document with all its chunks, a deletion) is one
+//! transaction, and appends to the change log in the same transaction, so an index that follows
+//! the log by sequence number can never miss or half-see a document.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use footnote_adapter::{Locator, Origin};
+
+/// Why a store operation failed. The messages are for logs; users see a generic text.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed a query.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A migration could not be applied.
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The data directory or database file could not be used.
+    #[error("{0}")]
+    Io(String),
+    /// Stored data that cannot be decoded (a bug or a manual edit).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A stored document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocumentRow {
+    pub id: i64,
+    pub collection: String,
+    pub source: String,
+    pub title: String,
+    pub kind: String,
+    pub content_hash: String,
+    pub bytes: i64,
+    pub pages: Option<i64>,
+    pub added_at: String,
+    pub chunks: i64,
+    pub pending_embeddings: i64,
+}
+
+/// A chunk to store with a new document.
+#[derive(Clone, Debug)]
+pub struct NewChunk {
+    pub text: String,
+    pub locator: Locator,
+    pub tokens: u32,
+    /// `None` while the embedding model is unreachable.
+    pub embedding: Option<Vec<f32>>,
+}
+
+/// A document to store, with all its chunks.
+#[derive(Clone, Debug)]
+pub struct NewDocument {
+    pub collection: String,
+    /// The key a later upload of the same name replaces (the file name).
+    pub source: String,
+    pub title: String,
+    pub kind: String,
+    pub content_hash: String,
+    pub bytes: i64,
+    pub pages: Option<i64>,
+    pub origin: Origin,
+    pub chunks: Vec<NewChunk>,
+}
+
+/// What [`Store::insert_document`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Inserted {
+    /// Stored as a new document.
+    New(DocumentRow),
+    /// Stored, replacing the older version from the same source.
+    Replaced { new: DocumentRow, old: DocumentRow },
+    /// The same content was already stored in the collection; nothing was written.
+    Duplicate(DocumentRow),
+}
+
+/// A chunk with what a citation needs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChunkRow {
+    pub id: i64,
+    pub document_id: i64,
+    pub collection: String,
+    pub title: String,
+    pub source: String,
+    pub text: String,
+    pub locator: Locator,
+    pub tokens: u32,
+}
+
+/// What happened to a chunk, in log order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeOp {
+    Add,
+    Embed,
+    Delete,
+}
+
+/// One entry of the change log, with the chunk's current data when it still exists.
+#[derive(Clone, Debug)]
+pub struct Change {
+    pub seq: i64,
+    pub chunk_id: i64,
+    pub collection: String,
+    pub op: ChangeOp,
+    /// The chunk's title and text, if the chunk still exists.
+    pub content: Option<(String, String)>,
+    /// The chunk's embedding, if it exists and has one.
+    pub embedding: Option<Vec<f32>>,
+}
+
+/// Numbers for `status`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub documents: i64,
+    pub chunks: i64,
+    pub pending_embeddings: i64,
+}
+
+/// The database behind Footnote. Collections are named by the core's scope mapping; every read
+/// that serves a question is restricted to the collections it is given.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// A value from the key-value `meta` table (embedding model and dimension).
+    async fn meta(&self, key: &str) -> Result<Option<String>>;
+    async fn set_meta(&self, key: &str, value: &str) -> Result<()>;
+
+    /// Stores a document and all its chunks in one transaction, or reports the duplicate.
+    async fn insert_document(&self, doc: NewDocument) -> Result<Inserted>;
+
+    /// Deletes a document of one of `collections` with all its chunks; `None` if there is none.
+    async fn delete_document(&self, collections: &[String], id: i64) -> Result<Option<DocumentRow>>;
+
+    /// Documents of the given collections, newest first.
+    async fn documents(&self, collections: &[String]) -> Result<Vec<DocumentRow>>;
+
+    /// The chunks with these ids (in any order; missing ids are skipped).
+    async fn chunks(&self, ids: &[i64]) -> Result<Vec<ChunkRow>>;
+
+    /// Up to `limit` log entries after `seq`, oldest first.
+    async fn changes_since(&self, seq: i64, limit: i64) -> Result<Vec<Change>>;
+
+    /// The last sequence number in the log (0 when empty).
+    async fn last_seq(&self) -> Result<i64>;
+
+    /// Up to `limit` chunks that still need an embedding: (id, text).
+    async fn pending_embeddings(&self, limit: i64) -> Result<Vec<(i64, String)>>;
+
+    /// Stores embeddings for existing chunks (and logs them) in one transaction; returns how many
+    /// chunks still existed.
+    async fn set_embeddings(&self, items: &[(i64, Vec<f32>)]) -> Result<usize>;
+
+    /// Marks every embedding pending again (the embedding model changed).
+    async fn clear_embeddings(&self) -> Result<()>;
+
+    /// Counts over the given collections, or over everything when `None`.
+    async fn counts(&self, collections: Option<&[String]>) -> Result<Counts>;
+}
+
+/// Encodes an embedding as little-endian f32s.
+pub fn encode_vector(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Decodes little-endian f32s.
+pub fn decode_vector(bytes: &[u8]) -> Result<Vec<f32>> {
+    if bytes.len() % 4 != 0 {
+        return Err(StoreError::Corrupt(format!("embedding of {} bytes", bytes.len())));
+    }
+    Ok(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+}
+
+/// The meta key holding the embedding model whose vectors are stored.
+pub const META_EMBED_MODEL: &str = "embed_model";
+/// The meta key holding the dimension of the stored vectors.
+pub const META_EMBED_DIMS: &str = "embed_dims";

@@ -1,0 +1,193 @@
+//! Answering: retrieve within the asker's collections, prompt the chat model with numbered
+//! sources, stream its tokens through the citation rewriter, and finish with a checked
+//! [`Answer`] whose citations carry title, locator and snippet.
+
+use std::time::{Duration, Instant};
+
+use footnote_adapter::{Answer, AskError, AskEvent, Citation, Notice, Question, Timings};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use super::citations::{self, CitationRewriter};
+use super::{prompt, Rag, RagError};
+use crate::ingest::count_tokens;
+use crate::llm::{ChatRequest, OllamaError};
+use crate::retrieval::{self, Source};
+
+/// Longest question accepted, in characters.
+pub const MAX_QUESTION_CHARS: usize = 4000;
+/// Candidates loaded from the store before packing into the context.
+const CANDIDATES: usize = 24;
+
+impl Rag {
+    /// Answers `question` from `collections`, sending progress and the final answer to `events`.
+    /// Returns when the answer is complete or failed (a dropped receiver stops the work early).
+    pub async fn answer(&self, collections: &[String], question: Question, events: mpsc::Sender<AskEvent>) {
+        let started = Instant::now();
+        let result = self.answer_inner(collections, question, &events, started).await;
+        let event = match result {
+            Ok(answer) => AskEvent::Done(answer),
+            Err(error) => AskEvent::Failed(error),
+        };
+        let _ = events.send(event).await;
+    }
+
+    async fn answer_inner(
+        &self,
+        collections: &[String],
+        question: Question,
+        events: &mpsc::Sender<AskEvent>,
+        started: Instant,
+    ) -> Result<Answer, AskError> {
+        let text = question.text.trim();
+        if text.is_empty() {
+            return Err(AskError::Invalid("the question is empty".into()));
+        }
+        if text.chars().count() > MAX_QUESTION_CHARS {
+            return Err(AskError::Invalid(format!("questions are limited to {MAX_QUESTION_CHARS} characters")));
+        }
+        let search = prompt::search_text(&question);
+
+        // The query embedding; without it BM25 still finds sources.
+        let (query_vector, model_down) = match self.embed_query(&search).await {
+            Ok(v) => (Some(v), false),
+            Err(RagError::Ollama(e)) => {
+                tracing::warn!(error = %e, "query embedding failed; keyword search only");
+                (None, e.is_unreachable())
+            }
+            Err(e) => return Err(e.into_ask_error()),
+        };
+        let retrieval_started = Instant::now();
+        let candidates = retrieval::retrieve(
+            &self.indexes,
+            self.store.as_ref(),
+            &self.cfg.retrieval,
+            collections,
+            &search,
+            query_vector.as_deref(),
+            CANDIDATES,
+        )
+        .await
+        .map_err(|e| RagError::from(e).into_ask_error())?;
+        let retrieval_time = retrieval_started.elapsed();
+
+        let mut timings = Timings { retrieval: retrieval_time, first_token: None, total: Duration::ZERO };
+        if candidates.is_empty() {
+            timings.total = started.elapsed();
+            return Ok(Answer {
+                text: Notice::NothingFound.user_message().to_owned(),
+                citations: Vec::new(),
+                notice: Some(Notice::NothingFound),
+                model: String::new(),
+                timings,
+            });
+        }
+
+        let num_ctx = self.num_ctx().await;
+        let system = &self.cfg.answer.system_prompt;
+        let system_text = if system.trim().is_empty() { prompt::SYSTEM_PROMPT } else { system.as_str() };
+        let fixed = count_tokens(system_text)
+            + count_tokens(&question.text)
+            + question.history.iter().rev().take(self.cfg.answer.history_turns).map(|t| count_tokens(&t.text) + 4).sum::<usize>()
+            + 64;
+        let budget = (num_ctx as usize).saturating_sub(self.cfg.answer.reserve_tokens as usize + fixed);
+        let sources = retrieval::pack(candidates, budget, self.cfg.retrieval.max_sources);
+        if sources.is_empty() {
+            return Err(AskError::Invalid("the question is too long for the model's context window".into()));
+        }
+
+        if model_down {
+            timings.total = started.elapsed();
+            let order: Vec<usize> = (1..=sources.len()).collect();
+            return Ok(Answer {
+                text: Notice::ModelUnreachable.user_message().to_owned(),
+                citations: self.citations(&sources, &order, &search),
+                notice: Some(Notice::ModelUnreachable),
+                model: String::new(),
+                timings,
+            });
+        }
+
+        let model = self.cfg.ollama.chat_model.clone();
+        if !self.is_loaded(&model).await {
+            let _ = events.send(AskEvent::LoadingModel).await;
+        }
+        let request = ChatRequest {
+            model: model.clone(),
+            messages: prompt::messages(system, &sources, &question, self.cfg.answer.history_turns),
+            num_ctx: Some(num_ctx),
+            temperature: Some(self.cfg.ollama.temperature),
+            num_predict: Some(self.cfg.answer.reserve_tokens as i32),
+        };
+        let mut stream = self.ollama.chat_stream(request).await.map_err(|e| RagError::from(e).into_ask_error())?;
+        let mut rewriter = CitationRewriter::new(sources.len());
+        let mut raw = String::new();
+        let mut shown = String::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| RagError::from(e).into_ask_error())?;
+            if !chunk.content.is_empty() {
+                timings.first_token.get_or_insert_with(|| started.elapsed());
+                raw.push_str(&chunk.content);
+                let piece = rewriter.push(&chunk.content);
+                if !piece.is_empty() {
+                    shown.push_str(&piece);
+                    if events.send(AskEvent::Token(piece)).await.is_err() {
+                        return Err(AskError::Internal); // nobody is listening any more
+                    }
+                }
+            }
+            if chunk.done {
+                break;
+            }
+        }
+        shown.push_str(&rewriter.finish());
+        let text = citations::tidy(&shown).trim().to_owned();
+        timings.total = started.elapsed();
+        tracing::debug!(raw = %raw, "model answer");
+
+        if text.is_empty() {
+            return Err(RagError::Ollama(OllamaError::StreamCut).into_ask_error());
+        }
+        let used = rewriter.used().to_vec();
+        let (citations, notice) = if used.is_empty() {
+            let order: Vec<usize> = (1..=sources.len()).collect();
+            (self.citations(&sources, &order, &format!("{search} {text}")), Some(Notice::Uncited))
+        } else {
+            (self.citations(&sources, &used, &format!("{search} {text}")), None)
+        };
+        Ok(Answer { text, citations, notice, model, timings })
+    }
+
+    /// Citations for the sources in `order` (1-based indexes into `sources`), numbered from 1.
+    fn citations(&self, sources: &[Source], order: &[usize], query: &str) -> Vec<Citation> {
+        order
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &n)| {
+                let source = sources.get(n - 1)?;
+                Some(Citation {
+                    n: i as u32 + 1,
+                    document_id: source.chunk.document_id.to_string(),
+                    title: source.chunk.title.clone(),
+                    locator: source.chunk.locator.clone(),
+                    snippet: citations::snippet(&source.chunk.text, query, self.cfg.answer.snippet_chars),
+                    score: source.score,
+                })
+            })
+            .collect()
+    }
+
+    /// True when Ollama reports the model loaded (or cannot say).
+    async fn is_loaded(&self, model: &str) -> bool {
+        match self.ollama.ps().await {
+            Ok(running) => running.iter().any(|m| same_model(&m.name, model) || same_model(&m.model, model)),
+            Err(_) => true,
+        }
+    }
+}
+
+/// Model names match with or without the implicit `:latest` tag.
+pub(crate) fn same_model(a: &str, b: &str) -> bool {
+    let norm = |s: &str| if s.contains(':') { s.to_owned() } else { format!("{s}:latest") };
+    norm(a) == norm(b)
+}

@@ -1,0 +1,371 @@
+//! The embedded store: one SQLite file (WAL mode) in the data directory, via sqlx.
+//!
+//! Lists of collections are passed as one JSON array parameter and expanded with `json_each`,
+//! so every statement is static SQL.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use super::*;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+const DOCUMENT_COLUMNS: &str = "d.id, c.name AS collection, d.source, d.title, d.kind, d.content_hash, d.bytes, d.pages, d.added_at,
+    (SELECT count(*) FROM chunks k WHERE k.document_id = d.id) AS chunks,
+    (SELECT count(*) FROM chunks k WHERE k.document_id = d.id AND k.embedding IS NULL) AS pending";
+
+/// SQLite behind the [`Store`] trait.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies pending migrations.
+    pub async fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Io(format!("cannot create data directory {}: {e}", dir.display())))?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        Self::connect(options).await
+    }
+
+    /// Opens a `sqlite:` URL (tests use `sqlite::memory:`).
+    pub async fn open_url(url: &str) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        Self::connect(options).await
+    }
+
+    async fn connect(options: SqliteConnectOptions) -> Result<Self> {
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+fn json_list(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+}
+
+fn document_row(row: &SqliteRow) -> Result<DocumentRow> {
+    Ok(DocumentRow {
+        id: row.try_get("id")?,
+        collection: row.try_get("collection")?,
+        source: row.try_get("source")?,
+        title: row.try_get("title")?,
+        kind: row.try_get("kind")?,
+        content_hash: row.try_get("content_hash")?,
+        bytes: row.try_get("bytes")?,
+        pages: row.try_get("pages")?,
+        added_at: row.try_get("added_at")?,
+        chunks: row.try_get("chunks")?,
+        pending_embeddings: row.try_get("pending")?,
+    })
+}
+
+async fn document_by_id(conn: &mut sqlx::SqliteConnection, id: i64) -> Result<DocumentRow> {
+    let sql = format!("SELECT {DOCUMENT_COLUMNS} FROM documents d JOIN collections c ON c.id = d.collection_id WHERE d.id = ?");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_one(&mut *conn).await?;
+    document_row(&row)
+}
+
+/// Deletes a document's chunks (logging each deletion) and the document itself.
+async fn delete_in(conn: &mut sqlx::SqliteConnection, doc: &DocumentRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO changes (chunk_id, collection, op) SELECT id, ?, 'delete' FROM chunks WHERE document_id = ? ORDER BY id",
+    )
+    .bind(&doc.collection)
+    .bind(doc.id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM chunks WHERE document_id = ?").bind(doc.id).execute(&mut *conn).await?;
+    sqlx::query("DELETE FROM documents WHERE id = ?").bind(doc.id).execute(&mut *conn).await?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = ?").bind(key).fetch_optional(&self.pool).await?)
+    }
+
+    async fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_document(&self, doc: NewDocument) -> Result<Inserted> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        sqlx::query("INSERT INTO collections (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING")
+            .bind(&doc.collection)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        let collection_id: i64 = sqlx::query_scalar("SELECT id FROM collections WHERE name = ?")
+            .bind(&doc.collection)
+            .fetch_one(&mut *tx)
+            .await?;
+
+        let same_content: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM documents WHERE collection_id = ? AND content_hash = ?")
+                .bind(collection_id)
+                .bind(&doc.content_hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(id) = same_content {
+            let existing = document_by_id(&mut tx, id).await?;
+            tx.rollback().await?;
+            return Ok(Inserted::Duplicate(existing));
+        }
+
+        let same_source: Option<i64> = sqlx::query_scalar("SELECT id FROM documents WHERE collection_id = ? AND source = ?")
+            .bind(collection_id)
+            .bind(&doc.source)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let old = match same_source {
+            Some(id) => {
+                let old = document_by_id(&mut tx, id).await?;
+                delete_in(&mut tx, &old).await?;
+                Some(old)
+            }
+            None => None,
+        };
+
+        let origin = serde_json::to_string(&doc.origin).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO documents (collection_id, source, title, kind, content_hash, bytes, pages, origin, added_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(collection_id)
+        .bind(&doc.source)
+        .bind(&doc.title)
+        .bind(&doc.kind)
+        .bind(&doc.content_hash)
+        .bind(doc.bytes)
+        .bind(doc.pages)
+        .bind(origin)
+        .bind(&now)
+        .fetch_one(&mut *tx)
+        .await?;
+
+        for (ordinal, chunk) in doc.chunks.iter().enumerate() {
+            let locator = serde_json::to_string(&chunk.locator).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let chunk_id: i64 = sqlx::query_scalar(
+                "INSERT INTO chunks (document_id, ordinal, text, locator, tokens, embedding) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            )
+            .bind(id)
+            .bind(ordinal as i64)
+            .bind(&chunk.text)
+            .bind(locator)
+            .bind(chunk.tokens as i64)
+            .bind(chunk.embedding.as_deref().map(encode_vector))
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query("INSERT INTO changes (chunk_id, collection, op) VALUES (?, ?, 'add')")
+                .bind(chunk_id)
+                .bind(&doc.collection)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let new = document_by_id(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(match old {
+            Some(old) => Inserted::Replaced { new, old },
+            None => Inserted::New(new),
+        })
+    }
+
+    async fn delete_document(&self, collections: &[String], id: i64) -> Result<Option<DocumentRow>> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let sql = format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM documents d JOIN collections c ON c.id = d.collection_id
+             WHERE d.id = ? AND c.name IN (SELECT value FROM json_each(?))"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(json_list(collections))
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let doc = document_row(&row)?;
+        delete_in(&mut tx, &doc).await?;
+        tx.commit().await?;
+        Ok(Some(doc))
+    }
+
+    async fn documents(&self, collections: &[String]) -> Result<Vec<DocumentRow>> {
+        let sql = format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM documents d JOIN collections c ON c.id = d.collection_id
+             WHERE c.name IN (SELECT value FROM json_each(?)) ORDER BY d.id DESC"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(json_list(collections)).fetch_all(&self.pool).await?;
+        rows.iter().map(document_row).collect()
+    }
+
+    async fn chunks(&self, ids: &[i64]) -> Result<Vec<ChunkRow>> {
+        let ids = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let rows = sqlx::query(
+            "SELECT k.id, k.document_id, c.name AS collection, d.title, d.source, k.text, k.locator, k.tokens
+             FROM chunks k JOIN documents d ON d.id = k.document_id JOIN collections c ON c.id = d.collection_id
+             WHERE k.id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let locator: String = row.try_get("locator")?;
+                Ok(ChunkRow {
+                    id: row.try_get("id")?,
+                    document_id: row.try_get("document_id")?,
+                    collection: row.try_get("collection")?,
+                    title: row.try_get("title")?,
+                    source: row.try_get("source")?,
+                    text: row.try_get("text")?,
+                    locator: serde_json::from_str(&locator).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    tokens: row.try_get::<i64, _>("tokens")? as u32,
+                })
+            })
+            .collect()
+    }
+
+    async fn changes_since(&self, seq: i64, limit: i64) -> Result<Vec<Change>> {
+        let rows = sqlx::query(
+            "SELECT g.seq, g.chunk_id, g.collection, g.op, d.title, k.text, k.embedding
+             FROM changes g LEFT JOIN chunks k ON k.id = g.chunk_id LEFT JOIN documents d ON d.id = k.document_id
+             WHERE g.seq > ? ORDER BY g.seq LIMIT ?",
+        )
+        .bind(seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let op: String = row.try_get("op")?;
+                let op = match op.as_str() {
+                    "add" => ChangeOp::Add,
+                    "embed" => ChangeOp::Embed,
+                    "delete" => ChangeOp::Delete,
+                    other => return Err(StoreError::Corrupt(format!("change op {other:?}"))),
+                };
+                let title: Option<String> = row.try_get("title")?;
+                let text: Option<String> = row.try_get("text")?;
+                let embedding: Option<Vec<u8>> = row.try_get("embedding")?;
+                Ok(Change {
+                    seq: row.try_get("seq")?,
+                    chunk_id: row.try_get("chunk_id")?,
+                    collection: row.try_get("collection")?,
+                    op,
+                    content: title.zip(text),
+                    embedding: embedding.as_deref().map(decode_vector).transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    async fn last_seq(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM changes").fetch_one(&self.pool).await?)
+    }
+
+    async fn pending_embeddings(&self, limit: i64) -> Result<Vec<(i64, String)>> {
+        let rows = sqlx::query("SELECT id, text FROM chunks WHERE embedding IS NULL ORDER BY id LIMIT ?")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("text")?))).collect()
+    }
+
+    async fn set_embeddings(&self, items: &[(i64, Vec<f32>)]) -> Result<usize> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut stored = 0;
+        for (id, vector) in items {
+            let collection: Option<String> = sqlx::query_scalar(
+                "UPDATE chunks SET embedding = ? WHERE id = ?
+                 RETURNING (SELECT c.name FROM documents d JOIN collections c ON c.id = d.collection_id WHERE d.id = chunks.document_id)",
+            )
+            .bind(encode_vector(vector))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(collection) = collection {
+                sqlx::query("INSERT INTO changes (chunk_id, collection, op) VALUES (?, ?, 'embed')")
+                    .bind(id)
+                    .bind(collection)
+                    .execute(&mut *tx)
+                    .await?;
+                stored += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn clear_embeddings(&self) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("UPDATE chunks SET embedding = NULL").execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM meta WHERE key IN (?, ?)")
+            .bind(META_EMBED_MODEL)
+            .bind(META_EMBED_DIMS)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn counts(&self, collections: Option<&[String]>) -> Result<Counts> {
+        let row = match collections {
+            None => {
+                sqlx::query(
+                    "SELECT (SELECT count(*) FROM documents) AS documents, (SELECT count(*) FROM chunks) AS chunks,
+                            (SELECT count(*) FROM chunks WHERE embedding IS NULL) AS pending",
+                )
+                .fetch_one(&self.pool)
+                .await?
+            }
+            Some(collections) => {
+                sqlx::query(
+                    "WITH scope AS (SELECT d.id FROM documents d JOIN collections c ON c.id = d.collection_id
+                                    WHERE c.name IN (SELECT value FROM json_each(?)))
+                     SELECT (SELECT count(*) FROM scope) AS documents,
+                            (SELECT count(*) FROM chunks WHERE document_id IN (SELECT id FROM scope)) AS chunks,
+                            (SELECT count(*) FROM chunks WHERE embedding IS NULL AND document_id IN (SELECT id FROM scope)) AS pending",
+                )
+                .bind(json_list(collections))
+                .fetch_one(&self.pool)
+                .await?
+            }
+        };
+        Ok(Counts {
+            documents: row.try_get("documents")?,
+            chunks: row.try_get("chunks")?,
+            pending_embeddings: row.try_get("pending")?,
+        })
+    }
+}
