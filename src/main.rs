@@ -1,1 +1,110 @@
-fn main(){}
+//! The `footnote` command: parses the command line, sets up logging, loads the configuration and
+//! runs one command.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use footnote::config::Config;
+
+mod cli;
+
+/// Answers questions from your own documents, with numbered sources, using local models served
+/// by Ollama.
+#[derive(Parser, Debug)]
+#[command(name = "footnote", version, about, propagate_version = true)]
+struct Args {
+    /// Configuration file (default: $FOOTNOTE_CONFIG, else ./footnote.toml if present).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Collection to use.
+    #[arg(long, short = 'c', global = true, default_value = "default", value_name = "NAME")]
+    collection: String,
+
+    /// More log output (-v: info, -vv: debug). RUST_LOG overrides it.
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Add files or directories (recursively) to the collection.
+    Ingest {
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// Ask a question; the answer streams in, then its numbered sources.
+    Ask {
+        question: Vec<String>,
+        /// Print the whole answer as JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Load the chat and embedding models into memory now.
+    Warmup,
+    /// Show whether Ollama is reachable, which models are loaded, and how much is stored.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the documents of the collection.
+    Documents {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a document (by the id `documents` shows) and all its chunks.
+    Forget { id: String },
+    /// Rebuild the search indexes from the database and fill in missing embeddings.
+    Reindex {
+        /// Make every embedding again with the configured model (after changing ollama.embed_model).
+        #[arg(long)]
+        embeddings: bool,
+    },
+    /// Check Ollama, the models, the data directory and the configuration, and say what to fix.
+    Doctor,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    cli::init_logging(args.verbose);
+    footnote::install_crypto_provider();
+    let config = match Config::load(args.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("footnote: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("footnote: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let collection = args.collection;
+    let result = runtime.block_on(async move {
+        match args.command {
+            Command::Ingest { paths } => cli::ingest(config, &collection, &paths).await,
+            Command::Ask { question, json } => cli::ask(config, &collection, &question.join(" "), json).await,
+            Command::Warmup => cli::warmup(config).await,
+            Command::Status { json } => cli::status(config, &collection, json).await,
+            Command::Documents { json } => cli::documents(config, &collection, json).await,
+            Command::Forget { id } => cli::forget(config, &collection, &id).await,
+            Command::Reindex { embeddings } => cli::reindex(config, embeddings).await,
+            Command::Doctor => cli::doctor(config).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("footnote: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -146,7 +146,7 @@ impl Rag {
         if size > self.limits.max_file_size {
             return Err(RagError::Ingest(IngestError::TooLarge(format!(
                 "the limit is {}",
-                bytesize::ByteSize::b(self.limits.max_file_size).display().si()
+                bytesize::ByteSize::b(self.limits.max_file_size).display().iec()
             ))));
         }
         let hash = blake3::hash(&upload.bytes).to_hex().to_string();

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every test of Footnote. On a fresh machine it also sets up what the tests need.
+#
+#   scripts/test.sh            # everything
+#   scripts/test.sh -E 'test(leak)'   # extra arguments go to cargo nextest (or cargo test)
+#
+# Env: CARGO_TARGET_DIR as usual; FOOTNOTE_TEST_THREADS caps parallel tests (default: cores).
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")/.."
+
+log() { printf '[test %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+command -v cargo >/dev/null || { log "cargo not found: install Rust from https://rustup.rs"; exit 1; }
+
+runner=(cargo test --workspace)
+if cargo nextest --version >/dev/null 2>&1; then
+  runner=(cargo nextest run --workspace --no-fail-fast)
+  [[ -n ${FOOTNOTE_TEST_THREADS:-} ]] && runner+=(--test-threads "$FOOTNOTE_TEST_THREADS")
+else
+  log "cargo-nextest not installed; using cargo test"
+fi
+
+log "building"
+cargo build --workspace --all-targets --locked
+# The benchmark at smoke size (debug build): proves it still builds and measures. The real
+# figures come from `cargo bench --bench retrieval` (see BENCHMARKS.md).
+log "benchmark smoke run"
+BENCH_SMOKE=1 cargo test --locked --bench retrieval
+log "running: ${runner[*]} $*"
+"${runner[@]}" "$@"

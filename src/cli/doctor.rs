@@ -1,0 +1,98 @@
+//! `footnote doctor`: checks everything Footnote needs and says exactly what to fix.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use footnote::config::Config;
+use footnote::llm::OllamaClient;
+use footnote::rag::{ModelCheck, Rag};
+
+struct Report {
+    problems: usize,
+}
+
+impl Report {
+    fn ok(&self, what: &str) {
+        println!("✓ {what}");
+    }
+
+    fn bad(&mut self, what: &str, fix: &str) {
+        self.problems += 1;
+        println!("✗ {what}\n    fix: {fix}");
+    }
+}
+
+/// Runs every check; exits 1 when something needs fixing.
+pub async fn doctor(config: Config) -> Result<ExitCode> {
+    let mut r = Report { problems: 0 };
+    r.ok("configuration is valid");
+
+    let dir = &config.data_dir;
+    match std::fs::create_dir_all(dir).and_then(|_| tempfile_probe(dir)) {
+        Ok(()) => r.ok(&format!("data directory {} is writable", dir.display())),
+        Err(e) => r.bad(
+            &format!("data directory {} is not writable ({e})", dir.display()),
+            "set data_dir (or FOOTNOTE_DATA_DIR) to a directory you can write",
+        ),
+    }
+
+    let o = &config.ollama;
+    let client = OllamaClient::new(o)?;
+    let reachable = client.is_reachable().await;
+    if reachable {
+        r.ok(&format!("Ollama answers at {}", o.url));
+        match client.tags().await {
+            Ok(tags) => {
+                for model in [&o.chat_model, &o.embed_model] {
+                    let norm = |s: &str| if s.contains(':') { s.to_owned() } else { format!("{s}:latest") };
+                    if tags.iter().any(|t| norm(&t.name) == norm(model)) {
+                        r.ok(&format!("model {model} is pulled"));
+                    } else {
+                        r.bad(&format!("model {model} is not pulled"), &format!("ollama pull {model}"));
+                    }
+                }
+            }
+            Err(e) => r.bad(&format!("cannot list Ollama's models: {e}"), &e.fix()),
+        }
+        match client.show(&o.embed_model).await {
+            Ok(info) => match info.embedding_length {
+                Some(dims) => r.ok(&format!("{} makes {dims}-dimensional embeddings", o.embed_model)),
+                None => r.bad(
+                    &format!("{} does not look like an embedding model", o.embed_model),
+                    "set ollama.embed_model to an embedding model such as nomic-embed-text",
+                ),
+            },
+            Err(e) => r.bad(&format!("cannot inspect {}: {e}", o.embed_model), &e.fix()),
+        }
+    } else {
+        r.bad(&format!("Ollama does not answer at {}", o.url), "start it with `ollama serve`, or set OLLAMA_HOST / ollama.url");
+    }
+
+    match Rag::open(config.clone(), ModelCheck::Refuse).await {
+        Ok(rag) => {
+            let status = rag.status(None).await?;
+            r.ok(&format!("database opens: {} documents, {} chunks", status.documents, status.chunks));
+            if status.pending_embeddings > 0 {
+                r.bad(
+                    &format!("{} chunks are waiting for embeddings (search by keywords only)", status.pending_embeddings),
+                    "make sure Ollama is reachable, then run `footnote reindex`",
+                );
+            }
+        }
+        Err(e) => r.bad(&format!("cannot open the database: {e}"), "see the message above; `footnote reindex` rebuilds the indexes"),
+    }
+
+    if r.problems == 0 {
+        println!("\nEverything looks fine.");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("\n{} problem(s) found.", r.problems);
+        Ok(ExitCode::from(1))
+    }
+}
+
+fn tempfile_probe(dir: &std::path::Path) -> std::io::Result<()> {
+    let probe = dir.join(".footnote-write-test");
+    std::fs::write(&probe, b"ok")?;
+    std::fs::remove_file(probe)
+}

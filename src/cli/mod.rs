@@ -1,0 +1,236 @@
+//! The CLI commands. Questions, uploads, listings and forgetting go through the same
+//! [`Gateway`] the chat adapters use (scope: platform `cli`, room = the collection); `reindex`
+//! and `doctor` are operator commands on the core itself.
+
+mod doctor;
+mod files;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use footnote::config::Config;
+use footnote::rag::gateway::Core;
+use footnote::rag::{ModelCheck, Rag};
+use footnote_adapter::{render, Actor, AskEvent, Gateway, Notice, Question, Scope, Upload};
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+
+pub use doctor::doctor;
+
+/// Logs go to stderr; `-v` raises the level, `RUST_LOG` overrides it.
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info,footnote=info",
+        _ => "debug,hyper=info,h2=info,tantivy=info,sqlx=info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+async fn open(config: Config) -> Result<Arc<Rag>> {
+    let dir = config.data_dir.display().to_string();
+    let rag = Rag::open(config, ModelCheck::Refuse).await.with_context(|| format!("cannot open the data in {dir}"))?;
+    Ok(rag)
+}
+
+fn scope(collection: &str) -> Scope {
+    Scope::local("cli", collection)
+}
+
+/// `footnote ingest PATH...`
+pub async fn ingest(config: Config, collection: &str, paths: &[PathBuf]) -> Result<ExitCode> {
+    let max = config.ingest.max_file_size.as_u64();
+    let files = files::collect(paths)?;
+    if files.is_empty() {
+        anyhow::bail!("no files found in {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+    }
+    let rag = open(config).await?;
+    let core = Core(rag.clone());
+    let bar = ProgressBar::new(files.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut failed = 0;
+    for path in &files {
+        let name = path.display().to_string();
+        bar.set_message(name.clone());
+        let outcome = match files::read_limited(path, max) {
+            Ok(bytes) => {
+                let upload = Upload { file_name: files::source_name(path), mime: None, bytes, origin: Default::default() };
+                core.ingest(&scope(collection), &Actor::operator(), upload).await.map(|r| r.summary()).map_err(|e| e.user_message())
+            }
+            Err(message) => Err(message),
+        };
+        match outcome {
+            Ok(summary) => bar.println(format!("✓ {name}: {summary}")),
+            Err(message) => {
+                failed += 1;
+                bar.println(format!("✗ {name}: {message}"));
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    rag.flush()?;
+    println!("{} file(s) processed, {} refused, collection “{collection}”.", files.len(), failed);
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// `footnote ask "..."`
+pub async fn ask(config: Config, collection: &str, question: &str, json: bool) -> Result<ExitCode> {
+    let rag = open(config).await?;
+    let core = Core(rag.clone());
+    let mut events = core.ask_stream(&scope(collection), &Actor::operator(), Question::new(question)).await;
+    let mut out = std::io::stdout().lock();
+    let mut streamed = false;
+    while let Some(event) = events.next().await {
+        match event {
+            AskEvent::Queued { position } if !json => eprintln!("(waiting for the model, position {position})"),
+            AskEvent::LoadingModel if !json => eprintln!("(loading the model…)"),
+            AskEvent::Token(piece) if !json => {
+                streamed = true;
+                out.write_all(piece.as_bytes())?;
+                out.flush()?;
+            }
+            AskEvent::Done(answer) => {
+                if json {
+                    serde_json::to_writer_pretty(&mut out, &answer)?;
+                    writeln!(out)?;
+                    return Ok(ExitCode::SUCCESS);
+                }
+                if streamed {
+                    writeln!(out)?;
+                } else {
+                    writeln!(out, "{}", answer.text)?;
+                }
+                if answer.notice == Some(Notice::Uncited) {
+                    writeln!(out, "\n({})", Notice::Uncited.user_message())?;
+                }
+                if answer.notice == Some(Notice::ModelUnreachable) {
+                    writeln!(out, "(Ollama at {} is not reachable: start it with `ollama serve`.)", rag.ollama().base_url())?;
+                }
+                if !answer.citations.is_empty() {
+                    writeln!(out, "\nSources:\n{}", render::sources_plain(&answer.citations))?;
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            AskEvent::Failed(error) => {
+                if json {
+                    serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "error": error, "message": error.user_message() }))?;
+                    writeln!(out)?;
+                } else {
+                    if streamed {
+                        writeln!(out)?;
+                    }
+                    eprintln!("footnote: {}", error.user_message());
+                }
+                return Ok(ExitCode::from(1));
+            }
+            _ => {}
+        }
+    }
+    anyhow::bail!("the answer ended without a result")
+}
+
+/// `footnote warmup`
+pub async fn warmup(config: Config) -> Result<ExitCode> {
+    let rag = open(config).await?;
+    match Core(rag).warmup(&scope("default"), &Actor::operator()).await {
+        Ok(report) => {
+            for m in report.models {
+                println!("{}: ready in {:.1} s (loading took {:.1} s)", m.name, m.took.as_secs_f32(), m.load.as_secs_f32());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("footnote: {}", e.user_message());
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// `footnote status`
+pub async fn status(config: Config, collection: &str, json: bool) -> Result<ExitCode> {
+    let url = config.ollama.url.clone();
+    let rag = open(config).await?;
+    let status = rag.status(None).await?;
+    let here = rag.status(Some(&[collection.to_owned()])).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "all": status, "collection": here }))?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("Ollama {url}: {}", if status.ollama_reachable { "reachable" } else { "NOT reachable" });
+    for m in [&status.chat_model, &status.embed_model] {
+        let state = match (m.available, m.loaded, &m.expires_at) {
+            (_, true, Some(until)) => format!("loaded until {until}"),
+            (_, true, None) => "loaded".to_owned(),
+            (true, false, _) => "pulled, not loaded (`footnote warmup` loads it)".to_owned(),
+            (false, _, _) if status.ollama_reachable => format!("NOT pulled (`ollama pull {}`)", m.name),
+            _ => "unknown".to_owned(),
+        };
+        println!("  {}: {state}", m.name);
+    }
+    println!("Stored: {} documents, {} chunks, {} waiting for embeddings", status.documents, status.chunks, status.pending_embeddings);
+    println!("Collection “{collection}”: {} documents, {} chunks", here.documents, here.chunks);
+    if let Some(problem) = &status.problem {
+        println!("Problem: {problem}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `footnote documents`
+pub async fn documents(config: Config, collection: &str, json: bool) -> Result<ExitCode> {
+    let rag = open(config).await?;
+    let docs = Core(rag).documents(&scope(collection), &Actor::operator()).await.map_err(|e| anyhow::anyhow!(e.user_message()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&docs)?);
+    } else if docs.is_empty() {
+        println!("No documents in “{collection}” yet: add some with `footnote ingest PATH`.");
+    } else {
+        println!("{:>5}  {:<8} {:>6}  {:<20}  title (source)", "id", "kind", "chunks", "added");
+        for d in docs {
+            let pending = if d.pending_embeddings > 0 { format!(" [{} awaiting embeddings]", d.pending_embeddings) } else { String::new() };
+            println!("{:>5}  {:<8} {:>6}  {:<20}  {} ({}){pending}", d.id, d.kind, d.chunks, d.added_at, d.title, d.source);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `footnote forget ID`
+pub async fn forget(config: Config, collection: &str, id: &str) -> Result<ExitCode> {
+    let rag = open(config).await?;
+    let result = Core(rag.clone()).forget(&scope(collection), &Actor::operator(), id).await;
+    rag.flush()?;
+    match result {
+        Ok(receipt) => {
+            println!("Forgot “{}” (document {}, {} chunks).", receipt.title, receipt.document_id, receipt.chunks);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("footnote: {} (collection “{collection}”)", e.user_message());
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// `footnote reindex [--embeddings]`
+pub async fn reindex(config: Config, embeddings: bool) -> Result<ExitCode> {
+    let model = config.ollama.embed_model.clone();
+    let check = if embeddings { ModelCheck::Allow } else { ModelCheck::Refuse };
+    let rag = Rag::open(config, check).await.context("cannot open the data")?;
+    let embedded = rag.reindex(embeddings).await?;
+    let status = rag.status(None).await?;
+    println!(
+        "Rebuilt the search indexes: {} chunks; {embedded} embedded with {model}; {} still waiting for embeddings.",
+        status.chunks, status.pending_embeddings
+    );
+    if status.pending_embeddings > 0 {
+        println!("Ollama was not reachable for the rest: run `footnote reindex` again once it is.");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}

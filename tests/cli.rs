@@ -1,0 +1,130 @@
+//! The `footnote` binary as a user runs it: ingest a folder, ask, list, forget, status, doctor,
+//! with settings from the environment and Ollama played by the double.
+
+use std::path::Path;
+use std::process::Output;
+
+use footnote_ollama_double::OllamaDouble;
+
+struct Cli {
+    data: tempfile::TempDir,
+    url: String,
+}
+
+impl Cli {
+    fn run(&self, args: &[&str]) -> Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_footnote"))
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.data.path())
+            .env("FOOTNOTE_DATA_DIR", self.data.path().join("data"))
+            .env("FOOTNOTE_OLLAMA__URL", &self.url)
+            .current_dir(self.data.path())
+            .output()
+            .expect("run footnote")
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn write(dir: &Path, name: &str, body: &str) {
+    std::fs::create_dir_all(dir.join(name).parent().unwrap()).unwrap();
+    std::fs::write(dir.join(name), body).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_ingests_asks_lists_and_forgets() {
+    // The commands block one worker thread; the double answers on the other.
+    let double = OllamaDouble::start().await;
+    let cli = Cli { data: tempfile::tempdir().unwrap(), url: double.url.clone() };
+    let docs = cli.data.path().join("docs");
+    write(&docs, "garden/tomatoes.md", "# Tomatoes\n\nWater tomatoes deeply twice a week and stake them when they reach knee height.");
+    write(&docs, "garden/roses.md", "# Roses\n\nPrune roses in late winter, just above an outward-facing bud.");
+    write(&docs, ".hidden.md", "# Hidden\n\nThis must not be ingested.");
+
+    let ingested = cli.run(&["ingest", docs.to_str().unwrap()]);
+    let shown = text(&ingested);
+    assert!(ingested.status.success(), "{shown}");
+    assert!(shown.contains("Added “Tomatoes”") && shown.contains("Added “Roses”"), "{shown}");
+    assert!(!shown.contains("Hidden"), "{shown}");
+    assert!(shown.contains("2 file(s) processed, 0 refused"), "{shown}");
+
+    let answer = cli.run(&["ask", "How", "often", "should", "I", "water", "tomatoes?"]);
+    let shown = text(&answer);
+    assert!(answer.status.success(), "{shown}");
+    assert!(shown.contains("[1]"), "{shown}");
+    assert!(shown.contains("Sources:\n[1] Tomatoes — Tomatoes: “Water tomatoes deeply twice a week"), "{shown}");
+
+    let json = cli.run(&["ask", "--json", "When do I prune roses?"]);
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).expect("ask --json prints JSON");
+    assert_eq!(value["citations"][0]["title"], "Roses");
+
+    let listed = cli.run(&["documents", "--json"]);
+    let docs: Vec<serde_json::Value> = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(docs.len(), 2);
+    let roses = docs.iter().find(|d| d["title"] == "Roses").unwrap()["id"].as_str().unwrap().to_owned();
+
+    let forgot = cli.run(&["forget", &roses]);
+    assert!(forgot.status.success(), "{}", text(&forgot));
+    assert!(text(&forgot).contains("Forgot “Roses”"));
+
+    let other = cli.run(&["--collection", "elsewhere", "documents"]);
+    assert!(text(&other).contains("No documents in “elsewhere”"), "{}", text(&other));
+
+    let status = cli.run(&["status"]);
+    let shown = text(&status);
+    assert!(shown.contains("reachable") && shown.contains("1 documents"), "{shown}");
+
+    let doctor = cli.run(&["doctor"]);
+    let shown = text(&doctor);
+    assert!(doctor.status.success(), "{shown}");
+    assert!(shown.contains("✓ model qwen2.5:3b-instruct is pulled"), "{shown}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_and_ask_say_what_to_fix_when_ollama_is_down() {
+    let double = OllamaDouble::start().await;
+    let url = double.url.clone();
+    double.stop().await;
+    let cli = Cli { data: tempfile::tempdir().unwrap(), url: url.clone() };
+    let doctor = cli.run(&["doctor"]);
+    let shown = text(&doctor);
+    assert!(!doctor.status.success());
+    assert!(shown.contains(&format!("Ollama does not answer at {url}")) && shown.contains("ollama serve"), "{shown}");
+
+    write(cli.data.path(), "note.txt", "The spare key is under the blue flower pot.");
+    let note = cli.data.path().join("note.txt");
+    let ingested = cli.run(&["ingest", note.to_str().unwrap()]);
+    let shown = text(&ingested);
+    assert!(ingested.status.success(), "{shown}");
+    assert!(shown.contains("keyword search works now"), "{shown}");
+
+    let asked = cli.run(&["ask", "where is the spare key?"]);
+    let shown = text(&asked);
+    assert!(shown.contains("unreachable") && shown.contains("[1] note"), "{shown}");
+    assert!(shown.contains("ollama serve"), "{shown}");
+}
+
+#[tokio::test]
+async fn a_bad_config_lists_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("footnote.toml"),
+        "[ollama]\nchat_modle = \"x\"\nembed_batch_size = 0\n[retrieval]\nrrf_k = \"sixty\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_footnote"))
+        .arg("status")
+        .env_clear()
+        .env("HOME", dir.path())
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{shown}");
+    assert!(shown.contains("chat_modle"), "{shown}");
+    assert!(shown.contains("rrf_k"), "{shown}");
+}
