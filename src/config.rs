@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytesize::ByteSize;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::value::{Dict, Value};
-use figment::Figment;
+use figment::{Figment, Provider};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -28,7 +28,8 @@ pub const ENV_PREFIX: &str = "FOOTNOTE_";
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Where the database, the search indexes and adapter state live.
+    /// Where the database, the search indexes and adapter state live. Empty: [`default_data_dir`].
+    #[serde(deserialize_with = "de_data_dir")]
     pub data_dir: PathBuf,
     pub database: DatabaseConfig,
     pub ollama: OllamaConfig,
@@ -64,10 +65,14 @@ pub struct OllamaConfig {
     /// Base URL of the Ollama server. `OLLAMA_HOST` sets it the way Ollama's CLI reads it.
     pub url: String,
     /// Model that writes the answers.
+    #[serde(deserialize_with = "de_lenient_string")]
     pub chat_model: String,
     /// Model that embeds chunks and questions.
+    #[serde(deserialize_with = "de_lenient_string")]
     pub embed_model: String,
     /// How long Ollama keeps a model loaded after a call (Ollama duration: `30m`, `1h`, `-1`).
+    /// A bare number (seconds) is accepted too, as `FOOTNOTE_OLLAMA__KEEP_ALIVE=-1` yields one.
+    #[serde(deserialize_with = "de_lenient_string")]
     pub keep_alive: String,
     /// Longest wait for a TCP connection to Ollama.
     #[serde(with = "humantime_serde")]
@@ -93,7 +98,10 @@ impl Default for OllamaConfig {
         let mut prefixes = BTreeMap::new();
         prefixes.insert(
             "nomic-embed-text".to_owned(),
-            EmbedPrefixes { query: "search_query: ".into(), document: "search_document: ".into() },
+            EmbedPrefixes {
+                query: "search_query: ".into(),
+                document: "search_document: ".into(),
+            },
         );
         OllamaConfig {
             url: "http://127.0.0.1:11434".into(),
@@ -115,7 +123,11 @@ impl OllamaConfig {
     /// The task prefixes for the configured embedding model (empty when it needs none).
     pub fn embed_prefixes(&self) -> EmbedPrefixes {
         let base = self.embed_model.split(':').next().unwrap_or_default();
-        self.prefixes.get(&self.embed_model).or_else(|| self.prefixes.get(base)).cloned().unwrap_or_default()
+        self.prefixes
+            .get(&self.embed_model)
+            .or_else(|| self.prefixes.get(base))
+            .cloned()
+            .unwrap_or_default()
     }
 }
 
@@ -224,12 +236,18 @@ pub struct AnswerConfig {
     /// Length of the quoted snippet of each citation, in characters.
     pub snippet_chars: usize,
     /// Replaces the built-in system prompt when not empty.
+    #[serde(deserialize_with = "de_lenient_string")]
     pub system_prompt: String,
 }
 
 impl Default for AnswerConfig {
     fn default() -> Self {
-        AnswerConfig { reserve_tokens: 768, history_turns: 6, snippet_chars: 220, system_prompt: String::new() }
+        AnswerConfig {
+            reserve_tokens: 768,
+            history_turns: 6,
+            snippet_chars: 220,
+            system_prompt: String::new(),
+        }
     }
 }
 
@@ -244,6 +262,59 @@ pub fn default_data_dir() -> PathBuf {
     }
 }
 
+/// An empty `data_dir` (as in the example file) means [`default_data_dir`].
+fn or_default_data_dir(dir: PathBuf) -> PathBuf {
+    if dir.as_os_str().is_empty() {
+        default_data_dir()
+    } else {
+        dir
+    }
+}
+
+fn de_data_dir<'de, D: serde::Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+    PathBuf::deserialize(d).map(or_default_data_dir)
+}
+
+/// A string, or a number or boolean taken as its text: `FOOTNOTE_…` values are parsed, so
+/// `FOOTNOTE_OLLAMA__KEEP_ALIVE=-1` arrives as an integer.
+fn de_lenient_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    struct Lenient;
+    impl serde::de::Visitor<'_> for Lenient {
+        type Value = String;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_owned())
+        }
+        fn visit_string<E: serde::de::Error>(self, v: String) -> Result<String, E> {
+            Ok(v)
+        }
+        fn visit_char<E: serde::de::Error>(self, v: char) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_i128<E: serde::de::Error>(self, v: i128) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_u128<E: serde::de::Error>(self, v: u128) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+    }
+    d.deserialize_any(Lenient)
+}
+
 fn serialize_secret<S: serde::Serializer>(_: &SecretString, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str("")
 }
@@ -256,10 +327,13 @@ pub struct ConfigError(pub Vec<String>);
 /// The config file to read: `--config`, else `FOOTNOTE_CONFIG`, else `./footnote.toml` if
 /// present. A named file that does not exist is an error; the default one is optional.
 fn config_file(file: Option<&Path>) -> Result<Option<PathBuf>, String> {
-    let named = file.map(Path::to_path_buf).or_else(|| var("FOOTNOTE_CONFIG").map(PathBuf::from));
+    let named = file
+        .map(Path::to_path_buf)
+        .or_else(|| var("FOOTNOTE_CONFIG").map(PathBuf::from));
     match named {
-            Some(path) if path.is_file() => Ok(Some(path)),
-            Some(path) => Err(format!("config file {} does not exist", path.display())),
+        Some(path) if path.is_file() => Ok(Some(path)),
+        Some(path) if path.exists() => Err(format!("config file {} is not a file", path.display())),
+        Some(path) => Err(format!("config file {} does not exist", path.display())),
         None => Ok(Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|p| p.is_file())),
     }
 }
@@ -278,35 +352,62 @@ impl Config {
             user = user.merge(Serialized::default("ollama.url", ollama_host_url(&host)));
         }
         match config_file(file) {
-            Ok(Some(path)) => user = user.merge(Toml::file_exact(path)),
+            Ok(Some(path)) => {
+                // A file that cannot be read or parsed is left out, so that it does not hide the
+                // problems of the environment.
+                let toml = Toml::file_exact(&path);
+                match toml.data() {
+                    Ok(_) => user = user.merge(toml),
+                    Err(e) => problems.extend(
+                        e.into_iter()
+                            .map(|e| format!("cannot read config file {}: {e}", path.display())),
+                    ),
+                }
+            }
             Ok(None) => {}
             Err(problem) => problems.push(problem),
         }
         user = user.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&["CONFIG"]));
 
+        let mut unknown = Vec::new();
+        let mut settings = Dict::new();
         match user.data() {
             Ok(data) => {
                 let known = serde_json::to_value(Config::default()).expect("defaults serialize");
-                for dict in data.values() {
-                    unknown_keys(dict, &known, "", &user, &mut problems);
+                for dict in data.into_values() {
+                    unknown_keys(&dict, &known, "", &user, &mut unknown);
+                    settings = dict;
                 }
             }
             Err(e) => problems.extend(e.into_iter().map(|e| e.to_string())),
         }
+        problems.extend(unknown.iter().map(|(_, problem)| problem.clone()));
 
-        let figment = Figment::from(Serialized::defaults(Config::default())).merge(user);
-        // Extract each section on its own so that one bad section does not hide another.
-        for section in ["data_dir", "database", "ollama", "ingest", "retrieval", "answer"] {
-            if let Err(e) = extract_section(&figment, section) {
-                problems.extend(e.into_iter().map(|e| e.to_string()));
-            }
+        // Extract each section on its own so that one bad section does not hide another, and
+        // each bad value in it (see `section`). Bad values keep their defaults so that the range
+        // checks still run on the good ones.
+        let mut config = Config::default();
+        let mut read = Reader {
+            user: &user,
+            settings,
+            unknown: &unknown,
+            problems: &mut problems,
+        };
+        read.section("data_dir", &mut config.data_dir);
+        config.data_dir = or_default_data_dir(config.data_dir);
+        read.section("database", &mut config.database);
+        read.section("ollama", &mut config.ollama);
+        read.section("ingest", &mut config.ingest);
+        read.section("retrieval", &mut config.retrieval);
+        read.section("answer", &mut config.answer);
+        if let Err(ConfigError(range)) = config.validate() {
+            problems.extend(range);
         }
-        if !problems.is_empty() {
-            return Err(ConfigError(dedupe(problems)));
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError(dedupe(problems)))
         }
-        let config: Config = figment.extract().map_err(|e| ConfigError(e.into_iter().map(|e| e.to_string()).collect()))?;
-        config.validate()?;
-        Ok(config)
     }
 
     /// Range checks that serde cannot express.
@@ -351,17 +452,27 @@ impl Config {
         if r.max_sources == 0 || r.max_sources > 50 {
             p.push("retrieval.max_sources must be between 1 and 50".into());
         }
-        if r.rrf_k < 0.0 || r.bm25_weight < 0.0 || r.vector_weight < 0.0 {
+        // Written as "not in 0..", so that NaN (TOML's `nan`) is refused too.
+        if [r.rrf_k, r.bm25_weight, r.vector_weight]
+            .iter()
+            .any(|w| !(0.0..).contains(w))
+        {
             p.push("retrieval.rrf_k and the fusion weights cannot be negative".into());
         }
         if r.hnsw_connectivity < 4 || r.hnsw_ef_search == 0 || r.hnsw_ef_construction == 0 {
-            p.push("retrieval.hnsw_connectivity must be at least 4 and the ef values above 0".into());
+            p.push(
+                "retrieval.hnsw_connectivity must be at least 4 and the ef values above 0".into(),
+            );
         }
         let url = secrecy::ExposeSecret::expose_secret(&self.database.url);
         if !url.is_empty() && !url.starts_with("sqlite:") {
             p.push("database.url must be empty (SQLite in data_dir) or a sqlite: URL".into());
         }
-        if p.is_empty() { Ok(()) } else { Err(ConfigError(p)) }
+        if p.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(p))
+        }
     }
 
     /// The SQLite file used when `database.url` is empty.
@@ -370,26 +481,116 @@ impl Config {
     }
 }
 
-fn extract_section(figment: &Figment, section: &str) -> Result<(), figment::Error> {
-    match section {
-        "data_dir" => figment.extract_inner::<PathBuf>(section).map(drop),
-        "database" => figment.extract_inner::<DatabaseConfig>(section).map(drop),
-        "ollama" => figment.extract_inner::<OllamaConfig>(section).map(drop),
-        "ingest" => figment.extract_inner::<IngestConfig>(section).map(drop),
-        "retrieval" => figment.extract_inner::<RetrievalConfig>(section).map(drop),
-        _ => figment.extract_inner::<AnswerConfig>(section).map(drop),
+/// Reads the sections of the user's settings over the defaults.
+struct Reader<'a> {
+    /// Where each setting came from.
+    user: &'a Figment,
+    /// The user's settings; bad values are taken out as they are found.
+    settings: Dict,
+    /// Unknown keys already reported by [`unknown_keys`].
+    unknown: &'a [(String, String)],
+    problems: &'a mut Vec<String>,
+}
+
+impl Reader<'_> {
+    /// Extracts `section` into `slot`, reporting every bad value in it. serde stops at the first
+    /// error in a struct, so after each error the value at fault is taken out (its default
+    /// applies) and the section is read again.
+    fn section<T: serde::de::DeserializeOwned>(&mut self, section: &str, slot: &mut T) {
+        let defaults = Figment::from(Serialized::defaults(Config::default()));
+        loop {
+            let figment = defaults.clone().merge(Serialized::defaults(&self.settings));
+            let errors = match figment.extract_inner::<T>(section) {
+                Ok(value) => return *slot = value,
+                Err(errors) => errors,
+            };
+            let mut progress = false;
+            for e in errors {
+                let key = error_key(&e, section);
+                let from = self.origin(&key);
+                if let figment::error::Kind::UnknownField(..) = e.kind {
+                    // The walk names most of these already (not those inside free maps).
+                    if !self.unknown.iter().any(|(k, _)| *k == key) {
+                        self.problems.push(format!("unknown setting `{key}`{from}"));
+                    }
+                } else {
+                    self.problems.push(format!("{} for `{key}`{from}", e.kind));
+                }
+                progress |= remove(&mut self.settings, &key);
+            }
+            if !progress && !remove(&mut self.settings, section) {
+                return; // cannot happen: the defaults alone are valid
+            }
+        }
+    }
+
+    /// Where the user's value at `key`, or the nearest enclosing one, came from.
+    fn origin(&self, key: &str) -> String {
+        let mut key = key;
+        loop {
+            if let Some(md) = self.user.find_metadata(key) {
+                return origin(md, key);
+            }
+            match key.rsplit_once('.') {
+                Some((parent, _)) => key = parent,
+                None => return String::new(),
+            }
+        }
     }
 }
 
-/// Maps whose keys are the user's own (model names), not field names.
+/// Takes the value at the dotted `key` (or the nearest enclosing one present) out of `dict`.
+fn remove(dict: &mut Dict, key: &str) -> bool {
+    let (first, rest) = match key.split_once('.') {
+        Some((first, rest)) => (first, Some(rest)),
+        None => (key, None),
+    };
+    if let (Some(rest), Some(Value::Dict(_, inner))) = (rest, dict.get_mut(first))
+        && remove(inner, rest)
+    {
+        return true;
+    }
+    dict.remove(first).is_some()
+}
+
+/// The dotted key an extraction error is about. `Figment::extract_inner` appends the section to
+/// the error's path (`chat_model.ollama`), so it is moved to the front.
+fn error_key(e: &figment::Error, section: &str) -> String {
+    let mut path = e.path.clone();
+    if path.len() > 1 && path.last().is_some_and(|last| last == section) {
+        path.pop();
+        path.insert(0, section.to_owned());
+    }
+    if path.is_empty() {
+        return section.to_owned();
+    }
+    path.join(".")
+}
+
+/// Maps whose keys are the user's own (model names), not field names. What is inside each entry
+/// is checked by serde (`deny_unknown_fields`).
 const FREE_MAPS: &[&str] = &["ollama.prefixes"];
 
-fn unknown_keys(dict: &Dict, known: &serde_json::Value, prefix: &str, fig: &Figment, out: &mut Vec<String>) {
+/// Reports every key of the user's settings that `Config` does not have, as `(key, problem)`.
+fn unknown_keys(
+    dict: &Dict,
+    known: &serde_json::Value,
+    prefix: &str,
+    fig: &Figment,
+    out: &mut Vec<(String, String)>,
+) {
     for (key, value) in dict {
-        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
         let Some(known_child) = known.get(key.as_str()) else {
-            let from = fig.find_metadata(&path).map(|m| format!(" (from {})", m.name)).unwrap_or_default();
-            out.push(format!("unknown setting `{path}`{from}"));
+            let from = fig
+                .find_metadata(&path)
+                .map(|md| origin(md, &path))
+                .unwrap_or_default();
+            out.push((path.clone(), format!("unknown setting `{path}`{from}")));
             continue;
         };
         if FREE_MAPS.contains(&path.as_str()) {
@@ -398,6 +599,22 @@ fn unknown_keys(dict: &Dict, known: &serde_json::Value, prefix: &str, fig: &Figm
         if let (Value::Dict(_, inner), serde_json::Value::Object(_)) = (value, known_child) {
             unknown_keys(inner, known_child, &path, fig, out);
         }
+    }
+}
+
+/// Where the value at `key` came from: ` (in TOML file …)`, ` (from environment variable
+/// FOOTNOTE_…)`.
+fn origin(md: &figment::Metadata, key: &str) -> String {
+    if md.name == Env::prefixed(ENV_PREFIX).metadata().name {
+        let var = format!(
+            "{ENV_PREFIX}{}",
+            key.to_ascii_uppercase().replace('.', "__")
+        );
+        return format!(" (from environment variable {var})");
+    }
+    match &md.source {
+        Some(source) => format!(" (in {} {source})", md.name),
+        None => format!(" (from {})", md.name),
     }
 }
 
@@ -411,8 +628,8 @@ fn dedupe(mut problems: Vec<String>) -> Vec<String> {
 /// number for "forever".
 pub fn valid_keep_alive(s: &str) -> bool {
     let s = s.trim();
-    if s.parse::<f64>().is_ok() {
-        return true;
+    if let Ok(secs) = s.parse::<f64>() {
+        return secs.is_finite(); // not "NaN" or "inf", which Rust parses but Ollama does not
     }
     let body = s.strip_prefix('-').unwrap_or(s);
     !body.is_empty() && humantime::parse_duration(body).is_ok()
@@ -422,7 +639,8 @@ pub fn valid_keep_alive(s: &str) -> bool {
 pub fn keep_alive_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
     if let Ok(secs) = s.parse::<f64>() {
-        return (secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        // `try_`: `from_secs_f64` panics on NaN, infinity and overflow; those mean "forever".
+        return Duration::try_from_secs_f64(secs).ok();
     }
     if s.starts_with('-') {
         return None;
