@@ -17,6 +17,9 @@ mod pdf;
 mod sniff;
 mod text;
 
+#[cfg(test)]
+mod tests;
+
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
