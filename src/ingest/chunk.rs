@@ -23,6 +23,7 @@ pub fn count_tokens(text: &str) -> usize {
 /// One chunk to store: its text, where it stands, and its size in tokens.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChunkDraft {
+    /// The chunk's text, trimmed; never empty.
     pub text: String,
     /// The locator of the section it came from.
     pub locator: Locator,

@@ -68,11 +68,17 @@ impl Default for Limits {
 /// The kinds of file Footnote reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DocKind {
+    /// Plain text (UTF-8, or UTF-8/UTF-16 with a byte-order mark).
     Text,
+    /// Markdown, cut at its headings.
     Markdown,
+    /// An HTML page, cut at its headings.
     Html,
+    /// A PDF, one section per page.
     Pdf,
+    /// A Word document (.docx), cut at its heading paragraphs.
     Docx,
+    /// An email with its attachments and forwarded messages.
     Email,
 }
 
@@ -96,6 +102,7 @@ impl DocKind {
 pub struct Section {
     /// Normalised text (Markdown sections keep their Markdown, without the heading line).
     pub text: String,
+    /// Where the text stands: page, heading path, attachment, email subject and date.
     pub locator: Locator,
 }
 

@@ -433,6 +433,39 @@ async fn slow_extraction_times_out() {
     );
 }
 
+#[test]
+fn a_cancelled_extraction_stops_at_its_next_checkpoint() {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    let ctx = super::Ctx::new(Limits::default(), Arc::new(AtomicBool::new(true)));
+    let bytes = simple_pdf(&[&["a"], &["b"]], None);
+    assert_eq!(
+        super::extract_any(&ctx, "a.pdf", None, &bytes, 0),
+        Err(IngestError::Timeout)
+    );
+}
+
+#[test]
+fn limits_follow_the_config_and_kinds_have_stable_names() {
+    let config = crate::config::IngestConfig::default();
+    let limits = Limits::from(&config);
+    assert_eq!(limits.max_file_size, 50 << 20);
+    assert_eq!(limits.max_unpacked_size, 200 << 20);
+    assert_eq!((limits.max_pages, limits.max_attachments), (2000, 20));
+    assert_eq!(limits.extract_timeout, Duration::from_secs(60));
+    let kinds = [
+        DocKind::Text,
+        DocKind::Markdown,
+        DocKind::Html,
+        DocKind::Pdf,
+        DocKind::Docx,
+        DocKind::Email,
+    ];
+    let names: Vec<&str> = kinds.iter().map(DocKind::as_str).collect();
+    assert_eq!(names, ["text", "markdown", "html", "pdf", "docx", "email"]);
+}
+
 /// Every file under `tests/fixtures/broken/` is refused with its own error and message.
 #[tokio::test]
 async fn broken_files_each_get_their_own_message() {
