@@ -104,7 +104,7 @@ impl Indexes {
             let Some(last) = changes.last().map(|c| c.seq) else { break };
 
             // The first vector seen tells the dimension: open the index and start over from its mark.
-            if vectors.is_none() {
+            if vectors.is_none() && !store.searches_vectors() {
                 if let Some(dims) = changes.iter().find_map(|c| c.embedding.as_ref().map(Vec::len)) {
                     self.open_vectors(dims)?;
                     continue;

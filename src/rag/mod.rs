@@ -26,6 +26,18 @@ use crate::store::{Inserted, NewChunk, NewDocument, Store, META_EMBED_DIMS, META
 /// Chunks embedded per back-fill step.
 const BACKFILL_BATCH: i64 = 256;
 
+fn receipt(row: crate::store::DocumentRow, outcome: IngestOutcome, embeddings_pending: bool) -> IngestReceipt {
+    IngestReceipt {
+        document_id: row.id.to_string(),
+        title: row.title,
+        collection: row.collection,
+        chunks: row.chunks as u32,
+        pages: row.pages.map(|p| p as u32),
+        outcome,
+        embeddings_pending,
+    }
+}
+
 /// How `Rag::open` treats a configured embedding model that differs from the stored one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ModelCheck {
@@ -150,6 +162,9 @@ impl Rag {
             ))));
         }
         let hash = blake3::hash(&upload.bytes).to_hex().to_string();
+        if let Some(row) = self.store.document_by_hash(collection, &hash).await? {
+            return Ok(receipt(row, IngestOutcome::Duplicate, false));
+        }
         let extracted = ingest::extract(&upload.file_name, upload.mime.as_deref(), upload.bytes, &self.limits)
             .await
             .map_err(RagError::Ingest)?;
@@ -190,15 +205,8 @@ impl Rag {
             Inserted::Replaced { new, old } => (new, IngestOutcome::Replaced { previous_id: old.id.to_string() }),
             Inserted::Duplicate(row) => (row, IngestOutcome::Duplicate),
         };
-        Ok(IngestReceipt {
-            document_id: row.id.to_string(),
-            title: row.title,
-            collection: row.collection,
-            chunks: row.chunks as u32,
-            pages: row.pages.map(|p| p as u32),
-            outcome,
-            embeddings_pending: pending && row.pending_embeddings > 0,
-        })
+        let pending = pending && row.pending_embeddings > 0;
+        Ok(receipt(row, outcome, pending))
     }
 
     /// Embeds every chunk still waiting for its embedding. Stops quietly (returning what it did)

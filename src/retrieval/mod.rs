@@ -31,8 +31,9 @@ pub struct Source {
 
 /// Ranked chunk ids for `query` within `collections`. `query_vector` is `None` when the
 /// embedding model is unreachable: BM25 alone then ranks.
-pub fn rank(
+pub async fn rank(
     indexes: &Indexes,
+    store: &dyn Store,
     cfg: &RetrievalConfig,
     collections: &[String],
     query: &str,
@@ -44,10 +45,17 @@ pub fn rank(
     } else {
         Vec::new()
     };
-    let vector = match (mode, query_vector, indexes.vector_index()) {
-        (Mode::Bm25, _, _) | (_, None, _) | (_, _, None) => Vec::new(),
-        (_, Some(q), Some(index)) if cfg.vector_top_k > 0 && q.len() == index.dims() => {
-            index.search(collections, q, cfg.vector_top_k)?
+    let vector = match query_vector {
+        Some(q) if mode != Mode::Bm25 && cfg.vector_top_k > 0 => {
+            if store.searches_vectors() {
+                let hits = store.vector_search(collections, q, cfg.vector_top_k).await?;
+                hits.into_iter().map(|(id, score)| (id as u64, score)).collect()
+            } else {
+                match indexes.vector_index() {
+                    Some(index) if q.len() == index.dims() => index.search(collections, q, cfg.vector_top_k)?,
+                    _ => Vec::new(),
+                }
+            }
         }
         _ => Vec::new(),
     };
@@ -64,7 +72,7 @@ pub async fn retrieve(
     query_vector: Option<&[f32]>,
     limit: usize,
 ) -> Result<Vec<Source>, IndexError> {
-    let ranked = rank(indexes, cfg, collections, query, query_vector, Mode::Hybrid)?;
+    let ranked = rank(indexes, store, cfg, collections, query, query_vector, Mode::Hybrid).await?;
     let top: Vec<&Fused> = ranked.iter().take(limit).collect();
     let ids: Vec<i64> = top.iter().map(|f| f.chunk_id as i64).collect();
     let mut rows = store.chunks(&ids).await?;

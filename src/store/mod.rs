@@ -132,6 +132,10 @@ pub trait Store: Send + Sync {
     async fn meta(&self, key: &str) -> Result<Option<String>>;
     async fn set_meta(&self, key: &str, value: &str) -> Result<()>;
 
+    /// The document of `collection` with this content hash, if any (checked before the costly
+    /// extraction and embedding; [`Store::insert_document`] checks again inside its transaction).
+    async fn document_by_hash(&self, collection: &str, hash: &str) -> Result<Option<DocumentRow>>;
+
     /// Stores a document and all its chunks in one transaction, or reports the duplicate.
     async fn insert_document(&self, doc: NewDocument) -> Result<Inserted>;
 
@@ -162,6 +166,18 @@ pub trait Store: Send + Sync {
 
     /// Counts over the given collections, or over everything when `None`.
     async fn counts(&self, collections: Option<&[String]>) -> Result<Counts>;
+
+    /// True when the database searches vectors itself (pgvector): the embedded vector index is
+    /// then not kept, and [`Store::vector_search`] answers instead.
+    fn searches_vectors(&self) -> bool {
+        false
+    }
+
+    /// Top `k` chunks of `collections` by cosine similarity to `query` (higher is closer), for
+    /// backends whose [`Store::searches_vectors`] is true.
+    async fn vector_search(&self, _collections: &[String], _query: &[f32], _k: usize) -> Result<Vec<(i64, f32)>> {
+        Ok(Vec::new())
+    }
 }
 
 /// Encodes an embedding as little-endian f32s.

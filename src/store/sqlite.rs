@@ -117,6 +117,15 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn document_by_hash(&self, collection: &str, hash: &str) -> Result<Option<DocumentRow>> {
+        let sql = format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM documents d JOIN collections c ON c.id = d.collection_id
+             WHERE c.name = ? AND d.content_hash = ?"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(collection).bind(hash).fetch_optional(&self.pool).await?;
+        row.as_ref().map(document_row).transpose()
+    }
+
     async fn insert_document(&self, doc: NewDocument) -> Result<Inserted> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
