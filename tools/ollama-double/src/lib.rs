@@ -126,7 +126,7 @@ impl OllamaDouble {
         self.shared.lock().reply = f;
     }
 
-    /// Every request received so far (paths and JSON bodies), oldest first.
+    /// Every `/api/…` request received so far (paths and JSON bodies), oldest first.
     pub fn requests(&self) -> Vec<Recorded> {
         self.shared.lock().requests.clone()
     }

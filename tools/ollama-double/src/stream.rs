@@ -10,6 +10,9 @@ use chrono::{SecondsFormat, Utc};
 use futures::Stream;
 use serde_json::{Map, Value, json};
 
+/// Pause before a cut, so the chunks before it reach the client.
+const FLUSH_PAUSE: Duration = Duration::from_millis(20);
+
 /// Which endpoint's line shape to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Endpoint {
@@ -132,6 +135,8 @@ impl Answer {
                 && i == n.min(total)
             {
                 s.over = true;
+                // Let the server flush the chunks already written before the connection drops.
+                tokio::time::sleep(FLUSH_PAUSE).await;
                 return Some((Err(io::Error::other("stream cut on purpose")), s));
             }
             if i < total {
