@@ -65,13 +65,15 @@ pub async fn ingest(config: Config, collection: &str, paths: &[PathBuf]) -> Resu
             }
             Err(message) => Err(message),
         };
-        match outcome {
-            Ok(summary) => bar.println(format!("✓ {name}: {summary}")),
+        let line = match outcome {
+            Ok(summary) => format!("✓ {name}: {summary}"),
             Err(message) => {
                 failed += 1;
-                bar.println(format!("✗ {name}: {message}"));
+                format!("✗ {name}: {message}")
             }
-        }
+        };
+        // A hidden bar (output is not a terminal) drops its println: print directly then.
+        if bar.is_hidden() { println!("{line}") } else { bar.println(line) }
         bar.inc(1);
     }
     bar.finish_and_clear();

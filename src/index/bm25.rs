@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery, TermSetQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, TermQuery, TermSetQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, STRING,
 };
@@ -204,7 +204,8 @@ impl Bm25Index {
         let scope = TermSetQuery::new(collections.iter().map(|c| Term::from_field_text(self.fields.collection, c)));
         let query = BooleanQuery::new(vec![
             (Occur::Must, Box::new(BooleanQuery::new(should)) as Box<dyn Query>),
-            (Occur::Filter, Box::new(scope)),
+            // Required, but adds nothing to the score.
+            (Occur::Must, Box::new(ConstScoreQuery::new(Box::new(scope), 0.0))),
         ]);
         let searcher = self.reader.searcher();
         let top = searcher.search(&query, &TopDocs::with_limit(k).order_by_score())?;

@@ -99,12 +99,19 @@ impl OllamaClient {
         if inputs.is_empty() {
             return Ok(Vec::new());
         }
-        let batches: Vec<Vec<Vec<f32>>> =
-            futures::stream::iter(inputs.chunks(self.inner.batch_size))
-                .map(|batch| self.embed_batch(model, batch))
-                .buffered(self.inner.parallelism)
-                .try_collect()
-                .await?;
+        // Owned batches and futures: borrowing closures here trip rustc's higher-ranked
+        // lifetime inference once the future must be `Send` (tokio::spawn).
+        let requests: Vec<_> = inputs
+            .chunks(self.inner.batch_size)
+            .map(|batch| {
+                let (client, model, batch) = (self.clone(), model.to_owned(), batch.to_vec());
+                async move { client.embed_batch(&model, &batch).await }
+            })
+            .collect();
+        let batches: Vec<Vec<Vec<f32>>> = futures::stream::iter(requests)
+            .buffered(self.inner.parallelism)
+            .try_collect()
+            .await?;
         let vectors: Vec<Vec<f32>> = batches.into_iter().flatten().collect();
         let dims = vectors.first().map_or(0, Vec::len);
         if dims == 0 {

@@ -1,30 +1,34 @@
-//! Regenerates the committed binary fixtures and `tests/fixtures/mail.eml` (run by hand:
-//! `cargo test -p footnote --lib regenerate -- --ignored`), so the bytes in the repository can
-//! be traced back to code.
+//! The committed binary fixtures and `tests/fixtures/mail.eml` come from code: this test checks
+//! that the files still match their generator, and rewrites them when run with
+//! `FOOTNOTE_REGENERATE_FIXTURES=1` (so the bytes in the repository can be traced back to code).
 
 use super::build::{PdfSpec, base64, pdf, simple_pdf};
 
-/// Writes the generated files of `tests/fixtures/broken/` and `tests/fixtures/mail.eml`.
+/// Compares (or, on request, writes) the generated files of `tests/fixtures/broken/` and
+/// `tests/fixtures/mail.eml`.
 #[test]
-#[ignore = "regenerates committed fixtures"]
-fn regenerate_broken_fixtures() {
+fn generated_fixtures_match_their_generator() {
     let dir = format!("{}/tests/fixtures/broken", env!("CARGO_MANIFEST_DIR"));
+    let regenerate = std::env::var_os("FOOTNOTE_REGENERATE_FIXTURES").is_some();
     let whole = simple_pdf(
         &[&["Page one of a file cut short."], &["Page two."]],
         Some("Cut"),
     );
     let write = |name: &str, bytes: &[u8]| {
-        std::fs::write(format!("{dir}/{name}"), bytes).expect("write fixture")
+        let path = format!("{dir}/{name}");
+        if regenerate {
+            std::fs::write(&path, bytes).expect("write fixture");
+        } else {
+            let committed = std::fs::read(&path).expect("read fixture");
+            assert!(committed == bytes, "{path} differs from its generator: run with FOOTNOTE_REGENERATE_FIXTURES=1");
+        }
     };
     write("truncated.pdf", &whole[..whole.len() / 3]);
-    write(
-        "encrypted.pdf",
-        &pdf(&PdfSpec {
-            pages: vec![vec!["Secret."]],
-            password: Some("pw"),
-            ..PdfSpec::default()
-        }),
-    );
+    // Encryption salts are random: this one is only written, never compared.
+    if regenerate {
+        let encrypted = pdf(&PdfSpec { pages: vec![vec!["Secret."]], password: Some("pw"), ..PdfSpec::default() });
+        std::fs::write(format!("{dir}/encrypted.pdf"), encrypted).expect("write fixture");
+    }
     write("scanned.pdf", &simple_pdf(&[&[], &[]], None));
 
     let report = simple_pdf(
@@ -37,7 +41,7 @@ fn regenerate_broken_fixtures() {
     let mail = MAIL_TEMPLATE
         .replace("{REPORT_PDF}", &base64(&report))
         .replace('\n', "\r\n");
-    std::fs::write(format!("{dir}/../mail.eml"), mail).expect("write mail.eml");
+    write("../mail.eml", mail.as_bytes());
 }
 
 /// `tests/fixtures/mail.eml`: a text + HTML body, a PDF and a text attachment, an inline image,

@@ -4,11 +4,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A reqwest client; installs the crypto provider reqwest needs in a workspace build.
+fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 use footnote_ollama_double::{ModelKind, OllamaDouble, cosine};
 use serde_json::{Value, json};
 
 async fn post(d: &OllamaDouble, path: &str, body: Value) -> (u16, Value) {
-    let resp = reqwest::Client::new()
+    let resp = client()
         .post(format!("{}{path}", d.url))
         .json(&body)
         .send()
@@ -29,7 +35,7 @@ async fn get(d: &OllamaDouble, path: &str) -> Value {
 
 /// The NDJSON lines of a streamed answer.
 async fn lines(d: &OllamaDouble, path: &str, body: Value) -> Vec<Value> {
-    let text = reqwest::Client::new()
+    let text = client()
         .post(format!("{}{path}", d.url))
         .json(&body)
         .send()
@@ -46,7 +52,7 @@ async fn lines(d: &OllamaDouble, path: &str, body: Value) -> Vec<Value> {
 #[tokio::test]
 async fn stop_refuses_connections_and_restart_serves_again_on_the_same_port() {
     let d = OllamaDouble::start().await;
-    let root = reqwest::get(&d.url).await.unwrap().text().await.unwrap();
+    let root = client().get(&d.url).send().await.unwrap().text().await.unwrap();
     assert_eq!(root, "Ollama is running");
     d.add_model("custom:1b", ModelKind::Chat);
 
@@ -57,7 +63,7 @@ async fn stop_refuses_connections_and_restart_serves_again_on_the_same_port() {
     assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
 
     d.restart().await;
-    assert_eq!(reqwest::get(&d.url).await.unwrap().status(), 200);
+    assert_eq!(client().get(&d.url).send().await.unwrap().status(), 200);
     let tags = get(&d, "/api/tags").await;
     assert!(
         tags["models"]
@@ -73,7 +79,7 @@ async fn stop_refuses_connections_and_restart_serves_again_on_the_same_port() {
 async fn stop_cuts_a_stream_in_progress() {
     let d = OllamaDouble::start().await;
     d.set_token_delay(Duration::from_millis(200));
-    let resp = reqwest::Client::new()
+    let resp = client()
         .post(format!("{}/api/chat", d.url))
         .json(&json!({"model": "smollm2:135m", "messages": [{"role": "user", "content": "hello there friend"}]}))
         .send()
@@ -144,7 +150,7 @@ async fn unknown_models_get_ollamas_404_and_bad_bodies_a_400() {
             "model \"nope\" not found, try pulling it first"
         );
     }
-    let resp = reqwest::Client::new()
+    let resp = client()
         .post(format!("{}/api/embed", d.url))
         .body("{not json")
         .send()
@@ -309,7 +315,7 @@ async fn knobs_fail_next_cut_reply_and_recording() {
     assert_eq!(text, "2 messages, one two three four five");
 
     d.cut_stream_after(Some(1));
-    let resp = reqwest::Client::new()
+    let resp = client()
         .post(format!("{}/api/chat", d.url))
         .json(&json!({"model": "smollm2:135m", "messages": [{"role": "user", "content": "hi"}]}))
         .send()
