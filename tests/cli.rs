@@ -56,7 +56,7 @@ async fn a_user_ingests_asks_lists_and_forgets() {
     let shown = text(&answer);
     assert!(answer.status.success(), "{shown}");
     assert!(shown.contains("[1]"), "{shown}");
-    assert!(shown.contains("Sources:\n[1] Tomatoes — Tomatoes: “Water tomatoes deeply twice a week"), "{shown}");
+    assert!(shown.contains("Sources:\n[1] Tomatoes: “Water tomatoes deeply twice a week"), "{shown}");
 
     let json = cli.run(&["ask", "--json", "When do I prune roses?"]);
     let value: serde_json::Value = serde_json::from_slice(&json.stdout).expect("ask --json prints JSON");

@@ -169,7 +169,7 @@ impl Rag {
                     n: i as u32 + 1,
                     document_id: source.chunk.document_id.to_string(),
                     title: source.chunk.title.clone(),
-                    locator: source.chunk.locator.clone(),
+                    locator: prompt::shown_locator(&source.chunk),
                     snippet: citations::snippet(&source.chunk.text, query, self.cfg.answer.snippet_chars),
                     score: source.score,
                 })

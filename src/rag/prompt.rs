@@ -1,10 +1,11 @@
 //! The prompt: numbered sources, the rule to answer only from them and cite `[n]`, the thread's
 //! earlier turns, then the question.
 
-use footnote_adapter::{Question, Role};
+use footnote_adapter::{Locator, Question, Role};
 
 use crate::llm::ChatMessage;
 use crate::retrieval::Source;
+use crate::store::ChunkRow;
 
 /// The built-in system prompt (`answer.system_prompt` replaces it).
 pub const SYSTEM_PROMPT: &str = "You are Footnote, an assistant that answers questions using ONLY the numbered sources \
@@ -14,9 +15,18 @@ provided with the question. Rules:
 - If the sources do not contain the answer, say that the documents do not say, and do not guess.
 - Be concise. Answer in the language of the question.";
 
+/// A chunk's locator as shown: a top heading that only repeats the title is left out.
+pub fn shown_locator(chunk: &ChunkRow) -> Locator {
+    let mut locator = chunk.locator.clone();
+    if locator.heading_path.first().is_some_and(|h| h.trim() == chunk.title.trim()) {
+        locator.heading_path.remove(0);
+    }
+    locator
+}
+
 /// The header line of source `n`: `[n] Title — locator`.
 pub fn source_header(n: usize, source: &Source) -> String {
-    let locator = source.chunk.locator.to_string();
+    let locator = shown_locator(&source.chunk).to_string();
     if locator.is_empty() {
         format!("[{n}] {}", source.chunk.title)
     } else {
