@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytesize::ByteSize;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::value::{Dict, Value};
-use figment::Figment;
+use figment::{Figment, Provider};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
