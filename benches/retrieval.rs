@@ -4,9 +4,11 @@
 //! `cargo bench --bench retrieval`. Environment:
 //! - `BENCH_SIZES=10000,100000` vectors in the large collection (default both);
 //!   `BENCH_SMOKE=1` runs one tiny size (2,000) with fewer queries, for CI.
-//! - `BENCH_DIMS` (768), `BENCH_QUERIES` (500), `BENCH_CENTRES` (500), `BENCH_SPREAD` (0.6).
+//! - `BENCH_DIMS` (768), `BENCH_QUERIES` (500), `BENCH_CENTRES` (100), `BENCH_SPREAD` (1.5: noise
+//!   1.5x the spread of the centres, so a point's true neighbours are not just its cluster).
 //! - `BENCH_M`, `BENCH_EF`, `BENCH_EFC`, `BENCH_EXACT_BELOW` override the HNSW parameters
-//!   (default: `RetrievalConfig::default()`), `BENCH_QUANT=f32|f16|i8` the graph quantization.
+//!   (default: `RetrievalConfig::default()`), `BENCH_QUANT=f32|f16|i8` the graph quantization;
+//!   `BENCH_EF_SWEEP=32,64,128` also measures other search breadths on the saved graph.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -92,9 +94,25 @@ fn row(label: &str, [p50, p95, p99]: [f64; 3]) {
     println!("  {label:<44} p50 {p50:>7.3} ms   p95 {p95:>7.3} ms   p99 {p99:>7.3} ms");
 }
 
+/// Share of the exact top 10 that `search` returns, over `queries`.
+fn recall_at_10(index: &VectorIndex, scope: &[String], queries: &[Vec<f32>]) -> f64 {
+    let mut found = 0;
+    for q in queries {
+        let exact: HashSet<u64> = index
+            .search_exact(scope, q, 10)
+            .expect("exact")
+            .iter()
+            .map(|h| h.0)
+            .collect();
+        let approx = index.search(scope, q, 10).expect("search");
+        found += approx.iter().filter(|h| exact.contains(&h.0)).count();
+    }
+    found as f64 / (10 * queries.len()) as f64
+}
+
 fn run(n: usize, dims: usize, n_queries: usize, params: HnswParams, quantization: Quantization) {
-    let centres = env_or("BENCH_CENTRES", 500usize);
-    let spread = env_or("BENCH_SPREAD", 0.6f32);
+    let centres = env_or("BENCH_CENTRES", 100usize);
+    let spread = env_or("BENCH_SPREAD", 1.5f32);
     let mut mixture = Mixture::new(dims, centres, spread, 20_240_601);
     let start = Instant::now();
     let data = mixture.points(n);
@@ -138,7 +156,7 @@ fn run(n: usize, dims: usize, n_queries: usize, params: HnswParams, quantization
         small_build.as_secs_f64() * 1e3
     );
     println!(
-        "  memory: {:.1} MiB (f32 vectors {:.1} MiB + ids + graph)",
+        "  memory: {:.1} MiB allocated (f32 vectors {:.1} MiB; ids, graph, and the graph's arenas, which grow\n          by doubling so part is reserved rather than resident)",
         index.memory_usage() as f64 / (1 << 20) as f64,
         (n * dims * 4) as f64 / (1 << 20) as f64
     );
@@ -156,21 +174,8 @@ fn run(n: usize, dims: usize, n_queries: usize, params: HnswParams, quantization
     );
     assert_eq!(index.len(), n + SMALL);
 
-    let mut found = 0;
-    for q in &queries {
-        let exact: HashSet<u64> = index
-            .search_exact(&big, q, 10)
-            .expect("exact")
-            .iter()
-            .map(|h| h.0)
-            .collect();
-        let approx = index.search(&big, q, 10).expect("search");
-        found += approx.iter().filter(|h| exact.contains(&h.0)).count();
-    }
-    println!(
-        "  recall@10 (search vs search_exact, {n_queries} held-out queries): {:.4}",
-        found as f64 / (10 * n_queries) as f64
-    );
+    let recall = recall_at_10(&index, &big, &queries);
+    println!("  recall@10 (search vs search_exact, {n_queries} held-out queries): {recall:.4}");
 
     row(
         "search big, k=10",
@@ -202,6 +207,29 @@ fn run(n: usize, dims: usize, n_queries: usize, params: HnswParams, quantization
         "  small collection: full k and no foreign id in every answer: {}",
         if full { "yes" } else { "NO" }
     );
+    drop(index);
+
+    // Other search breadths on the same saved graph (reopened, not rebuilt).
+    let sweep: Vec<usize> = std::env::var("BENCH_EF_SWEEP")
+        .map(|list| {
+            list.split(',')
+                .filter_map(|s| s.trim().parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    for ef_search in sweep {
+        let params = HnswParams {
+            ef_search,
+            ..params
+        };
+        let index = VectorIndex::open_with(&dir, dims, params, quantization).expect("reopen");
+        let recall = recall_at_10(&index, &big, &queries);
+        println!("  ef_search {ef_search:>4}: recall@10 {recall:.4}");
+        row(
+            "  search big, k=40",
+            latencies(&queries, |q| drop(index.search(&big, q, 40))),
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
