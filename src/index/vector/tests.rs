@@ -459,3 +459,9 @@ fn concurrent_searches_while_writing() {
     });
     assert_eq!(index.len(), 1_200);
 }
+
+#[test]
+fn index_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<VectorIndex>();
+}
