@@ -9,6 +9,7 @@
 pub mod bm25;
 pub mod vector;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -126,14 +127,25 @@ impl Indexes {
                 self.bm25.apply(&adds, &deletes, last)?;
             }
             if let Some(v) = &vectors {
+                // Chunk ids are never reused, so applying a batch's vectors before its deletions
+                // gives the same result as log order, and lets the index insert in bulk.
+                let mut upserts: BTreeMap<&str, Vec<(u64, &[f32])>> = BTreeMap::new();
+                let mut removals = Vec::new();
                 for change in changes.iter().filter(|c| c.seq > vec_mark) {
                     match (change.op, &change.embedding) {
-                        (ChangeOp::Add | ChangeOp::Embed, Some(embedding)) => {
-                            v.index.upsert(&change.collection, change.chunk_id as u64, embedding)?
-                        }
-                        (ChangeOp::Delete, _) => v.index.remove(&change.collection, change.chunk_id as u64)?,
+                        (ChangeOp::Add | ChangeOp::Embed, Some(embedding)) => upserts
+                            .entry(change.collection.as_str())
+                            .or_default()
+                            .push((change.chunk_id as u64, embedding.as_slice())),
+                        (ChangeOp::Delete, _) => removals.push((change.collection.as_str(), change.chunk_id as u64)),
                         _ => {}
                     }
+                }
+                for (collection, items) in upserts {
+                    v.index.upsert_many(collection, items)?;
+                }
+                for (collection, id) in removals {
+                    v.index.remove(collection, id)?;
                 }
                 v.applied.fetch_max(last, Ordering::AcqRel);
             }
