@@ -25,6 +25,6 @@ cargo build --workspace --all-targets --locked
 # The benchmark at smoke size (debug build): proves it still builds and measures. The real
 # figures come from `cargo bench --bench retrieval` (see BENCHMARKS.md).
 log "benchmark smoke run"
-BENCH_SMOKE=1 cargo test --locked --bench retrieval
+BENCH_SMOKE=1 cargo test --locked --bench retrieval --bench hybrid
 log "running: ${runner[*]} $*"
 "${runner[@]}" "$@"
