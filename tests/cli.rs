@@ -106,6 +106,12 @@ async fn doctor_and_ask_say_what_to_fix_when_ollama_is_down() {
     let shown = text(&asked);
     assert!(shown.contains("unreachable") && shown.contains("[1] note"), "{shown}");
     assert!(shown.contains("ollama serve"), "{shown}");
+
+    // Once Ollama is back, the next command fills in the waiting embeddings.
+    double.restart().await;
+    let status = cli.run(&["status"]);
+    let shown = text(&status);
+    assert!(shown.contains("filled in 1 embeddings") && shown.contains("0 waiting for embeddings"), "{shown}");
 }
 
 #[tokio::test]

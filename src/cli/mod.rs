@@ -34,6 +34,13 @@ pub fn init_logging(verbose: u8) {
 async fn open(config: Config) -> Result<Arc<Rag>> {
     let dir = config.data_dir.display().to_string();
     let rag = Rag::open(config, ModelCheck::Refuse).await.with_context(|| format!("cannot open the data in {dir}"))?;
+    // Chunks stored while Ollama was down get their embeddings on the next start.
+    if rag.store().counts(None).await?.pending_embeddings > 0 {
+        let filled = rag.backfill().await?;
+        if filled > 0 {
+            eprintln!("(filled in {filled} embeddings that were waiting for Ollama)");
+        }
+    }
     Ok(rag)
 }
 
