@@ -73,7 +73,7 @@ impl Indexes {
         if let Some(v) = slot.as_ref().filter(|v| v.index.dims() == dims) {
             return Ok(v.clone());
         }
-        let index = VectorIndex::open(&self.vector_dir, dims, self.params.clone())?;
+        let index = VectorIndex::open(&self.vector_dir, dims, self.params)?;
         let applied = AtomicI64::new(index.watermark());
         let v = Arc::new(Vectors { index: Arc::new(index), applied });
         *slot = Some(v.clone());
@@ -105,11 +105,10 @@ impl Indexes {
             let Some(last) = changes.last().map(|c| c.seq) else { break };
 
             // The first vector seen tells the dimension: open the index and start over from its mark.
-            if vectors.is_none() && !store.searches_vectors() {
-                if let Some(dims) = changes.iter().find_map(|c| c.embedding.as_ref().map(Vec::len)) {
-                    self.open_vectors(dims)?;
-                    continue;
-                }
+            let first_dims = changes.iter().find_map(|c| c.embedding.as_ref().map(Vec::len));
+            if let (None, false, Some(dims)) = (&vectors, store.searches_vectors(), first_dims) {
+                self.open_vectors(dims)?;
+                continue;
             }
 
             let mut adds = Vec::new();
@@ -183,7 +182,8 @@ impl Indexes {
     /// Drops the vector index (the embedding model changed); the next vectors open a new one.
     pub async fn drop_vectors(&self, store: &dyn Store) -> Result<(), IndexError> {
         let _guard = self.sync.lock().await;
-        if let Some(v) = self.vectors.write().unwrap_or_else(|e| e.into_inner()).take() {
+        let taken = self.vectors.write().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(v) = taken {
             v.index.clear()?;
             // Nothing before now carries a vector any more: start the new index at the log's end.
             v.index.persist(store.last_seq().await?)?;

@@ -79,10 +79,8 @@ impl Rag {
     /// Builds the service on an already opened store.
     pub async fn with_store(cfg: Config, store: Arc<dyn Store>, check: ModelCheck) -> Result<Arc<Rag>, RagError> {
         let stored_model = store.meta(META_EMBED_MODEL).await?;
-        if let Some(stored) = stored_model.filter(|m| *m != cfg.ollama.embed_model) {
-            if check == ModelCheck::Refuse {
-                return Err(RagError::EmbedModelChanged { stored, configured: cfg.ollama.embed_model.clone() });
-            }
+        if let Some(stored) = stored_model.filter(|m| *m != cfg.ollama.embed_model && check == ModelCheck::Refuse) {
+            return Err(RagError::EmbedModelChanged { stored, configured: cfg.ollama.embed_model.clone() });
         }
         let dims = store.meta(META_EMBED_DIMS).await?.and_then(|d| d.parse().ok());
         let indexes = Indexes::open(&cfg.data_dir.join("index"), dims, HnswParams::from(&cfg.retrieval))?;

@@ -58,7 +58,7 @@ pub fn messages(system: &str, sources: &[Source], question: &Question, history_t
             Role::Assistant => ChatMessage::assistant(&turn.text),
         });
     }
-    out.push(ChatMessage::user(&format!(
+    out.push(ChatMessage::user(format!(
         "{}\nQuestion: {}\n\nAnswer from the sources above and cite them as [n].",
         sources_block(sources),
         question.text.trim()

@@ -187,7 +187,7 @@ pub fn encode_vector(v: &[f32]) -> Vec<u8> {
 
 /// Decodes little-endian f32s.
 pub fn decode_vector(bytes: &[u8]) -> Result<Vec<f32>> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(StoreError::Corrupt(format!("embedding of {} bytes", bytes.len())));
     }
     Ok(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())

@@ -22,8 +22,7 @@ impl TestEnv {
         footnote::install_crypto_provider();
         let double = OllamaDouble::start().await;
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = Config::default();
-        config.data_dir = dir.path().join("data");
+        let mut config = Config { data_dir: dir.path().join("data"), ..Config::default() };
         config.ollama.url = double.url.clone();
         config.ollama.request_timeout = std::time::Duration::from_secs(10);
         config.ollama.connect_timeout = std::time::Duration::from_secs(2);
