@@ -38,6 +38,7 @@ async fn open(config: Config) -> Result<Arc<Rag>> {
     if rag.store().counts(None).await?.pending_embeddings > 0 {
         let filled = rag.backfill().await?;
         if filled > 0 {
+            rag.flush()?;
             eprintln!("(filled in {filled} embeddings that were waiting for Ollama)");
         }
     }
