@@ -1,0 +1,264 @@
+//! Pure rendering of answers and replies as Slack text and Block Kit blocks.
+//!
+//! The answer text keeps its `[n]` markers in `section` blocks; each numbered source becomes a
+//! `context` block (title, page/heading, snippet, and a permalink for chat-ingested sources).
+//! Slack's limits are respected here: 3000 characters per text object and 50 blocks per message,
+//! so a long answer becomes several messages.
+
+use footnote_adapter::render::split_message;
+use footnote_adapter::{Answer, Citation, DocumentInfo, Status, WarmupReport};
+use slack_morphism::prelude::*;
+
+/// Most characters in one `section` or `context` text object.
+pub const TEXT_LIMIT: usize = 3000;
+/// Most blocks in one message.
+pub const MAX_BLOCKS: usize = 50;
+/// Longest snippet quoted under a source.
+const SNIPPET_LIMIT: usize = 280;
+/// Longest top-level `text` (the notification fallback) the adapter sends.
+const FALLBACK_LIMIT: usize = 3000;
+
+/// Escapes the three characters Slack's `mrkdwn` treats as control characters.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn truncate(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(limit.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+fn markdown(text: String) -> SlackBlockMarkDownText {
+    SlackBlockMarkDownText::new(text)
+}
+
+fn section(text: String) -> SlackBlock {
+    SlackSectionBlock::new()
+        .with_text(SlackBlockText::MarkDown(markdown(text)))
+        .into()
+}
+
+fn context(text: String) -> SlackBlock {
+    SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(markdown(text))]).into()
+}
+
+/// Splits text into escaped pieces that each fit a text object, never cutting a `[n]` marker.
+pub fn text_pieces(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut limit = TEXT_LIMIT;
+    let mut pending = vec![text.to_owned()];
+    while let Some(piece) = pending.pop() {
+        let escaped = escape(&piece);
+        if escaped.chars().count() <= TEXT_LIMIT {
+            out.push(escaped);
+            continue;
+        }
+        // Escaping lengthened the text: split the raw piece again, a little shorter each time.
+        limit = (limit * 3 / 4).max(64);
+        pending.extend(split_message(&piece, limit).into_iter().rev());
+    }
+    out
+}
+
+/// One source as `context` text: `*[n]* Title — p. 3 · Intro`, the quoted snippet, and a link.
+pub fn citation_text(citation: &Citation) -> String {
+    let mut out = format!("*[{}]* {}", citation.n, escape(&citation.title));
+    let locator = citation.locator.to_string();
+    if !locator.is_empty() {
+        out.push_str(" — ");
+        out.push_str(&escape(&locator));
+    }
+    if let Some(link) = citation
+        .locator
+        .link
+        .as_deref()
+        .filter(|l| l.starts_with("https://"))
+    {
+        out.push_str(&format!(
+            " · <{}|original message>",
+            link.replace('|', "%7C").replace('>', "%3E")
+        ));
+    }
+    let snippet = citation
+        .snippet
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if !snippet.is_empty() {
+        out.push_str(&format!(
+            "\n“{}”",
+            escape(&truncate(&snippet, SNIPPET_LIMIT))
+        ));
+    }
+    truncate(&out, TEXT_LIMIT)
+}
+
+/// The final answer as one or more messages of at most [`MAX_BLOCKS`] blocks each: the notice
+/// (if any), the answer text with its `[n]` markers, a divider, then one block per source.
+pub fn answer_messages(answer: &Answer) -> Vec<Vec<SlackBlock>> {
+    let mut blocks = Vec::new();
+    if let Some(notice) = answer.notice {
+        blocks.push(context(format!("_{}_", escape(notice.user_message()))));
+    }
+    if !answer.text.trim().is_empty() {
+        blocks.extend(text_pieces(answer.text.trim()).into_iter().map(section));
+    }
+    if !answer.citations.is_empty() {
+        blocks.push(SlackDividerBlock::new().into());
+        blocks.extend(answer.citations.iter().map(|c| context(citation_text(c))));
+    }
+    if blocks.is_empty() {
+        blocks.push(section(escape("I have no answer to that.")));
+    }
+    blocks
+        .chunks(MAX_BLOCKS)
+        .map(<[SlackBlock]>::to_vec)
+        .collect()
+}
+
+/// The plain `text` of the answer message, shown in notifications and by clients without blocks.
+pub fn fallback_text(answer: &Answer) -> String {
+    let text = answer.text.trim();
+    let text = if text.is_empty() {
+        answer
+            .notice
+            .map(|n| n.user_message())
+            .unwrap_or("(no answer)")
+    } else {
+        text
+    };
+    truncate(&escape(text), FALLBACK_LIMIT)
+}
+
+/// What an answer in progress shows before its final form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// Nothing heard from the core yet.
+    Started,
+    /// Waiting for the model; 1 means next.
+    Queued(usize),
+    /// The model is being loaded.
+    LoadingModel,
+    /// Text streamed so far (markers not yet checked).
+    Writing(String),
+}
+
+/// The text of the placeholder message while an answer is produced.
+pub fn progress_text(progress: &Progress) -> String {
+    match progress {
+        Progress::Started => "_Looking through your documents…_".to_owned(),
+        Progress::Queued(1) => "_Waiting for the model: you are next…_".to_owned(),
+        Progress::Queued(n) => format!(
+            "_Waiting for the model: {n} questions ahead…_",
+            n = n.saturating_sub(1)
+        ),
+        Progress::LoadingModel => {
+            "_Loading the language model; the first answer after a pause takes longer…_".to_owned()
+        }
+        Progress::Writing(text) => {
+            // Show the end of what was written so far; the checked answer replaces it.
+            let count = text.chars().count();
+            let tail: String = text
+                .chars()
+                .skip(count.saturating_sub(TEXT_LIMIT - 200))
+                .collect();
+            let prefix = if count > TEXT_LIMIT - 200 { "…" } else { "" };
+            format!("{prefix}{} …", escape(tail.trim()))
+        }
+    }
+}
+
+/// The reply to `/footnote help`.
+pub fn help_text() -> String {
+    [
+        "*Footnote* answers from the documents of this channel, with numbered sources.",
+        "• `/ask QUESTION`: ask; the answer appears in a thread.",
+        "• Mention me with a question, or send me a direct message; mention me in a thread to keep its context.",
+        "• Share a file with a mention (or in a direct message) to add it to this channel's documents.",
+        "• `/warmup`: load the models so the next answer is quick.",
+        "• `/footnote sources`: list the documents this channel can read.",
+        "• `/footnote forget ID`: remove a document.",
+        "• `/footnote status`: check the models and the store.",
+    ]
+    .join("\n")
+}
+
+/// The reply to `/footnote status`.
+pub fn status_text(status: &Status) -> String {
+    let model = |m: &footnote_adapter::ModelState| {
+        let state = if m.loaded {
+            "loaded"
+        } else if m.available {
+            "available"
+        } else {
+            "missing"
+        };
+        format!("`{}` ({state})", escape(&m.name))
+    };
+    let mut out = format!(
+        "Models: chat {}, embeddings {}. Ollama {}.\nStored: {} documents, {} chunks",
+        model(&status.chat_model),
+        model(&status.embed_model),
+        if status.ollama_reachable {
+            "reachable"
+        } else {
+            "*unreachable*"
+        },
+        status.documents,
+        status.chunks,
+    );
+    if status.pending_embeddings > 0 {
+        out.push_str(&format!(
+            ", {} waiting for embeddings",
+            status.pending_embeddings
+        ));
+    }
+    out.push('.');
+    if let Some(problem) = &status.problem {
+        out.push_str(&format!("\n:warning: {}", escape(problem)));
+    }
+    out
+}
+
+/// The reply to `/footnote sources`, cut to fit one message.
+pub fn documents_text(documents: &[DocumentInfo]) -> String {
+    if documents.is_empty() {
+        return "No documents yet. Share a file with a mention to add one.".to_owned();
+    }
+    let mut out = format!("{} documents:", documents.len());
+    for (i, doc) in documents.iter().enumerate() {
+        let line = format!(
+            "\n• `{}` {} ({} chunks)",
+            escape(&doc.id),
+            escape(&doc.title),
+            doc.chunks
+        );
+        if out.chars().count() + line.chars().count() > TEXT_LIMIT - 40 {
+            out.push_str(&format!("\n…and {} more.", documents.len() - i));
+            break;
+        }
+        out.push_str(&line);
+    }
+    out
+}
+
+/// The reply to `/warmup`.
+pub fn warmup_text(report: &WarmupReport) -> String {
+    let models = report
+        .models
+        .iter()
+        .map(|m| format!("`{}` in {:.1} s", escape(&m.name), m.took.as_secs_f32()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("Ready: {models}.")
+}
+
+#[cfg(test)]
+#[path = "blocks_tests.rs"]
+mod tests;

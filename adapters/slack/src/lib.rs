@@ -1,0 +1,178 @@
+//! `footnote-slack`: Footnote in a Slack workspace, on slack-morphism.
+//!
+//! - **Socket Mode** (default): the adapter opens a WebSocket with the app-level token, so no
+//!   public URL is needed. **Events API** (`mode = "events"`): Slack posts to
+//!   [`events_router`], mounted on Footnote's HTTP server, which checks each request's signature.
+//! - `/ask`, `/warmup` and `/footnote sources|forget ID|status|help` are acknowledged at once;
+//!   the work runs in the background. Mentions in channels and direct messages are answered in
+//!   the thread of the asking message, streamed by throttled `chat.update` edits, with the
+//!   numbered sources as Block Kit context blocks. Files shared with a mention (or in a direct
+//!   message) are downloaded with the bot token and ingested into the channel's collection.
+//! - Retried deliveries never produce a second answer ([`dedupe`]).
+//!
+//! Modules: [`config`] (settings), [`convert`] (pure payload mapping), [`blocks`] (pure Block
+//! Kit rendering), [`web`] (Web API calls), [`handler`] (the glue), [`events`] (HTTP endpoint).
+
+pub mod blocks;
+pub mod config;
+pub mod convert;
+pub mod dedupe;
+pub mod events;
+pub mod handler;
+pub mod web;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use footnote_adapter::{Adapter, AdapterError, CancellationToken, Gateway};
+use secrecy::ExposeSecret;
+use slack_morphism::prelude::*;
+
+pub use config::{Config, Mode};
+pub use events::events_router;
+pub use handler::SlackState;
+
+/// The Slack adapter.
+pub struct SlackAdapter {
+    config: Config,
+}
+
+impl std::fmt::Debug for SlackAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlackAdapter")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl SlackAdapter {
+    /// Checks the configuration; connects only when run.
+    pub fn new(config: Config) -> Result<Self, AdapterError> {
+        config
+            .validate()
+            .map_err(|problems| AdapterError::Config(problems.join("; ")))?;
+        Ok(SlackAdapter { config })
+    }
+}
+
+#[async_trait]
+impl Adapter for SlackAdapter {
+    fn name(&self) -> &'static str {
+        "slack"
+    }
+
+    /// In Socket Mode, serves the WebSocket until `shutdown`. In Events API mode, checks the bot
+    /// token and waits: the HTTP server serves [`events_router`].
+    async fn run(
+        self: Box<Self>,
+        gateway: Arc<dyn Gateway>,
+        shutdown: CancellationToken,
+    ) -> Result<(), AdapterError> {
+        // slack-morphism's WebSocket client uses the process-wide rustls provider.
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        let state = SlackState::new(self.config.clone(), gateway)?;
+        let me = state.web().identity().await.map_err(|error| {
+            let text = error.to_string();
+            if text.contains("invalid_auth")
+                || text.contains("not_authed")
+                || text.contains("account_inactive")
+            {
+                AdapterError::Config(
+                    "Slack refused the bot token (adapters.slack.bot_token)".into(),
+                )
+            } else {
+                AdapterError::Connection(text)
+            }
+        })?;
+        tracing::info!(bot_user = me.user_id, mode = ?self.config.mode, "Slack adapter connected.");
+        match self.config.mode {
+            Mode::Events => {
+                shutdown.cancelled().await;
+                Ok(())
+            }
+            Mode::Socket => socket_mode(state, &self.config, shutdown).await,
+        }
+    }
+}
+
+async fn socket_mode(
+    state: SlackState,
+    config: &Config,
+    shutdown: CancellationToken,
+) -> Result<(), AdapterError> {
+    let app_token = config.app_token.as_ref().ok_or_else(|| {
+        AdapterError::Config("adapters.slack.app_token is required in socket mode".into())
+    })?;
+    let token = SlackApiToken::new(SlackApiTokenValue::new(
+        app_token.expose_secret().to_owned(),
+    ));
+    let environment = Arc::new(
+        SlackClientEventsListenerEnvironment::new(state.web().client())
+            .with_error_handler(on_error)
+            .with_user_state(state),
+    );
+    let callbacks = SlackSocketModeListenerCallbacks::new()
+        .with_command_events(on_command)
+        .with_push_events(on_push);
+    let listener = SlackClientSocketModeListener::new(
+        &SlackClientSocketModeConfig::new(),
+        environment,
+        callbacks,
+    );
+    listener
+        .listen_for(&token)
+        .await
+        .map_err(|e| AdapterError::Connection(format!("Socket Mode: {e}")))?;
+    listener.start().await;
+    shutdown.cancelled().await;
+    listener.shutdown().await;
+    Ok(())
+}
+
+async fn state_of(states: &SlackClientEventsUserState) -> Option<SlackState> {
+    states.read().await.get_user_state::<SlackState>().cloned()
+}
+
+async fn on_push(
+    event: SlackPushEventCallback,
+    _client: Arc<SlackClient<web::Connector>>,
+    states: SlackClientEventsUserState,
+) -> UserCallbackResult<()> {
+    if let Some(state) = state_of(&states).await {
+        match serde_json::to_value(&event) {
+            Ok(body) => {
+                state.accept_event(body);
+            }
+            Err(error) => tracing::warn!(%error, "Could not read a Socket Mode event."),
+        }
+    }
+    Ok(())
+}
+
+async fn on_command(
+    event: SlackCommandEvent,
+    _client: Arc<SlackClient<web::Connector>>,
+    states: SlackClientEventsUserState,
+) -> UserCallbackResult<SlackCommandEventResponse> {
+    let text = match (state_of(&states).await, serde_json::to_value(&event)) {
+        (Some(state), Ok(body)) => state.accept_command(&convert::form_from_json(&body)),
+        _ => "Something went wrong on my side; the administrator can find the details in the log."
+            .to_owned(),
+    };
+    Ok(
+        SlackCommandEventResponse::new(SlackMessageContent::new().with_text(text))
+            .with_response_type(SlackMessageResponseType::Ephemeral),
+    )
+}
+
+fn on_error(
+    error: Box<dyn std::error::Error + Send + Sync>,
+    _client: Arc<SlackClient<web::Connector>>,
+    _states: SlackClientEventsUserState,
+) -> HttpStatusCode {
+    tracing::warn!(%error, "Slack Socket Mode error.");
+    // Acknowledge anyway: a redelivery would be dropped as a duplicate.
+    HttpStatusCode::OK
+}

@@ -1,0 +1,281 @@
+//! The whole mention → thread answer flow against a recording double of Slack's Web API.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use footnote_adapter::Role;
+use footnote_slack::SlackState;
+use serde_json::json;
+
+fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+fn final_update(calls: &[Call]) -> bool {
+    calls.iter().any(|c| {
+        c.name == "chat.update"
+            && c.body
+                .get("blocks")
+                .is_some_and(|b| b.as_array().is_some_and(|a| !a.is_empty()))
+    })
+}
+
+#[tokio::test]
+async fn mention_with_a_file_is_ingested_then_answered_in_its_thread() {
+    install_crypto();
+    let double = SlackDouble::start().await;
+    let gateway = Arc::new(FakeGateway::default());
+    let state = SlackState::new(config(&double, None), gateway.clone()).expect("state");
+
+    let files = json!([{"id": "F1", "name": "manual.md", "mimetype": "text/markdown", "size": FILE_BYTES.len(),
+        "url_private_download": double.url("/files/F1/manual.md")}]);
+    assert!(state.accept_event(mention_event("Ev1", "1515449522.000016", None, Some(files))));
+    let calls = double.wait_for("the final answer", final_update).await;
+
+    // The file was fetched with the bot token and ingested into the channel with a link back.
+    let download = calls
+        .iter()
+        .find(|c| c.name.starts_with("/files/"))
+        .expect("file downloaded");
+    assert_eq!(download.method, "GET");
+    assert_eq!(
+        download.authorization.as_deref(),
+        Some("Bearer xoxb-test-token")
+    );
+    let ingested = gateway
+        .calls()
+        .into_iter()
+        .find_map(|c| match c {
+            GatewayCall::Ingest(scope, actor, upload) => Some((scope, actor, upload)),
+            _ => None,
+        })
+        .expect("ingested");
+    assert_eq!(ingested.0.room, "C0LAN2Q65");
+    assert_eq!(ingested.0.space.as_deref(), Some("T1"));
+    assert_eq!(ingested.1.user_id, "U2147483697");
+    assert_eq!(ingested.2.bytes, FILE_BYTES);
+    assert!(
+        ingested
+            .2
+            .origin
+            .link
+            .as_deref()
+            .is_some_and(|l| l.contains("/archives/C0LAN2Q65/"))
+    );
+
+    // The question reached the gateway with the thread as scope.
+    let asks = gateway.asks();
+    assert_eq!(asks.len(), 1);
+    assert_eq!(asks[0].0.thread.as_deref(), Some("1515449522.000016"));
+    assert_eq!(asks[0].2.text, "which VLAN do guests use?");
+    assert!(asks[0].2.history.is_empty());
+
+    // Web API calls in order: identity, permalink, download, receipt, placeholder, edits, final.
+    let web: Vec<&Call> = calls.iter().collect();
+    let names: Vec<&str> = web.iter().map(|c| c.name.as_str()).collect();
+    let first = |n: &str| names.iter().position(|x| *x == n).unwrap_or(usize::MAX);
+    assert!(first("auth.test") < first("chat.getPermalink"), "{names:?}");
+    assert!(
+        first("chat.getPermalink") < first("/files/F1/manual.md"),
+        "{names:?}"
+    );
+    let posts: Vec<&&Call> = web
+        .iter()
+        .filter(|c| c.name == "chat.postMessage")
+        .collect();
+    assert_eq!(posts.len(), 2, "receipt and answer placeholder: {names:?}");
+    for post in &posts {
+        assert_eq!(post.body["thread_ts"], "1515449522.000016");
+        assert_eq!(post.body["channel"], "C0LAN2Q65");
+    }
+    assert!(
+        posts[0].body["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("Added") && t.contains("doc_new"))
+    );
+    assert!(
+        posts[1].body["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("Looking"))
+    );
+
+    let updates: Vec<&&Call> = web.iter().filter(|c| c.name == "chat.update").collect();
+    assert!(
+        updates.len() >= 2,
+        "at least one progress edit and the final one: {names:?}"
+    );
+    let answer_ts = "2000000000.000002";
+    assert!(updates.iter().all(|u| u.body["ts"] == answer_ts));
+    let progress: Vec<&str> = updates[..updates.len() - 1]
+        .iter()
+        .filter_map(|u| u.body["text"].as_str())
+        .collect();
+    assert!(
+        progress
+            .iter()
+            .any(|t| t.contains("Waiting") || t.contains("Loading") || t.ends_with('…')),
+        "{progress:?}"
+    );
+    // Edits are throttled to the configured interval.
+    for pair in updates.windows(2) {
+        assert!(pair[1].at.duration_since(pair[0].at) >= Duration::from_millis(190));
+    }
+    let last = updates.last().expect("final update");
+    assert_eq!(
+        last.body["text"],
+        "Guests go on VLAN 10 [1]; reboot after changes [2]."
+    );
+    let blocks = &last.body["blocks"];
+    assert_eq!(
+        blocks[0],
+        json!({"type": "section", "text": {"type": "mrkdwn",
+        "text": "Guests go on VLAN 10 [1]; reboot after changes [2]."}})
+    );
+    assert_eq!(blocks[1]["type"], "divider");
+    assert_eq!(blocks[2]["type"], "context");
+    assert_eq!(
+        blocks[2]["elements"][0]["text"],
+        "*[1]* Router manual — p. 3 · Setup\n“Use VLAN 10 for guests.”"
+    );
+    assert!(
+        blocks[3]["elements"][0]["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("*[2]* notes.md") && t.contains("|original message>"))
+    );
+    assert_eq!(blocks.as_array().map(Vec::len), Some(4));
+    // Every Web API call carried the bot token.
+    assert!(
+        web.iter()
+            .filter(|c| !c.name.starts_with('/'))
+            .all(|c| c.authorization.as_deref() == Some("Bearer xoxb-test-token"))
+    );
+}
+
+#[tokio::test]
+async fn a_mention_inside_a_thread_carries_its_history() {
+    install_crypto();
+    let double = SlackDouble::start().await;
+    *double.state.replies.lock().expect("lock") = vec![
+        json!({"type": "message", "user": "U2147483697", "text": "<@U0BOT> what is our guest VLAN?", "ts": "1515449000.000001", "thread_ts": "1515449000.000001"}),
+        json!({"type": "message", "user": BOT_USER, "bot_id": "B0BOT", "text": "VLAN 10 [1].", "ts": "1515449001.000001", "thread_ts": "1515449000.000001"}),
+        json!({"type": "message", "user": "U2147483697", "text": "<@U0BOT> which VLAN do guests use?", "ts": "1515449522.000016", "thread_ts": "1515449000.000001"}),
+    ];
+    let gateway = Arc::new(FakeGateway::default());
+    let state = SlackState::new(config(&double, None), gateway.clone()).expect("state");
+    state.accept_event(mention_event(
+        "Ev2",
+        "1515449522.000016",
+        Some("1515449000.000001"),
+        None,
+    ));
+    let calls = double.wait_for("the final answer", final_update).await;
+
+    let replies = calls
+        .iter()
+        .find(|c| c.name == "conversations.replies")
+        .expect("thread read");
+    assert_eq!(replies.body["channel"], "C0LAN2Q65");
+    assert_eq!(replies.body["ts"], "1515449000.000001");
+    let asks = gateway.asks();
+    let history = &asks[0].2.history;
+    assert_eq!(history.len(), 2);
+    assert_eq!(
+        (history[0].role, history[0].text.as_str()),
+        (Role::User, "what is our guest VLAN?")
+    );
+    assert_eq!(
+        (history[1].role, history[1].text.as_str()),
+        (Role::Assistant, "VLAN 10 [1].")
+    );
+    let post = calls
+        .iter()
+        .find(|c| c.name == "chat.postMessage")
+        .expect("placeholder");
+    assert_eq!(post.body["thread_ts"], "1515449000.000001");
+}
+
+#[tokio::test]
+async fn a_429_is_honoured_before_the_next_call() {
+    install_crypto();
+    let double = SlackDouble::start().await;
+    double
+        .state
+        .rate_limit_once
+        .lock()
+        .expect("lock")
+        .push_back("chat.update".into());
+    let gateway = Arc::new(FakeGateway::default());
+    let state = SlackState::new(config(&double, None), gateway).expect("state");
+    state.accept_event(mention_event("Ev3", "1515449522.000016", None, None));
+    let calls = double.wait_for("the final answer", final_update).await;
+
+    let updates: Vec<&Call> = calls.iter().filter(|c| c.name == "chat.update").collect();
+    assert!(updates.len() >= 2);
+    let waited = updates[1].at.duration_since(updates[0].at);
+    assert!(
+        waited >= Duration::from_millis(990),
+        "retried after {waited:?}"
+    );
+    // The rate-limited edit was sent again unchanged.
+    assert_eq!(updates[0].body, updates[1].body);
+}
+
+#[tokio::test]
+async fn oversized_files_are_refused_without_download_or_ingest() {
+    install_crypto();
+    let double = SlackDouble::start().await;
+    let gateway = Arc::new(FakeGateway::default());
+    let state = SlackState::new(config(&double, None), gateway.clone()).expect("state");
+    let files = json!([{"id": "F9", "name": "huge.pdf", "size": 5_000_000,
+        "url_private_download": double.url("/files/F9/huge.pdf")}]);
+    let mut event = mention_event("Ev4", "1515449600.000001", None, Some(files));
+    event["event"]["text"] = json!("<@U0BOT>");
+    state.accept_event(event);
+    let calls = double
+        .wait_for("the refusal", |calls| {
+            calls.iter().any(|c| c.name == "chat.postMessage")
+        })
+        .await;
+    let post = calls
+        .iter()
+        .find(|c| c.name == "chat.postMessage")
+        .expect("reply");
+    assert!(
+        post.body["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("huge.pdf") && t.contains("Nothing was added"))
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(double.names().iter().all(|n| !n.starts_with("/files/")));
+    assert!(gateway.calls().is_empty());
+}
+
+#[tokio::test]
+async fn foreign_download_hosts_never_see_the_token() {
+    install_crypto();
+    let double = SlackDouble::start().await;
+    let gateway = Arc::new(FakeGateway::default());
+    let state = SlackState::new(config(&double, None), gateway.clone()).expect("state");
+    let files = json!([{"id": "F8", "name": "x.md", "size": 3, "url_private_download": "https://evil.example/x.md"}]);
+    let mut event = mention_event("Ev5", "1515449700.000001", None, Some(files));
+    event["event"]["text"] = json!("<@U0BOT>");
+    state.accept_event(event);
+    let calls = double
+        .wait_for("the reply", |calls| {
+            calls.iter().any(|c| c.name == "chat.postMessage")
+        })
+        .await;
+    let post = calls
+        .iter()
+        .find(|c| c.name == "chat.postMessage")
+        .expect("reply");
+    assert!(
+        post.body["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("couldn't download"))
+    );
+    assert!(gateway.calls().is_empty());
+}
