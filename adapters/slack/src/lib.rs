@@ -13,6 +13,8 @@
 //! Modules: [`config`] (settings), [`convert`] (pure payload mapping), [`blocks`] (pure Block
 //! Kit rendering), [`web`] (Web API calls), [`handler`] (the glue), [`events`] (HTTP endpoint).
 
+#![warn(missing_docs)]
+
 pub mod blocks;
 pub mod config;
 pub mod convert;
@@ -175,4 +177,75 @@ fn on_error(
     tracing::warn!(%error, "Slack Socket Mode error.");
     // Acknowledge anyway: a redelivery would be dropped as a duplicate.
     HttpStatusCode::OK
+}
+
+#[cfg(test)]
+mod tests {
+    //! Socket Mode hands over slack-morphism's typed events; they must map exactly as the raw
+    //! Events API JSON does.
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::convert::{CommandAction, Inbound};
+
+    #[test]
+    fn typed_push_events_round_trip_into_the_same_mapping() {
+        let raw = json!({
+            "token": "x", "team_id": "T1", "api_app_id": "A1", "type": "event_callback",
+            "event_id": "Ev9", "event_time": 1515449522,
+            "event": {"type": "message", "channel": "D024BE91L", "user": "U1", "text": "hi there",
+                "ts": "1355517523.000005", "event_ts": "1355517523.000005", "channel_type": "im",
+                "files": [{"id": "F1", "name": "a.md", "mimetype": "text/markdown",
+                    "url_private_download": "https://files.slack.com/files-pri/T1-F1/download/a.md"}]}
+        });
+        let typed: SlackPushEventCallback =
+            serde_json::from_value(raw.clone()).expect("slack-morphism reads it");
+        let again = serde_json::to_value(&typed).expect("serialises");
+        let from_raw = convert::parse_event_callback(&raw, Some("U0BOT"));
+        let from_typed = convert::parse_event_callback(&again, Some("U0BOT"));
+        assert!(
+            matches!(&from_raw, Inbound::Message(m) if m.files.len() == 1 && m.text == "hi there")
+        );
+        assert_eq!(from_raw, from_typed);
+
+        let mention = json!({"team_id": "T1", "api_app_id": "A1", "type": "event_callback", "event_id": "Ev10",
+            "event_time": 1, "event": {"type": "app_mention", "user": "U1", "text": "<@U0BOT> why?",
+            "ts": "2.000001", "thread_ts": "1.000001", "channel": "C1", "event_ts": "2.000001"}});
+        let typed: SlackPushEventCallback = serde_json::from_value(mention.clone()).expect("reads");
+        let again = serde_json::to_value(&typed).expect("serialises");
+        assert_eq!(
+            convert::parse_event_callback(&mention, Some("U0BOT")),
+            convert::parse_event_callback(&again, Some("U0BOT"))
+        );
+    }
+
+    #[test]
+    fn typed_commands_keep_their_fields() {
+        let raw = json!({"team_id": "T1", "channel_id": "C1", "user_id": "U1", "command": "/footnote",
+            "text": "forget doc_1", "response_url": "https://hooks.slack.com/commands/1/2", "trigger_id": "t",
+            "api_app_id": "A1"});
+        let typed: SlackCommandEvent =
+            serde_json::from_value(raw).expect("slack-morphism reads it");
+        let fields = convert::form_from_json(&serde_json::to_value(&typed).expect("serialises"));
+        let command = convert::parse_command(&fields).expect("maps");
+        assert_eq!(command.action, CommandAction::Forget("doc_1".into()));
+        assert_eq!(command.scope.space.as_deref(), Some("T1"));
+        assert_eq!(
+            command.response_url.as_deref(),
+            Some("https://hooks.slack.com/commands/1/2")
+        );
+    }
+
+    #[test]
+    fn new_rejects_an_unusable_config() {
+        assert!(matches!(
+            SlackAdapter::new(Config::new("xoxb-1")),
+            Err(AdapterError::Config(_))
+        ));
+        let mut config = Config::new("xoxb-1");
+        config.app_token = Some("xapp-1".to_owned().into());
+        let adapter = SlackAdapter::new(config).expect("valid");
+        assert_eq!(adapter.name(), "slack");
+    }
 }
