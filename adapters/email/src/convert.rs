@@ -10,6 +10,8 @@ use footnote_adapter::{Origin, Upload};
 use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 
 use crate::config::Config;
+use crate::rules::{authenticated, automatic_signal, same_mailbox};
+pub use crate::rules::{is_allowed, matches_address, split_address};
 use crate::text;
 
 /// What the bot does with one mail.
@@ -61,7 +63,11 @@ pub enum Refusal {
     /// It has more attachments than `max_attachments`.
     TooManyAttachments { count: usize, limit: usize },
     /// One attachment is larger than `max_attachment_bytes`.
-    AttachmentTooLarge { name: String, bytes: u64, limit: u64 },
+    AttachmentTooLarge {
+        name: String,
+        bytes: u64,
+        limit: u64,
+    },
     /// A question with no text in it.
     EmptyQuestion,
 }
@@ -85,7 +91,9 @@ impl Refusal {
                 text::human_bytes(*bytes),
                 text::human_bytes(*limit)
             ),
-            Refusal::EmptyQuestion => "I found no question in your message. Write it in the body or the subject.".into(),
+            Refusal::EmptyQuestion => {
+                "I found no question in your message. Write it in the body or the subject.".into()
+            }
         }
     }
 }
@@ -129,15 +137,27 @@ pub fn classify(
     thread_of: &dyn Fn(&str) -> Option<String>,
 ) -> Classified {
     let Some(message) = MessageParser::default().parse(raw) else {
-        return Classified { inbound: None, action: Action::Ignore(IgnoreReason::NoSender) };
+        return Classified {
+            inbound: None,
+            action: Action::Ignore(IgnoreReason::NoSender),
+        };
     };
     let Some((sender, sender_name)) = sender_of(&message) else {
-        return Classified { inbound: None, action: Action::Ignore(IgnoreReason::NoSender) };
+        return Classified {
+            inbound: None,
+            action: Action::Ignore(IgnoreReason::NoSender),
+        };
     };
     let references = reference_chain(&message);
-    let message_id = message.message_id().map_or_else(|| format!("{:016x}@footnote.invalid", text::fnv1a(raw)), str::to_owned);
+    let message_id = message.message_id().map_or_else(
+        || format!("{:016x}@footnote.invalid", text::fnv1a(raw)),
+        str::to_owned,
+    );
     let known_root = references.iter().rev().find_map(|id| thread_of(id));
-    let thread_root = known_root.clone().or_else(|| references.first().cloned()).unwrap_or_else(|| message_id.clone());
+    let thread_root = known_root
+        .clone()
+        .or_else(|| references.first().cloned())
+        .unwrap_or_else(|| message_id.clone());
     let inbound = Inbound {
         message_id,
         sender: sender.clone(),
@@ -148,10 +168,19 @@ pub fn classify(
         thread_root,
     };
     let action = decide(&message, &inbound, oversize, config, known_root.is_some());
-    Classified { inbound: Some(inbound), action }
+    Classified {
+        inbound: Some(inbound),
+        action,
+    }
 }
 
-fn decide(message: &Message<'_>, inbound: &Inbound, oversize: Option<u64>, config: &Config, follow_up: bool) -> Action {
+fn decide(
+    message: &Message<'_>,
+    inbound: &Inbound,
+    oversize: Option<u64>,
+    config: &Config,
+    follow_up: bool,
+) -> Action {
     let sender = inbound.sender.as_str();
     if same_mailbox(sender, &config.from_address) || same_mailbox(sender, &config.username) {
         return Action::Ignore(IgnoreReason::OwnMail);
@@ -166,15 +195,25 @@ fn decide(message: &Message<'_>, inbound: &Inbound, oversize: Option<u64>, confi
         return Action::Ignore(IgnoreReason::NotAuthenticated);
     }
     if let Some(bytes) = oversize {
-        return Action::Refuse(Refusal::MessageTooLarge { bytes, limit: config.max_message_bytes });
+        return Action::Refuse(Refusal::MessageTooLarge {
+            bytes,
+            limit: config.max_message_bytes,
+        });
     }
     if let Some(refusal) = attachment_limits(message, config) {
         return Action::Refuse(refusal);
     }
 
     let recipients = recipients(message);
-    let to = |address: &Option<String>| address.as_ref().is_some_and(|a| recipients.iter().any(|r| matches_address(r, a)));
-    let prefixed = config.ask_subject_prefix.as_deref().is_some_and(|p| text::strip_prefix(&inbound.subject, p).is_some());
+    let to = |address: &Option<String>| {
+        address
+            .as_ref()
+            .is_some_and(|a| recipients.iter().any(|r| matches_address(r, a)))
+    };
+    let prefixed = config
+        .ask_subject_prefix
+        .as_deref()
+        .is_some_and(|p| text::strip_prefix(&inbound.subject, p).is_some());
     if to(&config.ingest_address) {
         return Action::Ingest(vec![upload_of(message, inbound)]);
     }
@@ -185,7 +224,10 @@ fn decide(message: &Message<'_>, inbound: &Inbound, oversize: Option<u64>, confi
     if !forwarded.is_empty() {
         return Action::Ingest(forwarded);
     }
-    if text::is_inline_forward(&inbound.subject, message.body_text(0).as_deref().unwrap_or_default()) {
+    if text::is_inline_forward(
+        &inbound.subject,
+        message.body_text(0).as_deref().unwrap_or_default(),
+    ) {
         return Action::Ingest(vec![upload_of(message, inbound)]);
     }
     if to(&config.ask_address) {
@@ -195,17 +237,29 @@ fn decide(message: &Message<'_>, inbound: &Inbound, oversize: Option<u64>, confi
 }
 
 fn ask(message: &Message<'_>, inbound: &Inbound, config: &Config, follow_up: bool) -> Action {
-    let body = message.body_text(0).map(|b| text::strip_quoted(&b)).unwrap_or_default();
+    let body = message
+        .body_text(0)
+        .map(|b| text::strip_quoted(&b))
+        .unwrap_or_default();
     let question = if body.trim().is_empty() {
         let subject = text::strip_reply_prefixes(&inbound.subject);
-        config.ask_subject_prefix.as_deref().and_then(|p| text::strip_prefix(subject, p)).unwrap_or(subject).trim().to_owned()
+        config
+            .ask_subject_prefix
+            .as_deref()
+            .and_then(|p| text::strip_prefix(subject, p))
+            .unwrap_or(subject)
+            .trim()
+            .to_owned()
     } else {
         body.trim().to_owned()
     };
     if question.is_empty() {
         return Action::Refuse(Refusal::EmptyQuestion);
     }
-    Action::Ask { question, follow_up }
+    Action::Ask {
+        question,
+        follow_up,
+    }
 }
 
 /// The sender's address (lower-cased) and display name.
@@ -221,66 +275,18 @@ fn reference_chain(message: &Message<'_>) -> Vec<String> {
     let ids = |value: &mail_parser::HeaderValue<'_>| -> Vec<String> {
         match value {
             mail_parser::HeaderValue::Text(id) => vec![id.to_string()],
-            mail_parser::HeaderValue::TextList(ids) => ids.iter().map(ToString::to_string).collect(),
+            mail_parser::HeaderValue::TextList(ids) => {
+                ids.iter().map(ToString::to_string).collect()
+            }
             _ => Vec::new(),
         }
     };
     let references = ids(message.references());
-    if references.is_empty() { ids(message.in_reply_to()) } else { references }
-}
-
-/// The first header that marks a mail as automatic, named for the log (RFC 3834 §2 and §5).
-fn automatic_signal(message: &Message<'_>, sender: &str) -> Option<String> {
-    let raw = |name: &'static str| message.header_raw(name).map(str::trim);
-    if let Some(value) = raw("Auto-Submitted") {
-        let kind = value.split(';').next().unwrap_or_default().trim();
-        if !kind.eq_ignore_ascii_case("no") {
-            return Some(format!("Auto-Submitted: {kind}"));
-        }
+    if references.is_empty() {
+        ids(message.in_reply_to())
+    } else {
+        references
     }
-    if let Some(value) = raw("Precedence")
-        && ["bulk", "list", "junk"].iter().any(|p| value.eq_ignore_ascii_case(p))
-    {
-        return Some(format!("Precedence: {value}"));
-    }
-    for header in ["List-Id", "List-Unsubscribe", "List-Post", "X-Autoreply", "X-Autorespond"] {
-        if raw(header).is_some() {
-            return Some(header.to_owned());
-        }
-    }
-    if raw("Return-Path").is_some_and(|v| v.trim_matches(|c: char| c == '<' || c == '>' || c.is_whitespace()).is_empty()) {
-        return Some("empty Return-Path".into());
-    }
-    if message.content_type().is_some_and(|ct| {
-        ct.ctype().eq_ignore_ascii_case("multipart") && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report"))
-    }) {
-        return Some("delivery or read report".into());
-    }
-    let local = split_address(sender).map(|(l, _)| l.to_owned()).unwrap_or_default();
-    let robot = ["mailer-daemon", "postmaster", "noreply", "no-reply", "do-not-reply", "donotreply"];
-    if robot.contains(&local.as_str()) || local.starts_with("owner-") || local.ends_with("-request") {
-        return Some(format!("robot sender {local}@"));
-    }
-    None
-}
-
-/// True when `sender` is listed, or its domain is listed as `@domain`.
-pub fn is_allowed(sender: &str, allowed: &[String]) -> bool {
-    let Some((_, domain)) = split_address(sender) else { return false };
-    allowed.iter().any(|entry| match entry.trim().strip_prefix('@') {
-        Some(d) => d.eq_ignore_ascii_case(domain),
-        None => entry.trim().eq_ignore_ascii_case(sender),
-    })
-}
-
-/// True when the topmost `Authentication-Results` (the one our own server added) shows
-/// `dkim=pass` or `spf=pass`.
-fn authenticated(message: &Message<'_>) -> bool {
-    let Some(results) = message.header_raw("Authentication-Results") else { return false };
-    results
-        .split([';', ' ', '\t', '\r', '\n'])
-        .map(str::trim)
-        .any(|token| token.eq_ignore_ascii_case("dkim=pass") || token.eq_ignore_ascii_case("spf=pass"))
 }
 
 fn attachment_limits(message: &Message<'_>, config: &Config) -> Option<Refusal> {
@@ -295,13 +301,20 @@ fn attachment_limits(message: &Message<'_>, config: &Config) -> Option<Refusal> 
                     let bytes = part.contents().len() as u64;
                     if bytes > config.max_attachment_bytes {
                         let name = part.attachment_name().unwrap_or("unnamed").to_owned();
-                        return Some(Refusal::AttachmentTooLarge { name, bytes, limit: config.max_attachment_bytes });
+                        return Some(Refusal::AttachmentTooLarge {
+                            name,
+                            bytes,
+                            limit: config.max_attachment_bytes,
+                        });
                     }
                 }
             }
         }
     }
-    (count > config.max_attachments).then_some(Refusal::TooManyAttachments { count, limit: config.max_attachments })
+    (count > config.max_attachments).then_some(Refusal::TooManyAttachments {
+        count,
+        limit: config.max_attachments,
+    })
 }
 
 /// Every address the mail was delivered to or written to.
@@ -314,52 +327,26 @@ fn recipients(message: &Message<'_>) -> Vec<String> {
         .filter_map(|a| a.address().map(str::to_ascii_lowercase))
         .collect();
     for header in message.headers() {
-        if !["Delivered-To", "X-Original-To"].iter().any(|h| header.name().eq_ignore_ascii_case(h)) {
+        if !["Delivered-To", "X-Original-To"]
+            .iter()
+            .any(|h| header.name().eq_ignore_ascii_case(h))
+        {
             continue;
         }
         match header.value() {
-            mail_parser::HeaderValue::Text(value) => out.push(value.trim().trim_matches(['<', '>']).to_ascii_lowercase()),
+            mail_parser::HeaderValue::Text(value) => {
+                out.push(value.trim().trim_matches(['<', '>']).to_ascii_lowercase())
+            }
             mail_parser::HeaderValue::Address(list) => {
-                out.extend(list.iter().filter_map(|a| a.address().map(str::to_ascii_lowercase)));
+                out.extend(
+                    list.iter()
+                        .filter_map(|a| a.address().map(str::to_ascii_lowercase)),
+                );
             }
             _ => {}
         }
     }
     out
-}
-
-/// Splits `local@domain` (also inside `Name <local@domain>`); `None` when it is not an address.
-pub fn split_address(address: &str) -> Option<(&str, &str)> {
-    let address = address.trim();
-    let address = match (address.rfind('<'), address.rfind('>')) {
-        (Some(open), Some(close)) if open < close => &address[open + 1..close],
-        _ => address,
-    };
-    let (local, domain) = address.rsplit_once('@')?;
-    (!local.is_empty() && !domain.is_empty() && !domain.contains(char::is_whitespace)).then_some((local, domain))
-}
-
-/// Whether recipient `address` reaches `configured`. A configured `bot+ingest@d` needs that exact
-/// local part; a configured `bot@d` also matches `bot+anything@d`.
-pub fn matches_address(address: &str, configured: &str) -> bool {
-    let (Some((local, domain)), Some((want_local, want_domain))) = (split_address(address), split_address(configured))
-    else {
-        return false;
-    };
-    if !domain.eq_ignore_ascii_case(want_domain) {
-        return false;
-    }
-    if want_local.contains('+') {
-        local.eq_ignore_ascii_case(want_local)
-    } else {
-        local.split('+').next().is_some_and(|base| base.eq_ignore_ascii_case(want_local))
-    }
-}
-
-/// True when both name the same mailbox, ignoring `+detail` and case.
-fn same_mailbox(a: &str, b: &str) -> bool {
-    let base = |s: &str| split_address(s).map(|(l, d)| (l.split('+').next().unwrap_or(l).to_ascii_lowercase(), d.to_ascii_lowercase()));
-    matches!((base(a), base(b)), (Some(x), Some(y)) if x == y)
 }
 
 /// Each `message/rfc822` attachment as an `.eml` upload.
@@ -379,22 +366,35 @@ fn forwarded_messages(message: &Message<'_>) -> Vec<Upload> {
 /// The whole mail as one `.eml` upload.
 fn upload_of(message: &Message<'_>, inbound: &Inbound) -> Upload {
     let mut upload = eml_upload(message, message.raw_message(), "message");
-    upload.origin.sender.get_or_insert_with(|| inbound.sender.clone());
+    upload
+        .origin
+        .sender
+        .get_or_insert_with(|| inbound.sender.clone());
     upload
 }
 
 fn eml_upload(message: &Message<'_>, raw: &[u8], fallback: &str) -> Upload {
     let subject = text::strip_reply_prefixes(message.subject().unwrap_or_default());
-    let stem = text::file_stem(if subject.is_empty() { fallback } else { subject });
+    let stem = text::file_stem(if subject.is_empty() {
+        fallback
+    } else {
+        subject
+    });
     let id = message.message_id().map(str::to_owned);
-    let key = id.as_deref().map_or_else(|| text::fnv1a(raw), |id| text::fnv1a(id.as_bytes()));
+    let key = id
+        .as_deref()
+        .map_or_else(|| text::fnv1a(raw), |id| text::fnv1a(id.as_bytes()));
     Upload {
         file_name: format!("{stem} [{:08x}].eml", key & 0xffff_ffff),
         mime: Some("message/rfc822".into()),
         bytes: raw.to_vec(),
         origin: Origin {
             link: id.map(|id| format!("mid:{id}")),
-            sender: message.from().and_then(|a| a.first()).and_then(|a| a.address()).map(str::to_ascii_lowercase),
+            sender: message
+                .from()
+                .and_then(|a| a.first())
+                .and_then(|a| a.address())
+                .map(str::to_ascii_lowercase),
             sent_at: message.date().map(mail_parser::DateTime::to_rfc3339),
         },
     }

@@ -5,6 +5,7 @@
 //!
 //! - [`config`]: the `[adapters.email]` section.
 //! - `convert`: pure mapping of a received mail to an action (ignore, refuse, ingest, ask).
+//! - `rules`: sender rules: allowlist, DKIM/SPF, automatic mail, address matching.
 //! - `reply`: pure rendering of answers, receipts and refusals as MIME replies.
 //! - `handler`: the IMAP loop (IDLE or polling), SMTP replies and the order of commits.
 //! - `state`: the adapter's own progress file (UIDVALIDITY + UIDs, answered Message-IDs, threads).
@@ -17,6 +18,7 @@ mod error;
 mod handler;
 mod imap;
 mod reply;
+mod rules;
 mod state;
 mod text;
 
@@ -50,7 +52,10 @@ impl EmailAdapter {
     /// Checks the configuration and builds the adapter; it connects when run.
     pub fn new(config: Config) -> Result<Self, AdapterError> {
         config.validate().map_err(AdapterError::Config)?;
-        Ok(EmailAdapter { config, failpoint: None })
+        Ok(EmailAdapter {
+            config,
+            failpoint: None,
+        })
     }
 
     /// Makes `run` stop with an error at `point` for the first mail that reaches it, as a crash
@@ -69,7 +74,11 @@ impl Adapter for EmailAdapter {
         handler::PLATFORM
     }
 
-    async fn run(self: Box<Self>, gateway: Arc<dyn Gateway>, shutdown: CancellationToken) -> Result<(), AdapterError> {
+    async fn run(
+        self: Box<Self>,
+        gateway: Arc<dyn Gateway>,
+        shutdown: CancellationToken,
+    ) -> Result<(), AdapterError> {
         let worker = handler::Worker::new(self.config, gateway, self.failpoint)?;
         worker.run(shutdown).await.map_err(|error| {
             tracing::error!(%error, "Email adapter stopped.");
