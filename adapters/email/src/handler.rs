@@ -1,0 +1,328 @@
+//! The mailbox loop: open the mailbox, handle every new unseen mail in UID order, then wait
+//! (IDLE, or a poll when the server has none) and start over.
+//!
+//! The order for one mail is what makes it lose nothing and answer nothing twice:
+//! 1. skip it when its UID is recorded as handled, or its Message-ID as done (then only mark it);
+//! 2. do the work (ingest, ask) and send the reply;
+//! 3. record the Message-ID as done (state file, fsynced);
+//! 4. mark it `\Seen` or move it to the processed folder;
+//! 5. record the UID as handled.
+//!
+//! A crash before 3 repeats the work (the core dedupes an identical ingest; a repeated reply has
+//! the same Message-ID); a crash between 3 and 5 only repeats the marking.
+
+use std::sync::Arc;
+
+use footnote_adapter::{Actor, CancellationToken, Gateway, Question, Scope};
+use futures::TryStreamExt;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+use crate::Failpoint;
+use crate::config::{CollectionMapping, Config};
+use crate::convert::{self, Action, Inbound};
+use crate::error::EmailError;
+use crate::imap::{self, ImapSession};
+use crate::reply::{self, ReplyBody};
+use crate::state::{MailboxChange, StateStore};
+
+/// Platform name in every scope.
+pub const PLATFORM: &str = "email";
+
+/// One running adapter: configuration, gateway, state and the SMTP transport.
+pub struct Worker {
+    config: Config,
+    gateway: Arc<dyn Gateway>,
+    state: StateStore,
+    smtp: AsyncSmtpTransport<Tokio1Executor>,
+    failpoint: Option<Failpoint>,
+}
+
+impl Worker {
+    /// Loads the state and prepares SMTP; does not connect yet.
+    pub fn new(
+        config: Config,
+        gateway: Arc<dyn Gateway>,
+        failpoint: Option<Failpoint>,
+    ) -> Result<Self, EmailError> {
+        let state = StateStore::load(&config.state_path)?;
+        let smtp = imap::smtp(&config)?;
+        Ok(Worker {
+            config,
+            gateway,
+            state,
+            smtp,
+            failpoint,
+        })
+    }
+
+    /// Serves the mailbox until `shutdown` is cancelled or an error ends the connection.
+    pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), EmailError> {
+        let mut session = imap::connect(&self.config).await?;
+        let idle = session.capabilities().await?.has_str("IDLE");
+        tracing::info!(host = %self.config.imap_host, mailbox = %self.config.mailbox, idle, "Email adapter connected.");
+        if let Some(folder) = &self.config.processed_folder {
+            // Fails harmlessly (NO) when the folder exists already.
+            if let Err(error) = session.create(folder).await {
+                tracing::debug!(%folder, %error, "Processed folder not created.");
+            }
+        }
+        while !shutdown.is_cancelled() {
+            self.scan(&mut session, &shutdown).await?;
+            session = self.wait(session, idle, &shutdown).await?;
+        }
+        session.logout().await.ok();
+        Ok(())
+    }
+
+    async fn wait(
+        &self,
+        mut session: ImapSession,
+        idle: bool,
+        shutdown: &CancellationToken,
+    ) -> Result<ImapSession, EmailError> {
+        let interval = self.config.poll_interval();
+        if !idle {
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                () = shutdown.cancelled() => {}
+            }
+            return Ok(session);
+        }
+        let mut handle = session.idle();
+        handle.init().await?;
+        {
+            let (event, _stop) = handle.wait_with_timeout(interval);
+            tokio::select! {
+                result = tokio::time::timeout(interval, event) => { if let Ok(r) = result { r?; } }
+                () = shutdown.cancelled() => {}
+            }
+        }
+        session = handle.done().await?;
+        while session.unsolicited_responses.try_recv().is_ok() {}
+        Ok(session)
+    }
+
+    /// Opens the mailbox and handles every unseen mail above the recorded floor.
+    async fn scan(
+        &mut self,
+        session: &mut ImapSession,
+        shutdown: &CancellationToken,
+    ) -> Result<(), EmailError> {
+        let mailbox = session.select(&self.config.mailbox).await?;
+        let validity = mailbox
+            .uid_validity
+            .ok_or_else(|| EmailError::NoUidValidity(self.config.mailbox.clone()))?;
+        let change = self
+            .state
+            .open_mailbox(validity, mailbox.uid_next.unwrap_or(1));
+        match change {
+            MailboxChange::Same => {}
+            MailboxChange::FirstStart => {
+                tracing::info!(
+                    uid_validity = validity,
+                    "First start: mail already in the mailbox is left alone."
+                );
+            }
+            MailboxChange::Reset { previous } => tracing::warn!(
+                previous,
+                uid_validity = validity,
+                "UIDVALIDITY changed: re-scanning unseen mail; answered Message-IDs are skipped."
+            ),
+        }
+        if change != MailboxChange::Same {
+            self.state.save()?;
+        }
+        let query = format!("UID {}:* UNSEEN NOT DELETED", self.state.next_uid());
+        let mut uids: Vec<u32> = session
+            .uid_search(query)
+            .await?
+            .into_iter()
+            .filter(|u| !self.state.is_handled(*u))
+            .collect();
+        uids.sort_unstable();
+        for uid in uids {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            self.handle(session, uid).await?;
+        }
+        Ok(())
+    }
+
+    async fn fetch(
+        session: &mut ImapSession,
+        uid: u32,
+        query: &str,
+    ) -> Result<Option<async_imap::types::Fetch>, EmailError> {
+        let fetches: Vec<_> = session
+            .uid_fetch(uid.to_string(), query)
+            .await?
+            .try_collect()
+            .await?;
+        Ok(fetches.into_iter().find(|f| f.uid == Some(uid)))
+    }
+
+    /// Handles one mail, from fetching it to recording its UID.
+    async fn handle(&mut self, session: &mut ImapSession, uid: u32) -> Result<(), EmailError> {
+        let Some(meta) = Self::fetch(session, uid, "(UID RFC822.SIZE)").await? else {
+            self.state.mark_handled(uid);
+            return self.state.save();
+        };
+        let size = u64::from(meta.size.unwrap_or(0));
+        let oversize = (size > self.config.max_message_bytes).then_some(size);
+        let query = if oversize.is_some() {
+            "(UID BODY.PEEK[HEADER])"
+        } else {
+            "(UID BODY.PEEK[])"
+        };
+        let raw = match Self::fetch(session, uid, query).await? {
+            Some(f) => f
+                .body()
+                .or_else(|| f.header())
+                .map(<[u8]>::to_vec)
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let state = &self.state;
+        let classified = convert::classify(&raw, oversize, &self.config, &|id| state.thread_of(id));
+        let (Some(inbound), action) = (classified.inbound, classified.action) else {
+            tracing::info!(uid, "Ignoring a mail without a usable sender.");
+            self.state.mark_handled(uid);
+            return self.state.save();
+        };
+        if let Action::Ignore(reason) = &action {
+            tracing::info!(uid, sender = %inbound.sender, message_id = %inbound.message_id, %reason, "Leaving mail alone.");
+            self.state.mark_handled(uid);
+            return self.state.save();
+        }
+        if self.state.is_done(&inbound.message_id) {
+            tracing::info!(uid, message_id = %inbound.message_id, "Mail already handled; only marking it.");
+        } else {
+            self.work(&inbound, action).await?;
+            self.state.record_done(&inbound.message_id);
+            self.state.save()?;
+        }
+        self.trip(Failpoint::BeforeMark)?;
+        self.mark_processed(session, uid).await?;
+        self.state.mark_handled(uid);
+        self.state.save()
+    }
+
+    async fn work(&mut self, inbound: &Inbound, action: Action) -> Result<(), EmailError> {
+        let scope = self.scope(inbound);
+        let actor = Actor {
+            user_id: inbound.sender.clone(),
+            display_name: inbound.sender_name.clone(),
+            roles: Vec::new(),
+            is_owner: false,
+        };
+        match action {
+            Action::Ignore(_) => Ok(()),
+            Action::Refuse(refusal) => {
+                tracing::info!(sender = %inbound.sender, ?refusal, "Refusing mail.");
+                self.send(inbound, &ReplyBody::Notice(refusal.user_message()))
+                    .await
+            }
+            Action::Ingest(uploads) => {
+                let mut outcomes = Vec::with_capacity(uploads.len());
+                for upload in uploads {
+                    let name = upload.file_name.clone();
+                    let outcome = self.gateway.ingest(&scope, &actor, upload).await;
+                    if let Err(error) = &outcome {
+                        tracing::warn!(sender = %inbound.sender, file = %name, %error, "Ingest failed.");
+                    }
+                    outcomes.push(outcome);
+                }
+                self.trip(Failpoint::AfterGateway)?;
+                self.send(inbound, &ReplyBody::Receipts(&outcomes)).await
+            }
+            Action::Ask {
+                question,
+                follow_up,
+            } => {
+                let history = if follow_up {
+                    self.state.history(&inbound.thread_root)
+                } else {
+                    Vec::new()
+                };
+                let asked = Question {
+                    text: question.clone(),
+                    history,
+                };
+                match self.gateway.ask(&scope, &actor, asked).await {
+                    Ok(answer) => {
+                        self.trip(Failpoint::AfterGateway)?;
+                        self.send(inbound, &ReplyBody::Answer(&answer)).await?;
+                        let reply_id =
+                            reply::reply_message_id(inbound, "answer", &self.config.from_address);
+                        self.state.record_exchange(
+                            &inbound.thread_root,
+                            [&inbound.message_id, &reply_id],
+                            &question,
+                            &answer.text,
+                        );
+                        Ok(())
+                    }
+                    Err(error) => {
+                        tracing::warn!(sender = %inbound.sender, %error, "Ask failed.");
+                        self.send(inbound, &ReplyBody::Notice(error.user_message()))
+                            .await
+                    }
+                }
+            }
+        }
+    }
+
+    fn scope(&self, inbound: &Inbound) -> Scope {
+        let domain = convert::split_address(&inbound.sender).map(|(_, d)| d.to_owned());
+        let room = match &self.config.collection {
+            CollectionMapping::Sender => inbound.sender.clone(),
+            CollectionMapping::Domain => domain.clone().unwrap_or_else(|| inbound.sender.clone()),
+            CollectionMapping::Fixed(name) => name.clone(),
+        };
+        Scope {
+            platform: PLATFORM.into(),
+            space: domain,
+            room,
+            thread: Some(inbound.thread_root.clone()),
+        }
+    }
+
+    async fn send(&self, inbound: &Inbound, body: &ReplyBody<'_>) -> Result<(), EmailError> {
+        let message = reply::build(&self.config.from_address, inbound, body)?;
+        self.smtp.send(message).await?;
+        tracing::info!(to = %inbound.sender, in_reply_to = %inbound.message_id, "Reply sent.");
+        Ok(())
+    }
+
+    async fn mark_processed(&self, session: &mut ImapSession, uid: u32) -> Result<(), EmailError> {
+        let uid = uid.to_string();
+        match &self.config.processed_folder {
+            Some(folder) => {
+                // Flag first: should the move fail half-way, the copy left behind is not re-read.
+                session
+                    .uid_store(&uid, "+FLAGS.SILENT (\\Seen)")
+                    .await?
+                    .try_collect::<Vec<_>>()
+                    .await?;
+                session.uid_mv(&uid, folder).await?;
+            }
+            None => {
+                session
+                    .uid_store(&uid, "+FLAGS.SILENT (\\Seen)")
+                    .await?
+                    .try_collect::<Vec<_>>()
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn trip(&self, point: Failpoint) -> Result<(), EmailError> {
+        if self.failpoint == Some(point) {
+            Err(EmailError::Failpoint(point))
+        } else {
+            Ok(())
+        }
+    }
+}
