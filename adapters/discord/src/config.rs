@@ -42,6 +42,11 @@ pub struct Config {
     /// How many earlier messages of a thread are carried into a follow-up question (0 to 100).
     #[serde(default = "default_history_messages")]
     pub history_messages: u8,
+    /// Ask for the privileged Message Content intent (turn it on in the Developer Portal first).
+    /// Without it, slash commands, mentions and direct messages still work; a thread's history
+    /// then holds only the bot's answers and the messages that mention it.
+    #[serde(default = "default_message_content")]
+    pub message_content: bool,
     /// Send REST calls to this base URL instead of `https://discord.com` (for a local proxy or a
     /// test double), such as `http://127.0.0.1:3000`. Leave unset in production.
     #[serde(default)]
@@ -54,6 +59,10 @@ const fn default_max_attachment_bytes() -> u64 {
 
 const fn default_edit_interval() -> Duration {
     DEFAULT_EDIT_INTERVAL
+}
+
+const fn default_message_content() -> bool {
+    true
 }
 
 const fn default_history_messages() -> u8 {
@@ -70,6 +79,7 @@ impl Config {
             max_attachment_bytes: DEFAULT_MAX_ATTACHMENT_BYTES,
             edit_interval: DEFAULT_EDIT_INTERVAL,
             history_messages: DEFAULT_HISTORY_MESSAGES,
+            message_content: true,
             api_base: None,
         }
     }
@@ -130,6 +140,7 @@ impl fmt::Debug for Config {
             .field("max_attachment_bytes", &self.max_attachment_bytes)
             .field("edit_interval", &self.edit_interval)
             .field("history_messages", &self.history_messages)
+            .field("message_content", &self.message_content)
             .field("api_base", &self.api_base)
             .finish()
     }

@@ -21,17 +21,36 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use footnote_adapter::{Adapter, AdapterError, CancellationToken, Gateway};
 use secrecy::ExposeSecret;
-use serenity::all::{ApplicationId, ClientBuilder, GatewayIntents, Http, HttpBuilder};
+use serenity::all::{ApplicationId, ClientBuilder, GatewayIntents, Http, HttpBuilder, Permissions};
 
 pub use config::Config;
 pub use handler::{Handler, Settings};
 
-/// The gateway intents the bot asks for. Message Content is privileged and must be turned on in
-/// the Developer Portal; Guilds fills the cache with channels, threads and roles.
-pub const INTENTS: GatewayIntents = GatewayIntents::GUILDS
+/// The gateway intents the bot always asks for; Guilds fills the cache with channels, threads
+/// and roles (for thread detection and the owner/administrator check).
+pub const BASE_INTENTS: GatewayIntents = GatewayIntents::GUILDS
     .union(GatewayIntents::GUILD_MESSAGES)
-    .union(GatewayIntents::DIRECT_MESSAGES)
-    .union(GatewayIntents::MESSAGE_CONTENT);
+    .union(GatewayIntents::DIRECT_MESSAGES);
+
+/// The intents for `config`: [`BASE_INTENTS`], plus the privileged Message Content intent unless
+/// it is turned off.
+pub fn intents(config: &Config) -> GatewayIntents {
+    if config.message_content {
+        BASE_INTENTS | GatewayIntents::MESSAGE_CONTENT
+    } else {
+        BASE_INTENTS
+    }
+}
+
+/// The least permissions the bot needs in a channel, for the invite URL (see the README): View
+/// Channels, Send Messages, Send Messages in Threads, Create Public Threads, Embed Links and Read
+/// Message History.
+pub const INVITE_PERMISSIONS: Permissions = Permissions::VIEW_CHANNEL
+    .union(Permissions::SEND_MESSAGES)
+    .union(Permissions::SEND_MESSAGES_IN_THREADS)
+    .union(Permissions::CREATE_PUBLIC_THREADS)
+    .union(Permissions::EMBED_LINKS)
+    .union(Permissions::READ_MESSAGE_HISTORY);
 
 /// The Discord adapter.
 #[derive(Debug)]
@@ -72,7 +91,9 @@ fn run_error(error: &serenity::Error) -> AdapterError {
             AdapterError::Config("Discord refused the bot token: reset it in the Developer Portal".into())
         }
         serenity::Error::Gateway(G::DisallowedGatewayIntents) => AdapterError::Config(
-            "Discord refused the Message Content intent: turn it on under Bot → Privileged Gateway Intents".into(),
+            "Discord refused the Message Content intent: turn it on under Bot → Privileged Gateway Intents, \
+             or set adapters.discord.message_content = false"
+                .into(),
         ),
         serenity::Error::Gateway(G::InvalidGatewayIntents) => {
             AdapterError::Config("Discord refused the gateway intents".into())
@@ -93,10 +114,11 @@ impl Adapter for DiscordAdapter {
         shutdown: CancellationToken,
     ) -> Result<(), AdapterError> {
         let handler = Arc::new(Handler::new(gateway, Settings::from(&self.config)));
-        let mut client = ClientBuilder::new_with_http(http_client(&self.config), INTENTS)
-            .event_handler(handler::Events(handler))
-            .await
-            .map_err(|e| run_error(&e))?;
+        let mut client =
+            ClientBuilder::new_with_http(http_client(&self.config), intents(&self.config))
+                .event_handler(handler::Events(handler))
+                .await
+                .map_err(|e| run_error(&e))?;
         let shards = client.shard_manager.clone();
         tracing::info!(adapter = "discord", "Connecting to Discord.");
         tokio::select! {
@@ -107,5 +129,43 @@ impl Adapter for DiscordAdapter {
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_readme_invite_url_carries_the_minimal_permissions() {
+        let readme = include_str!("../README.md");
+        let expected = format!("permissions={}", INVITE_PERMISSIONS.bits());
+        assert!(readme.contains(&expected), "README must contain {expected}");
+    }
+
+    #[test]
+    fn message_content_is_requested_unless_turned_off() {
+        let mut config = Config::new("t");
+        assert!(
+            intents(&config)
+                .contains(GatewayIntents::MESSAGE_CONTENT | GatewayIntents::GUILD_MESSAGES)
+        );
+        config.message_content = false;
+        assert_eq!(intents(&config), BASE_INTENTS);
+    }
+
+    #[test]
+    fn new_refuses_a_bad_config_with_every_problem() {
+        let mut config = Config::new(" ");
+        config.max_attachment_bytes = 0;
+        let Err(AdapterError::Config(text)) = DiscordAdapter::new(config) else {
+            panic!("accepted")
+        };
+        assert!(
+            text.contains("token") && text.contains("max_attachment_bytes"),
+            "{text}"
+        );
+        let adapter = DiscordAdapter::new(Config::new("abc.def.ghi")).map_err(|e| e.to_string());
+        assert_eq!(adapter.map(|a| a.name()), Ok("discord"));
     }
 }
