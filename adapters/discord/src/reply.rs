@@ -1,0 +1,345 @@
+//! Pure rendering of gateway results into Discord messages within Discord's limits.
+//!
+//! Answers keep their `[n]` markers in the message text, split with
+//! [`split_message`](footnote_adapter::render::split_message) at 2,000 characters; the numbered
+//! sources go into embeds that respect the embed limits (title 256, field name 256, field value
+//! 1,024, 25 fields, footer 2,048, 6,000 characters in all the embeds of one message, 10 embeds).
+//! The plain [`Outgoing`] and [`EmbedSpec`] values are tested here and turned into serenity
+//! builders by the handler.
+
+use footnote_adapter::render::split_message;
+use footnote_adapter::{Answer, Citation, DocumentInfo, ForgetReceipt, Status, WarmupReport};
+use serenity::all::{CreateEmbed, CreateEmbedFooter};
+
+/// Characters in one message's text.
+pub const MESSAGE_LIMIT: usize = 2000;
+/// Characters in an embed title.
+pub const EMBED_TITLE_LIMIT: usize = 256;
+/// Characters in an embed field name.
+pub const FIELD_NAME_LIMIT: usize = 256;
+/// Characters in an embed field value.
+pub const FIELD_VALUE_LIMIT: usize = 1024;
+/// Fields in one embed.
+pub const FIELDS_PER_EMBED: usize = 25;
+/// Characters in an embed footer.
+pub const FOOTER_LIMIT: usize = 2048;
+/// Characters in all the embeds of one message together.
+pub const EMBED_TOTAL_LIMIT: usize = 6000;
+/// Embeds in one message.
+pub const EMBEDS_PER_MESSAGE: usize = 10;
+/// The longest snippet shown for a source before space gets tight.
+const SNIPPET_MAX: usize = 300;
+/// Embed accent colour (a muted blue).
+const SOURCES_COLOUR: u32 = 0x004C_7FBF;
+
+/// One message to send or edit: text and embeds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outgoing {
+    /// The message text, at most [`MESSAGE_LIMIT`] characters.
+    pub content: String,
+    /// Embeds, within the embed limits.
+    pub embeds: Vec<EmbedSpec>,
+}
+
+/// An embed as plain data.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EmbedSpec {
+    /// Title, at most [`EMBED_TITLE_LIMIT`] characters.
+    pub title: String,
+    /// `(name, value)` pairs, at most [`FIELDS_PER_EMBED`].
+    pub fields: Vec<(String, String)>,
+    /// Footer text, if any.
+    pub footer: Option<String>,
+}
+
+impl EmbedSpec {
+    /// The characters Discord counts towards the 6,000 limit.
+    pub fn chars(&self) -> usize {
+        self.title.chars().count()
+            + self
+                .fields
+                .iter()
+                .map(|(n, v)| n.chars().count() + v.chars().count())
+                .sum::<usize>()
+            + self.footer.as_deref().map_or(0, |f| f.chars().count())
+    }
+
+    /// The serenity builder for this embed.
+    pub fn to_builder(&self) -> CreateEmbed {
+        let mut embed = CreateEmbed::new()
+            .title(&self.title)
+            .colour(SOURCES_COLOUR)
+            .fields(
+                self.fields
+                    .iter()
+                    .map(|(n, v)| (n.clone(), v.clone(), false)),
+            );
+        if let Some(footer) = &self.footer {
+            embed = embed.footer(CreateEmbedFooter::new(footer));
+        }
+        embed
+    }
+}
+
+/// Cuts `text` to at most `max` characters, ending with `…` when it was cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out = out.trim_end().to_owned();
+    out.push('…');
+    out
+}
+
+/// Splits text into messages of at most 2,000 characters, never inside a `[n]` marker.
+pub fn text_messages(text: &str) -> Vec<Outgoing> {
+    let mut pieces: Vec<Outgoing> = split_message(text, MESSAGE_LIMIT)
+        .into_iter()
+        .map(|content| Outgoing {
+            content,
+            embeds: Vec::new(),
+        })
+        .collect();
+    if pieces.is_empty() {
+        pieces.push(Outgoing {
+            content: "…".to_owned(),
+            embeds: Vec::new(),
+        });
+    }
+    pieces
+}
+
+/// The final answer as messages: the notice and the text (split at the limit), with the sources
+/// embeds on the last message.
+pub fn answer_messages(answer: &Answer) -> Vec<Outgoing> {
+    let mut text = String::new();
+    if let Some(notice) = answer.notice {
+        text.push_str(notice.user_message());
+    }
+    if !answer.text.trim().is_empty() {
+        if !text.is_empty() {
+            text.push_str("\n\n");
+        }
+        text.push_str(answer.text.trim());
+    }
+    if text.is_empty() {
+        text.push_str("I have no answer to that.");
+    }
+    let mut messages = text_messages(&text);
+    let embeds = sources_embeds(&answer.citations);
+    if let Some(last) = messages.last_mut() {
+        last.embeds = embeds;
+    }
+    messages
+}
+
+/// One field per source: `[n] Title`, then the locator, a quoted snippet and a link to the
+/// original chat message for chat-ingested sources.
+fn source_field(citation: &Citation, snippet_max: usize) -> (String, String) {
+    let name = truncate(
+        &format!("[{}] {}", citation.n, citation.title),
+        FIELD_NAME_LIMIT,
+    );
+    let mut lines = Vec::new();
+    let locator = citation.locator.to_string();
+    if !locator.is_empty() {
+        lines.push(locator);
+    }
+    let snippet = citation
+        .snippet
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if snippet_max > 0 && !snippet.is_empty() {
+        lines.push(format!("> {}", truncate(&snippet, snippet_max)));
+    }
+    if let Some(link) = &citation.locator.link {
+        lines.push(format!("[Original message]({link})"));
+    }
+    let value = if lines.is_empty() {
+        "—".to_owned()
+    } else {
+        truncate(&lines.join("\n"), FIELD_VALUE_LIMIT)
+    };
+    (name, value)
+}
+
+fn layout(fields: Vec<(String, String)>, dropped: usize) -> Vec<EmbedSpec> {
+    let count = fields.len().div_ceil(FIELDS_PER_EMBED);
+    let mut embeds: Vec<EmbedSpec> = fields
+        .chunks(FIELDS_PER_EMBED)
+        .enumerate()
+        .map(|(i, chunk)| EmbedSpec {
+            title: if i == 0 {
+                "Sources".to_owned()
+            } else {
+                format!("Sources ({}/{count})", i + 1)
+            },
+            fields: chunk.to_vec(),
+            footer: None,
+        })
+        .collect();
+    if dropped > 0
+        && let Some(last) = embeds.last_mut()
+    {
+        let s = if dropped == 1 { "" } else { "s" };
+        last.footer = Some(truncate(
+            &format!("{dropped} more source{s} not shown."),
+            FOOTER_LIMIT,
+        ));
+    }
+    embeds
+}
+
+/// The numbered sources as embeds for one message: snippets shrink, then the last sources are
+/// left out (and counted in the footer), until everything fits Discord's embed limits.
+pub fn sources_embeds(citations: &[Citation]) -> Vec<EmbedSpec> {
+    if citations.is_empty() {
+        return Vec::new();
+    }
+    let total = |embeds: &[EmbedSpec]| embeds.iter().map(EmbedSpec::chars).sum::<usize>();
+    let max_fields = FIELDS_PER_EMBED * EMBEDS_PER_MESSAGE;
+    let mut snippet_max = SNIPPET_MAX;
+    loop {
+        let mut shown: Vec<_> = citations
+            .iter()
+            .take(max_fields)
+            .map(|c| source_field(c, snippet_max))
+            .collect();
+        let mut embeds = layout(shown.clone(), citations.len() - shown.len());
+        if total(&embeds) <= EMBED_TOTAL_LIMIT {
+            return embeds;
+        }
+        if snippet_max == 0 {
+            while total(&embeds) > EMBED_TOTAL_LIMIT && shown.len() > 1 {
+                shown.pop();
+                embeds = layout(shown.clone(), citations.len() - shown.len());
+            }
+            return embeds;
+        }
+        snippet_max = if snippet_max > 40 { snippet_max / 2 } else { 0 };
+    }
+}
+
+/// What the streamed reply shows while the answer is being written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// Waiting in the model queue; 1 means next.
+    Queued(usize),
+    /// The model is loading.
+    Loading,
+    /// The text streamed so far.
+    Writing(String),
+}
+
+/// The text of a reply in progress, within one message.
+pub fn progress_text(progress: &Progress) -> String {
+    match progress {
+        Progress::Queued(position) => format!("Waiting for the model: position {position}"),
+        Progress::Loading => "Loading the model…".to_owned(),
+        Progress::Writing(text) if text.trim().is_empty() => "Writing…".to_owned(),
+        Progress::Writing(text) => format!("{} …", truncate(text.trim(), MESSAGE_LIMIT - 2)),
+    }
+}
+
+/// The warm-up report: how long each model took to load.
+pub fn warmup_text(report: &WarmupReport) -> String {
+    if report.models.is_empty() {
+        return "There are no models to warm up.".to_owned();
+    }
+    let lines: Vec<String> = report
+        .models
+        .iter()
+        .map(|m| {
+            if m.load.is_zero() {
+                format!(
+                    "- `{}` was already loaded (ready in {:.1} s)",
+                    m.name,
+                    m.took.as_secs_f64()
+                )
+            } else {
+                format!(
+                    "- `{}` loaded in {:.1} s (ready in {:.1} s)",
+                    m.name,
+                    m.load.as_secs_f64(),
+                    m.took.as_secs_f64()
+                )
+            }
+        })
+        .collect();
+    format!("Models are warm:\n{}", lines.join("\n"))
+}
+
+/// The status report.
+pub fn status_text(status: &Status) -> String {
+    let model = |m: &footnote_adapter::ModelState| {
+        let state = match (m.available, m.loaded) {
+            (_, true) => "loaded",
+            (true, false) => "available, not loaded",
+            (false, false) => "not available",
+        };
+        format!("`{}`: {state}", m.name)
+    };
+    let mut out = format!(
+        "Ollama: {}\nChat model {}\nEmbedding model {}\nDocuments: {}, chunks: {}",
+        if status.ollama_reachable {
+            "reachable"
+        } else {
+            "unreachable"
+        },
+        model(&status.chat_model),
+        model(&status.embed_model),
+        status.documents,
+        status.chunks
+    );
+    if status.pending_embeddings > 0 {
+        out.push_str(&format!(
+            ", waiting for embeddings: {}",
+            status.pending_embeddings
+        ));
+    }
+    if let Some(problem) = &status.problem {
+        out.push_str(&format!("\nProblem: {problem}"));
+    }
+    out
+}
+
+/// The document listing for `/sources`.
+pub fn documents_text(documents: &[DocumentInfo]) -> String {
+    if documents.is_empty() {
+        return "There are no documents here yet. Attach a file to `/ingest`, or mention me with an attachment."
+            .to_owned();
+    }
+    let s = if documents.len() == 1 { "" } else { "s" };
+    let mut out = format!("{} document{s} here:", documents.len());
+    for doc in documents {
+        out.push_str(&format!(
+            "\n- `{}` {} ({}, {} chunks)",
+            doc.id, doc.title, doc.kind, doc.chunks
+        ));
+    }
+    out
+}
+
+/// The receipt of `/forget`.
+pub fn forget_text(receipt: &ForgetReceipt) -> String {
+    format!(
+        "Forgot “{}” (document {}, {} chunks).",
+        receipt.title, receipt.document_id, receipt.chunks
+    )
+}
+
+/// The text of `/help`, and of a mention with nothing else.
+pub fn help_text() -> &'static str {
+    "I answer questions from this channel's documents, citing numbered sources.\n\
+     - `/ask question`, or mention me with a question: I answer in a thread; ask follow-ups there (mention me).\n\
+     - `/ingest file`, or mention me with attachments: I add the files to this channel's documents.\n\
+     - `/sources` lists the documents, `/forget id` removes one.\n\
+     - `/warmup` loads the models, `/status` shows whether they are ready.\n\
+     In a direct message, just write your question."
+}
+
+#[cfg(test)]
+#[path = "reply_tests.rs"]
+mod tests;
