@@ -19,10 +19,10 @@ mod web;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, post};
-use axum::Router;
 use footnote_adapter::Actor;
 use secrecy::ExposeSecret;
 
@@ -54,7 +54,10 @@ pub enum BindError {
 /// protects it (unless `allow_unauthenticated_remote`).
 pub fn check_bind(cfg: &Config) -> Result<SocketAddr, BindError> {
     let server = &cfg.server;
-    let addr: SocketAddr = server.listen.parse().map_err(|_| BindError::BadAddress(server.listen.clone()))?;
+    let addr: SocketAddr = server
+        .listen
+        .parse()
+        .map_err(|_| BindError::BadAddress(server.listen.clone()))?;
     let has_tokens = server.tokens.iter().any(|t| !t.expose_secret().is_empty());
     if !has_tokens && !addr.ip().is_loopback() && !server.allow_unauthenticated_remote {
         return Err(BindError::Unauthenticated(addr));
@@ -115,7 +118,11 @@ pub struct Route {
 }
 
 fn route(method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Route {
-    Route { method, path, handler }
+    Route {
+        method,
+        path,
+        handler,
+    }
 }
 
 /// Every route the server has.
@@ -129,7 +136,11 @@ pub fn routes(max_upload: u64) -> Vec<Route> {
         route(Method::POST, "/api/ask", post(api::ask)),
         route(Method::POST, "/api/ask/stream", post(api::ask_stream)),
         route(Method::GET, "/api/documents", get(api::documents)),
-        route(Method::POST, "/api/documents", post(api::ingest).layer(upload_limit.clone())),
+        route(
+            Method::POST,
+            "/api/documents",
+            post(api::ingest).layer(upload_limit),
+        ),
         route(Method::DELETE, "/api/documents/{id}", delete(api::forget)),
         route(Method::POST, "/api/warmup", post(api::warmup)),
         route(Method::GET, "/api/status", get(api::status)),
@@ -139,7 +150,11 @@ pub fn routes(max_upload: u64) -> Vec<Route> {
         route(Method::GET, "/static/{file}", get(web::asset)),
         route(Method::POST, "/ui/ask", post(web::ask)),
         route(Method::GET, "/ui/ask/{id}/stream", get(web::ask_stream)),
-        route(Method::POST, "/ui/upload", post(web::upload).layer(upload_limit)),
+        route(
+            Method::POST,
+            "/ui/upload",
+            post(web::upload).layer(upload_limit),
+        ),
         route(Method::GET, "/ui/documents", get(web::documents)),
         route(Method::DELETE, "/ui/documents/{id}", delete(web::forget)),
         route(Method::GET, "/ui/status", get(web::status)),
@@ -154,6 +169,9 @@ pub fn router(state: AppState) -> Router {
         router = router.route(r.path, r.handler);
     }
     router
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require,
+        ))
         .with_state(state)
 }

@@ -192,8 +192,7 @@ mod tests {
 
     #[test]
     fn named_collections_have_their_own_rules_and_config_admins_win() {
-        let mut cfg = ScopesConfig::default();
-        cfg.admins = vec!["discord:42".into()];
+        let mut cfg = ScopesConfig { admins: vec!["discord:42".into()], ..Default::default() };
         cfg.collections.push(NamedCollection {
             name: "policies".into(),
             rooms: vec![RoomMatch {

@@ -23,8 +23,14 @@ pub struct AdapterSpec {
 
 impl AdapterSpec {
     /// A spec from a name and a builder.
-    pub fn new(name: impl Into<String>, build: impl Fn() -> Result<Box<dyn Adapter>, AdapterError> + Send + Sync + 'static) -> Self {
-        AdapterSpec { name: name.into(), build: Box::new(build) }
+    pub fn new(
+        name: impl Into<String>,
+        build: impl Fn() -> Result<Box<dyn Adapter>, AdapterError> + Send + Sync + 'static,
+    ) -> Self {
+        AdapterSpec {
+            name: name.into(),
+            build: Box::new(build),
+        }
     }
 }
 
@@ -59,7 +65,11 @@ pub fn build_adapters(cfg: &Config) -> Result<Vec<AdapterSpec>, Vec<String>> {
             )),
         }
     }
-    if problems.is_empty() { Ok(out) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
 }
 
 /// Restart delays of the supervisor.
@@ -75,13 +85,22 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Backoff { initial: Duration::from_secs(1), max: Duration::from_secs(120), reset_after: Duration::from_secs(300) }
+        Backoff {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(120),
+            reset_after: Duration::from_secs(300),
+        }
     }
 }
 
 /// Runs one adapter until `shutdown`, restarting it with backoff after an error, a panic or an
 /// unasked-for return. A configuration error stops it for good (restarting cannot help).
-pub async fn supervise(spec: AdapterSpec, gateway: Arc<dyn Gateway>, shutdown: CancellationToken, backoff: Backoff) {
+pub async fn supervise(
+    spec: AdapterSpec,
+    gateway: Arc<dyn Gateway>,
+    shutdown: CancellationToken,
+    backoff: Backoff,
+) {
     let name = spec.name.clone();
     let mut delay = backoff.initial;
     loop {
@@ -114,7 +133,8 @@ pub async fn supervise(spec: AdapterSpec, gateway: Arc<dyn Gateway>, shutdown: C
             if started.elapsed() >= backoff.reset_after {
                 delay = backoff.initial;
             }
-            metrics::counter!("footnote_adapter_restarts_total", "adapter" => name.clone()).increment(1);
+            metrics::counter!("footnote_adapter_restarts_total", "adapter" => name.clone())
+                .increment(1);
             tracing::error!(adapter = %name, error = %why, retry_in = ?delay, "Adapter failed; restarting it.");
         }
         tokio::select! {
@@ -133,11 +153,25 @@ mod tests {
     #[cfg(not(feature = "discord"))]
     fn a_section_for_an_adapter_not_compiled_in_names_the_feature() {
         let mut cfg = Config::default();
-        cfg.adapters.insert("discord".into(), figment::value::Value::Dict(Default::default(), figment::value::Dict::new()));
-        cfg.adapters.insert("irc".into(), figment::value::Value::Dict(Default::default(), figment::value::Dict::new()));
+        cfg.adapters.insert(
+            "discord".into(),
+            figment::value::Value::Dict(Default::default(), figment::value::Dict::new()),
+        );
+        cfg.adapters.insert(
+            "irc".into(),
+            figment::value::Value::Dict(Default::default(), figment::value::Dict::new()),
+        );
         let problems = build_adapters(&cfg).err().expect("refused");
-        assert!(problems.iter().any(|p| p.contains("--features discord")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.contains("no adapter named \"irc\"")), "{problems:?}");
+        assert!(
+            problems.iter().any(|p| p.contains("--features discord")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("no adapter named \"irc\"")),
+            "{problems:?}"
+        );
         assert!(build_adapters(&Config::default()).unwrap().is_empty());
     }
 }

@@ -9,7 +9,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use footnote::config::Config;
 use footnote::serve::{self, AdapterSpec, Backoff, Options, Running};
-use footnote_adapter::{Actor, Adapter, AdapterError, AskEvent, CancellationToken, Gateway, Question, Scope};
+use footnote_adapter::{
+    Actor, Adapter, AdapterError, AskEvent, CancellationToken, Gateway, Question, Scope,
+};
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 
@@ -25,8 +27,14 @@ pub fn config(env: &TestEnv) -> Config {
 
 /// Starts the service and waits until the start-up warm-up is out of the model queue.
 pub async fn start(cfg: Config, adapters: Vec<AdapterSpec>) -> Running {
-    let backoff = Backoff { initial: Duration::from_millis(20), max: Duration::from_millis(200), reset_after: Duration::from_secs(60) };
-    let running = serve::start(cfg, Options { adapters, backoff }).await.expect("the service starts");
+    let backoff = Backoff {
+        initial: Duration::from_millis(20),
+        max: Duration::from_millis(200),
+        reset_after: Duration::from_secs(60),
+    };
+    let running = serve::start(cfg, Options { adapters, backoff })
+        .await
+        .expect("the service starts");
     let gate = running.core.0.gate();
     for _ in 0..200 {
         if gate.queue.running() == 0 && gate.queue.waiting() == 0 && warmed(&running).await {
@@ -39,7 +47,9 @@ pub async fn start(cfg: Config, adapters: Vec<AdapterSpec>) -> Running {
 
 async fn warmed(running: &Running) -> bool {
     let url = format!("{}/api/ps", running.core.0.config().ollama.url);
-    let Ok(reply) = reqwest::get(url).await else { return true };
+    let Ok(reply) = reqwest::get(url).await else {
+        return true;
+    };
     let body: serde_json::Value = reply.json().await.unwrap_or_default();
     body["models"].as_array().is_some_and(|m| m.len() >= 2)
 }
@@ -49,7 +59,10 @@ pub fn url(running: &Running, path: &str) -> String {
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client")
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
 }
 
 /// Parses a server-sent event stream body into (event, data) pairs.
@@ -92,7 +105,11 @@ impl Adapter for FakeAdapter {
         "fake"
     }
 
-    async fn run(self: Box<Self>, gateway: Arc<dyn Gateway>, shutdown: CancellationToken) -> Result<(), AdapterError> {
+    async fn run(
+        self: Box<Self>,
+        gateway: Arc<dyn Gateway>,
+        shutdown: CancellationToken,
+    ) -> Result<(), AdapterError> {
         let mut inbox = self.inbox.lock().await;
         loop {
             let message = tokio::select! {
@@ -102,7 +119,11 @@ impl Adapter for FakeAdapter {
             let Some(m) = message else { return Ok(()) };
             let gateway = gateway.clone();
             tokio::spawn(async move {
-                let events: Vec<AskEvent> = gateway.ask_stream(&m.scope, &m.actor, Question::new(m.text)).await.collect().await;
+                let events: Vec<AskEvent> = gateway
+                    .ask_stream(&m.scope, &m.actor, Question::new(m.text))
+                    .await
+                    .collect()
+                    .await;
                 let _ = m.reply.send(events);
             });
         }
@@ -113,7 +134,11 @@ impl Adapter for FakeAdapter {
 pub fn fake_adapter() -> (AdapterSpec, mpsc::Sender<Incoming>) {
     let (tx, rx) = mpsc::channel(16);
     let inbox = Arc::new(tokio::sync::Mutex::new(rx));
-    let spec = AdapterSpec::new("fake", move || Ok(Box::new(FakeAdapter { inbox: inbox.clone() }) as Box<dyn Adapter>));
+    let spec = AdapterSpec::new("fake", move || {
+        Ok(Box::new(FakeAdapter {
+            inbox: inbox.clone(),
+        }) as Box<dyn Adapter>)
+    });
     (spec, tx)
 }
 
@@ -129,9 +154,13 @@ pub fn flaky_adapter(failures: usize, starts: Arc<AtomicUsize>) -> AdapterSpec {
         fn name(&self) -> &'static str {
             "flaky"
         }
-        async fn run(self: Box<Self>, _gateway: Arc<dyn Gateway>, shutdown: CancellationToken) -> Result<(), AdapterError> {
+        async fn run(
+            self: Box<Self>,
+            _gateway: Arc<dyn Gateway>,
+            shutdown: CancellationToken,
+        ) -> Result<(), AdapterError> {
             if self.attempt <= self.failures {
-                if self.attempt % 2 == 0 {
+                if self.attempt.is_multiple_of(2) {
                     panic!("the flaky adapter panics on attempt {}", self.attempt);
                 }
                 return Err(AdapterError::Connection("the platform hung up".into()));
@@ -148,16 +177,42 @@ pub fn flaky_adapter(failures: usize, starts: Arc<AtomicUsize>) -> AdapterSpec {
 
 /// A chat scope and a plain member of it.
 pub fn room(platform: &str, space: Option<&str>, room: &str) -> Scope {
-    Scope { platform: platform.into(), space: space.map(Into::into), room: room.into(), thread: None }
+    Scope {
+        platform: platform.into(),
+        space: space.map(Into::into),
+        room: room.into(),
+        thread: None,
+    }
 }
 
 pub fn member(id: &str) -> Actor {
-    Actor { user_id: id.into(), display_name: None, roles: Vec::new(), is_owner: false }
+    Actor {
+        user_id: id.into(),
+        display_name: None,
+        roles: Vec::new(),
+        is_owner: false,
+    }
 }
 
 /// Sends a message through the fake platform and returns every event of the answer.
-pub async fn ask_via(platform: &mpsc::Sender<Incoming>, scope: Scope, actor: Actor, text: &str) -> Vec<AskEvent> {
+pub async fn ask_via(
+    platform: &mpsc::Sender<Incoming>,
+    scope: Scope,
+    actor: Actor,
+    text: &str,
+) -> Vec<AskEvent> {
     let (reply, rx) = oneshot::channel();
-    platform.send(Incoming { scope, actor, text: text.into(), reply }).await.expect("the adapter runs");
-    tokio::time::timeout(Duration::from_secs(30), rx).await.expect("an answer in time").expect("the adapter replied")
+    platform
+        .send(Incoming {
+            scope,
+            actor,
+            text: text.into(),
+            reply,
+        })
+        .await
+        .expect("the adapter runs");
+    tokio::time::timeout(Duration::from_secs(30), rx)
+        .await
+        .expect("an answer in time")
+        .expect("the adapter replied")
 }
