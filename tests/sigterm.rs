@@ -44,9 +44,11 @@ async fn sigterm_lets_the_answer_in_flight_finish_then_exits_0() {
         }
         lines
     });
-    let addr = addr_rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("footnote serve listens");
+    let Ok(addr) = addr_rx.recv_timeout(Duration::from_secs(30)) else {
+        let _ = child.kill();
+        let lines = log.join().unwrap_or_default();
+        panic!("footnote serve did not start listening; its log:\n{}", lines.join("\n"));
+    };
     let http = client();
     let form = reqwest::multipart::Form::new().part(
         "file",
