@@ -20,11 +20,22 @@ else
   log "cargo-nextest not installed; using cargo test"
 fi
 
+# The web page test drives real headless Chromium through chromedriver (Debian packages).
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    log "installing chromium and chromium-driver (for tests/web.rs)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    log "chromium/chromedriver missing and cannot apt-get install them: tests/web.rs will fail"
+  fi
+fi
+
 log "building"
 cargo build --workspace --all-targets --locked
 # The benchmark at smoke size (debug build): proves it still builds and measures. The real
 # figures come from `cargo bench --bench retrieval` (see BENCHMARKS.md).
 log "benchmark smoke run"
-BENCH_SMOKE=1 cargo test --locked --bench retrieval --bench hybrid
+BENCH_SMOKE=1 cargo test --locked --bench retrieval --bench hybrid --bench ask_overhead
 log "running: ${runner[*]} $*"
 "${runner[@]}" "$@"

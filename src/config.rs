@@ -17,7 +17,11 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 mod ollama_host;
+mod scopes;
+mod service;
 pub use ollama_host::ollama_host_url;
+pub use scopes::{Mapping, NamedCollection, Principal, RoomMatch, ScopesConfig, ADMIN, ANYONE};
+pub use service::{LimitsConfig, ServerConfig, DEFAULT_LISTEN};
 
 /// The file read when neither `--config` nor `FOOTNOTE_CONFIG` names one.
 pub const DEFAULT_CONFIG_FILE: &str = "footnote.toml";
@@ -36,6 +40,11 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub retrieval: RetrievalConfig,
     pub answer: AnswerConfig,
+    pub server: ServerConfig,
+    pub limits: LimitsConfig,
+    pub scopes: ScopesConfig,
+    /// One section per chat adapter (`[adapters.discord]`, …), read by the adapter itself.
+    pub adapters: Dict,
 }
 
 impl Default for Config {
@@ -47,6 +56,10 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             retrieval: RetrievalConfig::default(),
             answer: AnswerConfig::default(),
+            server: ServerConfig::default(),
+            limits: LimitsConfig::default(),
+            scopes: ScopesConfig::default(),
+            adapters: Dict::new(),
         }
     }
 }
@@ -89,6 +102,8 @@ pub struct OllamaConfig {
     pub num_ctx: u32,
     /// Sampling temperature for answers.
     pub temperature: f32,
+    /// Answers the chat model writes at once; further questions wait in a fair queue.
+    pub max_parallel: usize,
     /// Task prefixes per embedding model (matched on the name without a `:tag`).
     pub prefixes: BTreeMap<String, EmbedPrefixes>,
 }
@@ -114,6 +129,7 @@ impl Default for OllamaConfig {
             embed_parallelism: 2,
             num_ctx: 0,
             temperature: 0.2,
+            max_parallel: 1,
             prefixes,
         }
     }
@@ -400,6 +416,10 @@ impl Config {
         read.section("ingest", &mut config.ingest);
         read.section("retrieval", &mut config.retrieval);
         read.section("answer", &mut config.answer);
+        read.section("server", &mut config.server);
+        read.section("limits", &mut config.limits);
+        read.section("scopes", &mut config.scopes);
+        read.section("adapters", &mut config.adapters);
         if let Err(ConfigError(range)) = config.validate() {
             problems.extend(range);
         }
@@ -435,6 +455,9 @@ impl Config {
         if !(0.0..=2.0).contains(&o.temperature) {
             p.push("ollama.temperature must be between 0 and 2".into());
         }
+        if o.max_parallel == 0 || o.max_parallel > 64 {
+            p.push("ollama.max_parallel must be between 1 and 64".into());
+        }
         let i = &self.ingest;
         if i.chunk_tokens < 32 || i.chunk_tokens > 4096 {
             p.push("ingest.chunk_tokens must be between 32 and 4096".into());
@@ -464,6 +487,9 @@ impl Config {
                 "retrieval.hnsw_connectivity must be at least 4 and the ef values above 0".into(),
             );
         }
+        self.server.problems(&mut p);
+        self.limits.problems(&mut p);
+        self.scopes.problems(&mut p);
         let url = secrecy::ExposeSecret::expose_secret(&self.database.url);
         if !url.is_empty() && !url.starts_with("sqlite:") {
             p.push("database.url must be empty (SQLite in data_dir) or a sqlite: URL".into());
@@ -569,7 +595,8 @@ fn error_key(e: &figment::Error, section: &str) -> String {
 
 /// Maps whose keys are the user's own (model names), not field names. What is inside each entry
 /// is checked by serde (`deny_unknown_fields`).
-const FREE_MAPS: &[&str] = &["ollama.prefixes"];
+/// `adapters` holds one section per adapter, checked by the adapter's own config type.
+const FREE_MAPS: &[&str] = &["ollama.prefixes", "adapters"];
 
 /// Reports every key of the user's settings that `Config` does not have, as `(key, problem)`.
 fn unknown_keys(

@@ -8,14 +8,18 @@
 //! - [`index`]: derived search indexes rebuilt from the store: tantivy BM25 and the vector index.
 //! - [`retrieval`]: BM25 + vector search inside the asker's collections, fused by RRF.
 //! - [`rag`]: the `Rag` service (ingest, ask with checked citations) implementing
-//!   [`footnote_adapter::Gateway`].
+//!   [`footnote_adapter::Gateway`], with the scope policy and the model queue in front of it.
+//! - [`http`]: the JSON API, metrics, OpenAPI document and web page (axum).
+//! - [`serve`]: `footnote serve`: the HTTP server, the adapter runtime and background work.
 
 pub mod config;
+pub mod http;
 pub mod index;
 pub mod ingest;
 pub mod llm;
 pub mod rag;
 pub mod retrieval;
+pub mod serve;
 pub mod store;
 
 /// Installs the process-wide rustls crypto provider (ring). Safe to call more than once.

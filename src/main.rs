@@ -67,11 +67,15 @@ enum Command {
     },
     /// Check Ollama, the models, the data directory and the configuration, and say what to fix.
     Doctor,
+    /// Run the gateway: HTTP API and web page, chat adapters, model warm-up and back-fill.
+    Serve,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    cli::init_logging(args.verbose);
+    // The service logs what it does at info level; one-shot commands only warn.
+    let verbose = if matches!(args.command, Command::Serve) { args.verbose.max(1) } else { args.verbose };
+    cli::init_logging(verbose);
     footnote::install_crypto_provider();
     let config = match Config::load(args.config.as_deref()) {
         Ok(config) => config,
@@ -98,6 +102,7 @@ fn main() -> ExitCode {
             Command::Forget { id } => cli::forget(config, &collection, &id).await,
             Command::Reindex { embeddings } => cli::reindex(config, embeddings).await,
             Command::Doctor => cli::doctor(config).await,
+            Command::Serve => cli::serve(config).await,
         }
     });
     match result {

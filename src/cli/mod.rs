@@ -4,6 +4,7 @@
 
 mod doctor;
 mod files;
+mod serve;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -19,6 +20,7 @@ use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 
 pub use doctor::doctor;
+pub use serve::serve;
 
 /// Logs go to stderr; `-v` raises the level, `RUST_LOG` overrides it.
 pub fn init_logging(verbose: u8) {

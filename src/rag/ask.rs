@@ -22,9 +22,10 @@ const CANDIDATES: usize = 24;
 impl Rag {
     /// Answers `question` from `collections`, sending progress and the final answer to `events`.
     /// Returns when the answer is complete or failed (a dropped receiver stops the work early).
-    pub async fn answer(&self, collections: &[String], question: Question, events: mpsc::Sender<AskEvent>) {
+    /// `asker` names the user in the model queue (which takes turns between users).
+    pub async fn answer(&self, collections: &[String], asker: &str, question: Question, events: mpsc::Sender<AskEvent>) {
         let started = Instant::now();
-        let result = self.answer_inner(collections, question, &events, started).await;
+        let result = self.answer_inner(collections, asker, question, &events, started).await;
         let event = match result {
             Ok(answer) => AskEvent::Done(answer),
             Err(error) => AskEvent::Failed(error),
@@ -35,6 +36,7 @@ impl Rag {
     async fn answer_inner(
         &self,
         collections: &[String],
+        asker: &str,
         question: Question,
         events: &mpsc::Sender<AskEvent>,
         started: Instant,
@@ -52,6 +54,7 @@ impl Rag {
         let (query_vector, model_down) = match self.embed_query(&search).await {
             Ok(v) => (Some(v), false),
             Err(RagError::Ollama(e)) => {
+                super::error::count_ollama_error(&e);
                 tracing::warn!(error = %e, "query embedding failed; keyword search only");
                 (None, e.is_unreachable())
             }
@@ -107,6 +110,16 @@ impl Rag {
                 timings,
             });
         }
+
+        // Wait for a turn of the chat model; the slot is held until the answer is complete.
+        let mut slot = self.gate.queue.enter(asker).map_err(|_| RagError::Busy.into_ask_error())?;
+        slot.admitted(|position| {
+            let events = events.clone();
+            async move {
+                let _ = events.send(AskEvent::Queued { position }).await;
+            }
+        })
+        .await;
 
         let model = self.cfg.ollama.chat_model.clone();
         if !self.is_loaded(&model).await {

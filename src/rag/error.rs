@@ -26,9 +26,28 @@ pub enum RagError {
         "the stored vectors were made with {stored} but ollama.embed_model is {configured}: run `footnote reindex --embeddings` to re-embed everything with {configured}, or set ollama.embed_model back to {stored}"
     )]
     EmbedModelChanged { stored: String, configured: String },
+    /// The model queue is full.
+    #[error("the model queue is full")]
+    Busy,
     /// The data directory cannot be used.
     #[error("data directory {path}: {reason}")]
     DataDir { path: String, reason: String },
+}
+
+/// What a chat user is told when the model queue is full.
+pub const BUSY_MESSAGE: &str = "I am busy answering other questions right now. Please try again in a minute.";
+
+/// Counts an Ollama failure for `/metrics`, by kind.
+pub(crate) fn count_ollama_error(e: &OllamaError) {
+    let kind = match e {
+        OllamaError::Unreachable { .. } => "unreachable",
+        OllamaError::ModelNotFound { .. } => "model_not_found",
+        OllamaError::ContextTooLong { .. } => "context_too_long",
+        OllamaError::Timeout { .. } => "timeout",
+        OllamaError::StreamCut => "stream_cut",
+        _ => "other",
+    };
+    metrics::counter!("footnote_ollama_errors_total", "kind" => kind).increment(1);
 }
 
 impl RagError {
@@ -53,7 +72,13 @@ impl RagError {
 
     /// The adapter-facing form of an error while asking. Logs the cause once.
     pub fn into_ask_error(self) -> AskError {
+        if let RagError::Busy = self {
+            return AskError::Unavailable(BUSY_MESSAGE.into());
+        }
         tracing::error!(error = %self, "ask failed");
+        if let RagError::Ollama(e) = &self {
+            count_ollama_error(e);
+        }
         match &self {
             RagError::Ollama(OllamaError::Timeout { .. }) => AskError::Timeout,
             RagError::Ollama(e) => AskError::Unavailable(Self::ollama_user_message(e)),
@@ -78,6 +103,7 @@ impl RagError {
                     RagError::EmbedModelChanged { .. } => IngestError::Unavailable(
                         "The search index is being changed to a new embedding model.".into(),
                     ),
+                    RagError::Busy => IngestError::Unavailable(BUSY_MESSAGE.into()),
                     _ => IngestError::Internal,
                 }
             }
@@ -88,7 +114,11 @@ impl RagError {
     pub fn into_gateway_error(self) -> GatewayError {
         tracing::error!(error = %self, "gateway call failed");
         match &self {
-            RagError::Ollama(e) => GatewayError::Unavailable(Self::ollama_user_message(e)),
+            RagError::Ollama(e) => {
+                count_ollama_error(e);
+                GatewayError::Unavailable(Self::ollama_user_message(e))
+            }
+            RagError::Busy => GatewayError::Unavailable(BUSY_MESSAGE.into()),
             _ => GatewayError::Internal,
         }
     }

@@ -1,70 +1,179 @@
 //! The core behind the adapter boundary: [`Core`] implements [`Gateway`] on top of [`Rag`],
-//! mapping each call's [`Scope`] to the collections it may use and every internal error to the
-//! safe adapter-facing errors.
+//! mapping each call's [`Scope`] to its collection, enforcing the permissions, the rate limit,
+//! the answer timeout and the shutdown state, and mapping every internal error to the safe
+//! adapter-facing errors.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use footnote_adapter::{
-    Actor, AskEvent, DocumentInfo, ForgetReceipt, Gateway, GatewayError, IngestError, IngestReceipt, ModelState,
-    Question, Scope, Status, Upload, WarmupReport,
+    Actor, AskError, AskEvent, DocumentInfo, ForgetReceipt, Gateway, GatewayError, IngestError,
+    IngestOutcome, IngestReceipt, ModelState, Question, Scope, Status, Upload, WarmupReport,
 };
-use futures::stream::BoxStream;
 use futures::StreamExt;
+use futures::stream::BoxStream;
 
 use super::ask::same_model;
+use super::scopes::Action;
 use super::{Rag, RagError};
 
-/// Platforms whose scope names its collection directly (the CLI and the HTTP API).
-const LOCAL_PLATFORMS: &[&str] = &["cli", "http", "web"];
-
-/// The collection a scope reads and writes: local surfaces name it; a chat room gets its own,
-/// keyed by platform, space and room.
-pub fn collection_for(scope: &Scope) -> String {
-    if LOCAL_PLATFORMS.contains(&scope.platform.as_str()) {
-        return scope.room.clone();
-    }
-    match &scope.space {
-        Some(space) => format!("{}:{}:{}", scope.platform, space, scope.room),
-        None => format!("{}:{}", scope.platform, scope.room),
-    }
-}
-
-/// [`Rag`] as a [`Gateway`].
+/// [`Rag`] as a [`Gateway`]: every call is checked against the scope policy (and questions
+/// against the rate limit and the shutdown state) before the core does any work.
 #[derive(Clone)]
 pub struct Core(pub Arc<Rag>);
 
+/// What an ingest told `/metrics`.
+fn ingest_outcome(result: &Result<IngestReceipt, IngestError>) -> &'static str {
+    match result {
+        Ok(r) => match r.outcome {
+            IngestOutcome::Added => "added",
+            IngestOutcome::Duplicate => "duplicate",
+            IngestOutcome::Replaced { .. } => "replaced",
+        },
+        Err(IngestError::Denied) => "denied",
+        Err(_) => "refused",
+    }
+}
+
+/// Records an answer's timings for `/metrics`.
+fn record_answer(event: &AskEvent) {
+    match event {
+        AskEvent::Done(answer) => {
+            let t = &answer.timings;
+            metrics::histogram!("footnote_ask_retrieval_seconds").record(t.retrieval.as_secs_f64());
+            if let Some(first) = t.first_token {
+                metrics::histogram!("footnote_ask_first_token_seconds").record(first.as_secs_f64());
+            }
+            metrics::histogram!("footnote_ask_total_seconds").record(t.total.as_secs_f64());
+            metrics::counter!("footnote_asks_total", "outcome" => "answered").increment(1);
+        }
+        AskEvent::Failed(e) => {
+            let outcome = match e {
+                AskError::Denied => "denied",
+                AskError::RateLimited(_) => "rate_limited",
+                AskError::Timeout => "timeout",
+                AskError::ShuttingDown => "shutting_down",
+                _ => "failed",
+            };
+            metrics::counter!("footnote_asks_total", "outcome" => outcome).increment(1);
+        }
+        _ => {}
+    }
+}
+
+fn failed(error: AskError) -> BoxStream<'static, AskEvent> {
+    record_answer(&AskEvent::Failed(error.clone()));
+    futures::stream::once(async move { AskEvent::Failed(error) }).boxed()
+}
+
 impl Core {
-    fn collections(&self, scope: &Scope) -> Vec<String> {
-        vec![collection_for(scope)]
+    /// The collections `scope` reads (one today; a list so that scopes may read several).
+    pub fn collections(&self, scope: &Scope) -> Vec<String> {
+        vec![self.0.gate().policy.collection(scope)]
+    }
+
+    fn allows(&self, scope: &Scope, actor: &Actor, action: Action) -> bool {
+        let allowed = self.0.gate().policy.allows(scope, actor, action);
+        if !allowed {
+            tracing::info!(platform = %scope.platform, room = %scope.room, user = %actor.user_id, ?action, "Denied.");
+        }
+        allowed
     }
 }
 
 #[async_trait]
 impl Gateway for Core {
-    async fn ask_stream(&self, scope: &Scope, _actor: &Actor, question: Question) -> BoxStream<'static, AskEvent> {
+    async fn ask_stream(
+        &self,
+        scope: &Scope,
+        actor: &Actor,
+        question: Question,
+    ) -> BoxStream<'static, AskEvent> {
+        let gate = self.0.gate();
+        if gate.is_closing() {
+            return failed(AskError::ShuttingDown);
+        }
+        if !self.allows(scope, actor, Action::Ask) {
+            return failed(AskError::Denied);
+        }
+        let asker = format!("{}:{}", scope.platform, actor.user_id);
+        if !gate.policy.is_admin(scope, actor)
+            && let Err(wait) = gate.check_rate(&asker)
+        {
+            return failed(AskError::RateLimited(wait));
+        }
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let rag = self.0.clone();
         let collections = self.collections(scope);
-        tokio::spawn(async move { rag.answer(&collections, question, tx).await });
-        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|event| (event, rx)) }).boxed()
+        let timeout = gate.answer_timeout;
+        gate.tracker().spawn(async move {
+            let answer = rag.answer(&collections, &asker, question, tx.clone());
+            if tokio::time::timeout(timeout, answer).await.is_err() {
+                tracing::warn!(asker = %asker, ?timeout, "Answer timed out.");
+                let _ = tx.send(AskEvent::Failed(AskError::Timeout)).await;
+            }
+        });
+        futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|event| (event, rx))
+        })
+        .inspect(record_answer)
+        .boxed()
     }
 
-    async fn ingest(&self, scope: &Scope, _actor: &Actor, upload: Upload) -> Result<IngestReceipt, IngestError> {
-        let collection = collection_for(scope);
-        self.0.ingest(&collection, upload).await.map_err(RagError::into_ingest_error)
+    async fn ingest(
+        &self,
+        scope: &Scope,
+        actor: &Actor,
+        upload: Upload,
+    ) -> Result<IngestReceipt, IngestError> {
+        let gate = self.0.gate();
+        let result = if gate.is_closing() {
+            Err(IngestError::Unavailable(
+                AskError::ShuttingDown.user_message(),
+            ))
+        } else if !self.allows(scope, actor, Action::Ingest) {
+            Err(IngestError::Denied)
+        } else {
+            let collection = gate.policy.collection(scope);
+            let work = self.0.ingest(&collection, upload);
+            gate.tracker()
+                .track_future(work)
+                .await
+                .map_err(RagError::into_ingest_error)
+        };
+        metrics::counter!("footnote_ingest_total", "outcome" => ingest_outcome(&result))
+            .increment(1);
+        result
     }
 
-    async fn warmup(&self, _scope: &Scope, _actor: &Actor) -> Result<WarmupReport, GatewayError> {
+    async fn warmup(&self, scope: &Scope, actor: &Actor) -> Result<WarmupReport, GatewayError> {
+        if !self.allows(scope, actor, Action::Ask) {
+            return Err(GatewayError::Denied);
+        }
         self.0.warmup().await.map_err(RagError::into_gateway_error)
     }
 
     async fn status(&self, scope: &Scope, _actor: &Actor) -> Result<Status, GatewayError> {
-        self.0.status(Some(&self.collections(scope))).await.map_err(RagError::into_gateway_error)
+        self.0
+            .status(Some(&self.collections(scope)))
+            .await
+            .map_err(RagError::into_gateway_error)
     }
 
-    async fn documents(&self, scope: &Scope, _actor: &Actor) -> Result<Vec<DocumentInfo>, GatewayError> {
-        let rows = self.0.store().documents(&self.collections(scope)).await.map_err(|e| RagError::from(e).into_gateway_error())?;
+    async fn documents(
+        &self,
+        scope: &Scope,
+        actor: &Actor,
+    ) -> Result<Vec<DocumentInfo>, GatewayError> {
+        if !self.allows(scope, actor, Action::Ask) {
+            return Err(GatewayError::Denied);
+        }
+        let rows = self
+            .0
+            .store()
+            .documents(&self.collections(scope))
+            .await
+            .map_err(|e| RagError::from(e).into_gateway_error())?;
         Ok(rows
             .into_iter()
             .map(|d| DocumentInfo {
@@ -81,11 +190,31 @@ impl Gateway for Core {
             .collect())
     }
 
-    async fn forget(&self, scope: &Scope, _actor: &Actor, document_id: &str) -> Result<ForgetReceipt, GatewayError> {
-        let id: i64 = document_id.trim().trim_start_matches('#').parse().map_err(|_| GatewayError::NotFound(document_id.to_owned()))?;
-        let deleted = self.0.forget(&self.collections(scope), id).await.map_err(RagError::into_gateway_error)?;
+    async fn forget(
+        &self,
+        scope: &Scope,
+        actor: &Actor,
+        document_id: &str,
+    ) -> Result<ForgetReceipt, GatewayError> {
+        if !self.allows(scope, actor, Action::Forget) {
+            return Err(GatewayError::Denied);
+        }
+        let id: i64 = document_id
+            .trim()
+            .trim_start_matches('#')
+            .parse()
+            .map_err(|_| GatewayError::NotFound(document_id.to_owned()))?;
+        let deleted = self
+            .0
+            .forget(&self.collections(scope), id)
+            .await
+            .map_err(RagError::into_gateway_error)?;
         let doc = deleted.ok_or_else(|| GatewayError::NotFound(document_id.to_owned()))?;
-        Ok(ForgetReceipt { document_id: doc.id.to_string(), title: doc.title, chunks: doc.chunks as u32 })
+        Ok(ForgetReceipt {
+            document_id: doc.id.to_string(),
+            title: doc.title,
+            chunks: doc.chunks as u32,
+        })
     }
 }
 

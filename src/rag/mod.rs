@@ -5,8 +5,11 @@
 mod ask;
 pub mod citations;
 mod error;
+pub mod gate;
 pub mod gateway;
 pub mod prompt;
+pub mod queue;
+pub mod scopes;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -22,6 +25,9 @@ use crate::ingest::{self, Chunker, Limits};
 use crate::llm::OllamaClient;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Inserted, NewChunk, NewDocument, Store, META_EMBED_DIMS, META_EMBED_MODEL};
+
+/// The queue's name for warm-up calls, which wait their turn like questions.
+const WARMUP_QUEUE_USER: &str = "\u{0}warmup";
 
 /// Chunks embedded per back-fill step.
 const BACKFILL_BATCH: i64 = 256;
@@ -59,6 +65,8 @@ pub struct Rag {
     /// The chat model's context window, learned once from `/api/show`.
     num_ctx: OnceLock<u32>,
     backfill: tokio::sync::Mutex<()>,
+    /// Permissions, rate limit, model queue and lifecycle.
+    gate: gate::Gate,
 }
 
 impl Rag {
@@ -91,6 +99,7 @@ impl Rag {
             prefixes: cfg.ollama.embed_prefixes(),
             num_ctx: OnceLock::new(),
             backfill: tokio::sync::Mutex::new(()),
+            gate: gate::Gate::new(&cfg),
             indexes,
             store,
             cfg,
@@ -113,6 +122,11 @@ impl Rag {
 
     pub fn ollama(&self) -> &OllamaClient {
         &self.ollama
+    }
+
+    /// Permissions, rate limit, model queue and lifecycle.
+    pub fn gate(&self) -> &gate::Gate {
+        &self.gate
     }
 
     /// Embeds chunk texts with the document prefix. Records the model and dimension on first use
@@ -174,6 +188,7 @@ impl Rag {
         let embeddings = match self.embed_documents(&texts).await {
             Ok(vectors) => vectors.into_iter().map(Some).collect(),
             Err(RagError::Ollama(e)) => {
+                error::count_ollama_error(&e);
                 tracing::warn!(error = %e, file = %upload.file_name, "embedding failed; stored for keyword search, embeddings queued");
                 vec![None; drafts.len()]
             }
@@ -221,6 +236,7 @@ impl Rag {
             let vectors = match self.embed_documents(&texts).await {
                 Ok(v) => v,
                 Err(RagError::Ollama(e)) => {
+                    error::count_ollama_error(&e);
                     tracing::info!(error = %e, remaining = pending.len(), "embedding back-fill paused");
                     break;
                 }
@@ -253,7 +269,10 @@ impl Rag {
     /// Loads both models into memory.
     pub async fn warmup(&self) -> Result<WarmupReport, RagError> {
         let started = Instant::now();
+        let mut slot = self.gate.queue.enter(WARMUP_QUEUE_USER).map_err(|_| RagError::Busy)?;
+        slot.admitted(|_| async {}).await;
         let chat = self.ollama.warm_chat(&self.cfg.ollama.chat_model).await?;
+        drop(slot);
         let chat_took = started.elapsed();
         let started = Instant::now();
         let embed = self.ollama.warm_embed(&self.cfg.ollama.embed_model).await?;

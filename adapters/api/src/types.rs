@@ -9,6 +9,7 @@ use crate::error::AskError;
 
 /// Where a call comes from. The core maps it to the collections it may read and write.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Scope {
     /// Platform name: `discord`, `matrix`, `slack`, `email`, `cli`, `http`.
     pub platform: String,
@@ -29,6 +30,7 @@ impl Scope {
 
 /// Who makes a call, as the platform reports it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Actor {
     /// The platform's stable user id (Discord snowflake, Matrix user id, email address).
     pub user_id: String,
@@ -49,6 +51,7 @@ impl Actor {
 
 /// Who said an earlier turn of a thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     User,
@@ -57,6 +60,7 @@ pub enum Role {
 
 /// One earlier message of the thread a question was asked in.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Turn {
     pub role: Role,
     pub text: String,
@@ -64,6 +68,7 @@ pub struct Turn {
 
 /// A question with the thread's earlier turns, oldest first.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Question {
     pub text: String,
     #[serde(default)]
@@ -78,6 +83,7 @@ impl Question {
 
 /// Where an uploaded file came from, kept as the locator of its chunks.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Origin {
     /// A link back to the chat message or mail the file came from.
     pub link: Option<String>,
@@ -111,6 +117,7 @@ impl fmt::Debug for Upload {
 
 /// Where in a document a cited chunk stands.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Locator {
     /// 1-based page number (PDF).
     pub page: Option<u32>,
@@ -158,6 +165,7 @@ impl fmt::Display for Locator {
 
 /// One numbered source of an answer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Citation {
     /// The number the answer text uses, `[n]`, counted from 1 in order of first use.
     pub n: u32,
@@ -172,6 +180,7 @@ pub struct Citation {
 
 /// Why an answer looks the way it does, when it is not a plain cited answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Notice {
     /// Nothing in the scope's documents matched: no answer was invented.
@@ -197,17 +206,25 @@ impl Notice {
 
 /// How long the parts of an answer took.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Timings {
+    /// Milliseconds spent searching.
     #[serde(with = "millis")]
+    #[cfg_attr(feature = "openapi", schema(value_type = u64))]
     pub retrieval: Duration,
+    /// Milliseconds from the question to the first answer token.
     #[serde(with = "millis_opt")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<u64>))]
     pub first_token: Option<Duration>,
+    /// Milliseconds from the question to the checked answer.
     #[serde(with = "millis")]
+    #[cfg_attr(feature = "openapi", schema(value_type = u64))]
     pub total: Duration,
 }
 
 /// A complete, checked answer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Answer {
     /// The answer text; every `[n]` in it refers to `citations[n-1]`.
     pub text: String,
@@ -234,6 +251,7 @@ pub enum AskEvent {
 
 /// What became of an upload.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum IngestOutcome {
     /// A new document.
@@ -245,6 +263,7 @@ pub enum IngestOutcome {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IngestReceipt {
     pub document_id: String,
     pub title: String,
@@ -282,6 +301,7 @@ impl IngestReceipt {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DocumentInfo {
     pub id: String,
     pub title: String,
@@ -296,6 +316,7 @@ pub struct DocumentInfo {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ForgetReceipt {
     pub document_id: String,
     pub title: String,
@@ -304,6 +325,7 @@ pub struct ForgetReceipt {
 
 /// The state of one model on the Ollama server.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ModelState {
     pub name: String,
     /// Pulled on the server.
@@ -315,6 +337,7 @@ pub struct ModelState {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Status {
     pub ollama_reachable: bool,
     pub chat_model: ModelState,
@@ -327,16 +350,21 @@ pub struct Status {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ModelWarmup {
     pub name: String,
+    /// Milliseconds the warm-up call took.
     #[serde(with = "millis")]
+    #[cfg_attr(feature = "openapi", schema(value_type = u64))]
     pub took: Duration,
-    /// Time Ollama spent loading it (zero when it was already loaded).
+    /// Milliseconds Ollama spent loading it (zero when it was already loaded).
     #[serde(with = "millis")]
+    #[cfg_attr(feature = "openapi", schema(value_type = u64))]
     pub load: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WarmupReport {
     pub models: Vec<ModelWarmup>,
 }

@@ -1,0 +1,136 @@
+//! Settings of the long-running service (`footnote serve`): the HTTP listener and its tokens,
+//! shutdown, keep-warm, and the limits every question goes through (queue, rate, time).
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// Address `footnote serve` listens on by default: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// `[server]`: the HTTP API, the web page and the service's lifecycle.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// `host:port` to listen on.
+    pub listen: String,
+    /// Bearer tokens accepted by the HTTP API and the web page's login. Empty: no
+    /// authentication, and then only a loopback address may be used.
+    #[serde(serialize_with = "serialize_secrets", deserialize_with = "de_secrets")]
+    pub tokens: Vec<SecretString>,
+    /// Allows listening on a non-loopback address without tokens (anyone who can reach it may
+    /// ask, upload and forget).
+    pub allow_unauthenticated_remote: bool,
+    /// How long answers in flight may take to finish after SIGTERM/SIGINT.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// Re-warm both models shortly before `ollama.keep_alive` would unload them.
+    pub keep_warm: bool,
+    /// Collection the web page reads and writes.
+    pub web_collection: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: DEFAULT_LISTEN.into(),
+            tokens: Vec::new(),
+            allow_unauthenticated_remote: false,
+            shutdown_grace: Duration::from_secs(30),
+            keep_warm: false,
+            web_collection: "default".into(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Problems with these settings, for [`Config::validate`](super::Config::validate).
+    pub(crate) fn problems(&self, p: &mut Vec<String>) {
+        if self.listen.parse::<std::net::SocketAddr>().is_err() && !self.listen.contains(':') {
+            p.push(format!(
+                "server.listen = {:?} is not host:port",
+                self.listen
+            ));
+        }
+        if self
+            .tokens
+            .iter()
+            .any(|t| t.expose_secret().trim().len() < 16)
+        {
+            p.push("server.tokens: every token must be at least 16 characters long".into());
+        }
+        if self.web_collection.trim().is_empty() {
+            p.push("server.web_collection must name a collection".into());
+        }
+    }
+}
+
+/// `[limits]`: what keeps one busy user or a slow model from starving everyone else.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Most questions waiting for the chat model at once; past it, askers are told to try later.
+    pub queue_max: usize,
+    /// Questions one user may ask per minute (0: no limit). Admins are not limited.
+    pub rate_per_minute: u32,
+    /// Questions one user may ask in a quick burst before the per-minute rate applies.
+    pub rate_burst: u32,
+    /// Longest time from a question to its answer, queue wait included.
+    #[serde(with = "humantime_serde")]
+    pub answer_timeout: Duration,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            queue_max: 32,
+            rate_per_minute: 20,
+            rate_burst: 5,
+            answer_timeout: Duration::from_secs(180),
+        }
+    }
+}
+
+impl LimitsConfig {
+    pub(crate) fn problems(&self, p: &mut Vec<String>) {
+        if self.queue_max == 0 {
+            p.push("limits.queue_max must be at least 1".into());
+        }
+        if self.rate_per_minute > 0 && self.rate_burst == 0 {
+            p.push(
+                "limits.rate_burst must be at least 1 when limits.rate_per_minute is set".into(),
+            );
+        }
+        if self.answer_timeout.is_zero() {
+            p.push("limits.answer_timeout must be above zero".into());
+        }
+    }
+}
+
+fn serialize_secrets<S: serde::Serializer>(v: &[SecretString], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(v.len()))?;
+    for _ in v {
+        seq.serialize_element("")?;
+    }
+    seq.end()
+}
+
+/// A list of tokens, or one token (as `FOOTNOTE_SERVER__TOKENS=...` gives).
+fn de_secrets<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<SecretString>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(t) => vec![t],
+        OneOrMany::Many(ts) => ts,
+    }
+    .into_iter()
+    .filter(|t| !t.trim().is_empty())
+    .map(SecretString::from)
+    .collect())
+}

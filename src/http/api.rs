@@ -1,0 +1,398 @@
+//! The JSON API handlers, each documented for the OpenAPI document with `#[utoipa::path]`.
+//! Errors are answered as [`ErrorBody`] with the `user_message()` of the adapter-facing error,
+//! never with an internal error string.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use footnote_adapter::{
+    Answer, AskError, AskEvent, DocumentInfo, ForgetReceipt, Gateway, GatewayError, IngestError,
+    IngestReceipt, Question, Scope, Status, Turn, Upload, WarmupReport,
+};
+use futures::{Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+use super::{AppState, DEFAULT_COLLECTION};
+
+/// An error reply: a stable kind for programs and a sentence for people.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// Machine-readable kind, such as `denied`, `rate_limited`, `too_large`.
+    pub error: String,
+    /// Safe to show to a user.
+    pub message: String,
+}
+
+/// An error as an HTTP response.
+pub struct ApiError {
+    status: StatusCode,
+    body: ErrorBody,
+    retry_after: Option<Duration>,
+}
+
+impl ApiError {
+    /// The sentence for people.
+    pub fn message(&self) -> String {
+        self.body.message.clone()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(self.body)).into_response();
+        if let Some(wait) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, wait.as_secs().max(1).into());
+        }
+        response
+    }
+}
+
+fn kind<T: Serialize>(e: &T) -> String {
+    serde_json::to_value(e)
+        .ok()
+        .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_owned))
+        .unwrap_or_default()
+}
+
+impl From<AskError> for ApiError {
+    fn from(e: AskError) -> Self {
+        let status = match &e {
+            AskError::Invalid(_) => StatusCode::BAD_REQUEST,
+            AskError::Denied => StatusCode::FORBIDDEN,
+            AskError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            AskError::Unavailable(_) | AskError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            AskError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            AskError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let retry_after = match &e {
+            AskError::RateLimited(wait) => Some(*wait),
+            AskError::Unavailable(_) | AskError::ShuttingDown => Some(Duration::from_secs(30)),
+            _ => None,
+        };
+        ApiError {
+            status,
+            body: ErrorBody {
+                error: kind(&e),
+                message: e.user_message(),
+            },
+            retry_after,
+        }
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        let status = match &e {
+            IngestError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            IngestError::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            IngestError::Empty | IngestError::Unreadable(_) | IngestError::Timeout => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            IngestError::Denied => StatusCode::FORBIDDEN,
+            IngestError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            IngestError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError {
+            status,
+            body: ErrorBody {
+                error: kind(&e),
+                message: e.user_message(),
+            },
+            retry_after: None,
+        }
+    }
+}
+
+impl From<GatewayError> for ApiError {
+    fn from(e: GatewayError) -> Self {
+        let status = match &e {
+            GatewayError::Denied => StatusCode::FORBIDDEN,
+            GatewayError::NotFound(_) => StatusCode::NOT_FOUND,
+            GatewayError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError {
+            status,
+            body: ErrorBody {
+                error: kind(&e),
+                message: e.user_message(),
+            },
+            retry_after: None,
+        }
+    }
+}
+
+fn bad_request(error: &str, message: impl Into<String>) -> ApiError {
+    ApiError {
+        status: StatusCode::BAD_REQUEST,
+        body: ErrorBody {
+            error: error.into(),
+            message: message.into(),
+        },
+        retry_after: None,
+    }
+}
+
+/// A question.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AskRequest {
+    /// The question.
+    pub question: String,
+    /// Earlier turns of the conversation, oldest first.
+    #[serde(default)]
+    pub history: Vec<Turn>,
+    /// Collection to search (default `default`).
+    #[serde(default)]
+    pub collection: Option<String>,
+}
+
+/// Which collection a call is about.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct CollectionQuery {
+    /// Collection name (default `default`).
+    pub collection: Option<String>,
+}
+
+fn scope(collection: Option<&str>) -> Scope {
+    Scope::local(
+        "http",
+        collection
+            .filter(|c| !c.trim().is_empty())
+            .unwrap_or(DEFAULT_COLLECTION),
+    )
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "probes", responses((status = 200, description = "Alive", body = String)))]
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Readiness: the store is open and the service takes new work (503 while shutting down).
+#[utoipa::path(get, path = "/readyz", tag = "probes", responses(
+    (status = 200, description = "Ready", body = String),
+    (status = 503, description = "Shutting down", body = String)))]
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    if state.core().0.gate().is_closing() {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+    } else {
+        (StatusCode::OK, "ready")
+    }
+}
+
+/// Prometheus metrics: ask latency (retrieval, first token, total), queue depth, ingest
+/// counts, Ollama errors.
+#[utoipa::path(get, path = "/metrics", tag = "probes", security(("bearer" = [])), responses(
+    (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let text = state
+        .0
+        .metrics
+        .as_ref()
+        .map(|h| h.render())
+        .unwrap_or_default();
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "probes", responses((status = 200, description = "OpenAPI 3.1 document")))]
+pub async fn openapi_json() -> Response {
+    Json(super::openapi::ApiDoc::openapi()).into_response()
+}
+
+/// Asks a question and returns the checked answer with its numbered sources.
+#[utoipa::path(post, path = "/api/ask", tag = "api", security(("bearer" = [])), request_body = AskRequest, responses(
+    (status = 200, body = Answer),
+    (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    (status = 429, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
+pub async fn ask(
+    State(state): State<AppState>,
+    Json(req): Json<AskRequest>,
+) -> Result<Json<Answer>, ApiError> {
+    let question = Question {
+        text: req.question,
+        history: req.history,
+    };
+    let answer = state
+        .core()
+        .ask(&scope(req.collection.as_deref()), &state.actor(), question)
+        .await?;
+    Ok(Json(answer))
+}
+
+/// One server-sent event of a streamed answer.
+pub(super) fn sse_event(event: AskEvent) -> Event {
+    match event {
+        AskEvent::Queued { position } => Event::default()
+            .event("queued")
+            .data(serde_json::json!({ "position": position }).to_string()),
+        AskEvent::LoadingModel => Event::default().event("loading").data("{}"),
+        AskEvent::Token(text) => Event::default()
+            .event("token")
+            .data(serde_json::json!({ "text": text }).to_string()),
+        AskEvent::Done(answer) => Event::default()
+            .event("done")
+            .data(serde_json::to_string(&answer).unwrap_or_default()),
+        AskEvent::Failed(e) => {
+            let body = ErrorBody {
+                error: kind(&e),
+                message: e.user_message(),
+            };
+            Event::default()
+                .event("error")
+                .data(serde_json::to_string(&body).unwrap_or_default())
+        }
+    }
+}
+
+/// Asks a question and streams the answer as server-sent events: `queued` (`{"position"}`),
+/// `loading`, `token` (`{"text"}`), then `done` (the [`Answer`]) or `error` (an [`ErrorBody`]).
+#[utoipa::path(post, path = "/api/ask/stream", tag = "api", security(("bearer" = [])), request_body = AskRequest, responses(
+    (status = 200, description = "Server-sent events: queued, loading, token, done, error", content_type = "text/event-stream", body = String),
+    (status = 401, body = ErrorBody)))]
+pub async fn ask_stream(
+    State(state): State<AppState>,
+    Json(req): Json<AskRequest>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let question = Question {
+        text: req.question,
+        history: req.history,
+    };
+    let events = state
+        .core()
+        .ask_stream(&scope(req.collection.as_deref()), &state.actor(), question)
+        .await;
+    Sse::new(events.map(|e| Ok(sse_event(e)))).keep_alive(KeepAlive::default())
+}
+
+/// A file upload.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct UploadForm {
+    /// The file.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// Collection to add it to (default `default`); send it before the file.
+    collection: Option<String>,
+}
+
+/// Reads a multipart upload: an optional `collection` field and one `file` field.
+pub(super) async fn read_upload(
+    multipart: &mut Multipart,
+) -> Result<(Option<String>, Upload), ApiError> {
+    let too_large = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::from(IngestError::TooLarge("it is over the upload limit".into()))
+        } else {
+            bad_request("bad_upload", "The upload is not a valid multipart form.")
+        }
+    };
+    let mut collection = None;
+    while let Some(field) = multipart.next_field().await.map_err(too_large)? {
+        match field.name() {
+            Some("collection") => collection = Some(field.text().await.map_err(too_large)?),
+            Some("file") => {
+                let file_name = field.file_name().unwrap_or("upload").to_owned();
+                let mime = field.content_type().map(str::to_owned);
+                let bytes = field.bytes().await.map_err(too_large)?.to_vec();
+                return Ok((
+                    collection,
+                    Upload {
+                        file_name,
+                        mime,
+                        bytes,
+                        origin: Default::default(),
+                    },
+                ));
+            }
+            _ => {}
+        }
+    }
+    Err(bad_request(
+        "no_file",
+        "Send the file in a multipart field named `file`.",
+    ))
+}
+
+/// Adds a file (multipart field `file`) to a collection. Past `ingest.max_file_size`: 413.
+#[utoipa::path(post, path = "/api/documents", tag = "api", security(("bearer" = [])),
+    request_body(content = UploadForm, content_type = "multipart/form-data"), responses(
+    (status = 200, body = IngestReceipt), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+    (status = 422, body = ErrorBody)))]
+pub async fn ingest(
+    State(state): State<AppState>,
+    mut multipart: Multipart,
+) -> Result<Json<IngestReceipt>, ApiError> {
+    let (collection, upload) = read_upload(&mut multipart).await?;
+    let receipt = state
+        .core()
+        .ingest(&scope(collection.as_deref()), &state.actor(), upload)
+        .await?;
+    Ok(Json(receipt))
+}
+
+/// Lists the documents of a collection.
+#[utoipa::path(get, path = "/api/documents", tag = "api", security(("bearer" = [])), params(CollectionQuery), responses(
+    (status = 200, body = Vec<DocumentInfo>), (status = 401, body = ErrorBody)))]
+pub async fn documents(
+    State(state): State<AppState>,
+    Query(q): Query<CollectionQuery>,
+) -> Result<Json<Vec<DocumentInfo>>, ApiError> {
+    Ok(Json(
+        state
+            .core()
+            .documents(&scope(q.collection.as_deref()), &state.actor())
+            .await?,
+    ))
+}
+
+/// Forgets a document and all its chunks.
+#[utoipa::path(delete, path = "/api/documents/{id}", tag = "api", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Document id"), CollectionQuery), responses(
+    (status = 200, body = ForgetReceipt), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn forget(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<CollectionQuery>,
+) -> Result<Json<ForgetReceipt>, ApiError> {
+    Ok(Json(
+        state
+            .core()
+            .forget(&scope(q.collection.as_deref()), &state.actor(), &id)
+            .await?,
+    ))
+}
+
+/// Loads both models into memory now.
+#[utoipa::path(post, path = "/api/warmup", tag = "api", security(("bearer" = [])), responses(
+    (status = 200, body = WarmupReport), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn warmup(State(state): State<AppState>) -> Result<Json<WarmupReport>, ApiError> {
+    Ok(Json(
+        state.core().warmup(&scope(None), &state.actor()).await?,
+    ))
+}
+
+/// Whether Ollama is reachable, which models are loaded, and how much the collection holds.
+#[utoipa::path(get, path = "/api/status", tag = "api", security(("bearer" = [])), params(CollectionQuery), responses(
+    (status = 200, body = Status), (status = 401, body = ErrorBody)))]
+pub async fn status(
+    State(state): State<AppState>,
+    Query(q): Query<CollectionQuery>,
+) -> Result<Json<Status>, ApiError> {
+    Ok(Json(
+        state
+            .core()
+            .status(&scope(q.collection.as_deref()), &state.actor())
+            .await?,
+    ))
+}

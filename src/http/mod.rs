@@ -1,0 +1,177 @@
+//! The HTTP face of the gateway (axum): a JSON API (ask, also streamed as server-sent events;
+//! ingest by multipart; documents; forget; warmup; status), health and readiness probes,
+//! Prometheus metrics, the OpenAPI document, and a small web page (server-rendered templates +
+//! htmx) to ask, read the footnotes and upload files.
+//!
+//! Authentication: bearer tokens from `server.tokens`; the web page logs in with the same token
+//! and gets an HttpOnly, SameSite=Strict session cookie. With no token configured every request
+//! is the operator's, which [`check_bind`] allows on loopback addresses only.
+//!
+//! Every route is declared once in [`routes`], which builds the router and is what the test of
+//! the OpenAPI document ([`openapi::ApiDoc`]) compares against.
+
+mod api;
+mod auth;
+pub mod metrics;
+pub mod openapi;
+mod web;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::Method;
+use axum::routing::{MethodRouter, delete, get, post};
+use footnote_adapter::Actor;
+use secrecy::ExposeSecret;
+
+use crate::config::Config;
+use crate::rag::gateway::Core;
+
+pub use auth::Auth;
+
+/// Room (collection) used by API calls that name none.
+pub const DEFAULT_COLLECTION: &str = "default";
+
+/// Room for multipart overhead on top of `ingest.max_file_size`.
+const MULTIPART_SLACK: u64 = 64 * 1024;
+
+/// Why the server refuses to start.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    /// Not a socket address.
+    #[error("server.listen = {0:?} is not an address such as 127.0.0.1:8080")]
+    BadAddress(String),
+    /// No tokens and a non-loopback address.
+    #[error(
+        "refusing to listen on {0} without authentication: set server.tokens (or FOOTNOTE_SERVER__TOKENS), listen on 127.0.0.1, or set server.allow_unauthenticated_remote = true if this network is trusted"
+    )]
+    Unauthenticated(SocketAddr),
+}
+
+/// The address to listen on, refused when it is reachable from other machines and no token
+/// protects it (unless `allow_unauthenticated_remote`).
+pub fn check_bind(cfg: &Config) -> Result<SocketAddr, BindError> {
+    let server = &cfg.server;
+    let addr: SocketAddr = server
+        .listen
+        .parse()
+        .map_err(|_| BindError::BadAddress(server.listen.clone()))?;
+    let has_tokens = server.tokens.iter().any(|t| !t.expose_secret().is_empty());
+    if !has_tokens && !addr.ip().is_loopback() && !server.allow_unauthenticated_remote {
+        return Err(BindError::Unauthenticated(addr));
+    }
+    Ok(addr)
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+/// The shared parts of [`AppState`].
+pub struct Shared {
+    core: Core,
+    auth: Auth,
+    templates: minijinja::Environment<'static>,
+    pending: web::Pending,
+    web_collection: String,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+}
+
+impl AppState {
+    /// Builds the state over a running core.
+    pub fn new(core: Core) -> AppState {
+        let cfg = core.0.config();
+        AppState(Arc::new(Shared {
+            auth: Auth::new(&cfg.server.tokens),
+            templates: web::templates(),
+            pending: web::Pending::default(),
+            web_collection: cfg.server.web_collection.clone(),
+            metrics: metrics::handle(),
+            core,
+        }))
+    }
+
+    /// True when no token is configured.
+    pub fn is_open(&self) -> bool {
+        self.0.auth.is_open()
+    }
+
+    fn core(&self) -> &Core {
+        &self.0.core
+    }
+
+    /// Who an authenticated HTTP caller is: the operator (tokens are the operator's).
+    fn actor(&self) -> Actor {
+        Actor::operator()
+    }
+}
+
+/// One route: method, path (axum and OpenAPI syntax agree: `/api/documents/{id}`), handler.
+pub struct Route {
+    /// HTTP method.
+    pub method: Method,
+    /// Path template.
+    pub path: &'static str,
+    handler: MethodRouter<AppState>,
+}
+
+fn route(method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Route {
+    Route {
+        method,
+        path,
+        handler,
+    }
+}
+
+/// Every route the server has.
+pub fn routes(max_upload: u64) -> Vec<Route> {
+    let upload_limit = DefaultBodyLimit::max((max_upload + MULTIPART_SLACK) as usize);
+    vec![
+        route(Method::GET, "/healthz", get(api::healthz)),
+        route(Method::GET, "/readyz", get(api::readyz)),
+        route(Method::GET, "/metrics", get(api::metrics)),
+        route(Method::GET, "/openapi.json", get(api::openapi_json)),
+        route(Method::POST, "/api/ask", post(api::ask)),
+        route(Method::POST, "/api/ask/stream", post(api::ask_stream)),
+        route(Method::GET, "/api/documents", get(api::documents)),
+        route(
+            Method::POST,
+            "/api/documents",
+            post(api::ingest).layer(upload_limit),
+        ),
+        route(Method::DELETE, "/api/documents/{id}", delete(api::forget)),
+        route(Method::POST, "/api/warmup", post(api::warmup)),
+        route(Method::GET, "/api/status", get(api::status)),
+        route(Method::GET, "/", get(web::page)),
+        route(Method::POST, "/login", post(web::login)),
+        route(Method::POST, "/logout", post(web::logout)),
+        route(Method::GET, "/static/{file}", get(web::asset)),
+        route(Method::POST, "/ui/ask", post(web::ask)),
+        route(Method::GET, "/ui/ask/{id}/stream", get(web::ask_stream)),
+        route(
+            Method::POST,
+            "/ui/upload",
+            post(web::upload).layer(upload_limit),
+        ),
+        route(Method::GET, "/ui/documents", get(web::documents)),
+        route(Method::DELETE, "/ui/documents/{id}", delete(web::forget)),
+        route(Method::GET, "/ui/status", get(web::status)),
+    ]
+}
+
+/// The whole application: every [`routes`] entry behind the authentication layer.
+pub fn router(state: AppState) -> Router {
+    let max_upload = state.core().0.config().ingest.max_file_size.as_u64();
+    let mut router = Router::new();
+    for r in routes(max_upload) {
+        router = router.route(r.path, r.handler);
+    }
+    router
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require,
+        ))
+        .with_state(state)
+}

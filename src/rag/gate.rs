@@ -1,0 +1,86 @@
+//! What every call passes through before the core does any work: the scope policy, the per-user
+//! rate limit, the model queue, and the service's lifecycle (answers in flight are tracked so
+//! that a shutdown can let them finish; once closing, new work is refused).
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::queue::ModelQueue;
+use super::scopes::Policy;
+use crate::config::Config;
+
+/// Keys kept by the rate limiter before old ones are swept.
+const SWEEP_ABOVE: usize = 10_000;
+
+/// The gate in front of the core; one per [`Rag`](super::Rag).
+pub struct Gate {
+    /// Collection mapping and permissions.
+    pub policy: Policy,
+    /// The fair, bounded queue in front of the chat model.
+    pub queue: ModelQueue,
+    limiter: Option<DefaultKeyedRateLimiter<String>>,
+    /// Longest time from a question to its answer.
+    pub answer_timeout: Duration,
+    tracker: TaskTracker,
+    closing: CancellationToken,
+}
+
+impl Gate {
+    /// Builds the gate from the configuration.
+    pub fn new(cfg: &Config) -> Gate {
+        let limits = &cfg.limits;
+        let limiter = NonZeroU32::new(limits.rate_per_minute).map(|rate| {
+            let burst = NonZeroU32::new(limits.rate_burst).unwrap_or(NonZeroU32::MIN);
+            RateLimiter::keyed(Quota::per_minute(rate).allow_burst(burst))
+        });
+        Gate {
+            policy: Policy::new(&cfg.scopes),
+            queue: ModelQueue::new(cfg.ollama.max_parallel, limits.queue_max),
+            limiter,
+            answer_timeout: limits.answer_timeout,
+            tracker: TaskTracker::new(),
+            closing: CancellationToken::new(),
+        }
+    }
+
+    /// Takes one question from `user`'s allowance; `Err(wait)` when it is used up.
+    pub fn check_rate(&self, user: &str) -> Result<(), Duration> {
+        let Some(limiter) = &self.limiter else {
+            return Ok(());
+        };
+        if limiter.len() > SWEEP_ABOVE {
+            limiter.retain_recent();
+        }
+        limiter
+            .check_key(&user.to_owned())
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+
+    /// Tracks the work that a shutdown waits for (answers and uploads in flight).
+    pub fn tracker(&self) -> &TaskTracker {
+        &self.tracker
+    }
+
+    /// True once [`close`](Self::close) was called: new work is refused.
+    pub fn is_closing(&self) -> bool {
+        self.closing.is_cancelled()
+    }
+
+    /// Stops taking new work. Work in flight goes on; wait for it with [`drained`](Self::drained).
+    pub fn close(&self) {
+        self.closing.cancel();
+        self.tracker.close();
+    }
+
+    /// Waits until the work in flight is done, at most `grace`. Returns false on timeout.
+    pub async fn drained(&self, grace: Duration) -> bool {
+        tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_ok()
+    }
+}

@@ -1,0 +1,223 @@
+//! The web page in real headless Chromium (Debian's `chromium` + `chromium-driver`, installed by
+//! scripts/test.sh): upload a file and see its receipt and the listing, ask a question and see
+//! the answer stream in and end with its footnotes. Without Chromium the test fails, naming the
+//! script; it never skips.
+
+mod common;
+mod service;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use service::*;
+
+const CHROMIUM: &[&str] = &[
+    "/usr/bin/chromium",
+    "/usr/bin/chromium-browser",
+    "/usr/bin/google-chrome",
+];
+const DRIVER: &[&str] = &["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"];
+
+fn find(candidates: &[&str]) -> Option<String> {
+    candidates
+        .iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .map(|p| p.to_string())
+}
+
+/// chromedriver on a free port, killed on drop.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn driver() -> (Driver, String) {
+    footnote::install_crypto_provider();
+    let (Some(chromium), Some(chromedriver)) = (find(CHROMIUM), find(DRIVER)) else {
+        panic!(
+            "Chromium and chromedriver are needed for the web page test: run scripts/test.sh, which installs Debian's chromium and chromium-driver (apt-get) when they are missing"
+        );
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(chromedriver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let driver = Driver { child, port };
+    let status = format!("http://127.0.0.1:{port}/status");
+    let started = Instant::now();
+    while reqwest::get(&status).await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "chromedriver did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (driver, chromium)
+}
+
+async fn browser(driver: &Driver, chromium: &str, profile: &std::path::Path) -> Client {
+    let caps = serde_json::json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=412,915",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }
+    });
+    let serde_json::Value::Object(caps) = caps else {
+        unreachable!()
+    };
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("a Chromium session")
+}
+
+/// Polls `check` until it returns Some, failing after `within`.
+async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(started.elapsed() < within, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn text_of(browser: &Client, css: &str) -> Option<String> {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()
+}
+
+#[tokio::test]
+async fn the_web_page_uploads_lists_and_streams_an_answer_with_footnotes() {
+    let (driver, chromium) = driver().await;
+    let env = TestEnv::new().await;
+    let running = start(config(&env), Vec::new()).await;
+    let profile = env.dir.path().join("chromium-profile");
+    let browser = browser(&driver, &chromium, &profile).await;
+    browser.goto(&url(&running, "/")).await.unwrap();
+
+    let status = eventually(Duration::from_secs(10), "the status line", || async {
+        text_of(&browser, "#status")
+            .await
+            .filter(|t| t.contains("Models"))
+    })
+    .await;
+    assert!(status.contains("warm"), "{status}");
+
+    // Upload a file: the receipt appears and the list shows the document.
+    let file = env.dir.path().join(ZOO[0].0);
+    std::fs::write(&file, ZOO[0].1).unwrap();
+    browser
+        .find(Locator::Css("#file"))
+        .await
+        .unwrap()
+        .send_keys(&file.display().to_string())
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("#upload-button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let receipt = eventually(Duration::from_secs(10), "the receipt", || async {
+        text_of(&browser, "#receipt .receipt").await
+    })
+    .await;
+    assert!(receipt.starts_with("Added “Penguins”"), "{receipt}");
+    eventually(
+        Duration::from_secs(10),
+        "the document in the list",
+        || async {
+            text_of(&browser, "#documents .doclist")
+                .await
+                .filter(|t| t.contains("Penguins") && t.contains("penguins.md"))
+        },
+    )
+    .await;
+
+    // Ask: the answer streams in (tokens before the final answer), then shows its footnotes.
+    env.double.set_token_delay(Duration::from_millis(120));
+    browser
+        .find(Locator::Css("#question"))
+        .await
+        .unwrap()
+        .send_keys("What do penguins eat?")
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("#ask-button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let partial = eventually(Duration::from_secs(10), "streamed tokens", || async {
+        text_of(&browser, ".answer .text.streaming")
+            .await
+            .filter(|t| !t.trim().is_empty())
+    })
+    .await;
+    let footnote = eventually(Duration::from_secs(20), "the footnotes", || async {
+        text_of(&browser, ".answer.done .footnotes li").await
+    })
+    .await;
+    let answer = text_of(&browser, ".answer.done .text").await.unwrap();
+    assert!(
+        answer.starts_with(partial.trim()) || answer.contains(partial.trim()),
+        "streamed {partial:?}, final {answer:?}"
+    );
+    assert!(answer.contains("[1]"), "{answer}");
+    assert!(footnote.contains("Penguins"), "{footnote}");
+    let snippet = text_of(&browser, ".answer.done .footnotes li blockquote")
+        .await
+        .unwrap();
+    assert!(!snippet.trim().is_empty());
+    assert!(
+        text_of(&browser, ".answer.done .footnotes .locator")
+            .await
+            .is_some_and(|l| !l.is_empty()),
+        "the footnote shows its locator"
+    );
+
+    let shot = browser.screenshot().await.unwrap();
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("web-page.png");
+    std::fs::write(&path, shot).unwrap();
+    eprintln!("screenshot: {}", path.display());
+    browser.close().await.unwrap();
+    running.stop().await.unwrap();
+}
