@@ -67,6 +67,8 @@ enum Command {
     },
     /// Check Ollama, the models, the data directory and the configuration, and say what to fix.
     Doctor,
+    /// Apply the database migrations now (they also run on every start).
+    Migrate,
 }
 
 fn main() -> ExitCode {
@@ -98,6 +100,7 @@ fn main() -> ExitCode {
             Command::Forget { id } => cli::forget(config, &collection, &id).await,
             Command::Reindex { embeddings } => cli::reindex(config, embeddings).await,
             Command::Doctor => cli::doctor(config).await,
+            Command::Migrate => cli::migrate::migrate(config).await,
         }
     });
     match result {

@@ -4,6 +4,7 @@
 
 mod doctor;
 mod files;
+pub mod migrate;
 
 use std::io::Write;
 use std::path::PathBuf;
