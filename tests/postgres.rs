@@ -98,7 +98,7 @@ async fn explain_shows_the_hnsw_index_answering_vector_search() {
     let store = store(&db).await;
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     let center = unit((0..32).map(|_| rng.random_range(-1.0..1.0)).collect());
-    fill(&store, &mut rng, "big", 20, 100, &center).await;
+    fill(&store, &mut rng, "big", 25, 100, &center).await;
     sqlx::query("ANALYZE chunk_vectors")
         .execute(store.pool())
         .await

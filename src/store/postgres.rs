@@ -38,6 +38,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 
 /// The advisory lock that serialises appends to the change log (see the module docs).
 pub const CHANGE_LOG_LOCK: i64 = 0x466f_6f74_6e01;
+/// Serialises `CREATE EXTENSION` when several instances start at once.
+const EXTENSION_LOCK: i64 = 0x466f_6f74_6e03;
 /// The channel a trigger on `changes` notifies when a transaction appended to the log.
 pub const CHANGES_CHANNEL: &str = "footnote_changes";
 
@@ -121,7 +123,7 @@ pub async fn ensure_extension(pool: &PgPool, name: &str) -> Result<String> {
     let mut tx = pool.begin().await?;
     // Two instances starting together must not race on CREATE EXTENSION.
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(CHANGE_LOG_LOCK)
+        .bind(EXTENSION_LOCK)
         .execute(&mut *tx)
         .await?;
     let create = format!(
