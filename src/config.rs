@@ -415,10 +415,10 @@ impl Config {
         config.data_dir = or_default_data_dir(config.data_dir);
         read.section("database", &mut config.database);
         // The conventional DATABASE_URL, lowest precedence: only when nothing else set the URL.
-        if secrecy::ExposeSecret::expose_secret(&config.database.url).is_empty() {
-            if let Some(url) = var("DATABASE_URL") {
-                config.database.url = SecretString::from(url);
-            }
+        if secrecy::ExposeSecret::expose_secret(&config.database.url).is_empty()
+            && let Some(url) = var("DATABASE_URL")
+        {
+            config.database.url = SecretString::from(url);
         }
         read.section("ollama", &mut config.ollama);
         read.section("ingest", &mut config.ingest);
