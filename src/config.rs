@@ -64,13 +64,31 @@ impl Default for Config {
     }
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+/// Where the source of truth lives.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// Empty: SQLite in `data_dir`. A `sqlite:` URL picks another SQLite file.
+    /// Empty: SQLite in `data_dir`. A `sqlite:` URL picks another SQLite file; a `postgres://`
+    /// (or `postgresql://`) URL picks PostgreSQL with pgvector. `DATABASE_URL` applies when this
+    /// is empty.
     #[serde(serialize_with = "serialize_secret")]
     pub url: SecretString,
+    /// PostgreSQL: connections in the pool of this instance.
+    pub max_connections: u32,
+    /// PostgreSQL: how long an operation keeps retrying while the server is unreachable (for
+    /// example during a restart) before it fails.
+    #[serde(with = "humantime_serde")]
+    pub retry_for: Duration,
 }
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig { url: SecretString::default(), max_connections: 10, retry_for: Duration::from_secs(30) }
+    }
+}
+
+/// The startup error for a PostgreSQL URL in a build without PostgreSQL support.
+pub const POSTGRES_NOT_COMPILED: &str = "database.url is a PostgreSQL URL, but this footnote was built without PostgreSQL support: rebuild with the cargo feature `postgres` (on by default; `cargo build --features postgres`)";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -412,6 +430,12 @@ impl Config {
         read.section("data_dir", &mut config.data_dir);
         config.data_dir = or_default_data_dir(config.data_dir);
         read.section("database", &mut config.database);
+        // The conventional DATABASE_URL, lowest precedence: only when nothing else set the URL.
+        if secrecy::ExposeSecret::expose_secret(&config.database.url).is_empty()
+            && let Some(url) = var("DATABASE_URL")
+        {
+            config.database.url = SecretString::from(url);
+        }
         read.section("ollama", &mut config.ollama);
         read.section("ingest", &mut config.ingest);
         read.section("retrieval", &mut config.retrieval);
@@ -491,8 +515,15 @@ impl Config {
         self.limits.problems(&mut p);
         self.scopes.problems(&mut p);
         let url = secrecy::ExposeSecret::expose_secret(&self.database.url);
-        if !url.is_empty() && !url.starts_with("sqlite:") {
-            p.push("database.url must be empty (SQLite in data_dir) or a sqlite: URL".into());
+        let postgres = crate::store::is_postgres_url(url);
+        if !url.is_empty() && !url.starts_with("sqlite:") && !postgres {
+            p.push("database.url must be empty (SQLite in data_dir), a sqlite: URL or a postgres:// URL".into());
+        }
+        if postgres && !cfg!(feature = "postgres") {
+            p.push(POSTGRES_NOT_COMPILED.into());
+        }
+        if self.database.max_connections == 0 {
+            p.push("database.max_connections must be at least 1".into());
         }
         if p.is_empty() {
             Ok(())

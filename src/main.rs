@@ -69,6 +69,8 @@ enum Command {
     Doctor,
     /// Run the gateway: HTTP API and web page, chat adapters, model warm-up and back-fill.
     Serve,
+    /// Apply the database migrations now (they also run on every start).
+    Migrate,
 }
 
 fn main() -> ExitCode {
@@ -103,6 +105,7 @@ fn main() -> ExitCode {
             Command::Reindex { embeddings } => cli::reindex(config, embeddings).await,
             Command::Doctor => cli::doctor(config).await,
             Command::Serve => cli::serve(config).await,
+            Command::Migrate => cli::migrate::migrate(config).await,
         }
     });
     match result {

@@ -1,15 +1,26 @@
 //! The store and retrieval behaviour suite: ingest, dedupe, replace, forget, BM25, vector,
 //! fusion, the cross-collection leak test and the Ollama-down back-fill, through the public core.
+//!
+//! Every test runs on both backends: `name::sqlite` and `name::postgres`.
 
+#[macro_use]
 mod common;
+
+on_both_backends!(
+    ingest_then_dedupe_then_replace_then_forget,
+    bm25_vector_and_fusion_each_rank_the_right_document_first,
+    no_query_in_one_collection_sees_another,
+    ollama_down_ingest_keeps_text_and_backfills_embeddings_later,
+    backfill_runs_on_the_next_start,
+    indexes_are_rebuilt_from_the_database_when_lost,
+);
 
 use common::*;
 use footnote::retrieval::{self, Mode};
 use footnote_adapter::{Actor, Gateway, IngestOutcome, Notice, Question};
 
-#[tokio::test]
-async fn ingest_then_dedupe_then_replace_then_forget() {
-    let env = TestEnv::new().await;
+async fn ingest_then_dedupe_then_replace_then_forget(backend: Backend) {
+    let env = TestEnv::with_backend(backend).await;
     let core = env.core().await;
     let first = ingest(&core, "notes", "plan.md", "# Plan\n\nThe launch is on Tuesday at the harbour.").await;
     assert_eq!(first.outcome, IngestOutcome::Added);
@@ -39,8 +50,8 @@ async fn ingest_then_dedupe_then_replace_then_forget() {
     assert!(rag.indexes().bm25().search(&["notes".into()], "airport", 10).unwrap().is_empty());
     let counts = rag.store().counts(Some(&["notes".into()])).await.unwrap();
     assert_eq!((counts.documents, counts.chunks), (0, 0));
-    let vectors = rag.indexes().vector_index().expect("vector index");
-    assert_eq!(vectors.collection_len("notes"), 0, "forgotten vectors remain");
+    assert_eq!(vectors_in(rag, "notes").await, 0, "forgotten vectors remain");
+    assert!(vectors_in(rag, "other").await > 0, "the other collection keeps its vectors");
 
     let missing = core.forget(&scope("notes"), &Actor::operator(), &replaced.document_id).await;
     assert!(missing.is_err(), "forgetting twice must say it is not there");
@@ -48,9 +59,8 @@ async fn ingest_then_dedupe_then_replace_then_forget() {
     assert!(elsewhere.is_err(), "a document of another collection cannot be forgotten from here");
 }
 
-#[tokio::test]
-async fn bm25_vector_and_fusion_each_rank_the_right_document_first() {
-    let env = TestEnv::new().await;
+async fn bm25_vector_and_fusion_each_rank_the_right_document_first(backend: Backend) {
+    let env = TestEnv::with_backend(backend).await;
     let core = env.core().await;
     for (name, text) in ZOO {
         ingest(&core, "zoo", name, text).await;
@@ -73,9 +83,8 @@ async fn bm25_vector_and_fusion_each_rank_the_right_document_first() {
     }
 }
 
-#[tokio::test]
-async fn no_query_in_one_collection_sees_another() {
-    let env = TestEnv::new().await;
+async fn no_query_in_one_collection_sees_another(backend: Backend) {
+    let env = TestEnv::with_backend(backend).await;
     let core = env.core().await;
     // Overlapping vocabulary: both collections talk about the same things.
     let shared = [
@@ -115,9 +124,8 @@ async fn no_query_in_one_collection_sees_another() {
     assert!(answer.citations.iter().all(|c| c.title != "b1" && c.title != "b2"), "{answer:?}");
 }
 
-#[tokio::test]
-async fn ollama_down_ingest_keeps_text_and_backfills_embeddings_later() {
-    let env = TestEnv::new().await;
+async fn ollama_down_ingest_keeps_text_and_backfills_embeddings_later(backend: Backend) {
+    let env = TestEnv::with_backend(backend).await;
     let core = env.core().await;
     env.double.stop().await;
 
@@ -144,17 +152,15 @@ async fn ollama_down_ingest_keeps_text_and_backfills_embeddings_later() {
     let after = rag.store().counts(None).await.unwrap();
     assert_eq!(after.pending_embeddings, 0);
     assert_eq!(after.chunks, counts.chunks, "back-fill must not duplicate chunks");
-    let vectors = rag.indexes().vector_index().expect("vector index exists after back-fill");
-    assert_eq!(vectors.len() as i64, after.chunks, "every chunk has exactly one vector");
+    assert_eq!(vectors_total(rag).await, after.chunks, "every chunk has exactly one vector");
 
     let (_, answer) = ask(&core, "zoo", Question::new("What do penguins eat?")).await;
     assert_eq!(answer.notice, None);
     assert_eq!(answer.citations[0].title, "Penguins");
 }
 
-#[tokio::test]
-async fn backfill_runs_on_the_next_start() {
-    let env = TestEnv::new().await;
+async fn backfill_runs_on_the_next_start(backend: Backend) {
+    let env = TestEnv::with_backend(backend).await;
     {
         let core = env.core().await;
         env.double.stop().await;
@@ -166,9 +172,8 @@ async fn backfill_runs_on_the_next_start() {
     assert_eq!(rag.backfill().await.unwrap() as i64, rag.store().counts(None).await.unwrap().chunks);
 }
 
-#[tokio::test]
-async fn indexes_are_rebuilt_from_the_database_when_lost() {
-    let env = TestEnv::new().await;
+async fn indexes_are_rebuilt_from_the_database_when_lost(backend: Backend) {
+    let env = TestEnv::with_backend(backend).await;
     {
         let core = env.core().await;
         for (name, text) in ZOO {
@@ -181,11 +186,11 @@ async fn indexes_are_rebuilt_from_the_database_when_lost() {
     let hits = rag.indexes().bm25().search(&["zoo".into()], "penguins krill", 5).unwrap();
     assert!(!hits.is_empty(), "BM25 was not rebuilt on start");
     let chunks = rag.store().counts(None).await.unwrap().chunks;
-    assert_eq!(rag.indexes().vector_index().unwrap().len() as i64, chunks, "vectors were not rebuilt on start");
+    assert_eq!(vectors_total(&rag).await, chunks, "vectors were not rebuilt on start");
     assert_eq!(rag.indexes().bm25().len() as i64, chunks);
 
     // `footnote reindex` does the same on demand, without duplicating anything.
     rag.reindex(false).await.unwrap();
     assert_eq!(rag.indexes().bm25().len() as i64, chunks);
-    assert_eq!(rag.indexes().vector_index().unwrap().len() as i64, chunks);
+    assert_eq!(vectors_total(&rag).await, chunks);
 }

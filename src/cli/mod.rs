@@ -5,6 +5,7 @@
 mod doctor;
 mod files;
 mod serve;
+pub mod migrate;
 
 use std::io::Write;
 use std::path::PathBuf;

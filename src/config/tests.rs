@@ -631,9 +631,9 @@ fn the_database_url_is_redacted() {
         // Nor does an error about it show it.
         jail.set_env(
             "FOOTNOTE_DATABASE__URL",
-            "postgres://me:hunter2@db/footnote",
+            "mysql://me:hunter2@db/footnote",
         );
-        let err = Config::load(Some(&path)).expect_err("not a sqlite: URL");
+        let err = Config::load(Some(&path)).expect_err("not a supported URL");
         assert!(
             err.to_string().contains("database.url must be empty"),
             "{err}"
@@ -648,4 +648,45 @@ fn validate_accepts_the_defaults() {
     Config::default()
         .validate()
         .expect("the defaults are valid");
+}
+
+#[test]
+fn a_postgres_url_selects_postgres_and_database_url_is_the_fallback() {
+    jail(|jail| {
+        // DATABASE_URL applies only while nothing else names a database.
+        jail.set_env("DATABASE_URL", "postgres://app:pw1@fallback/footnote");
+        assert_eq!(
+            load(None).database.url.expose_secret(),
+            "postgres://app:pw1@fallback/footnote"
+        );
+        jail.set_env("FOOTNOTE_DATABASE__URL", "postgresql://app:pw2@primary/footnote");
+        let config = load(None);
+        assert_eq!(
+            config.database.url.expose_secret(),
+            "postgresql://app:pw2@primary/footnote"
+        );
+        assert!(crate::store::is_postgres_url(config.database.url.expose_secret()));
+        let path = file(jail, "footnote.toml", "[database]\nurl = \"sqlite::memory:\"\nretry_for = \"5s\"\n");
+        jail.clear_env();
+        jail.set_env("DATABASE_URL", "postgres://app:pw1@fallback/footnote");
+        let config = load(Some(&path));
+        assert_eq!(config.database.url.expose_secret(), "sqlite::memory:");
+        assert_eq!(config.database.retry_for, Duration::from_secs(5));
+        Ok(())
+    });
+}
+
+#[test]
+fn a_postgres_url_without_the_feature_names_the_feature() {
+    jail(|jail| {
+        jail.set_env("FOOTNOTE_DATABASE__URL", "postgres://me:hunter2@db/footnote");
+        if cfg!(feature = "postgres") {
+            load(None);
+        } else {
+            let all = problems(None).join("\n");
+            assert!(all.contains("feature `postgres`"), "{all}");
+            assert!(!all.contains("hunter2"), "{all}");
+        }
+        Ok(())
+    });
 }

@@ -10,6 +10,7 @@ pub mod gateway;
 pub mod prompt;
 pub mod queue;
 pub mod scopes;
+mod sync;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -23,7 +24,6 @@ use crate::index::vector::HnswParams;
 use crate::index::Indexes;
 use crate::ingest::{self, Chunker, Limits};
 use crate::llm::OllamaClient;
-use crate::store::sqlite::SqliteStore;
 use crate::store::{Inserted, NewChunk, NewDocument, Store, META_EMBED_DIMS, META_EMBED_MODEL};
 
 /// The queue's name for warm-up calls, which wait their turn like questions.
@@ -70,17 +70,13 @@ pub struct Rag {
 }
 
 impl Rag {
-    /// Opens the store and indexes in the configured data directory and catches the indexes up.
+    /// Opens the configured store (see [`crate::store::open`]) and the indexes in the data
+    /// directory, and catches the indexes up.
     pub async fn open(cfg: Config, check: ModelCheck) -> Result<Arc<Rag>, RagError> {
         let data_dir = &cfg.data_dir;
         std::fs::create_dir_all(data_dir)
             .map_err(|e| RagError::DataDir { path: data_dir.display().to_string(), reason: e.to_string() })?;
-        let url = secrecy::ExposeSecret::expose_secret(&cfg.database.url).to_owned();
-        let store: Arc<dyn Store> = if url.is_empty() {
-            Arc::new(SqliteStore::open(&cfg.sqlite_path()).await?)
-        } else {
-            Arc::new(SqliteStore::open_url(&url).await?)
-        };
+        let store = crate::store::open(&cfg).await?;
         Self::with_store(cfg, store, check).await
     }
 

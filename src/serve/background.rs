@@ -14,8 +14,6 @@ use tokio_util::task::TaskTracker;
 use crate::config::keep_alive_duration;
 use crate::rag::Rag;
 
-/// How often the indexes catch up and pending embeddings are retried.
-const SYNC_EVERY: Duration = Duration::from_secs(30);
 /// Shortest keep-warm period, whatever `keep_alive` says.
 const MIN_KEEP_WARM: Duration = Duration::from_secs(10);
 
@@ -56,20 +54,13 @@ pub fn spawn_keep_warm(tracker: &TaskTracker, rag: Arc<Rag>, stop: CancellationT
     });
 }
 
-/// Catches the indexes up and back-fills embeddings every [`SYNC_EVERY`].
+/// Keeps the search indexes caught up with the database (LISTEN/NOTIFY on PostgreSQL, polling
+/// otherwise) and back-fills embeddings, until `stop` is cancelled.
 pub fn spawn_sync(tracker: &TaskTracker, rag: Arc<Rag>, stop: CancellationToken) {
+    let handle = rag.spawn_sync(stop);
     tracker.spawn(async move {
-        loop {
-            if let Err(e) = rag.indexes().catch_up(rag.store()).await {
-                tracing::error!(error = %e, "Index catch-up failed.");
-            }
-            if let Err(e) = rag.backfill().await {
-                tracing::error!(error = %e, "Embedding back-fill failed.");
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(SYNC_EVERY) => {}
-                _ = stop.cancelled() => return,
-            }
+        if let Err(e) = handle.await {
+            tracing::error!(error = %e, "The index sync task failed.");
         }
     });
 }

@@ -1,14 +1,22 @@
 //! The database: the source of truth for collections, documents, chunks, their embeddings and
 //! the change log that the derived search indexes follow.
 //!
-//! [`Store`] is the backend-neutral interface; [`sqlite::SqliteStore`] is the embedded default.
+//! [`Store`] is the backend-neutral interface; [`sqlite::SqliteStore`] is the embedded default,
+//! `postgres::PgStore` (cargo feature `postgres`) the scale path; [`open`] picks one from
+//! `database.url`.
 //! Every write that a user's action causes (a document with all its chunks, a deletion) is one
 //! transaction, and appends to the change log in the same transaction, so an index that follows
 //! the log by sequence number can never miss or half-see a document.
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod sqlite;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
+use futures::stream::BoxStream;
+use secrecy::ExposeSecret;
 use footnote_adapter::{Locator, Origin};
 
 /// Why a store operation failed. The messages are for logs; users see a generic text.
@@ -26,6 +34,40 @@ pub enum StoreError {
     /// Stored data that cannot be decoded (a bug or a manual edit).
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The PostgreSQL server lacks pgvector, or it cannot be installed.
+    #[error("{0}")]
+    Pgvector(String),
+    /// `database.url` cannot be used (the message never contains the password).
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Signals that the change log grew (another instance wrote); see [`Store::watch_changes`].
+pub type ChangeSignals = BoxStream<'static, ()>;
+
+/// True for the URLs that select PostgreSQL.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Opens the configured database and applies pending migrations: SQLite in the data directory
+/// when `database.url` is empty, another SQLite file for a `sqlite:` URL, PostgreSQL for a
+/// `postgres://` URL.
+pub async fn open(cfg: &crate::config::Config) -> Result<Arc<dyn Store>> {
+    let url = cfg.database.url.expose_secret();
+    if url.is_empty() {
+        return Ok(Arc::new(sqlite::SqliteStore::open(&cfg.sqlite_path()).await?));
+    }
+    if is_postgres_url(url) {
+        #[cfg(feature = "postgres")]
+        {
+            let opts = postgres::PgOptions::from_config(cfg);
+            return Ok(Arc::new(postgres::PgStore::connect(&cfg.database.url, opts).await?));
+        }
+        #[cfg(not(feature = "postgres"))]
+        return Err(StoreError::Config(crate::config::POSTGRES_NOT_COMPILED.into()));
+    }
+    Ok(Arc::new(sqlite::SqliteStore::open_url(url).await?))
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -177,6 +219,13 @@ pub trait Store: Send + Sync {
     /// backends whose [`Store::searches_vectors`] is true.
     async fn vector_search(&self, _collections: &[String], _query: &[f32], _k: usize) -> Result<Vec<(i64, f32)>> {
         Ok(Vec::new())
+    }
+
+    /// A stream that yields when another process appended to the change log (PostgreSQL's
+    /// LISTEN/NOTIFY), or `None` when the backend cannot tell (SQLite: poll instead). Signals may
+    /// be lost (a reconnect) or spurious: callers poll as well.
+    async fn watch_changes(&self) -> Result<Option<ChangeSignals>> {
+        Ok(None)
     }
 }
 

@@ -1,0 +1,81 @@
+//! Keeping one instance in step with the shared database while it runs.
+//!
+//! Several Footnote processes can share one PostgreSQL; each keeps its own BM25 index, derived
+//! from the change log. [`Rag::spawn_sync`] catches that index up whenever the database says the
+//! log grew (LISTEN/NOTIFY), and every [`POLL_EVERY`] anyway, since notifications are lost while a
+//! connection is down (SQLite has none and is only polled, which is cheap: one indexed query).
+//! It also back-fills embeddings that are still missing (Ollama was down) every
+//! [`BACKFILL_EVERY`].
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::Rag;
+
+/// Catch-up interval when no notification arrives.
+pub const POLL_EVERY: Duration = Duration::from_secs(2);
+/// Back-fill interval for embeddings that are still missing.
+pub const BACKFILL_EVERY: Duration = Duration::from_secs(30);
+/// Pause before listening again after the notification stream failed to open.
+const RELISTEN_AFTER: Duration = Duration::from_secs(10);
+
+impl Rag {
+    /// Starts the background task that keeps this instance's indexes in step with the database
+    /// and back-fills missing embeddings, until `shutdown` is cancelled. Failures are logged and
+    /// retried on the next round; the task ends only on shutdown.
+    pub fn spawn_sync(self: &Arc<Rag>, shutdown: CancellationToken) -> JoinHandle<()> {
+        let rag = Arc::clone(self);
+        tokio::spawn(async move { rag.sync_loop(shutdown).await })
+    }
+
+    async fn sync_loop(&self, shutdown: CancellationToken) {
+        let mut signals = None;
+        let mut listen_at = Instant::now();
+        // The first back-fill runs soon after start, then on the interval.
+        let mut next_backfill = Instant::now() + POLL_EVERY;
+        loop {
+            if signals.is_none() && Instant::now() >= listen_at {
+                match self.store.watch_changes().await {
+                    Ok(Some(stream)) => signals = Some(stream),
+                    // This backend has no notifications: polling alone.
+                    Ok(None) => listen_at = Instant::now() + Duration::from_secs(86_400 * 365),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot listen for changes; polling only for now");
+                        listen_at = Instant::now() + RELISTEN_AFTER;
+                    }
+                }
+            }
+            let notified = async {
+                match signals.as_mut() {
+                    Some(stream) => stream.next().await.is_some(),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                alive = notified => {
+                    if !alive {
+                        signals = None;
+                    }
+                }
+                _ = tokio::time::sleep(POLL_EVERY) => {}
+            }
+            if let Err(e) = self.indexes.catch_up(self.store.as_ref()).await {
+                tracing::warn!(error = %e, "index catch-up failed; retrying");
+            }
+            if Instant::now() >= next_backfill {
+                next_backfill = Instant::now() + BACKFILL_EVERY;
+                if let Err(e) = self.backfill().await {
+                    tracing::warn!(error = %e, "embedding back-fill failed; retrying later");
+                }
+            }
+        }
+        if let Err(e) = self.flush() {
+            tracing::warn!(error = %e, "cannot write the vector index on shutdown");
+        }
+    }
+}
