@@ -36,6 +36,10 @@ log "starting the test PostgreSQL"
 services=$(scripts/test-services.sh start)
 eval "$services"
 export FOOTNOTE_TEST_DATABASE_URL
+log "starting the test IMAP and SMTP servers"
+mail=$(scripts/peers/email.sh start)
+# shellcheck disable=SC2046
+export $mail
 
 log "building"
 cargo build --workspace --all-targets --locked

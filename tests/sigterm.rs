@@ -16,6 +16,11 @@ async fn sigterm_lets_the_answer_in_flight_finish_then_exits_0() {
     let env = TestEnv::new().await;
     let mut child = Command::new(env!("CARGO_BIN_EXE_footnote"))
         .arg("serve")
+        // Only the settings below: the test runner's own FOOTNOTE_TEST_* variables are no
+        // settings and would be refused as unknown keys.
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", env.dir.path())
         .env("FOOTNOTE_DATA_DIR", &env.config.data_dir)
         .env("FOOTNOTE_OLLAMA__URL", &env.double.url)
         .env("FOOTNOTE_SERVER__LISTEN", "127.0.0.1:0")
