@@ -3,6 +3,7 @@
 //! and `doctor` are operator commands on the core itself.
 
 mod doctor;
+mod eval;
 mod files;
 
 use std::io::Write;
@@ -19,6 +20,7 @@ use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 
 pub use doctor::doctor;
+pub use eval::{eval, EvalArgs};
 
 /// Logs go to stderr; `-v` raises the level, `RUST_LOG` overrides it.
 pub fn init_logging(verbose: u8) {
