@@ -67,7 +67,7 @@ async fn eval_ingests_the_fixture_and_scores_three_modes() {
     assert_eq!(report["split"], "test");
     assert_eq!(report["settings"]["embed_model"], "nomic-embed-text");
     assert_eq!(report["settings"]["eval_top_k"], 200);
-    assert_eq!(report["settings"]["fusion"], "rrf");
+    assert_eq!(report["settings"]["fusion"], "linear");
     let corpus = &report["corpus"];
     assert_eq!(corpus["corpus_documents"], 10);
     assert_eq!(corpus["documents"], 10);
@@ -117,7 +117,7 @@ async fn eval_ingests_the_fixture_and_scores_three_modes() {
         "nDCG@10",
         "Recall@100",
         "MRR@10",
-        "RRF, k = 60",
+        "Fusion linear (min-max), weights BM25 0.6 / vector 0.4",
         "top 200 chunks",
     ] {
         assert!(shown.contains(needle), "{needle:?} missing in:\n{shown}");
