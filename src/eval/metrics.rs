@@ -44,7 +44,7 @@ pub struct Summary {
 
 /// Orders a run: score descending, ties by document id descending, duplicates dropped (the
 /// best-placed copy stays). NaN scores sort last.
-pub fn ranked<'a>(run: &'a [(String, f64)]) -> Vec<&'a str> {
+pub fn ranked(run: &[(String, f64)]) -> Vec<&str> {
     let mut order: Vec<&(String, f64)> = run.iter().collect();
     order.sort_by(|a, b| {
         let by_score = match (a.1.is_nan(), b.1.is_nan()) {
