@@ -7,12 +7,14 @@
 //! - [`store`]: the database (source of truth): collections, documents, chunks, vectors, change log.
 //! - [`index`]: derived search indexes rebuilt from the store: tantivy BM25 and the vector index.
 //! - [`retrieval`]: BM25 + vector search inside the asker's collections, fused by RRF.
+//! - [`eval`]: retrieval quality on BEIR data sets (`footnote eval`): nDCG@10, Recall, MRR.
 //! - [`rag`]: the `Rag` service (ingest, ask with checked citations) implementing
 //!   [`footnote_adapter::Gateway`], with the scope policy and the model queue in front of it.
 //! - [`http`]: the JSON API, metrics, OpenAPI document and web page (axum).
 //! - [`serve`]: `footnote serve`: the HTTP server, the adapter runtime and background work.
 
 pub mod config;
+pub mod eval;
 pub mod http;
 pub mod index;
 pub mod ingest;

@@ -71,6 +71,30 @@ enum Command {
     Serve,
     /// Apply the database migrations now (they also run on every start).
     Migrate,
+    /// Measure retrieval quality on a BEIR data set (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv):
+    /// nDCG@10, Recall@10, Recall@100 and MRR@10 for BM25, vector and hybrid search. The corpus
+    /// goes into a throwaway collection (`--collection`, default `eval:<directory name>`).
+    Eval {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// Qrels file to use: qrels/SPLIT.tsv.
+        #[arg(long, default_value = "test")]
+        split: String,
+        /// Keep the collection as already ingested instead of emptying and refilling it
+        /// (for runs that change only retrieval settings).
+        #[arg(long)]
+        reuse: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Evaluate only the first N judged queries.
+        #[arg(long, value_name = "N")]
+        limit_queries: Option<usize>,
+        /// Chunks taken from each retriever per query before folding them into documents.
+        #[arg(long, value_name = "N", default_value_t = footnote::eval::run::DEFAULT_EVAL_TOP_K,
+              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
+        top_k: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -106,6 +130,12 @@ fn main() -> ExitCode {
             Command::Doctor => cli::doctor(config).await,
             Command::Serve => cli::serve(config).await,
             Command::Migrate => cli::migrate::migrate(config).await,
+            Command::Eval { dir, split, reuse, json, limit_queries, top_k } => {
+                // The global --collection defaults to "default", which eval never uses.
+                let collection = (collection != "default").then_some(collection);
+                let args = cli::EvalArgs { split, collection, reuse, json, limit_queries, top_k };
+                cli::eval(config, &dir, args).await
+            }
         }
     });
     match result {

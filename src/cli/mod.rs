@@ -3,6 +3,7 @@
 //! and `doctor` are operator commands on the core itself.
 
 mod doctor;
+mod eval;
 mod files;
 mod serve;
 pub mod migrate;
@@ -22,6 +23,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 pub use doctor::doctor;
 pub use serve::serve;
+pub use eval::{eval, EvalArgs};
 
 /// Logs go to stderr; `-v` raises the level, `RUST_LOG` overrides it.
 pub fn init_logging(verbose: u8) {

@@ -70,8 +70,9 @@ fn normalise(list: &[(u64, f32)]) -> Vec<(u64, f32)> {
 mod tests {
     use super::*;
 
+    /// Fixed fusion settings, so that the expected scores do not follow the tuned defaults.
     fn cfg(fusion: Fusion) -> RetrievalConfig {
-        RetrievalConfig { fusion, ..RetrievalConfig::default() }
+        RetrievalConfig { fusion, rrf_k: 60.0, bm25_weight: 1.0, vector_weight: 1.0, ..RetrievalConfig::default() }
     }
 
     #[test]

@@ -1,0 +1,184 @@
+//! `footnote eval DIR`: retrieval quality on a BEIR-layout data set, as a table or JSON.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use footnote::config::Config;
+use footnote::eval::run::{self, Progress, QueryOptions, Report};
+use footnote::eval::{beir, metrics::Summary};
+use footnote::rag::{ModelCheck, Rag};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// What `footnote eval` was asked.
+#[derive(Clone, Debug)]
+pub struct EvalArgs {
+    pub split: String,
+    /// `None`: `eval:<directory name>`.
+    pub collection: Option<String>,
+    pub reuse: bool,
+    pub json: bool,
+    pub limit_queries: Option<usize>,
+    pub top_k: usize,
+}
+
+/// `eval:` followed by the data set directory's name, lower-cased.
+fn default_collection(dir: &Path) -> String {
+    let name = dir
+        .canonicalize()
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "dataset".into());
+    format!("eval:{}", name.to_lowercase())
+}
+
+fn bar(len: usize, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64);
+    let template = format!("{what} {{bar:30}} {{pos}}/{{len}} ({{per_sec}}, {{eta}} left)");
+    bar.set_style(
+        ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// `footnote eval DIR`
+pub async fn eval(config: Config, dir: &Path, args: EvalArgs) -> Result<ExitCode> {
+    let data = beir::load(dir, &args.split)
+        .with_context(|| format!("cannot read the BEIR data set in {}", dir.display()))?;
+    let collection = args
+        .collection
+        .clone()
+        .unwrap_or_else(|| default_collection(dir));
+    let concurrency = config.ollama.embed_parallelism * 2;
+    let rag = Rag::open(config, ModelCheck::Refuse)
+        .await
+        .context("cannot open the data directory")?;
+    if !args.json {
+        eprintln!(
+            "Data set {}: {} documents, {} queries, qrels/{}.tsv for {} queries; collection “{collection}”.",
+            dir.display(),
+            data.corpus.len(),
+            data.queries.len(),
+            args.split,
+            data.qrels.len()
+        );
+    }
+    let ingest_bar = bar(data.corpus.len(), "ingest");
+    let query_bar = bar(0, "query ");
+    let progress = |p: Progress| match p {
+        Progress::Ingest { done, total } => {
+            ingest_bar.set_length(total as u64);
+            ingest_bar.set_position(done as u64);
+        }
+        Progress::Query { done, total } => {
+            ingest_bar.finish_and_clear();
+            query_bar.set_length(total as u64);
+            query_bar.set_position(done as u64);
+        }
+    };
+    let corpus = run::fill_collection(
+        &rag,
+        &collection,
+        &data.corpus,
+        args.reuse,
+        concurrency,
+        &progress,
+    )
+    .await?;
+    ingest_bar.finish_and_clear();
+    let options = QueryOptions {
+        top_k: args.top_k,
+        limit: args.limit_queries,
+    };
+    let (queries, modes) = run::evaluate(&rag, &collection, &data, &options, &progress).await?;
+    query_bar.finish_and_clear();
+    let report = Report {
+        dataset: dir.display().to_string(),
+        split: args.split.clone(),
+        collection,
+        settings: run::settings(&rag, args.top_k),
+        corpus,
+        queries,
+        modes,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", table(&report));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The report as text: the metrics table, then the settings and counts behind it.
+pub fn table(r: &Report) -> String {
+    let mut out = String::new();
+    let s = &r.settings;
+    out.push_str(&format!(
+        "{} ({} split), collection “{}”\n\n",
+        r.dataset, r.split, r.collection
+    ));
+    out.push_str("| mode   | nDCG@10 | Recall@10 | Recall@100 | MRR@10 |\n");
+    out.push_str("|--------|--------:|----------:|-----------:|-------:|\n");
+    for (name, m) in run::MODES
+        .iter()
+        .filter_map(|(_, name)| r.modes.get(*name).map(|m| (name, m)))
+    {
+        let Summary {
+            ndcg_at_10,
+            recall_at_10,
+            recall_at_100,
+            mrr_at_10,
+            ..
+        } = m;
+        out.push_str(&format!(
+            "| {name:<6} | {ndcg_at_10:>7.4} | {recall_at_10:>9.4} | {recall_at_100:>10.4} | {mrr_at_10:>6.4} |\n"
+        ));
+    }
+    let prefix = if s.query_prefix.is_empty() && s.document_prefix.is_empty() {
+        "no prefixes".to_owned()
+    } else {
+        format!("prefixes {:?} / {:?}", s.query_prefix, s.document_prefix)
+    };
+    out.push_str(&format!(
+        "\nEmbedding model {} ({prefix}); chunks of {} tokens, overlap {}.\n",
+        s.embed_model, s.chunk_tokens, s.chunk_overlap
+    ));
+    let fusion = match s.fusion {
+        footnote::config::Fusion::Rrf => format!("RRF, k = {}", s.rrf_k),
+        footnote::config::Fusion::Linear => "linear (min-max)".to_owned(),
+    };
+    out.push_str(&format!(
+        "Fusion {fusion}, weights BM25 {} / vector {}. Each retriever returned its top {} chunks (answers use {} / {}); \
+         chunks were folded into documents, each ranked at its best chunk.\n",
+        s.bm25_weight, s.vector_weight, s.eval_top_k, s.configured_top_k.0, s.configured_top_k.1
+    ));
+    let c = &r.corpus;
+    let how = if c.reused {
+        "reused as stored".to_owned()
+    } else {
+        format!("ingested in {:.0} s", c.seconds)
+    };
+    out.push_str(&format!(
+        "Corpus: {} documents → {} stored ({} chunks), {how}; {} duplicate(s), {} refused.\n",
+        c.corpus_documents,
+        c.documents,
+        c.chunks,
+        c.duplicates.len(),
+        c.failed.len()
+    ));
+    for (id, why) in c.failed.iter().take(5) {
+        out.push_str(&format!("  refused {id}: {why}\n"));
+    }
+    let q = &r.queries;
+    out.push_str(&format!(
+        "Queries: {} evaluated in {:.0} s; {} skipped without qrels, {} qrels for unknown queries, \
+         {} without a relevant document (not averaged), {} judged pairs name unknown documents.\n",
+        q.evaluated,
+        q.seconds,
+        q.skipped_without_qrels,
+        q.qrels_without_query,
+        q.without_relevant,
+        q.qrels_unknown_documents
+    ));
+    out
+}

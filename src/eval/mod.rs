@@ -1,0 +1,54 @@
+//! Retrieval evaluation on BEIR-layout data sets (`footnote eval`).
+//!
+//! - [`beir`] reads the corpus, the queries and the qrels of one split.
+//! - [`run`] ingests the corpus into a throwaway collection through [`crate::rag::Rag`], ranks
+//!   every judged query in the three [`crate::retrieval::Mode`]s and maps chunks back to corpus
+//!   documents (a document ranks where its best chunk ranks).
+//! - [`metrics`] holds the pure metric functions (nDCG@10, Recall@10/100, MRR@10).
+//!
+//! Only `Rag`, `Store` and `retrieval` are used, so the evaluation runs against any Ollama (or
+//! the test double) and any store backend.
+
+pub mod beir;
+pub mod metrics;
+pub mod run;
+
+use std::path::PathBuf;
+
+use crate::index::IndexError;
+use crate::rag::RagError;
+use crate::store::StoreError;
+
+/// Why an evaluation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// A data set file could not be read.
+    #[error("cannot read {}: {reason}", path.display())]
+    Read { path: PathBuf, reason: String },
+    /// A line of a data set file is malformed.
+    #[error("{}, line {line}: {reason}", path.display())]
+    BadLine {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+    /// The data set has nothing to evaluate.
+    #[error("nothing to evaluate: {0}")]
+    Empty(String),
+    /// The collection name could wipe real documents.
+    #[error(
+        "the evaluation collection must be named `eval:…` (it is emptied and refilled), not {0:?}"
+    )]
+    Collection(String),
+    /// Some chunks have no embedding after ingestion (the embedding model was unreachable).
+    #[error(
+        "{0} chunk(s) have no embedding: is the embedding model reachable? Run again with --reuse once it is"
+    )]
+    MissingEmbeddings(i64),
+    #[error(transparent)]
+    Rag(#[from] RagError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+}

@@ -1,0 +1,344 @@
+//! Running an evaluation: fill the collection from the corpus, rank every judged query in the
+//! three modes, score the document rankings.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use footnote_adapter::{IngestOutcome, Upload};
+use futures::StreamExt;
+use serde::Serialize;
+
+use super::EvalError;
+use super::beir::{CorpusDoc, Dataset};
+use super::metrics::{self, Summary};
+use crate::config::{Fusion, RetrievalConfig};
+use crate::rag::{Rag, RagError};
+use crate::retrieval::{self, Mode};
+
+/// Candidates taken from each retriever during an evaluation (chunk level, before the chunks
+/// are folded into documents), so that 100 documents are there for Recall@100.
+pub const DEFAULT_EVAL_TOP_K: usize = 200;
+
+/// The three modes in the order they are reported.
+pub const MODES: [(Mode, &str); 3] = [
+    (Mode::Bm25, "bm25"),
+    (Mode::Vector, "vector"),
+    (Mode::Hybrid, "hybrid"),
+];
+
+/// What the caller hears while the evaluation runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// `done` of `total` corpus documents ingested.
+    Ingest { done: usize, total: usize },
+    /// `done` of `total` queries ranked (in all three modes).
+    Query { done: usize, total: usize },
+}
+
+/// How the collection was filled.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CorpusSummary {
+    /// Documents in the corpus file.
+    pub corpus_documents: usize,
+    /// Documents stored in the collection.
+    pub documents: i64,
+    /// Chunks stored in the collection.
+    pub chunks: i64,
+    /// True when an already filled collection was used as it was (`--reuse`).
+    pub reused: bool,
+    /// Corpus documents with the same content as an earlier one: not stored again, so they can
+    /// never be retrieved.
+    pub duplicates: Vec<String>,
+    /// Corpus documents that could not be ingested, with the reason.
+    pub failed: Vec<(String, String)>,
+    /// Seconds spent ingesting (0 when reused).
+    pub seconds: f64,
+}
+
+/// Which queries were evaluated, and which were not and why.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct QuerySummary {
+    /// Queries ranked (they have qrels).
+    pub evaluated: usize,
+    /// Queries in `queries.jsonl` without any qrels line in this split: skipped.
+    pub skipped_without_qrels: usize,
+    /// Query ids in the qrels that `queries.jsonl` does not have: skipped.
+    pub qrels_without_query: usize,
+    /// Evaluated queries whose qrels name no relevant document: left out of the averages.
+    pub without_relevant: usize,
+    /// Judged pairs naming a document that is not in the corpus.
+    pub qrels_unknown_documents: usize,
+    /// Seconds spent ranking (query embedding included).
+    pub seconds: f64,
+}
+
+/// The settings the numbers were produced with.
+#[derive(Clone, Debug, Serialize)]
+pub struct Settings {
+    pub embed_model: String,
+    pub query_prefix: String,
+    pub document_prefix: String,
+    pub chunk_tokens: usize,
+    pub chunk_overlap: usize,
+    pub fusion: Fusion,
+    pub rrf_k: f32,
+    pub bm25_weight: f32,
+    pub vector_weight: f32,
+    /// Candidates per retriever during the evaluation (chunks, before folding into documents).
+    pub eval_top_k: usize,
+    /// `retrieval.bm25_top_k` / `retrieval.vector_top_k` as configured for answers.
+    pub configured_top_k: (usize, usize),
+}
+
+/// The whole result of `footnote eval`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub dataset: String,
+    pub split: String,
+    pub collection: String,
+    pub settings: Settings,
+    pub corpus: CorpusSummary,
+    pub queries: QuerySummary,
+    /// Mode name (`bm25`, `vector`, `hybrid`) → averaged metrics.
+    pub modes: BTreeMap<String, Summary>,
+}
+
+/// The Markdown text a corpus document is ingested as: `# title`, a blank line, the text.
+pub fn document_markdown(doc: &CorpusDoc) -> String {
+    let title = doc.title.trim();
+    let text = doc.text.trim();
+    match (title.is_empty(), text.is_empty()) {
+        (true, _) => text.to_owned(),
+        // A heading alone has no body to chunk: keep the title as the text.
+        (false, true) => title.to_owned(),
+        (false, false) => format!("# {}\n\n{text}", title.replace('\n', " ")),
+    }
+}
+
+/// Fills `collection` with the corpus (each document an upload named by its corpus id), or
+/// keeps it as it is when `reuse` is set and it already holds documents. `concurrency` uploads
+/// are in flight at once; the embedding calls dominate.
+pub async fn fill_collection(
+    rag: &Rag,
+    collection: &str,
+    corpus: &[CorpusDoc],
+    reuse: bool,
+    concurrency: usize,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<CorpusSummary, EvalError> {
+    if !collection.starts_with("eval:") {
+        return Err(EvalError::Collection(collection.to_owned()));
+    }
+    let scope = [collection.to_owned()];
+    let mut summary = CorpusSummary {
+        corpus_documents: corpus.len(),
+        ..CorpusSummary::default()
+    };
+    let existing = rag.store().counts(Some(&scope)).await?;
+    if reuse && existing.documents > 0 {
+        summary.reused = true;
+    } else {
+        let started = Instant::now();
+        if existing.documents > 0 {
+            for doc in rag.store().documents(&scope).await? {
+                rag.store().delete_document(&scope, doc.id).await?;
+            }
+            rag.indexes().catch_up(rag.store()).await?;
+        }
+        let total = corpus.len();
+        let mut done = 0;
+        progress(Progress::Ingest { done, total });
+        let mut results = futures::stream::iter(corpus.iter().map(|doc| async move {
+            let upload = Upload {
+                file_name: doc.id.clone(),
+                mime: Some("text/markdown".into()),
+                bytes: document_markdown(doc).into_bytes(),
+                origin: Default::default(),
+            };
+            (doc.id.as_str(), rag.ingest(collection, upload).await)
+        }))
+        .buffer_unordered(concurrency.max(1));
+        while let Some((id, result)) = results.next().await {
+            match result {
+                Ok(receipt) if receipt.outcome == IngestOutcome::Duplicate => {
+                    summary.duplicates.push(id.to_owned())
+                }
+                Ok(_) => {}
+                Err(RagError::Ingest(e)) => summary.failed.push((id.to_owned(), e.to_string())),
+                Err(e) => return Err(e.into()),
+            }
+            done += 1;
+            progress(Progress::Ingest { done, total });
+        }
+        summary.duplicates.sort();
+        summary.failed.sort();
+        summary.seconds = started.elapsed().as_secs_f64();
+    }
+    let mut counts = rag.store().counts(Some(&scope)).await?;
+    if counts.pending_embeddings > 0 {
+        rag.backfill().await?;
+        counts = rag.store().counts(Some(&scope)).await?;
+    }
+    rag.flush()?;
+    if counts.pending_embeddings > 0 {
+        return Err(EvalError::MissingEmbeddings(counts.pending_embeddings));
+    }
+    summary.documents = counts.documents;
+    summary.chunks = counts.chunks;
+    Ok(summary)
+}
+
+/// Options of [`evaluate`].
+#[derive(Clone, Debug)]
+pub struct QueryOptions {
+    /// Candidates per retriever (chunk level).
+    pub top_k: usize,
+    /// Evaluate only the first `n` judged queries (in `queries.jsonl` order).
+    pub limit: Option<usize>,
+}
+
+/// Ranks every judged query of `data` in the three modes and averages the metrics.
+pub async fn evaluate(
+    rag: &Rag,
+    collection: &str,
+    data: &Dataset,
+    options: &QueryOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<(QuerySummary, BTreeMap<String, Summary>), EvalError> {
+    let started = Instant::now();
+    let mut summary = QuerySummary::default();
+    let known: std::collections::HashSet<&str> =
+        data.queries.iter().map(|q| q.id.as_str()).collect();
+    summary.qrels_without_query = data
+        .qrels
+        .keys()
+        .filter(|id| !known.contains(id.as_str()))
+        .count();
+    let corpus_ids: std::collections::HashSet<&str> =
+        data.corpus.iter().map(|d| d.id.as_str()).collect();
+    summary.qrels_unknown_documents = data
+        .qrels
+        .values()
+        .flat_map(|j| j.keys())
+        .filter(|id| !corpus_ids.contains(id.as_str()))
+        .count();
+    let judged: Vec<_> = data
+        .queries
+        .iter()
+        .filter(|q| data.qrels.contains_key(&q.id))
+        .collect();
+    summary.skipped_without_qrels = data.queries.len() - judged.len();
+    let judged: Vec<_> = judged
+        .into_iter()
+        .take(options.limit.unwrap_or(usize::MAX))
+        .collect();
+    if judged.is_empty() {
+        return Err(EvalError::Empty("no query has qrels in this split".into()));
+    }
+    let cfg = RetrievalConfig {
+        bm25_top_k: options.top_k,
+        vector_top_k: options.top_k,
+        ..rag.config().retrieval.clone()
+    };
+    let scope = [collection.to_owned()];
+    let mut sources: HashMap<u64, String> = HashMap::new();
+    let mut per_mode: Vec<Vec<Option<metrics::QueryScores>>> = vec![Vec::new(); MODES.len()];
+    progress(Progress::Query {
+        done: 0,
+        total: judged.len(),
+    });
+    for (n, query) in judged.iter().enumerate() {
+        let vector = rag.embed_query(&query.text).await?;
+        let qrels = &data.qrels[&query.id];
+        for (slot, (mode, _)) in MODES.iter().enumerate() {
+            let fused = retrieval::rank(
+                rag.indexes(),
+                rag.store(),
+                &cfg,
+                &scope,
+                &query.text,
+                Some(&vector),
+                *mode,
+            )
+            .await?;
+            let missing: Vec<i64> = fused
+                .iter()
+                .filter(|f| !sources.contains_key(&f.chunk_id))
+                .map(|f| f.chunk_id as i64)
+                .collect();
+            if !missing.is_empty() {
+                for row in rag.store().chunks(&missing).await? {
+                    sources.insert(row.id as u64, row.source);
+                }
+            }
+            // A document ranks where its best chunk ranks: the first time it is seen.
+            let mut seen = std::collections::HashSet::new();
+            let run: Vec<(String, f64)> = fused
+                .iter()
+                .filter_map(|f| sources.get(&f.chunk_id).map(|s| (s, f.score)))
+                .filter(|(s, _)| seen.insert(s.as_str()))
+                .map(|(s, score)| (s.clone(), f64::from(score)))
+                .collect();
+            per_mode[slot].push(metrics::evaluate_query(&run, qrels));
+        }
+        progress(Progress::Query {
+            done: n + 1,
+            total: judged.len(),
+        });
+    }
+    summary.evaluated = judged.len();
+    let modes: BTreeMap<String, Summary> = MODES
+        .iter()
+        .zip(&per_mode)
+        .map(|((_, name), scores)| ((*name).to_owned(), metrics::aggregate(scores)))
+        .collect();
+    summary.without_relevant = modes.values().next().map_or(0, |s| s.without_relevant);
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok((summary, modes))
+}
+
+/// The settings of `rag` as the report states them.
+pub fn settings(rag: &Rag, top_k: usize) -> Settings {
+    let cfg = rag.config();
+    let prefixes = cfg.ollama.embed_prefixes();
+    Settings {
+        embed_model: cfg.ollama.embed_model.clone(),
+        query_prefix: prefixes.query,
+        document_prefix: prefixes.document,
+        chunk_tokens: cfg.ingest.chunk_tokens,
+        chunk_overlap: cfg.ingest.chunk_overlap,
+        fusion: cfg.retrieval.fusion,
+        rrf_k: cfg.retrieval.rrf_k,
+        bm25_weight: cfg.retrieval.bm25_weight,
+        vector_weight: cfg.retrieval.vector_weight,
+        eval_top_k: top_k,
+        configured_top_k: (cfg.retrieval.bm25_top_k, cfg.retrieval.vector_top_k),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(title: &str, text: &str) -> CorpusDoc {
+        CorpusDoc {
+            id: "1".into(),
+            title: title.into(),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn documents_become_markdown_with_the_title_as_heading() {
+        assert_eq!(
+            document_markdown(&doc("A title", "Body.")),
+            "# A title\n\nBody."
+        );
+        assert_eq!(document_markdown(&doc("", " Body. ")), "Body.");
+        assert_eq!(document_markdown(&doc("Only\ntitle", "")), "Only\ntitle");
+        assert_eq!(
+            document_markdown(&doc("Two\nlines", "x")),
+            "# Two lines\n\nx"
+        );
+    }
+}
