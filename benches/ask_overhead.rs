@@ -44,29 +44,13 @@ struct Proxy {
     spent: Arc<Mutex<Duration>>,
 }
 
-async fn forward(
-    State(p): State<Proxy>,
-    method: Method,
-    uri: Uri,
-    body: Bytes,
-) -> impl IntoResponse {
+async fn forward(State(p): State<Proxy>, method: Method, uri: Uri, body: Bytes) -> impl IntoResponse {
     let started = Instant::now();
-    let url = format!(
-        "{}{}",
-        p.upstream,
-        uri.path_and_query().map(|q| q.as_str()).unwrap_or("/")
-    );
-    let reply = p
-        .http
-        .request(method, url)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await;
+    let url = format!("{}{}", p.upstream, uri.path_and_query().map(|q| q.as_str()).unwrap_or("/"));
+    let reply = p.http.request(method, url).header("content-type", "application/json").body(body).send().await;
     let out = match reply {
         Ok(r) => {
-            let status =
-                StatusCode::from_u16(r.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+            let status = StatusCode::from_u16(r.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
             (status, r.bytes().await.unwrap_or_default())
         }
         Err(_) => (StatusCode::BAD_GATEWAY, Bytes::new()),
@@ -86,11 +70,7 @@ fn ms(d: Duration) -> String {
 async fn overhead(asks: usize) {
     let double = OllamaDouble::start().await;
     let spent = Arc::new(Mutex::new(Duration::ZERO));
-    let proxy = Proxy {
-        upstream: double.url.clone(),
-        http: reqwest::Client::new(),
-        spent: spent.clone(),
-    };
+    let proxy = Proxy { upstream: double.url.clone(), http: reqwest::Client::new(), spent: spent.clone() };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let proxy_url = format!("http://{}", listener.local_addr().unwrap());
     let app = axum::Router::new().fallback(forward).with_state(proxy);
@@ -100,9 +80,7 @@ async fn overhead(asks: usize) {
     let mut cfg = Config { data_dir: dir.path().to_path_buf(), ..Default::default() };
     cfg.ollama.url = proxy_url;
     cfg.server.listen = "127.0.0.1:0".into();
-    let running = serve::start(cfg, Options::default())
-        .await
-        .expect("serve starts");
+    let running = serve::start(cfg, Options::default()).await.expect("serve starts");
     for (name, text) in DOCS {
         let upload = Upload {
             file_name: (*name).into(),
@@ -110,38 +88,22 @@ async fn overhead(asks: usize) {
             bytes: text.as_bytes().to_vec(),
             origin: Default::default(),
         };
-        running
-            .core
-            .ingest(&Scope::local("http", "default"), &Actor::operator(), upload)
-            .await
-            .unwrap();
+        running.core.ingest(&Scope::local("http", "default"), &Actor::operator(), upload).await.unwrap();
     }
     let http = reqwest::Client::new();
     let url = format!("http://{}/api/ask", running.addr);
-    let questions = [
-        "What do penguins eat?",
-        "How does magma cause an eruption?",
-        "How hot is the oven for sourdough?",
-    ];
+    let questions =
+        ["What do penguins eat?", "How does magma cause an eruption?", "How hot is the oven for sourdough?"];
     // Warm up connections, the model state and the caches.
     for q in questions {
-        http.post(&url)
-            .json(&serde_json::json!({ "question": q }))
-            .send()
-            .await
-            .unwrap();
+        http.post(&url).json(&serde_json::json!({ "question": q })).send().await.unwrap();
     }
     let mut overheads = Vec::with_capacity(asks);
     let mut totals = Vec::with_capacity(asks);
     for i in 0..asks {
         *spent.lock().unwrap() = Duration::ZERO;
         let started = Instant::now();
-        let reply = http
-            .post(&url)
-            .json(&serde_json::json!({ "question": questions[i % 3] }))
-            .send()
-            .await
-            .unwrap();
+        let reply = http.post(&url).json(&serde_json::json!({ "question": questions[i % 3] })).send().await.unwrap();
         assert!(reply.status().is_success());
         let _ = reply.bytes().await.unwrap();
         let total = started.elapsed();
@@ -159,11 +121,7 @@ async fn overhead(asks: usize) {
         ms(percentile(&overheads, 0.99)),
         ms(*overheads.last().unwrap())
     );
-    println!(
-        "  whole ask p50 {}  p90 {}",
-        ms(percentile(&totals, 0.5)),
-        ms(percentile(&totals, 0.9))
-    );
+    println!("  whole ask p50 {}  p90 {}", ms(percentile(&totals, 0.5)), ms(percentile(&totals, 0.9)));
     running.stop().await.unwrap();
 }
 
@@ -179,21 +137,13 @@ fn idle_rss() {
         .spawn()
         .expect("start footnote serve");
     std::thread::sleep(Duration::from_secs(3));
-    let status =
-        std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
-    let rss = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS"))
-        .unwrap_or("VmRSS: unknown")
-        .to_owned();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    let rss = status.lines().find(|l| l.starts_with("VmRSS")).unwrap_or("VmRSS: unknown").to_owned();
     println!(
         "idle `footnote serve` (no adapters compiled in, empty SQLite, Ollama down): {}",
         rss.split_whitespace().skip(1).collect::<Vec<_>>().join(" ")
     );
-    let _ = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
+    let _ = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
     let _ = child.wait();
 }
 

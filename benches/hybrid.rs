@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use footnote::config::RetrievalConfig;
-use footnote::index::vector::HnswParams;
 use footnote::index::Indexes;
+use footnote::index::vector::HnswParams;
 use footnote::retrieval;
 use footnote::store::sqlite::SqliteStore;
 use footnote::store::{NewChunk, NewDocument, Store};
@@ -43,7 +43,9 @@ struct Corpus {
 
 impl Corpus {
     fn new(rng: &mut StdRng, topics: usize, dims: usize) -> Corpus {
-        let word = |rng: &mut StdRng| -> String { (0..rng.random_range(4..9)).map(|_| rng.random_range(b'a'..=b'z') as char).collect() };
+        let word = |rng: &mut StdRng| -> String {
+            (0..rng.random_range(4..9)).map(|_| rng.random_range(b'a'..=b'z') as char).collect()
+        };
         Corpus {
             topics: (0..topics).map(|_| (0..60).map(|_| word(rng)).collect()).collect(),
             common: (0..400).map(|_| word(rng)).collect(),
@@ -118,10 +120,13 @@ async fn run(n: usize, dims: usize, queries: usize) {
     let mut samples = Vec::with_capacity(queries);
     for _ in 0..queries {
         let topic = rng.random_range(0..topics);
-        let text: String = (0..5).map(|_| corpus.topics[topic][rng.random_range(0..60)].clone()).collect::<Vec<_>>().join(" ");
+        let text: String =
+            (0..5).map(|_| corpus.topics[topic][rng.random_range(0..60)].clone()).collect::<Vec<_>>().join(" ");
         let vector = corpus.vector(&mut rng, topic);
         let t = Instant::now();
-        let hits = retrieval::retrieve(&indexes, store.as_ref(), &cfg, &scope, &text, Some(&vector), 24).await.expect("retrieve");
+        let hits = retrieval::retrieve(&indexes, store.as_ref(), &cfg, &scope, &text, Some(&vector), 24)
+            .await
+            .expect("retrieve");
         samples.push(t.elapsed());
         assert!(!hits.is_empty());
     }
@@ -146,7 +151,9 @@ fn main() {
     let dims = env_or("BENCH_DIMS", 768usize);
     let queries = env_or("BENCH_QUERIES", if smoke { 20 } else { 300usize });
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    println!("hybrid retrieval (BM25 top-40 + HNSW top-40 + RRF + SQLite fetch of 24), query embedding excluded, {queries} queries");
+    println!(
+        "hybrid retrieval (BM25 top-40 + HNSW top-40 + RRF + SQLite fetch of 24), query embedding excluded, {queries} queries"
+    );
     println!("| chunks | dims | store | index | p50 ms | p95 ms | p99 ms |");
     println!("|---:|---:|---:|---:|---:|---:|---:|");
     for n in sizes {

@@ -35,10 +35,7 @@ const CHUNKS_PER_DOC: usize = 100;
 const BATCH: usize = 2000;
 
 fn env_usize(key: &str, default: usize) -> usize {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 fn unit(mut v: Vec<f32>) -> Vec<f32> {
@@ -61,12 +58,7 @@ struct Corpus {
 impl Corpus {
     fn vector(&self, rng: &mut StdRng, topic: usize, noise: f32) -> Vec<f32> {
         let scale = noise / (self.dims as f32).sqrt();
-        unit(
-            self.centers[topic]
-                .iter()
-                .map(|c| c + gaussian(rng) * scale)
-                .collect(),
-        )
+        unit(self.centers[topic].iter().map(|c| c + gaussian(rng) * scale).collect())
     }
 
     fn word(topic: usize, i: usize) -> String {
@@ -77,10 +69,7 @@ impl Corpus {
         (0..60)
             .map(|_| {
                 if rng.random_range(0..4) == 0 {
-                    Self::word(
-                        rng.random_range(0..TOPICS),
-                        rng.random_range(0..WORDS_PER_TOPIC),
-                    )
+                    Self::word(rng.random_range(0..TOPICS), rng.random_range(0..WORDS_PER_TOPIC))
                 } else {
                     Self::word(topic, rng.random_range(0..WORDS_PER_TOPIC))
                 }
@@ -94,12 +83,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-async fn load(
-    store: &PgStore,
-    corpus: &Corpus,
-    rng: &mut StdRng,
-    chunks: usize,
-) -> Vec<(String, usize)> {
+async fn load(store: &PgStore, corpus: &Corpus, rng: &mut StdRng, chunks: usize) -> Vec<(String, usize)> {
     let pool = store.pool();
     // The first document goes through the store, which creates the vector(N) table and index.
     let first = NewDocument {
@@ -119,18 +103,10 @@ async fn load(
         }],
     };
     store.insert_document(first).await.expect("seed document");
-    sqlx::query("DROP INDEX chunk_vectors_hnsw")
-        .execute(pool)
-        .await
-        .expect("drop index for the load");
-    sqlx::query("INSERT INTO collections (name) VALUES ('team')")
-        .execute(pool)
-        .await
-        .expect("collection");
-    let ids: Vec<(i64, String)> = sqlx::query_as("SELECT id, name FROM collections ORDER BY id")
-        .fetch_all(pool)
-        .await
-        .expect("ids");
+    sqlx::query("DROP INDEX chunk_vectors_hnsw").execute(pool).await.expect("drop index for the load");
+    sqlx::query("INSERT INTO collections (name) VALUES ('team')").execute(pool).await.expect("collection");
+    let ids: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, name FROM collections ORDER BY id").fetch_all(pool).await.expect("ids");
     let locator = serde_json::to_string(&footnote_adapter::Locator::default()).expect("locator");
 
     let mut topics_of_chunks = Vec::with_capacity(chunks);
@@ -149,10 +125,7 @@ async fn load(
         let n = CHUNKS_PER_DOC.min(chunks - doc * CHUNKS_PER_DOC);
         let topics: Vec<usize> = (0..n).map(|_| rng.random_range(0..TOPICS)).collect();
         let texts: Vec<String> = topics.iter().map(|t| Corpus::text(rng, *t)).collect();
-        let vectors: Vec<Vector> = topics
-            .iter()
-            .map(|t| Vector::from(corpus.vector(rng, *t, 0.6)))
-            .collect();
+        let vectors: Vec<Vector> = topics.iter().map(|t| Vector::from(corpus.vector(rng, *t, 0.6))).collect();
         let ordinals: Vec<i32> = (0..n as i32).collect();
         let locators = vec![locator.clone(); n];
         let chunk_ids: Vec<i64> = sqlx::query_scalar(
@@ -181,11 +154,7 @@ async fn load(
             .expect("changes");
         topics_of_chunks.extend(topics.into_iter().map(|t| (collection.clone(), t)));
         if (doc * CHUNKS_PER_DOC).is_multiple_of(BATCH * 10) && doc > 0 {
-            eprintln!(
-                "  loaded {} chunks ({:.0?})",
-                doc * CHUNKS_PER_DOC,
-                started.elapsed()
-            );
+            eprintln!("  loaded {} chunks ({:.0?})", doc * CHUNKS_PER_DOC, started.elapsed());
         }
     }
     eprintln!("loaded {chunks} chunks in {:.1?}", started.elapsed());
@@ -195,27 +164,15 @@ async fn load(
 async fn build_index(store: &PgStore, opts: &PgOptions) {
     let started = Instant::now();
     let mut conn = store.pool().acquire().await.expect("connection");
-    for setting in [
-        "SET maintenance_work_mem = '2GB'",
-        "SET max_parallel_maintenance_workers = 1",
-    ] {
-        sqlx::query(setting)
-            .execute(&mut *conn)
-            .await
-            .expect("setting");
+    for setting in ["SET maintenance_work_mem = '2GB'", "SET max_parallel_maintenance_workers = 1"] {
+        sqlx::query(setting).execute(&mut *conn).await.expect("setting");
     }
     let sql = format!(
         "CREATE INDEX chunk_vectors_hnsw ON chunk_vectors USING hnsw (embedding vector_cosine_ops) WITH (m = {}, ef_construction = {})",
         opts.hnsw_m, opts.hnsw_ef_construction
     );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .execute(&mut *conn)
-        .await
-        .expect("build the HNSW index");
-    sqlx::query("ANALYZE")
-        .execute(&mut *conn)
-        .await
-        .expect("analyze");
+    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *conn).await.expect("build the HNSW index");
+    sqlx::query("ANALYZE").execute(&mut *conn).await.expect("analyze");
     eprintln!(
         "built the HNSW index (m = {}, ef_construction = {}) in {:.1?}",
         opts.hnsw_m,
@@ -224,59 +181,28 @@ async fn build_index(store: &PgStore, opts: &PgOptions) {
     );
 }
 
-async fn measure(
-    label: &str,
-    store: &PgStore,
-    indexes: &Indexes,
-    cfg: &Config,
-    queries: &[(String, Vec<f32>)],
-) {
+async fn measure(label: &str, store: &PgStore, indexes: &Indexes, cfg: &Config, queries: &[(String, Vec<f32>)]) {
     let collections = vec![label.to_owned()];
-    let (mut hybrid, mut vector, mut bm25, mut vector40) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut hybrid, mut vector, mut bm25, mut vector40) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut recall = 0.0;
     for (i, (text, q)) in queries.iter().enumerate() {
         let started = Instant::now();
-        let ranked = retrieval::rank(
-            indexes,
-            store,
-            &cfg.retrieval,
-            &collections,
-            text,
-            Some(q),
-            Mode::Hybrid,
-        )
-        .await
-        .expect("rank");
+        let ranked = retrieval::rank(indexes, store, &cfg.retrieval, &collections, text, Some(q), Mode::Hybrid)
+            .await
+            .expect("rank");
         let took = started.elapsed();
         assert!(!ranked.is_empty());
         let started = Instant::now();
-        let approx = store
-            .vector_search_with(&collections, q, 10, VectorPlan::Default)
-            .await
-            .expect("search");
+        let approx = store.vector_search_with(&collections, q, 10, VectorPlan::Default).await.expect("search");
         let vector_took = started.elapsed();
         let started = Instant::now();
-        indexes
-            .bm25()
-            .search(&collections, text, cfg.retrieval.bm25_top_k)
-            .expect("bm25");
+        indexes.bm25().search(&collections, text, cfg.retrieval.bm25_top_k).expect("bm25");
         let bm25_took = started.elapsed();
         let started = Instant::now();
-        store
-            .vector_search(&collections, q, cfg.retrieval.vector_top_k)
-            .await
-            .expect("search");
+        store.vector_search(&collections, q, cfg.retrieval.vector_top_k).await.expect("search");
         let vector40_took = started.elapsed();
-        let exact = store
-            .vector_search_with(&collections, q, 10, VectorPlan::Exact)
-            .await
-            .expect("exact");
-        recall += exact
-            .iter()
-            .filter(|e| approx.iter().any(|a| a.0 == e.0))
-            .count() as f64
-            / exact.len().max(1) as f64;
+        let exact = store.vector_search_with(&collections, q, 10, VectorPlan::Exact).await.expect("exact");
+        recall += exact.iter().filter(|e| approx.iter().any(|a| a.0 == e.0)).count() as f64 / exact.len().max(1) as f64;
         if i >= 5 {
             // The first few warm the caches.
             hybrid.push(took);
@@ -309,88 +235,52 @@ async fn measure(
 
 async fn run(server: &str) {
     let smoke = std::env::var("BENCH_SMOKE").is_ok_and(|v| v == "1");
-    let chunks = if smoke {
-        3000
-    } else {
-        env_usize("BENCH_CHUNKS", 100_000)
-    };
+    let chunks = if smoke { 3000 } else { env_usize("BENCH_CHUNKS", 100_000) };
     let dims = env_usize("BENCH_DIMS", if smoke { 64 } else { 768 });
-    let n_queries = if smoke {
-        20
-    } else {
-        env_usize("BENCH_QUERIES", 200)
-    };
+    let n_queries = if smoke { 20 } else { env_usize("BENCH_QUERIES", 200) };
     let mut cfg = Config::default();
     cfg.retrieval.hnsw_ef_search = env_usize("BENCH_EF_SEARCH", cfg.retrieval.hnsw_ef_search);
 
     let name = format!("footnote_bench_{:08x}", rand::random::<u32>());
-    let mut admin = sqlx::PgConnection::connect(server)
+    let mut admin = sqlx::PgConnection::connect(server).await.expect("connect to the benchmark server");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name} TEMPLATE template1")))
+        .execute(&mut admin)
         .await
-        .expect("connect to the benchmark server");
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "CREATE DATABASE {name} TEMPLATE template1"
-    )))
-    .execute(&mut admin)
-    .await
-    .expect("create database");
+        .expect("create database");
     let mut url = reqwest::Url::parse(server).expect("server URL");
     url.set_path(&format!("/{name}"));
     cfg.database.url = url.to_string().into();
 
     let opts = PgOptions::from_config(&cfg);
-    let store = Arc::new(
-        PgStore::connect(&cfg.database.url, opts.clone())
-            .await
-            .expect("connect"),
-    );
+    let store = Arc::new(PgStore::connect(&cfg.database.url, opts.clone()).await.expect("connect"));
     let mut rng = StdRng::seed_from_u64(7);
-    let corpus = Corpus {
-        centers: (0..TOPICS)
-            .map(|_| unit((0..dims).map(|_| gaussian(&mut rng)).collect()))
-            .collect(),
-        dims,
-    };
-    println!(
-        "PostgreSQL + pgvector: {chunks} chunks, {dims} dimensions, ef_search {}",
-        opts.ef_search
-    );
+    let corpus =
+        Corpus { centers: (0..TOPICS).map(|_| unit((0..dims).map(|_| gaussian(&mut rng)).collect())).collect(), dims };
+    println!("PostgreSQL + pgvector: {chunks} chunks, {dims} dimensions, ef_search {}", opts.ef_search);
     let topics = load(&store, &corpus, &mut rng, chunks).await;
     build_index(&store, &opts).await;
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let indexes =
-        Indexes::open(dir.path(), None, HnswParams::from(&cfg.retrieval)).expect("BM25 index");
+    let indexes = Indexes::open(dir.path(), None, HnswParams::from(&cfg.retrieval)).expect("BM25 index");
     let started = Instant::now();
-    indexes
-        .catch_up(store.as_ref())
-        .await
-        .expect("BM25 catch-up");
+    indexes.catch_up(store.as_ref()).await.expect("BM25 catch-up");
     eprintln!("BM25 caught up in {:.1?}", started.elapsed());
 
     for label in ["main", "team"] {
-        let candidates: Vec<usize> = topics
-            .iter()
-            .enumerate()
-            .filter(|(_, (c, _))| c == label)
-            .map(|(i, _)| i)
-            .collect();
+        let candidates: Vec<usize> =
+            topics.iter().enumerate().filter(|(_, (c, _))| c == label).map(|(i, _)| i).collect();
         let queries: Vec<(String, Vec<f32>)> = (0..n_queries)
             .map(|_| {
                 let (_, topic) = &topics[candidates[rng.random_range(0..candidates.len())]];
-                let words: Vec<String> = (0..3)
-                    .map(|_| Corpus::word(*topic, rng.random_range(0..WORDS_PER_TOPIC)))
-                    .collect();
+                let words: Vec<String> =
+                    (0..3).map(|_| Corpus::word(*topic, rng.random_range(0..WORDS_PER_TOPIC))).collect();
                 (words.join(" "), corpus.vector(&mut rng, *topic, 0.6))
             })
             .collect();
         measure(label, &store, &indexes, &cfg, &queries).await;
     }
     store.pool().close().await;
-    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE {name} WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await;
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)"))).execute(&mut admin).await;
 }
 
 fn main() {
@@ -398,10 +288,6 @@ fn main() {
     let server = std::env::var("BENCH_DATABASE_URL").or_else(|_| std::env::var("FOOTNOTE_TEST_DATABASE_URL")).unwrap_or_else(|_| {
         panic!("set FOOTNOTE_TEST_DATABASE_URL (or BENCH_DATABASE_URL): start the server with `eval \"$(scripts/test-services.sh)\"`")
     });
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     runtime.block_on(run(&server));
 }

@@ -20,10 +20,7 @@ use rand::{Rng, SeedableRng};
 const SMALL: usize = 200;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(default)
 }
 
 fn gaussian(rng: &mut StdRng) -> f32 {
@@ -42,14 +39,8 @@ struct Mixture {
 impl Mixture {
     fn new(dims: usize, centres: usize, spread: f32, seed: u64) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
-        let centres = (0..centres)
-            .map(|_| (0..dims).map(|_| gaussian(&mut rng)).collect())
-            .collect();
-        Mixture {
-            centres,
-            spread,
-            rng,
-        }
+        let centres = (0..centres).map(|_| (0..dims).map(|_| gaussian(&mut rng)).collect()).collect();
+        Mixture { centres, spread, rng }
     }
 
     fn points(&mut self, n: usize) -> Vec<Vec<f32>> {
@@ -58,10 +49,7 @@ impl Mixture {
                 let c = self.rng.random_range(0..self.centres.len());
                 let spread = self.spread;
                 let rng = &mut self.rng;
-                self.centres[c]
-                    .iter()
-                    .map(|x| x + spread * gaussian(rng))
-                    .collect()
+                self.centres[c].iter().map(|x| x + spread * gaussian(rng)).collect()
             })
             .collect()
     }
@@ -83,11 +71,7 @@ fn latencies(queries: &[Vec<f32>], mut search: impl FnMut(&[f32])) -> [f64; 3] {
         })
         .collect();
     times.sort();
-    [
-        percentile(&times, 0.50),
-        percentile(&times, 0.95),
-        percentile(&times, 0.99),
-    ]
+    [percentile(&times, 0.50), percentile(&times, 0.95), percentile(&times, 0.99)]
 }
 
 fn row(label: &str, [p50, p95, p99]: [f64; 3]) {
@@ -98,12 +82,7 @@ fn row(label: &str, [p50, p95, p99]: [f64; 3]) {
 fn recall_at_10(index: &VectorIndex, scope: &[String], queries: &[Vec<f32>]) -> f64 {
     let mut found = 0;
     for q in queries {
-        let exact: HashSet<u64> = index
-            .search_exact(scope, q, 10)
-            .expect("exact")
-            .iter()
-            .map(|h| h.0)
-            .collect();
+        let exact: HashSet<u64> = index.search_exact(scope, q, 10).expect("exact").iter().map(|h| h.0).collect();
         let approx = index.search(scope, q, 10).expect("search");
         found += approx.iter().filter(|h| exact.contains(&h.0)).count();
     }
@@ -135,18 +114,13 @@ fn run(n: usize, dims: usize, n_queries: usize, params: HnswParams, quantization
 
     let start = Instant::now();
     for (b, batch) in data.chunks(1_000).enumerate() {
-        let items = batch
-            .iter()
-            .enumerate()
-            .map(|(i, v)| ((b * 1_000 + i) as u64, v.as_slice()));
+        let items = batch.iter().enumerate().map(|(i, v)| ((b * 1_000 + i) as u64, v.as_slice()));
         index.upsert_many("big", items).expect("upsert");
     }
     let build = start.elapsed();
     let start = Instant::now();
     for (i, v) in small.iter().enumerate() {
-        index
-            .upsert("small", (10_000_000 + i) as u64, v)
-            .expect("upsert");
+        index.upsert("small", (10_000_000 + i) as u64, v).expect("upsert");
     }
     let small_build = start.elapsed();
     println!(
@@ -177,18 +151,9 @@ fn run(n: usize, dims: usize, n_queries: usize, params: HnswParams, quantization
     let recall = recall_at_10(&index, &big, &queries);
     println!("  recall@10 (search vs search_exact, {n_queries} held-out queries): {recall:.4}");
 
-    row(
-        "search big, k=10",
-        latencies(&queries, |q| drop(index.search(&big, q, 10))),
-    );
-    row(
-        "search big, k=40",
-        latencies(&queries, |q| drop(index.search(&big, q, 40))),
-    );
-    row(
-        "search big + small, k=40",
-        latencies(&queries, |q| drop(index.search(&both, q, 40))),
-    );
+    row("search big, k=10", latencies(&queries, |q| drop(index.search(&big, q, 10))));
+    row("search big, k=40", latencies(&queries, |q| drop(index.search(&big, q, 40))));
+    row("search big + small, k=40", latencies(&queries, |q| drop(index.search(&both, q, 40))));
     let exact_queries = &queries[..queries.len().min(50)];
     row(
         "search_exact big, k=10 (brute force f32)",
@@ -199,36 +164,20 @@ fn run(n: usize, dims: usize, n_queries: usize, params: HnswParams, quantization
         let hits = index.search(&small_scope, q, 40).expect("search");
         full &= hits.len() == 40 && hits.iter().all(|h| h.0 >= 10_000_000);
     });
-    row(
-        &format!("search small ({SMALL}) inside the index, k=40"),
-        small_lat,
-    );
-    println!(
-        "  small collection: full k and no foreign id in every answer: {}",
-        if full { "yes" } else { "NO" }
-    );
+    row(&format!("search small ({SMALL}) inside the index, k=40"), small_lat);
+    println!("  small collection: full k and no foreign id in every answer: {}", if full { "yes" } else { "NO" });
     drop(index);
 
     // Other search breadths on the same saved graph (reopened, not rebuilt).
     let sweep: Vec<usize> = std::env::var("BENCH_EF_SWEEP")
-        .map(|list| {
-            list.split(',')
-                .filter_map(|s| s.trim().parse().ok())
-                .collect()
-        })
+        .map(|list| list.split(',').filter_map(|s| s.trim().parse().ok()).collect())
         .unwrap_or_default();
     for ef_search in sweep {
-        let params = HnswParams {
-            ef_search,
-            ..params
-        };
+        let params = HnswParams { ef_search, ..params };
         let index = VectorIndex::open_with(&dir, dims, params, quantization).expect("reopen");
         let recall = recall_at_10(&index, &big, &queries);
         println!("  ef_search {ef_search:>4}: recall@10 {recall:.4}");
-        row(
-            "  search big, k=40",
-            latencies(&queries, |q| drop(index.search(&big, q, 40))),
-        );
+        row("  search big, k=40", latencies(&queries, |q| drop(index.search(&big, q, 40))));
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -236,10 +185,7 @@ fn run(n: usize, dims: usize, n_queries: usize, params: HnswParams, quantization
 fn main() {
     let smoke = std::env::var("BENCH_SMOKE").is_ok_and(|v| v == "1");
     let sizes: Vec<usize> = match std::env::var("BENCH_SIZES") {
-        Ok(list) => list
-            .split(',')
-            .filter_map(|s| s.trim().replace('_', "").parse().ok())
-            .collect(),
+        Ok(list) => list.split(',').filter_map(|s| s.trim().replace('_', "").parse().ok()).collect(),
         Err(_) if smoke => vec![2_000],
         Err(_) => vec![10_000, 100_000],
     };
@@ -259,9 +205,7 @@ fn main() {
         _ => Quantization::default(),
     };
     println!("Footnote vector retrieval benchmark");
-    println!(
-        "DATA: synthetic random vectors (Gaussian mixture), not real embeddings; real embeddings"
-    );
+    println!("DATA: synthetic random vectors (Gaussian mixture), not real embeddings; real embeddings");
     println!("      usually give higher recall. Queries are held-out points of the same mixture.");
     println!(
         "params: {params:?}, graph quantization {quantization:?}, cores {}",

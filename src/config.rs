@@ -20,8 +20,8 @@ mod ollama_host;
 mod scopes;
 mod service;
 pub use ollama_host::ollama_host_url;
-pub use scopes::{Mapping, NamedCollection, Principal, RoomMatch, ScopesConfig, ADMIN, ANYONE};
-pub use service::{LimitsConfig, ServerConfig, DEFAULT_LISTEN};
+pub use scopes::{ADMIN, ANYONE, Mapping, NamedCollection, Principal, RoomMatch, ScopesConfig};
+pub use service::{DEFAULT_LISTEN, LimitsConfig, ServerConfig};
 
 /// The file read when neither `--config` nor `FOOTNOTE_CONFIG` names one.
 pub const DEFAULT_CONFIG_FILE: &str = "footnote.toml";
@@ -131,10 +131,7 @@ impl Default for OllamaConfig {
         let mut prefixes = BTreeMap::new();
         prefixes.insert(
             "nomic-embed-text".to_owned(),
-            EmbedPrefixes {
-                query: "search_query: ".into(),
-                document: "search_document: ".into(),
-            },
+            EmbedPrefixes { query: "search_query: ".into(), document: "search_document: ".into() },
         );
         OllamaConfig {
             url: "http://127.0.0.1:11434".into(),
@@ -157,11 +154,7 @@ impl OllamaConfig {
     /// The task prefixes for the configured embedding model (empty when it needs none).
     pub fn embed_prefixes(&self) -> EmbedPrefixes {
         let base = self.embed_model.split(':').next().unwrap_or_default();
-        self.prefixes
-            .get(&self.embed_model)
-            .or_else(|| self.prefixes.get(base))
-            .cloned()
-            .unwrap_or_default()
+        self.prefixes.get(&self.embed_model).or_else(|| self.prefixes.get(base)).cloned().unwrap_or_default()
     }
 }
 
@@ -278,12 +271,7 @@ pub struct AnswerConfig {
 
 impl Default for AnswerConfig {
     fn default() -> Self {
-        AnswerConfig {
-            reserve_tokens: 768,
-            history_turns: 6,
-            snippet_chars: 220,
-            system_prompt: String::new(),
-        }
+        AnswerConfig { reserve_tokens: 768, history_turns: 6, snippet_chars: 220, system_prompt: String::new() }
     }
 }
 
@@ -300,11 +288,7 @@ pub fn default_data_dir() -> PathBuf {
 
 /// An empty `data_dir` (as in the example file) means [`default_data_dir`].
 fn or_default_data_dir(dir: PathBuf) -> PathBuf {
-    if dir.as_os_str().is_empty() {
-        default_data_dir()
-    } else {
-        dir
-    }
+    if dir.as_os_str().is_empty() { default_data_dir() } else { dir }
 }
 
 fn de_data_dir<'de, D: serde::Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
@@ -363,9 +347,7 @@ pub struct ConfigError(pub Vec<String>);
 /// The config file to read: `--config`, else `FOOTNOTE_CONFIG`, else `./footnote.toml` if
 /// present. A named file that does not exist is an error; the default one is optional.
 fn config_file(file: Option<&Path>) -> Result<Option<PathBuf>, String> {
-    let named = file
-        .map(Path::to_path_buf)
-        .or_else(|| var("FOOTNOTE_CONFIG").map(PathBuf::from));
+    let named = file.map(Path::to_path_buf).or_else(|| var("FOOTNOTE_CONFIG").map(PathBuf::from));
     match named {
         Some(path) if path.is_file() => Ok(Some(path)),
         Some(path) if path.exists() => Err(format!("config file {} is not a file", path.display())),
@@ -394,10 +376,8 @@ impl Config {
                 let toml = Toml::file_exact(&path);
                 match toml.data() {
                     Ok(_) => user = user.merge(toml),
-                    Err(e) => problems.extend(
-                        e.into_iter()
-                            .map(|e| format!("cannot read config file {}: {e}", path.display())),
-                    ),
+                    Err(e) => problems
+                        .extend(e.into_iter().map(|e| format!("cannot read config file {}: {e}", path.display()))),
                 }
             }
             Ok(None) => {}
@@ -423,12 +403,7 @@ impl Config {
         // each bad value in it (see `section`). Bad values keep their defaults so that the range
         // checks still run on the good ones.
         let mut config = Config::default();
-        let mut read = Reader {
-            user: &user,
-            settings,
-            unknown: &unknown,
-            problems: &mut problems,
-        };
+        let mut read = Reader { user: &user, settings, unknown: &unknown, problems: &mut problems };
         read.section("data_dir", &mut config.data_dir);
         config.data_dir = or_default_data_dir(config.data_dir);
         read.section("database", &mut config.database);
@@ -449,11 +424,7 @@ impl Config {
         if let Err(ConfigError(range)) = config.validate() {
             problems.extend(range);
         }
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigError(dedupe(problems)))
-        }
+        if problems.is_empty() { Ok(config) } else { Err(ConfigError(dedupe(problems))) }
     }
 
     /// Range checks that serde cannot express.
@@ -470,7 +441,10 @@ impl Config {
             p.push("ollama.embed_model must name a model".into());
         }
         if !valid_keep_alive(&o.keep_alive) {
-            p.push(format!("ollama.keep_alive = {:?} is not an Ollama duration such as \"30m\", \"1h\" or \"-1\"", o.keep_alive));
+            p.push(format!(
+                "ollama.keep_alive = {:?} is not an Ollama duration such as \"30m\", \"1h\" or \"-1\"",
+                o.keep_alive
+            ));
         }
         if o.embed_batch_size == 0 || o.embed_batch_size > 2048 {
             p.push("ollama.embed_batch_size must be between 1 and 2048".into());
@@ -502,16 +476,11 @@ impl Config {
             p.push("retrieval.max_sources must be between 1 and 50".into());
         }
         // Written as "not in 0..", so that NaN (TOML's `nan`) is refused too.
-        if [r.rrf_k, r.bm25_weight, r.vector_weight]
-            .iter()
-            .any(|w| !(0.0..).contains(w))
-        {
+        if [r.rrf_k, r.bm25_weight, r.vector_weight].iter().any(|w| !(0.0..).contains(w)) {
             p.push("retrieval.rrf_k and the fusion weights cannot be negative".into());
         }
         if r.hnsw_connectivity < 4 || r.hnsw_ef_search == 0 || r.hnsw_ef_construction == 0 {
-            p.push(
-                "retrieval.hnsw_connectivity must be at least 4 and the ef values above 0".into(),
-            );
+            p.push("retrieval.hnsw_connectivity must be at least 4 and the ef values above 0".into());
         }
         self.server.problems(&mut p);
         self.limits.problems(&mut p);
@@ -527,11 +496,7 @@ impl Config {
         if self.database.max_connections == 0 {
             p.push("database.max_connections must be at least 1".into());
         }
-        if p.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigError(p))
-        }
+        if p.is_empty() { Ok(()) } else { Err(ConfigError(p)) }
     }
 
     /// The SQLite file used when `database.url` is empty.
@@ -632,24 +597,11 @@ fn error_key(e: &figment::Error, section: &str) -> String {
 const FREE_MAPS: &[&str] = &["ollama.prefixes", "adapters"];
 
 /// Reports every key of the user's settings that `Config` does not have, as `(key, problem)`.
-fn unknown_keys(
-    dict: &Dict,
-    known: &serde_json::Value,
-    prefix: &str,
-    fig: &Figment,
-    out: &mut Vec<(String, String)>,
-) {
+fn unknown_keys(dict: &Dict, known: &serde_json::Value, prefix: &str, fig: &Figment, out: &mut Vec<(String, String)>) {
     for (key, value) in dict {
-        let path = if prefix.is_empty() {
-            key.clone()
-        } else {
-            format!("{prefix}.{key}")
-        };
+        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
         let Some(known_child) = known.get(key.as_str()) else {
-            let from = fig
-                .find_metadata(&path)
-                .map(|md| origin(md, &path))
-                .unwrap_or_default();
+            let from = fig.find_metadata(&path).map(|md| origin(md, &path)).unwrap_or_default();
             out.push((path.clone(), format!("unknown setting `{path}`{from}")));
             continue;
         };
@@ -666,10 +618,7 @@ fn unknown_keys(
 /// FOOTNOTE_…)`.
 fn origin(md: &figment::Metadata, key: &str) -> String {
     if md.name == Env::prefixed(ENV_PREFIX).metadata().name {
-        let var = format!(
-            "{ENV_PREFIX}{}",
-            key.to_ascii_uppercase().replace('.', "__")
-        );
+        let var = format!("{ENV_PREFIX}{}", key.to_ascii_uppercase().replace('.', "__"));
         return format!(" (from environment variable {var})");
     }
     match &md.source {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use footnote::rag::{ModelCheck, Rag, RagError};
-use footnote_adapter::{render, Actor, AskError, AskEvent, Gateway, Notice, Question, Role, Turn};
+use footnote_adapter::{Actor, AskError, AskEvent, Gateway, Notice, Question, Role, Turn, render};
 use futures::StreamExt;
 
 async fn zoo(env: &TestEnv) -> footnote::rag::gateway::Core {
@@ -54,7 +54,9 @@ async fn answer_streams_and_cites_the_right_source() {
 async fn markers_are_checked_and_renumbered_by_first_use() {
     let env = TestEnv::new().await;
     let core = zoo(&env).await;
-    env.double.set_reply(Some(Arc::new(|_: &[serde_json::Value]| "Magma rises [2]. Starters need flour [9]. Again [2][1].".to_owned())));
+    env.double.set_reply(Some(Arc::new(|_: &[serde_json::Value]| {
+        "Magma rises [2]. Starters need flour [9]. Again [2][1].".to_owned()
+    })));
     let (_, answer) = ask(&core, "zoo", Question::new("volcano magma starter flour")).await;
     assert_eq!(answer.text, "Magma rises [1]. Starters need flour. Again [1][2].");
     assert_eq!(answer.citations.len(), 2);
@@ -113,7 +115,8 @@ async fn every_ollama_call_carries_keep_alive() {
     ask(&core, "zoo", Question::new("What do penguins eat?")).await;
     core.warmup(&scope("zoo"), &Actor::operator()).await.unwrap();
     let requests = env.double.requests();
-    let with_body: Vec<_> = requests.iter().filter(|r| ["/api/embed", "/api/chat", "/api/generate"].contains(&r.path.as_str())).collect();
+    let with_body: Vec<_> =
+        requests.iter().filter(|r| ["/api/embed", "/api/chat", "/api/generate"].contains(&r.path.as_str())).collect();
     assert!(with_body.len() >= 4);
     for r in with_body {
         assert_eq!(r.body["keep_alive"], "30m", "{} without keep_alive", r.path);
@@ -125,9 +128,15 @@ async fn a_cut_stream_fails_with_a_clear_message() {
     let env = TestEnv::new().await;
     let core = zoo(&env).await;
     env.double.cut_stream_after(Some(2));
-    let events: Vec<AskEvent> = core.ask_stream(&scope("zoo"), &Actor::operator(), Question::new("What do penguins eat?")).await.collect().await;
+    let events: Vec<AskEvent> = core
+        .ask_stream(&scope("zoo"), &Actor::operator(), Question::new("What do penguins eat?"))
+        .await
+        .collect()
+        .await;
     match events.last() {
-        Some(AskEvent::Failed(AskError::Unavailable(message))) => assert!(message.contains("stopped in the middle"), "{message}"),
+        Some(AskEvent::Failed(AskError::Unavailable(message))) => {
+            assert!(message.contains("stopped in the middle"), "{message}")
+        }
         other => panic!("expected a stream-cut failure, got {other:?}"),
     }
 }

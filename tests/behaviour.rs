@@ -31,7 +31,8 @@ async fn ingest_then_dedupe_then_replace_then_forget(backend: Backend) {
     assert_eq!(again.outcome, IngestOutcome::Duplicate, "same bytes under another name are a duplicate");
     assert_eq!(again.document_id, first.document_id);
 
-    let other_collection = ingest(&core, "other", "plan.md", "# Plan\n\nThe launch is on Tuesday at the harbour.").await;
+    let other_collection =
+        ingest(&core, "other", "plan.md", "# Plan\n\nThe launch is on Tuesday at the harbour.").await;
     assert_eq!(other_collection.outcome, IngestOutcome::Added, "dedupe is per collection");
 
     let replaced = ingest(&core, "notes", "plan.md", "# Plan\n\nThe launch moved to Friday at the airport.").await;
@@ -75,7 +76,8 @@ async fn bm25_vector_and_fusion_each_rank_the_right_document_first(backend: Back
     ] {
         let vector = rag.embed_query(question).await.unwrap();
         for mode in [Mode::Bm25, Mode::Vector, Mode::Hybrid] {
-            let ranked = retrieval::rank(rag.indexes(), rag.store(), cfg, &zoo, question, Some(&vector), mode).await.unwrap();
+            let ranked =
+                retrieval::rank(rag.indexes(), rag.store(), cfg, &zoo, question, Some(&vector), mode).await.unwrap();
             assert!(!ranked.is_empty(), "{mode:?} found nothing for {question:?}");
             let top = rag.store().chunks(&[ranked[0].chunk_id as i64]).await.unwrap();
             assert_eq!(top[0].title, expected, "{mode:?} ranked the wrong document first for {question:?}");
@@ -103,13 +105,20 @@ async fn no_query_in_one_collection_sees_another(backend: Backend) {
     let cfg = &rag.config().retrieval;
     for (collection, other) in [("alpha", "beta"), ("beta", "alpha")] {
         let scope = vec![collection.to_owned()];
-        for question in ["project budget deadline", "tunnel concrete rings nine million", "bridge steel cables", "design"] {
+        for question in
+            ["project budget deadline", "tunnel concrete rings nine million", "bridge steel cables", "design"]
+        {
             let vector = rag.embed_query(question).await.unwrap();
             for mode in [Mode::Bm25, Mode::Vector, Mode::Hybrid] {
-                let ranked = retrieval::rank(rag.indexes(), rag.store(), cfg, &scope, question, Some(&vector), mode).await.unwrap();
+                let ranked = retrieval::rank(rag.indexes(), rag.store(), cfg, &scope, question, Some(&vector), mode)
+                    .await
+                    .unwrap();
                 let ids: Vec<i64> = ranked.iter().map(|f| f.chunk_id as i64).collect();
                 for chunk in rag.store().chunks(&ids).await.unwrap() {
-                    assert_eq!(chunk.collection, collection, "{mode:?} leaked a chunk of {other} into {collection} for {question:?}");
+                    assert_eq!(
+                        chunk.collection, collection,
+                        "{mode:?} leaked a chunk of {other} into {collection} for {question:?}"
+                    );
                 }
             }
             let (_, answer) = ask(&core, collection, Question::new(question)).await;

@@ -41,7 +41,11 @@ async fn a_user_ingests_asks_lists_and_forgets() {
     let double = OllamaDouble::start().await;
     let cli = Cli { data: tempfile::tempdir().unwrap(), url: double.url.clone() };
     let docs = cli.data.path().join("docs");
-    write(&docs, "garden/tomatoes.md", "# Tomatoes\n\nWater tomatoes deeply twice a week and stake them when they reach knee height.");
+    write(
+        &docs,
+        "garden/tomatoes.md",
+        "# Tomatoes\n\nWater tomatoes deeply twice a week and stake them when they reach knee height.",
+    );
     write(&docs, "garden/roses.md", "# Roses\n\nPrune roses in late winter, just above an outward-facing bud.");
     write(&docs, ".hidden.md", "# Hidden\n\nThis must not be ingested.");
 

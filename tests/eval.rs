@@ -29,17 +29,12 @@ impl Cli {
     fn json(&self, args: &[&str]) -> Value {
         let out = self.run(args);
         assert!(out.status.success(), "{}", text(&out));
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&out)))
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&out)))
     }
 }
 
 fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
 fn fixture() -> PathBuf {
@@ -47,18 +42,13 @@ fn fixture() -> PathBuf {
 }
 
 fn metric(report: &Value, mode: &str, name: &str) -> f64 {
-    report["modes"][mode][name]
-        .as_f64()
-        .unwrap_or_else(|| panic!("no {mode}.{name} in {report:#}"))
+    report["modes"][mode][name].as_f64().unwrap_or_else(|| panic!("no {mode}.{name} in {report:#}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eval_ingests_the_fixture_and_scores_three_modes() {
     let double = OllamaDouble::start().await;
-    let cli = Cli {
-        data: tempfile::tempdir().unwrap(),
-        url: double.url.clone(),
-    };
+    let cli = Cli { data: tempfile::tempdir().unwrap(), url: double.url.clone() };
     let dir = fixture();
     let dir = dir.to_str().unwrap();
 
@@ -127,27 +117,13 @@ async fn eval_ingests_the_fixture_and_scores_three_modes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eval_refuses_bad_data_and_unsafe_collections() {
     let double = OllamaDouble::start().await;
-    let cli = Cli {
-        data: tempfile::tempdir().unwrap(),
-        url: double.url.clone(),
-    };
+    let cli = Cli { data: tempfile::tempdir().unwrap(), url: double.url.clone() };
     let dir = cli.data.path().join("broken");
     std::fs::create_dir_all(dir.join("qrels")).unwrap();
-    std::fs::write(
-        dir.join("corpus.jsonl"),
-        "{\"_id\":\"a\",\"text\":\"fine\"}\n{\"_id\":\"b\",\"text\":\"cut\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("queries.jsonl"),
-        "{\"_id\":\"q\",\"text\":\"fine?\"}\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("qrels/test.tsv"),
-        "query-id\tcorpus-id\tscore\nq\ta\t1\n",
-    )
-    .unwrap();
+    std::fs::write(dir.join("corpus.jsonl"), "{\"_id\":\"a\",\"text\":\"fine\"}\n{\"_id\":\"b\",\"text\":\"cut\n")
+        .unwrap();
+    std::fs::write(dir.join("queries.jsonl"), "{\"_id\":\"q\",\"text\":\"fine?\"}\n").unwrap();
+    std::fs::write(dir.join("qrels/test.tsv"), "query-id\tcorpus-id\tscore\nq\ta\t1\n").unwrap();
     let out = cli.run(&["eval", dir.to_str().unwrap()]);
     let shown = text(&out);
     assert!(!out.status.success(), "{shown}");
@@ -159,9 +135,5 @@ async fn eval_refuses_bad_data_and_unsafe_collections() {
 
     let out = cli.run(&["eval", fixture().to_str().unwrap(), "-c", "handbook"]);
     assert!(!out.status.success());
-    assert!(
-        text(&out).contains("must be named `eval:"),
-        "{}",
-        text(&out)
-    );
+    assert!(text(&out).contains("must be named `eval:"), "{}", text(&out));
 }

@@ -19,7 +19,8 @@ async fn each_broken_file_is_refused_and_nothing_is_stored() {
 
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/broken");
     let mut messages: BTreeMap<String, String> = BTreeMap::new();
-    let mut names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut names: Vec<_> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     names.sort();
     assert!(names.len() >= 8, "the broken-file folder lost files: {names:?}");
     for name in &names {
@@ -29,7 +30,12 @@ async fn each_broken_file_is_refused_and_nothing_is_stored() {
         assert_ne!(error, IngestError::Internal, "{name} was not recognised as bad input");
         let message = error.user_message();
         assert!(!message.contains("Error") && !message.contains("error:"), "{name}: raw error text shown: {message}");
-        assert!(message.contains("Nothing was added") || message.contains("nothing to add") || message.contains("I can't read"), "{name}: {message}");
+        assert!(
+            message.contains("Nothing was added")
+                || message.contains("nothing to add")
+                || message.contains("I can't read"),
+            "{name}: {message}"
+        );
         messages.insert(name.clone(), message);
     }
     // Each kind of damage has its own explanation (the two empty files share one).
@@ -49,10 +55,8 @@ async fn a_file_over_the_size_limit_is_refused_before_reading_it() {
     let mut env = TestEnv::new().await;
     env.config.ingest.max_file_size = bytesize::ByteSize::kib(1);
     let core = env.core().await;
-    let error = core
-        .ingest(&scope("box"), &Actor::operator(), upload("big.txt", &"word ".repeat(1000)))
-        .await
-        .unwrap_err();
+    let error =
+        core.ingest(&scope("box"), &Actor::operator(), upload("big.txt", &"word ".repeat(1000))).await.unwrap_err();
     assert!(matches!(error, IngestError::TooLarge(_)));
     assert!(error.user_message().contains("1.0 KiB"), "{}", error.user_message());
     assert_eq!(core.0.store().counts(None).await.unwrap().documents, 0);
@@ -62,9 +66,14 @@ async fn a_file_over_the_size_limit_is_refused_before_reading_it() {
 async fn an_email_with_attachments_is_searchable_with_its_locators() {
     let env = TestEnv::new().await;
     let core = env.core().await;
-    let bytes = std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mail.eml")).unwrap();
+    let bytes =
+        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mail.eml")).unwrap();
     let receipt = core
-        .ingest(&scope("mail"), &Actor::operator(), Upload { file_name: "mail.eml".into(), mime: None, bytes, origin: Default::default() })
+        .ingest(
+            &scope("mail"),
+            &Actor::operator(),
+            Upload { file_name: "mail.eml".into(), mime: None, bytes, origin: Default::default() },
+        )
         .await
         .unwrap();
     assert!(receipt.chunks >= 3, "{receipt:?}");

@@ -24,22 +24,12 @@ async fn ask_through_the_adapter_and_http_plain_and_sse_ingest_by_multipart_and_
     let http = client();
 
     // Ingest by multipart into the default collection.
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(ZOO[0].1.as_bytes().to_vec()).file_name(ZOO[0].0),
-    );
-    let reply = http
-        .post(url(&running, "/api/documents"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let form = reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes(ZOO[0].1.as_bytes().to_vec()).file_name(ZOO[0].0));
+    let reply = http.post(url(&running, "/api/documents")).multipart(form).send().await.unwrap();
     assert_eq!(reply.status(), 200);
     let receipt: IngestReceipt = reply.json().await.unwrap();
-    assert_eq!(
-        (receipt.title.as_str(), receipt.collection.as_str()),
-        ("Penguins", "default")
-    );
+    assert_eq!((receipt.title.as_str(), receipt.collection.as_str()), ("Penguins", "default"));
 
     // Past the limit: 413, whether the body limit or the core's size check catches it.
     for size in [5 * 1024, 512 * 1024] {
@@ -86,32 +76,17 @@ async fn ask_through_the_adapter_and_http_plain_and_sse_ingest_by_multipart_and_
 
     // Through the adapter: its room is its own collection, which does not see the HTTP upload.
     let general = room("fake", Some("guild"), "general");
-    let events = ask_via(
-        &platform,
-        general.clone(),
-        member("u1"),
-        "What do penguins eat?",
-    )
-    .await;
+    let events = ask_via(&platform, general.clone(), member("u1"), "What do penguins eat?").await;
     match events.last() {
-        Some(AskEvent::Done(answer)) => assert!(
-            answer.citations.is_empty(),
-            "the room sees another collection: {answer:?}"
-        ),
+        Some(AskEvent::Done(answer)) => {
+            assert!(answer.citations.is_empty(), "the room sees another collection: {answer:?}")
+        }
         other => panic!("{other:?}"),
     }
     let core = &running.core;
     use footnote_adapter::Gateway;
-    core.ingest(&general, &member("u1"), upload(ZOO[1].0, ZOO[1].1))
-        .await
-        .unwrap();
-    let events = ask_via(
-        &platform,
-        general,
-        member("u1"),
-        "How does magma cause an eruption?",
-    )
-    .await;
+    core.ingest(&general, &member("u1"), upload(ZOO[1].0, ZOO[1].1)).await.unwrap();
+    let events = ask_via(&platform, general, member("u1"), "How does magma cause an eruption?").await;
     assert!(events.iter().any(|e| matches!(e, AskEvent::Token(_))));
     match events.last() {
         Some(AskEvent::Done(answer)) => assert_eq!(answer.citations[0].title, "Volcanoes"),
@@ -119,78 +94,24 @@ async fn ask_through_the_adapter_and_http_plain_and_sse_ingest_by_multipart_and_
     }
 
     // List and forget over HTTP.
-    let docs: Vec<serde_json::Value> = http
-        .get(url(&running, "/api/documents"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let docs: Vec<serde_json::Value> =
+        http.get(url(&running, "/api/documents")).send().await.unwrap().json().await.unwrap();
     assert_eq!(docs.len(), 1);
     let path = format!("/api/documents/{}", receipt.document_id);
     let reply = http.delete(url(&running, &path)).send().await.unwrap();
     assert_eq!(reply.status(), 200);
-    let docs: Vec<serde_json::Value> = http
-        .get(url(&running, "/api/documents"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let docs: Vec<serde_json::Value> =
+        http.get(url(&running, "/api/documents")).send().await.unwrap().json().await.unwrap();
     assert!(docs.is_empty());
-    assert_eq!(
-        http.delete(url(&running, &path))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    assert_eq!(http.delete(url(&running, &path)).send().await.unwrap().status(), 404);
 
     // Status, warm-up, probes and metrics.
-    let status: serde_json::Value = http
-        .get(url(&running, "/api/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: serde_json::Value = http.get(url(&running, "/api/status")).send().await.unwrap().json().await.unwrap();
     assert_eq!(status["ollama_reachable"], true);
-    assert_eq!(
-        http.post(url(&running, "/api/warmup"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        http.get(url(&running, "/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        http.get(url(&running, "/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    let metrics = http
-        .get(url(&running, "/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    assert_eq!(http.post(url(&running, "/api/warmup")).send().await.unwrap().status(), 200);
+    assert_eq!(http.get(url(&running, "/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(http.get(url(&running, "/readyz")).send().await.unwrap().status(), 200);
+    let metrics = http.get(url(&running, "/metrics")).send().await.unwrap().text().await.unwrap();
     for name in [
         "footnote_ask_retrieval_seconds",
         "footnote_ask_first_token_seconds",
@@ -198,10 +119,7 @@ async fn ask_through_the_adapter_and_http_plain_and_sse_ingest_by_multipart_and_
         "footnote_queue_depth",
         "footnote_ingest_total",
     ] {
-        assert!(
-            metrics.contains(name),
-            "{name} missing from /metrics:\n{metrics}"
-        );
+        assert!(metrics.contains(name), "{name} missing from /metrics:\n{metrics}");
     }
     running.stop().await.unwrap();
 }
@@ -239,21 +157,13 @@ async fn three_asks_at_once_wait_in_the_queue_and_see_their_positions() {
         let seen: Vec<u64> = events
             .iter()
             .filter(|(e, _)| e == "queued")
-            .map(|(_, d)| {
-                serde_json::from_str::<serde_json::Value>(d).unwrap()["position"]
-                    .as_u64()
-                    .unwrap()
-            })
+            .map(|(_, d)| serde_json::from_str::<serde_json::Value>(d).unwrap()["position"].as_u64().unwrap())
             .collect();
         positions.push(seen);
     }
     positions.sort();
     // One went straight to the model; one waited as number 1; one as number 2, then moved up.
-    assert_eq!(
-        positions,
-        vec![vec![], vec![1], vec![2, 1]],
-        "{positions:?}"
-    );
+    assert_eq!(positions, vec![vec![], vec![1], vec![2, 1]], "{positions:?}");
     running.stop().await.unwrap();
 }
 
@@ -266,93 +176,27 @@ async fn tokens_are_required_when_configured() {
     let running = start(cfg, Vec::new()).await;
     let http = client();
     let docs = url(&running, "/api/documents");
+    assert_eq!(http.get(&docs).send().await.unwrap().status(), 401, "no token");
     assert_eq!(
-        http.get(&docs).send().await.unwrap().status(),
-        401,
-        "no token"
-    );
-    assert_eq!(
-        http.get(&docs)
-            .bearer_auth("wrong-token-of-some-length")
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        http.get(&docs).bearer_auth("wrong-token-of-some-length").send().await.unwrap().status(),
         401,
         "wrong token"
     );
-    assert_eq!(
-        http.get(&docs)
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200,
-        "right token"
-    );
-    assert_eq!(
-        http.get(url(&running, "/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
-    assert_eq!(
-        http.get(url(&running, "/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200,
-        "probes are public"
-    );
+    assert_eq!(http.get(&docs).bearer_auth(token).send().await.unwrap().status(), 200, "right token");
+    assert_eq!(http.get(url(&running, "/metrics")).send().await.unwrap().status(), 401);
+    assert_eq!(http.get(url(&running, "/healthz")).send().await.unwrap().status(), 200, "probes are public");
     // The page shows the login form; logging in sets an HttpOnly session cookie that works.
-    let page = http
-        .get(url(&running, "/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = http.get(url(&running, "/")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("Access token"), "{page}");
-    let no_redirect = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let reply = no_redirect
-        .post(url(&running, "/login"))
-        .form(&[("token", "wrong")])
-        .send()
-        .await
-        .unwrap();
+    let no_redirect = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let reply = no_redirect.post(url(&running, "/login")).form(&[("token", "wrong")]).send().await.unwrap();
     assert_eq!(reply.status(), 401);
-    let reply = no_redirect
-        .post(url(&running, "/login"))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
+    let reply = no_redirect.post(url(&running, "/login")).form(&[("token", token)]).send().await.unwrap();
     assert_eq!(reply.status(), 303);
     let cookie = reply.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(
-        cookie.contains("HttpOnly")
-            && cookie.contains("SameSite=Strict")
-            && !cookie.contains(token),
-        "{cookie}"
-    );
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && !cookie.contains(token), "{cookie}");
     let session = cookie.split(';').next().unwrap();
-    assert_eq!(
-        http.get(&docs)
-            .header("cookie", session)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(http.get(&docs).header("cookie", session).send().await.unwrap().status(), 200);
     running.stop().await.unwrap();
 }
 
@@ -361,15 +205,8 @@ async fn without_tokens_only_loopback_is_allowed_unless_told_otherwise() {
     let env = TestEnv::new().await;
     let mut cfg = config(&env);
     cfg.server.listen = "0.0.0.0:0".into();
-    let err = footnote::serve::start(cfg.clone(), Default::default())
-        .await
-        .err()
-        .expect("refused");
-    assert!(
-        err.to_string()
-            .contains("refusing to listen on 0.0.0.0:0 without authentication"),
-        "{err}"
-    );
+    let err = footnote::serve::start(cfg.clone(), Default::default()).await.err().expect("refused");
+    assert!(err.to_string().contains("refusing to listen on 0.0.0.0:0 without authentication"), "{err}");
     cfg.server.allow_unauthenticated_remote = true;
     assert!(footnote::http::check_bind(&cfg).is_ok());
     cfg.server.allow_unauthenticated_remote = false;
@@ -384,34 +221,20 @@ async fn without_tokens_only_loopback_is_allowed_unless_told_otherwise() {
 async fn every_route_is_in_the_openapi_document_and_it_validates() {
     let env = TestEnv::new().await;
     let running = start(config(&env), Vec::new()).await;
-    let text = client()
-        .get(url(&running, "/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = client().get(url(&running, "/openapi.json")).send().await.unwrap().text().await.unwrap();
     let spec = oas3::from_json(&text).expect("the OpenAPI document parses as OpenAPI 3.1");
     assert!(spec.openapi.starts_with("3.1"), "{}", spec.openapi);
     let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
     let routes = footnote::http::routes(1024);
     for r in &routes {
         let method = r.method.as_str().to_ascii_lowercase();
-        assert!(
-            doc["paths"][r.path][&method].is_object(),
-            "{} {} is not in /openapi.json",
-            r.method,
-            r.path
-        );
+        assert!(doc["paths"][r.path][&method].is_object(), "{} {} is not in /openapi.json", r.method, r.path);
     }
     // And nothing is documented that the router does not serve.
     for (path, ops) in doc["paths"].as_object().unwrap() {
         for method in ops.as_object().unwrap().keys() {
             assert!(
-                routes
-                    .iter()
-                    .any(|r| r.path == path && r.method.as_str().eq_ignore_ascii_case(method)),
+                routes.iter().any(|r| r.path == path && r.method.as_str().eq_ignore_ascii_case(method)),
                 "{method} {path} documented but not routed"
             );
         }
@@ -421,13 +244,8 @@ async fn every_route_is_in_the_openapi_document_and_it_validates() {
     collect_refs(&doc, &mut refs);
     assert!(!refs.is_empty());
     for r in refs {
-        let name = r
-            .strip_prefix("#/components/schemas/")
-            .unwrap_or_else(|| panic!("unexpected $ref {r}"));
-        assert!(
-            doc["components"]["schemas"][name].is_object(),
-            "$ref {r} does not resolve"
-        );
+        let name = r.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("unexpected $ref {r}"));
+        assert!(doc["components"]["schemas"][name].is_object(), "$ref {r} does not resolve");
     }
     running.stop().await.unwrap();
 }
@@ -460,28 +278,11 @@ async fn a_failing_adapter_is_restarted_and_the_others_keep_running() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(
-        starts.load(Ordering::SeqCst),
-        4,
-        "three failures (errors and a panic), then a run that lasts"
-    );
-    let events = ask_via(
-        &platform,
-        room("fake", None, "r"),
-        member("u"),
-        "How often should I feed my starter?",
-    )
-    .await;
-    assert!(
-        matches!(events.last(), Some(AskEvent::Done(_))),
-        "{events:?}"
-    );
+    assert_eq!(starts.load(Ordering::SeqCst), 4, "three failures (errors and a panic), then a run that lasts");
+    let events = ask_via(&platform, room("fake", None, "r"), member("u"), "How often should I feed my starter?").await;
+    assert!(matches!(events.last(), Some(AskEvent::Done(_))), "{events:?}");
     running.stop().await.unwrap();
-    assert_eq!(
-        starts.load(Ordering::SeqCst),
-        4,
-        "not restarted after a clean stop"
-    );
+    assert_eq!(starts.load(Ordering::SeqCst), 4, "not restarted after a clean stop");
 }
 
 #[tokio::test]
@@ -499,9 +300,7 @@ async fn an_answer_in_flight_at_shutdown_is_delivered_and_new_questions_are_refu
         .unwrap();
     let mut body = String::new();
     while !body.contains("event: token") {
-        body.push_str(&String::from_utf8_lossy(
-            &reply.chunk().await.unwrap().expect("more of the stream"),
-        ));
+        body.push_str(&String::from_utf8_lossy(&reply.chunk().await.unwrap().expect("more of the stream")));
     }
     let shutdown = running.shutdown_token();
     let addr = running.addr;
@@ -514,28 +313,13 @@ async fn an_answer_in_flight_at_shutdown_is_delivered_and_new_questions_are_refu
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        late.status(),
-        503,
-        "new questions are refused while shutting down"
-    );
+    assert_eq!(late.status(), 503, "new questions are refused while shutting down");
     let late: serde_json::Value = late.json().await.unwrap();
     assert_eq!(late["error"], "shutting_down");
-    assert_eq!(
-        http.get(format!("http://{addr}/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        503
-    );
+    assert_eq!(http.get(format!("http://{addr}/readyz")).send().await.unwrap().status(), 503);
     while let Some(chunk) = reply.chunk().await.unwrap() {
         body.push_str(&String::from_utf8_lossy(&chunk));
     }
-    assert_eq!(
-        parse_sse(&body).last().unwrap().0,
-        "done",
-        "the answer in flight was delivered: {body}"
-    );
+    assert_eq!(parse_sse(&body).last().unwrap().0, "done", "the answer in flight was delivered: {body}");
     stopping.await.unwrap().unwrap();
 }

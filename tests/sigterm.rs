@@ -39,10 +39,8 @@ async fn sigterm_lets_the_answer_in_flight_finish_then_exits_0() {
             if line.contains("Footnote is listening")
                 && let Some(at) = line.find("127.0.0.1:")
             {
-                let addr: String = line[at..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
-                    .collect();
+                let addr: String =
+                    line[at..].chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':').collect();
                 let _ = addr_tx.send(addr);
             }
             lines.push(line);
@@ -55,19 +53,9 @@ async fn sigterm_lets_the_answer_in_flight_finish_then_exits_0() {
         panic!("footnote serve did not start listening; its log:\n{}", lines.join("\n"));
     };
     let http = client();
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(ZOO[0].1.as_bytes().to_vec()).file_name(ZOO[0].0),
-    );
-    assert_eq!(
-        http.post(format!("http://{addr}/api/documents"))
-            .multipart(form)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    let form = reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes(ZOO[0].1.as_bytes().to_vec()).file_name(ZOO[0].0));
+    assert_eq!(http.post(format!("http://{addr}/api/documents")).multipart(form).send().await.unwrap().status(), 200);
 
     env.double.set_token_delay(Duration::from_millis(200));
     let mut reply = http
@@ -78,42 +66,17 @@ async fn sigterm_lets_the_answer_in_flight_finish_then_exits_0() {
         .unwrap();
     let mut body = String::new();
     while !body.contains("event: token") {
-        body.push_str(&String::from_utf8_lossy(
-            &reply.chunk().await.unwrap().expect("more of the stream"),
-        ));
+        body.push_str(&String::from_utf8_lossy(&reply.chunk().await.unwrap().expect("more of the stream")));
     }
-    let killed = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
+    let killed = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
     assert!(killed.success());
     while let Some(chunk) = reply.chunk().await.unwrap() {
         body.push_str(&String::from_utf8_lossy(&chunk));
     }
-    assert_eq!(
-        parse_sse(&body).last().map(|e| e.0.as_str()),
-        Some("done"),
-        "the answer was cut: {body}"
-    );
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    assert_eq!(parse_sse(&body).last().map(|e| e.0.as_str()), Some("done"), "the answer was cut: {body}");
+    let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
     let lines = log.join().unwrap();
-    assert!(
-        status.success(),
-        "exit status {status:?}; log:\n{}",
-        lines.join("\n")
-    );
-    assert!(
-        lines.iter().any(|l| l.contains("SIGTERM received")),
-        "{}",
-        lines.join("\n")
-    );
-    assert!(
-        lines.iter().any(|l| l.contains("Footnote stopped")),
-        "{}",
-        lines.join("\n")
-    );
+    assert!(status.success(), "exit status {status:?}; log:\n{}", lines.join("\n"));
+    assert!(lines.iter().any(|l| l.contains("SIGTERM received")), "{}", lines.join("\n"));
+    assert!(lines.iter().any(|l| l.contains("Footnote stopped")), "{}", lines.join("\n"));
 }

@@ -13,18 +13,11 @@ use common::*;
 use fantoccini::{Client, ClientBuilder, Locator};
 use service::*;
 
-const CHROMIUM: &[&str] = &[
-    "/usr/bin/chromium",
-    "/usr/bin/chromium-browser",
-    "/usr/bin/google-chrome",
-];
+const CHROMIUM: &[&str] = &["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"];
 const DRIVER: &[&str] = &["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"];
 
 fn find(candidates: &[&str]) -> Option<String> {
-    candidates
-        .iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .map(|p| p.to_string())
+    candidates.iter().find(|p| std::path::Path::new(p).exists()).map(|p| p.to_string())
 }
 
 /// chromedriver on a free port, killed on drop.
@@ -47,11 +40,7 @@ async fn driver() -> (Driver, String) {
             "Chromium and chromedriver are needed for the web page test: run scripts/test.sh, which installs Debian's chromium and chromium-driver (apt-get) when they are missing"
         );
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = Command::new(chromedriver)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
@@ -62,10 +51,7 @@ async fn driver() -> (Driver, String) {
     let status = format!("http://127.0.0.1:{port}/status");
     let started = Instant::now();
     while reqwest::get(&status).await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "chromedriver did not start"
-        );
+        assert!(started.elapsed() < Duration::from_secs(20), "chromedriver did not start");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     (driver, chromium)
@@ -84,9 +70,7 @@ async fn browser(driver: &Driver, chromium: &str, profile: &std::path::Path) -> 
             ]
         }
     });
-    let serde_json::Value::Object(caps) = caps else {
-        unreachable!()
-    };
+    let serde_json::Value::Object(caps) = caps else { unreachable!() };
     ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(caps)
         .connect(&format!("http://127.0.0.1:{}", driver.port))
@@ -111,13 +95,7 @@ where
 }
 
 async fn text_of(browser: &Client, css: &str) -> Option<String> {
-    browser
-        .find(Locator::Css(css))
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()
+    browser.find(Locator::Css(css)).await.ok()?.text().await.ok()
 }
 
 #[tokio::test]
@@ -130,9 +108,7 @@ async fn the_web_page_uploads_lists_and_streams_an_answer_with_footnotes() {
     browser.goto(&url(&running, "/")).await.unwrap();
 
     let status = eventually(Duration::from_secs(10), "the status line", || async {
-        text_of(&browser, "#status")
-            .await
-            .filter(|t| t.contains("Models"))
+        text_of(&browser, "#status").await.filter(|t| t.contains("Models"))
     })
     .await;
     assert!(status.contains("warm"), "{status}");
@@ -140,56 +116,23 @@ async fn the_web_page_uploads_lists_and_streams_an_answer_with_footnotes() {
     // Upload a file: the receipt appears and the list shows the document.
     let file = env.dir.path().join(ZOO[0].0);
     std::fs::write(&file, ZOO[0].1).unwrap();
-    browser
-        .find(Locator::Css("#file"))
-        .await
-        .unwrap()
-        .send_keys(&file.display().to_string())
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("#upload-button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let receipt = eventually(Duration::from_secs(10), "the receipt", || async {
-        text_of(&browser, "#receipt .receipt").await
-    })
-    .await;
+    browser.find(Locator::Css("#file")).await.unwrap().send_keys(&file.display().to_string()).await.unwrap();
+    browser.find(Locator::Css("#upload-button")).await.unwrap().click().await.unwrap();
+    let receipt =
+        eventually(Duration::from_secs(10), "the receipt", || async { text_of(&browser, "#receipt .receipt").await })
+            .await;
     assert!(receipt.starts_with("Added “Penguins”"), "{receipt}");
-    eventually(
-        Duration::from_secs(10),
-        "the document in the list",
-        || async {
-            text_of(&browser, "#documents .doclist")
-                .await
-                .filter(|t| t.contains("Penguins") && t.contains("penguins.md"))
-        },
-    )
+    eventually(Duration::from_secs(10), "the document in the list", || async {
+        text_of(&browser, "#documents .doclist").await.filter(|t| t.contains("Penguins") && t.contains("penguins.md"))
+    })
     .await;
 
     // Ask: the answer streams in (tokens before the final answer), then shows its footnotes.
     env.double.set_token_delay(Duration::from_millis(120));
-    browser
-        .find(Locator::Css("#question"))
-        .await
-        .unwrap()
-        .send_keys("What do penguins eat?")
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("#ask-button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.find(Locator::Css("#question")).await.unwrap().send_keys("What do penguins eat?").await.unwrap();
+    browser.find(Locator::Css("#ask-button")).await.unwrap().click().await.unwrap();
     let partial = eventually(Duration::from_secs(10), "streamed tokens", || async {
-        text_of(&browser, ".answer .text.streaming")
-            .await
-            .filter(|t| !t.trim().is_empty())
+        text_of(&browser, ".answer .text.streaming").await.filter(|t| !t.trim().is_empty())
     })
     .await;
     let footnote = eventually(Duration::from_secs(20), "the footnotes", || async {
@@ -203,14 +146,10 @@ async fn the_web_page_uploads_lists_and_streams_an_answer_with_footnotes() {
     );
     assert!(answer.contains("[1]"), "{answer}");
     assert!(footnote.contains("Penguins"), "{footnote}");
-    let snippet = text_of(&browser, ".answer.done .footnotes li blockquote")
-        .await
-        .unwrap();
+    let snippet = text_of(&browser, ".answer.done .footnotes li blockquote").await.unwrap();
     assert!(!snippet.trim().is_empty());
     assert!(
-        text_of(&browser, ".answer.done .footnotes .locator")
-            .await
-            .is_some_and(|l| !l.is_empty()),
+        text_of(&browser, ".answer.done .footnotes .locator").await.is_some_and(|l| !l.is_empty()),
         "the footnote shows its locator"
     );
 

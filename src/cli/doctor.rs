@@ -65,7 +65,10 @@ pub async fn doctor(config: Config) -> Result<ExitCode> {
             Err(e) => r.bad(&format!("cannot inspect {}: {e}", o.embed_model), &e.fix()),
         }
     } else {
-        r.bad(&format!("Ollama does not answer at {}", o.url), "start it with `ollama serve`, or set OLLAMA_HOST / ollama.url");
+        r.bad(
+            &format!("Ollama does not answer at {}", o.url),
+            "start it with `ollama serve`, or set OLLAMA_HOST / ollama.url",
+        );
     }
 
     match Rag::open(config.clone(), ModelCheck::Refuse).await {
@@ -74,12 +77,18 @@ pub async fn doctor(config: Config) -> Result<ExitCode> {
             r.ok(&format!("database opens: {} documents, {} chunks", status.documents, status.chunks));
             if status.pending_embeddings > 0 {
                 r.bad(
-                    &format!("{} chunks are waiting for embeddings (search by keywords only)", status.pending_embeddings),
+                    &format!(
+                        "{} chunks are waiting for embeddings (search by keywords only)",
+                        status.pending_embeddings
+                    ),
                     "make sure Ollama is reachable, then run `footnote reindex`",
                 );
             }
         }
-        Err(e) => r.bad(&format!("cannot open the database: {e}"), "see the message above; `footnote reindex` rebuilds the indexes"),
+        Err(e) => r.bad(
+            &format!("cannot open the database: {e}"),
+            "see the message above; `footnote reindex` rebuilds the indexes",
+        ),
     }
 
     if r.problems == 0 {

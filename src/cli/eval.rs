@@ -35,24 +35,17 @@ fn default_collection(dir: &Path) -> String {
 fn bar(len: usize, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len as u64);
     let template = format!("{what} {{bar:30}} {{pos}}/{{len}} ({{per_sec}}, {{eta}} left)");
-    bar.set_style(
-        ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    bar.set_style(ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()));
     bar
 }
 
 /// `footnote eval DIR`
 pub async fn eval(config: Config, dir: &Path, args: EvalArgs) -> Result<ExitCode> {
-    let data = beir::load(dir, &args.split)
-        .with_context(|| format!("cannot read the BEIR data set in {}", dir.display()))?;
-    let collection = args
-        .collection
-        .clone()
-        .unwrap_or_else(|| default_collection(dir));
+    let data =
+        beir::load(dir, &args.split).with_context(|| format!("cannot read the BEIR data set in {}", dir.display()))?;
+    let collection = args.collection.clone().unwrap_or_else(|| default_collection(dir));
     let concurrency = config.ollama.embed_parallelism * 2;
-    let rag = Rag::open(config, ModelCheck::Refuse)
-        .await
-        .context("cannot open the data directory")?;
+    let rag = Rag::open(config, ModelCheck::Refuse).await.context("cannot open the data directory")?;
     if !args.json {
         eprintln!(
             "Data set {}: {} documents, {} queries, qrels/{}.tsv for {} queries; collection “{collection}”.",
@@ -76,20 +69,9 @@ pub async fn eval(config: Config, dir: &Path, args: EvalArgs) -> Result<ExitCode
             query_bar.set_position(done as u64);
         }
     };
-    let corpus = run::fill_collection(
-        &rag,
-        &collection,
-        &data.corpus,
-        args.reuse,
-        concurrency,
-        &progress,
-    )
-    .await?;
+    let corpus = run::fill_collection(&rag, &collection, &data.corpus, args.reuse, concurrency, &progress).await?;
     ingest_bar.finish_and_clear();
-    let options = QueryOptions {
-        top_k: args.top_k,
-        limit: args.limit_queries,
-    };
+    let options = QueryOptions { top_k: args.top_k, limit: args.limit_queries };
     let (queries, modes) = run::evaluate(&rag, &collection, &data, &options, &progress).await?;
     query_bar.finish_and_clear();
     let report = Report {
@@ -113,23 +95,11 @@ pub async fn eval(config: Config, dir: &Path, args: EvalArgs) -> Result<ExitCode
 pub fn table(r: &Report) -> String {
     let mut out = String::new();
     let s = &r.settings;
-    out.push_str(&format!(
-        "{} ({} split), collection “{}”\n\n",
-        r.dataset, r.split, r.collection
-    ));
+    out.push_str(&format!("{} ({} split), collection “{}”\n\n", r.dataset, r.split, r.collection));
     out.push_str("| mode   | nDCG@10 | Recall@10 | Recall@100 | MRR@10 |\n");
     out.push_str("|--------|--------:|----------:|-----------:|-------:|\n");
-    for (name, m) in run::MODES
-        .iter()
-        .filter_map(|(_, name)| r.modes.get(*name).map(|m| (name, m)))
-    {
-        let Summary {
-            ndcg_at_10,
-            recall_at_10,
-            recall_at_100,
-            mrr_at_10,
-            ..
-        } = m;
+    for (name, m) in run::MODES.iter().filter_map(|(_, name)| r.modes.get(*name).map(|m| (name, m))) {
+        let Summary { ndcg_at_10, recall_at_10, recall_at_100, mrr_at_10, .. } = m;
         out.push_str(&format!(
             "| {name:<6} | {ndcg_at_10:>7.4} | {recall_at_10:>9.4} | {recall_at_100:>10.4} | {mrr_at_10:>6.4} |\n"
         ));
@@ -153,11 +123,7 @@ pub fn table(r: &Report) -> String {
         s.bm25_weight, s.vector_weight, s.eval_top_k, s.configured_top_k.0, s.configured_top_k.1
     ));
     let c = &r.corpus;
-    let how = if c.reused {
-        "reused as stored".to_owned()
-    } else {
-        format!("ingested in {:.0} s", c.seconds)
-    };
+    let how = if c.reused { "reused as stored".to_owned() } else { format!("ingested in {:.0} s", c.seconds) };
     out.push_str(&format!(
         "Corpus: {} documents → {} stored ({} chunks), {how}; {} duplicate(s), {} refused.\n",
         c.corpus_documents,

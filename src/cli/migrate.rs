@@ -22,15 +22,9 @@ fn shown(url: &str) -> String {
 /// `footnote migrate`
 pub async fn migrate(config: Config) -> Result<ExitCode> {
     let url = config.database.url.expose_secret().to_owned();
-    let target = if url.is_empty() {
-        config.sqlite_path().display().to_string()
-    } else {
-        shown(&url)
-    };
+    let target = if url.is_empty() { config.sqlite_path().display().to_string() } else { shown(&url) };
     // Opening a store applies every pending migration (and installs pgvector on PostgreSQL).
-    footnote::store::open(&config)
-        .await
-        .with_context(|| format!("cannot migrate {target}"))?;
+    footnote::store::open(&config).await.with_context(|| format!("cannot migrate {target}"))?;
     println!("The database {target} is up to date.");
     Ok(ExitCode::SUCCESS)
 }
@@ -39,13 +33,7 @@ pub async fn migrate(config: Config) -> Result<ExitCode> {
 mod tests {
     #[test]
     fn the_password_is_not_shown() {
-        assert_eq!(
-            super::shown("postgres://me:hunter2@db:5432/footnote"),
-            "postgres://me:***@db:5432/footnote"
-        );
-        assert_eq!(
-            super::shown("postgres://db/footnote"),
-            "postgres://db/footnote"
-        );
+        assert_eq!(super::shown("postgres://me:hunter2@db:5432/footnote"), "postgres://me:***@db:5432/footnote");
+        assert_eq!(super::shown("postgres://db/footnote"), "postgres://db/footnote");
     }
 }

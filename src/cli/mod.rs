@@ -5,8 +5,8 @@
 mod doctor;
 mod eval;
 mod files;
-mod serve;
 pub mod migrate;
+mod serve;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -17,13 +17,13 @@ use anyhow::{Context, Result};
 use footnote::config::Config;
 use footnote::rag::gateway::Core;
 use footnote::rag::{ModelCheck, Rag};
-use footnote_adapter::{render, Actor, AskEvent, Gateway, Notice, Question, Scope, Upload};
+use footnote_adapter::{Actor, AskEvent, Gateway, Notice, Question, Scope, Upload, render};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 
 pub use doctor::doctor;
+pub use eval::{EvalArgs, eval};
 pub use serve::serve;
-pub use eval::{eval, EvalArgs};
 
 /// Logs go to stderr; `-v` raises the level, `RUST_LOG` overrides it.
 pub fn init_logging(verbose: u8) {
@@ -59,13 +59,17 @@ pub async fn ingest(config: Config, collection: &str, paths: &[PathBuf]) -> Resu
     let max = config.ingest.max_file_size.as_u64();
     let files = files::collect(paths)?;
     if files.is_empty() {
-        anyhow::bail!("no files found in {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+        anyhow::bail!(
+            "no files found in {}",
+            paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        );
     }
     let rag = open(config).await?;
     let core = Core(rag.clone());
     let bar = ProgressBar::new(files.len() as u64);
     bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut failed = 0;
     for path in &files {
@@ -73,8 +77,12 @@ pub async fn ingest(config: Config, collection: &str, paths: &[PathBuf]) -> Resu
         bar.set_message(name.clone());
         let outcome = match files::read_limited(path, max) {
             Ok(bytes) => {
-                let upload = Upload { file_name: files::source_name(path), mime: None, bytes, origin: Default::default() };
-                core.ingest(&scope(collection), &Actor::operator(), upload).await.map(|r| r.summary()).map_err(|e| e.user_message())
+                let upload =
+                    Upload { file_name: files::source_name(path), mime: None, bytes, origin: Default::default() };
+                core.ingest(&scope(collection), &Actor::operator(), upload)
+                    .await
+                    .map(|r| r.summary())
+                    .map_err(|e| e.user_message())
             }
             Err(message) => Err(message),
         };
@@ -86,7 +94,11 @@ pub async fn ingest(config: Config, collection: &str, paths: &[PathBuf]) -> Resu
             }
         };
         // A hidden bar (output is not a terminal) drops its println: print directly then.
-        if bar.is_hidden() { println!("{line}") } else { bar.println(line) }
+        if bar.is_hidden() {
+            println!("{line}")
+        } else {
+            bar.println(line)
+        }
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -126,7 +138,11 @@ pub async fn ask(config: Config, collection: &str, question: &str, json: bool) -
                     writeln!(out, "\n({})", Notice::Uncited.user_message())?;
                 }
                 if answer.notice == Some(Notice::ModelUnreachable) {
-                    writeln!(out, "(Ollama at {} is not reachable: start it with `ollama serve`.)", rag.ollama().base_url())?;
+                    writeln!(
+                        out,
+                        "(Ollama at {} is not reachable: start it with `ollama serve`.)",
+                        rag.ollama().base_url()
+                    )?;
                 }
                 if !answer.citations.is_empty() {
                     writeln!(out, "\nSources:\n{}", render::sources_plain(&answer.citations))?;
@@ -135,7 +151,10 @@ pub async fn ask(config: Config, collection: &str, question: &str, json: bool) -
             }
             AskEvent::Failed(error) => {
                 if json {
-                    serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "error": error, "message": error.user_message() }))?;
+                    serde_json::to_writer_pretty(
+                        &mut out,
+                        &serde_json::json!({ "error": error, "message": error.user_message() }),
+                    )?;
                     writeln!(out)?;
                 } else {
                     if streamed {
@@ -157,7 +176,12 @@ pub async fn warmup(config: Config) -> Result<ExitCode> {
     match Core(rag).warmup(&scope("default"), &Actor::operator()).await {
         Ok(report) => {
             for m in report.models {
-                println!("{}: ready in {:.1} s (loading took {:.1} s)", m.name, m.took.as_secs_f32(), m.load.as_secs_f32());
+                println!(
+                    "{}: ready in {:.1} s (loading took {:.1} s)",
+                    m.name,
+                    m.took.as_secs_f32(),
+                    m.load.as_secs_f32()
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -189,7 +213,10 @@ pub async fn status(config: Config, collection: &str, json: bool) -> Result<Exit
         };
         println!("  {}: {state}", m.name);
     }
-    println!("Stored: {} documents, {} chunks, {} waiting for embeddings", status.documents, status.chunks, status.pending_embeddings);
+    println!(
+        "Stored: {} documents, {} chunks, {} waiting for embeddings",
+        status.documents, status.chunks, status.pending_embeddings
+    );
     println!("Collection “{collection}”: {} documents, {} chunks", here.documents, here.chunks);
     if let Some(problem) = &status.problem {
         println!("Problem: {problem}");
@@ -200,7 +227,10 @@ pub async fn status(config: Config, collection: &str, json: bool) -> Result<Exit
 /// `footnote documents`
 pub async fn documents(config: Config, collection: &str, json: bool) -> Result<ExitCode> {
     let rag = open(config).await?;
-    let docs = Core(rag).documents(&scope(collection), &Actor::operator()).await.map_err(|e| anyhow::anyhow!(e.user_message()))?;
+    let docs = Core(rag)
+        .documents(&scope(collection), &Actor::operator())
+        .await
+        .map_err(|e| anyhow::anyhow!(e.user_message()))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&docs)?);
     } else if docs.is_empty() {
@@ -208,8 +238,15 @@ pub async fn documents(config: Config, collection: &str, json: bool) -> Result<E
     } else {
         println!("{:>5}  {:<8} {:>6}  {:<20}  title (source)", "id", "kind", "chunks", "added");
         for d in docs {
-            let pending = if d.pending_embeddings > 0 { format!(" [{} awaiting embeddings]", d.pending_embeddings) } else { String::new() };
-            println!("{:>5}  {:<8} {:>6}  {:<20}  {} ({}){pending}", d.id, d.kind, d.chunks, d.added_at, d.title, d.source);
+            let pending = if d.pending_embeddings > 0 {
+                format!(" [{} awaiting embeddings]", d.pending_embeddings)
+            } else {
+                String::new()
+            };
+            println!(
+                "{:>5}  {:<8} {:>6}  {:<20}  {} ({}){pending}",
+                d.id, d.kind, d.chunks, d.added_at, d.title, d.source
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

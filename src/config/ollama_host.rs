@@ -17,11 +17,7 @@ pub fn ollama_host_url(raw: &str) -> String {
     };
     let (host, port) = split_host_port(hostport).unwrap_or_else(|| {
         let bare = hostport.trim_matches(|c| c == '[' || c == ']');
-        let host = if bare.is_empty() {
-            "127.0.0.1".to_owned()
-        } else {
-            bare.to_owned()
-        };
+        let host = if bare.is_empty() { "127.0.0.1".to_owned() } else { bare.to_owned() };
         (host, default_port.to_owned())
     });
     let port = match port.parse::<u16>() {
@@ -33,11 +29,7 @@ pub fn ollama_host_url(raw: &str) -> String {
         "::" => "::1".to_owned(),
         _ => host,
     };
-    let host = if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host
-    };
+    let host = if host.contains(':') { format!("[{host}]") } else { host };
     format!("{scheme}://{host}:{port}{}", path.trim_end_matches('/'))
 }
 
@@ -68,14 +60,8 @@ mod tests {
         assert_eq!(u("gpu-box"), "http://gpu-box:11434");
         assert_eq!(u("gpu-box:8080"), "http://gpu-box:8080");
         assert_eq!(u("http://gpu-box"), "http://gpu-box:80");
-        assert_eq!(
-            u("https://ollama.example.com"),
-            "https://ollama.example.com:443"
-        );
-        assert_eq!(
-            u("https://ollama.example.com/ollama/"),
-            "https://ollama.example.com:443/ollama"
-        );
+        assert_eq!(u("https://ollama.example.com"), "https://ollama.example.com:443");
+        assert_eq!(u("https://ollama.example.com/ollama/"), "https://ollama.example.com:443/ollama");
         assert_eq!(u("\"10.0.0.5:9000\""), "http://10.0.0.5:9000");
         assert_eq!(u("[::1]:11434"), "http://[::1]:11434");
         assert_eq!(u("::1"), "http://[::1]:11434");

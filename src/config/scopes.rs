@@ -122,11 +122,7 @@ impl ScopesConfig {
         rule_problems("scopes.forget", &self.forget, p);
         for (i, c) in self.collections.iter().enumerate() {
             let at = format!("scopes.collections[{i}]");
-            for (name, rules) in [
-                ("ask", &c.ask),
-                ("ingest", &c.ingest),
-                ("forget", &c.forget),
-            ] {
+            for (name, rules) in [("ask", &c.ask), ("ingest", &c.ingest), ("forget", &c.forget)] {
                 if let Some(rules) = rules {
                     rule_problems(&format!("{at}.{name}"), rules, p);
                 }
@@ -140,9 +136,7 @@ impl ScopesConfig {
         }
         for admin in &self.admins {
             if !admin.contains(':') {
-                p.push(format!(
-                    "scopes.admins: {admin:?} must be written platform:user_id"
-                ));
+                p.push(format!("scopes.admins: {admin:?} must be written platform:user_id"));
             }
         }
     }
@@ -151,9 +145,7 @@ impl ScopesConfig {
 fn rule_problems(what: &str, rules: &[String], p: &mut Vec<String>) {
     for rule in rules {
         if Principal::parse(rule).is_none() {
-            p.push(format!(
-                "{what}: {rule:?} is not one of \"anyone\", \"admin\", \"user:ID\", \"role:NAME\""
-            ));
+            p.push(format!("{what}: {rule:?} is not one of \"anyone\", \"admin\", \"user:ID\", \"role:NAME\""));
         }
     }
 }

@@ -48,16 +48,9 @@ impl ServerConfig {
     /// Problems with these settings, for [`Config::validate`](super::Config::validate).
     pub(crate) fn problems(&self, p: &mut Vec<String>) {
         if self.listen.parse::<std::net::SocketAddr>().is_err() && !self.listen.contains(':') {
-            p.push(format!(
-                "server.listen = {:?} is not host:port",
-                self.listen
-            ));
+            p.push(format!("server.listen = {:?} is not host:port", self.listen));
         }
-        if self
-            .tokens
-            .iter()
-            .any(|t| t.expose_secret().trim().len() < 16)
-        {
+        if self.tokens.iter().any(|t| t.expose_secret().trim().len() < 16) {
             p.push("server.tokens: every token must be at least 16 characters long".into());
         }
         if self.web_collection.trim().is_empty() {
@@ -83,12 +76,7 @@ pub struct LimitsConfig {
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        LimitsConfig {
-            queue_max: 32,
-            rate_per_minute: 20,
-            rate_burst: 5,
-            answer_timeout: Duration::from_secs(180),
-        }
+        LimitsConfig { queue_max: 32, rate_per_minute: 20, rate_burst: 5, answer_timeout: Duration::from_secs(180) }
     }
 }
 
@@ -98,9 +86,7 @@ impl LimitsConfig {
             p.push("limits.queue_max must be at least 1".into());
         }
         if self.rate_per_minute > 0 && self.rate_burst == 0 {
-            p.push(
-                "limits.rate_burst must be at least 1 when limits.rate_per_minute is set".into(),
-            );
+            p.push("limits.rate_burst must be at least 1 when limits.rate_per_minute is set".into());
         }
         if self.answer_timeout.is_zero() {
             p.push("limits.answer_timeout must be above zero".into());

@@ -36,10 +36,7 @@ fn problems(file: Option<&Path>) -> Vec<String> {
     match Config::load(file) {
         Ok(config) => panic!("expected an error, loaded {config:?}"),
         Err(ConfigError(problems)) => {
-            assert!(
-                !problems.is_empty(),
-                "an error must carry at least one problem"
-            );
+            assert!(!problems.is_empty(), "an error must carry at least one problem");
             problems
         }
     }
@@ -60,11 +57,7 @@ fn leaves(value: &Json, prefix: &str, out: &mut Vec<String>) {
     match value {
         Json::Object(map) => {
             for (key, child) in map {
-                let path = if prefix.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{prefix}.{key}")
-                };
+                let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
                 leaves(child, &path, out);
             }
         }
@@ -95,11 +88,7 @@ fn key_lines(text: &str) -> Vec<String> {
             table = header.trim_end_matches(']').replace('"', "");
         } else if let Some((key, _)) = line.split_once('=') {
             let key = key.trim();
-            keys.push(if table.is_empty() {
-                key.to_owned()
-            } else {
-                format!("{table}.{key}")
-            });
+            keys.push(if table.is_empty() { key.to_owned() } else { format!("{table}.{key}") });
         }
     }
     keys
@@ -131,25 +120,16 @@ fn example_file_documents_every_setting() {
 
     let mut expected = Vec::new();
     leaves(&json(&Config::default()), "", &mut expected);
-    assert!(
-        expected.len() > 30,
-        "the walk found too few settings: {expected:?}"
-    );
+    assert!(expected.len() > 30, "the walk found too few settings: {expected:?}");
     let missing: Vec<_> = expected.iter().filter(|k| !toml_has(&parsed, k)).collect();
-    assert!(
-        missing.is_empty(),
-        "settings missing from config/footnote.example.toml: {missing:?}"
-    );
+    assert!(missing.is_empty(), "settings missing from config/footnote.example.toml: {missing:?}");
 
     // Every setting line has its own explanation right above it (a comment, not a blank line).
     let lines: Vec<&str> = text.lines().map(str::trim).collect();
     for (i, line) in lines.iter().enumerate() {
         let is_setting = !line.is_empty() && !line.starts_with('#') && !line.starts_with('[');
         if is_setting {
-            assert!(
-                i > 0 && lines[i - 1].starts_with('#'),
-                "no comment above `{line}`"
-            );
+            assert!(i > 0 && lines[i - 1].starts_with('#'), "no comment above `{line}`");
         }
     }
 }
@@ -178,10 +158,7 @@ fn unknown_keys_in_the_file_are_errors_naming_key_and_file() {
         assert!(contains(&p, "unknown setting `ollama.chat_modle`"), "{p:?}");
         assert!(contains(&p, "unknown setting `olama`"), "{p:?}");
         // figment shows the file relative to the current directory.
-        assert!(
-            p.iter().all(|p| p.contains("(in TOML file footnote.toml)")),
-            "{p:?}"
-        );
+        assert!(p.iter().all(|p| p.contains("(in TOML file footnote.toml)")), "{p:?}");
         // Each reported once, not again by serde's own `unknown field` check.
         assert_eq!(p.len(), 3, "{p:?}");
         Ok(())
@@ -226,10 +203,7 @@ fn prefix_tables_take_any_model_name_but_only_known_fields() {
              [ollama.prefixes.\"mxbai-embed-large\"]\nquery = \"Represent this: \"\n",
         );
         // figment trims variable values; quotes keep the space.
-        jail.set_env(
-            "FOOTNOTE_OLLAMA__PREFIXES__ALL-MINILM__DOCUMENT",
-            "\"doc: \"",
-        );
+        jail.set_env("FOOTNOTE_OLLAMA__PREFIXES__ALL-MINILM__DOCUMENT", "\"doc: \"");
         let config = load(Some(&path));
         let prefixes = &config.ollama.prefixes;
         // The built-in entry stays; the file's and the environment's are added.
@@ -237,19 +211,11 @@ fn prefix_tables_take_any_model_name_but_only_known_fields() {
         assert_eq!(prefixes["all-minilm"].document, "doc: ");
         let mxbai = config.ollama.embed_prefixes();
         assert_eq!(mxbai.query, "Represent this: ");
-        assert_eq!(
-            mxbai.document, "",
-            "a field left out of an entry defaults to empty"
-        );
+        assert_eq!(mxbai.document, "", "a field left out of an entry defaults to empty");
 
-        let path = file(
-            jail,
-            "bad.toml",
-            "[ollama.prefixes.\"nomic-embed-text\"]\nquerry = \"q: \"\n",
-        );
+        let path = file(jail, "bad.toml", "[ollama.prefixes.\"nomic-embed-text\"]\nquerry = \"q: \"\n");
         let p = problems(Some(&path));
-        let expected =
-            "unknown setting `ollama.prefixes.nomic-embed-text.querry` (in TOML file bad.toml)";
+        let expected = "unknown setting `ollama.prefixes.nomic-embed-text.querry` (in TOML file bad.toml)";
         assert_eq!(p, [expected]);
 
         jail.set_env("FOOTNOTE_OLLAMA__PREFIXES__ALL-MINILM__BOGUS", "x");
@@ -280,20 +246,11 @@ fn several_problems_are_reported_in_one_error() {
         assert!(contains(p, "unknown setting `answer.history`"), "{p:?}");
         assert!(contains(p, "bm25_top_k"), "{p:?}");
         assert!(contains(p, "invalid type"), "{p:?}");
-        assert!(
-            contains(p, "ollama.temperature must be between 0 and 2"),
-            "{p:?}"
-        );
-        assert!(
-            contains(p, "ingest.chunk_tokens must be between 32 and 4096"),
-            "{p:?}"
-        );
+        assert!(contains(p, "ollama.temperature must be between 0 and 2"), "{p:?}");
+        assert!(contains(p, "ingest.chunk_tokens must be between 32 and 4096"), "{p:?}");
         assert_eq!(p.len(), 4, "{p:?}");
         let shown = err.to_string();
-        assert!(
-            shown.starts_with("the configuration has 4 problem(s):"),
-            "{shown}"
-        );
+        assert!(shown.starts_with("the configuration has 4 problem(s):"), "{shown}");
         Ok(())
     });
 }
@@ -346,10 +303,7 @@ fn a_toml_syntax_error_does_not_hide_the_other_problems() {
         let path = file(jail, "footnote.toml", "[ollama\nurl = ");
         jail.set_env("FOOTNOTE_ANSWER__BOGUS", "1");
         let p = problems(Some(&path));
-        assert!(
-            contains(&p, &format!("cannot read config file {}", path.display())),
-            "{p:?}"
-        );
+        assert!(contains(&p, &format!("cannot read config file {}", path.display())), "{p:?}");
         assert!(contains(&p, "invalid table header"), "{p:?}");
         assert!(contains(&p, "unknown setting `answer.bogus`"), "{p:?}");
         assert_eq!(p.len(), 2, "{p:?}");
@@ -376,10 +330,7 @@ fn footnote_variables_nest_with_double_underscores_and_beat_the_file() {
         assert_eq!(config.ollama.chat_model, "x");
         assert_eq!(config.retrieval.rrf_k, 10.0);
         assert_eq!(config.data_dir, PathBuf::from("/srv/footnote"));
-        assert_eq!(
-            config.sqlite_path(),
-            PathBuf::from("/srv/footnote/footnote.db")
-        );
+        assert_eq!(config.sqlite_path(), PathBuf::from("/srv/footnote/footnote.db"));
         // What the environment does not set still comes from the file.
         assert_eq!(config.ollama.embed_model, "embed-from-file");
         assert_eq!(config.retrieval.max_sources, 9);
@@ -404,24 +355,15 @@ fn footnote_config_picks_the_file_and_config_flag_beats_it() {
 fn a_named_file_that_is_missing_is_an_error() {
     jail(|jail| {
         let p = problems(Some(Path::new("/nonexistent/footnote.toml")));
-        assert!(
-            contains(&p, "config file /nonexistent/footnote.toml does not exist"),
-            "{p:?}"
-        );
+        assert!(contains(&p, "config file /nonexistent/footnote.toml does not exist"), "{p:?}");
 
         jail.set_env("FOOTNOTE_CONFIG", "missing.toml");
         let p = problems(None);
-        assert!(
-            contains(&p, "config file missing.toml does not exist"),
-            "{p:?}"
-        );
+        assert!(contains(&p, "config file missing.toml does not exist"), "{p:?}");
 
         jail.create_dir("a-directory")?;
         let p = problems(Some(Path::new("a-directory")));
-        assert!(
-            contains(&p, "config file a-directory is not a file"),
-            "{p:?}"
-        );
+        assert!(contains(&p, "config file a-directory is not a file"), "{p:?}");
         Ok(())
     });
 }
@@ -443,11 +385,7 @@ fn ollama_host_sets_the_url_below_the_file_and_footnote_variables() {
         jail.set_env("OLLAMA_HOST", "0.0.0.0:12345");
         assert_eq!(load(None).ollama.url, "http://127.0.0.1:12345");
 
-        let path = file(
-            jail,
-            "footnote.toml",
-            "[ollama]\nurl = \"http://from-file:1\"\n",
-        );
+        let path = file(jail, "footnote.toml", "[ollama]\nurl = \"http://from-file:1\"\n");
         assert_eq!(load(Some(&path)).ollama.url, "http://from-file:1");
 
         jail.set_env("FOOTNOTE_OLLAMA__URL", "http://from-env:2");
@@ -494,11 +432,7 @@ fn durations_and_sizes_parse_from_human_text() {
 #[test]
 fn sizes_in_the_file_parse() {
     jail(|jail| {
-        let path = file(
-            jail,
-            "footnote.toml",
-            "[ingest]\nmax_file_size = \"10 MiB\"\n",
-        );
+        let path = file(jail, "footnote.toml", "[ingest]\nmax_file_size = \"10 MiB\"\n");
         assert_eq!(load(Some(&path)).ingest.max_file_size, ByteSize::mib(10));
         Ok(())
     });
@@ -507,11 +441,8 @@ fn sizes_in_the_file_parse() {
 #[test]
 fn bad_durations_and_sizes_are_errors() {
     jail(|jail| {
-        let path = file(
-            jail,
-            "footnote.toml",
-            "[ollama]\nrequest_timeout = \"soon\"\n[ingest]\nmax_file_size = \"big\"\n",
-        );
+        let path =
+            file(jail, "footnote.toml", "[ollama]\nrequest_timeout = \"soon\"\n[ingest]\nmax_file_size = \"big\"\n");
         let p = problems(Some(&path));
         assert!(contains(&p, "request_timeout"), "{p:?}");
         assert!(contains(&p, "max_file_size"), "{p:?}");
@@ -535,10 +466,7 @@ fn keep_alive_takes_ollama_durations() {
 
         jail.set_env("FOOTNOTE_OLLAMA__KEEP_ALIVE", "soon");
         let p = problems(None);
-        assert!(
-            contains(&p, "ollama.keep_alive = \"soon\" is not an Ollama duration"),
-            "{p:?}"
-        );
+        assert!(contains(&p, "ollama.keep_alive = \"soon\" is not an Ollama duration"), "{p:?}");
         Ok(())
     });
 }
@@ -566,10 +494,7 @@ fn fusion_numbers_cannot_be_negative_or_nan() {
     jail(|jail| {
         let path = file(jail, "footnote.toml", "[retrieval]\nrrf_k = nan\n");
         let p = problems(Some(&path));
-        assert_eq!(
-            p,
-            ["retrieval.rrf_k and the fusion weights cannot be negative"]
-        );
+        assert_eq!(p, ["retrieval.rrf_k and the fusion weights cannot be negative"]);
         jail.set_env("FOOTNOTE_RETRIEVAL__BM25_WEIGHT", "-0.5");
         assert_eq!(problems(None), p);
         Ok(())
@@ -592,18 +517,12 @@ fn fusion_is_one_of_the_named_methods() {
 fn data_dir_defaults_per_user_when_empty() {
     jail(|jail| {
         jail.set_env("HOME", "/home/someone");
-        assert_eq!(
-            default_data_dir(),
-            PathBuf::from("/home/someone/.local/share/footnote")
-        );
+        assert_eq!(default_data_dir(), PathBuf::from("/home/someone/.local/share/footnote"));
         jail.set_env("XDG_DATA_HOME", "/xdg");
         assert_eq!(default_data_dir(), PathBuf::from("/xdg/footnote"));
         let path = file(jail, "footnote.toml", "data_dir = \"\"\n");
         assert_eq!(load(Some(&path)).data_dir, PathBuf::from("/xdg/footnote"));
-        assert_eq!(
-            load(Some(&path)).sqlite_path(),
-            PathBuf::from("/xdg/footnote/footnote.db")
-        );
+        assert_eq!(load(Some(&path)).sqlite_path(), PathBuf::from("/xdg/footnote/footnote.db"));
         Ok(())
     });
 }
@@ -614,30 +533,17 @@ fn data_dir_defaults_per_user_when_empty() {
 #[test]
 fn the_database_url_is_redacted() {
     jail(|jail| {
-        let path = file(
-            jail,
-            "footnote.toml",
-            "[database]\nurl = \"sqlite:///tmp/x.db?password=hunter2\"\n",
-        );
+        let path = file(jail, "footnote.toml", "[database]\nurl = \"sqlite:///tmp/x.db?password=hunter2\"\n");
         let config = load(Some(&path));
-        assert_eq!(
-            config.database.url.expose_secret(),
-            "sqlite:///tmp/x.db?password=hunter2"
-        );
+        assert_eq!(config.database.url.expose_secret(), "sqlite:///tmp/x.db?password=hunter2");
         assert!(!format!("{config:?}").contains("hunter2"));
         assert!(!format!("{config:#?}").contains("hunter2"));
         assert!(!json(&config).to_string().contains("hunter2"));
 
         // Nor does an error about it show it.
-        jail.set_env(
-            "FOOTNOTE_DATABASE__URL",
-            "mysql://me:hunter2@db/footnote",
-        );
+        jail.set_env("FOOTNOTE_DATABASE__URL", "mysql://me:hunter2@db/footnote");
         let err = Config::load(Some(&path)).expect_err("not a supported URL");
-        assert!(
-            err.to_string().contains("database.url must be empty"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("database.url must be empty"), "{err}");
         assert!(!err.to_string().contains("hunter2"), "{err}");
         Ok(())
     });
@@ -645,9 +551,7 @@ fn the_database_url_is_redacted() {
 
 #[test]
 fn validate_accepts_the_defaults() {
-    Config::default()
-        .validate()
-        .expect("the defaults are valid");
+    Config::default().validate().expect("the defaults are valid");
 }
 
 #[test]
@@ -655,16 +559,10 @@ fn a_postgres_url_selects_postgres_and_database_url_is_the_fallback() {
     jail(|jail| {
         // DATABASE_URL applies only while nothing else names a database.
         jail.set_env("DATABASE_URL", "postgres://app:pw1@fallback/footnote");
-        assert_eq!(
-            load(None).database.url.expose_secret(),
-            "postgres://app:pw1@fallback/footnote"
-        );
+        assert_eq!(load(None).database.url.expose_secret(), "postgres://app:pw1@fallback/footnote");
         jail.set_env("FOOTNOTE_DATABASE__URL", "postgresql://app:pw2@primary/footnote");
         let config = load(None);
-        assert_eq!(
-            config.database.url.expose_secret(),
-            "postgresql://app:pw2@primary/footnote"
-        );
+        assert_eq!(config.database.url.expose_secret(), "postgresql://app:pw2@primary/footnote");
         assert!(crate::store::is_postgres_url(config.database.url.expose_secret()));
         let path = file(jail, "footnote.toml", "[database]\nurl = \"sqlite::memory:\"\nretry_for = \"5s\"\n");
         jail.clear_env();

@@ -56,11 +56,7 @@ pub fn ranked(run: &[(String, f64)]) -> Vec<&str> {
         by_score.then_with(|| b.0.cmp(&a.0))
     });
     let mut seen = HashSet::new();
-    order
-        .into_iter()
-        .map(|(id, _)| id.as_str())
-        .filter(|id| seen.insert(*id))
-        .collect()
+    order.into_iter().map(|(id, _)| id.as_str()).filter(|id| seen.insert(*id)).collect()
 }
 
 fn grade(qrels: &Judgements, id: &str) -> i32 {
@@ -74,20 +70,11 @@ fn relevant_count(qrels: &Judgements) -> usize {
 /// nDCG@k of a ranking (already ordered, without duplicates). `None` without relevant documents.
 pub fn ndcg_at(ranking: &[&str], qrels: &Judgements, k: usize) -> Option<f64> {
     let discount = |i: usize| 1.0 / ((i + 2) as f64).log2();
-    let dcg: f64 = ranking
-        .iter()
-        .take(k)
-        .enumerate()
-        .map(|(i, id)| f64::from(grade(qrels, id).max(0)) * discount(i))
-        .sum();
+    let dcg: f64 =
+        ranking.iter().take(k).enumerate().map(|(i, id)| f64::from(grade(qrels, id).max(0)) * discount(i)).sum();
     let mut ideal: Vec<i32> = qrels.values().copied().filter(|g| *g > 0).collect();
     ideal.sort_unstable_by(|a, b| b.cmp(a));
-    let idcg: f64 = ideal
-        .iter()
-        .take(k)
-        .enumerate()
-        .map(|(i, g)| f64::from(*g) * discount(i))
-        .sum();
+    let idcg: f64 = ideal.iter().take(k).enumerate().map(|(i, g)| f64::from(*g) * discount(i)).sum();
     (idcg > 0.0).then(|| dcg / idcg)
 }
 
@@ -97,11 +84,7 @@ pub fn recall_at(ranking: &[&str], qrels: &Judgements, k: usize) -> Option<f64> 
     if relevant == 0 {
         return None;
     }
-    let found = ranking
-        .iter()
-        .take(k)
-        .filter(|id| grade(qrels, id) > 0)
-        .count();
+    let found = ranking.iter().take(k).filter(|id| grade(qrels, id) > 0).count();
     Some(found as f64 / relevant as f64)
 }
 
@@ -131,11 +114,7 @@ pub fn aggregate(per_query: &[Option<QueryScores>]) -> Summary {
     let scored: Vec<&QueryScores> = per_query.iter().flatten().collect();
     let n = scored.len();
     let mean = |f: fn(&QueryScores) -> f64| {
-        if n == 0 {
-            0.0
-        } else {
-            scored.iter().map(|s| f(s)).sum::<f64>() / n as f64
-        }
+        if n == 0 { 0.0 } else { scored.iter().map(|s| f(s)).sum::<f64>() / n as f64 }
     };
     Summary {
         ndcg_at_10: mean(|s| s.ndcg_at_10),

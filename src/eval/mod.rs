@@ -27,23 +27,15 @@ pub enum EvalError {
     Read { path: PathBuf, reason: String },
     /// A line of a data set file is malformed.
     #[error("{}, line {line}: {reason}", path.display())]
-    BadLine {
-        path: PathBuf,
-        line: usize,
-        reason: String,
-    },
+    BadLine { path: PathBuf, line: usize, reason: String },
     /// The data set has nothing to evaluate.
     #[error("nothing to evaluate: {0}")]
     Empty(String),
     /// The collection name could wipe real documents.
-    #[error(
-        "the evaluation collection must be named `eval:…` (it is emptied and refilled), not {0:?}"
-    )]
+    #[error("the evaluation collection must be named `eval:…` (it is emptied and refilled), not {0:?}")]
     Collection(String),
     /// Some chunks have no embedding after ingestion (the embedding model was unreachable).
-    #[error(
-        "{0} chunk(s) have no embedding: is the embedding model reachable? Run again with --reuse once it is"
-    )]
+    #[error("{0} chunk(s) have no embedding: is the embedding model reachable? Run again with --reuse once it is")]
     MissingEmbeddings(i64),
     #[error(transparent)]
     Rag(#[from] RagError),

@@ -20,11 +20,7 @@ use crate::retrieval::{self, Mode};
 pub const DEFAULT_EVAL_TOP_K: usize = 200;
 
 /// The three modes in the order they are reported.
-pub const MODES: [(Mode, &str); 3] = [
-    (Mode::Bm25, "bm25"),
-    (Mode::Vector, "vector"),
-    (Mode::Hybrid, "hybrid"),
-];
+pub const MODES: [(Mode, &str); 3] = [(Mode::Bm25, "bm25"), (Mode::Vector, "vector"), (Mode::Hybrid, "hybrid")];
 
 /// What the caller hears while the evaluation runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,10 +126,7 @@ pub async fn fill_collection(
         return Err(EvalError::Collection(collection.to_owned()));
     }
     let scope = [collection.to_owned()];
-    let mut summary = CorpusSummary {
-        corpus_documents: corpus.len(),
-        ..CorpusSummary::default()
-    };
+    let mut summary = CorpusSummary { corpus_documents: corpus.len(), ..CorpusSummary::default() };
     let existing = rag.store().counts(Some(&scope)).await?;
     if reuse && existing.documents > 0 {
         summary.reused = true;
@@ -160,9 +153,7 @@ pub async fn fill_collection(
         .buffer_unordered(concurrency.max(1));
         while let Some((id, result)) = results.next().await {
             match result {
-                Ok(receipt) if receipt.outcome == IngestOutcome::Duplicate => {
-                    summary.duplicates.push(id.to_owned())
-                }
+                Ok(receipt) if receipt.outcome == IngestOutcome::Duplicate => summary.duplicates.push(id.to_owned()),
                 Ok(_) => {}
                 Err(RagError::Ingest(e)) => summary.failed.push((id.to_owned(), e.to_string())),
                 Err(e) => return Err(e.into()),
@@ -207,65 +198,31 @@ pub async fn evaluate(
 ) -> Result<(QuerySummary, BTreeMap<String, Summary>), EvalError> {
     let started = Instant::now();
     let mut summary = QuerySummary::default();
-    let known: std::collections::HashSet<&str> =
-        data.queries.iter().map(|q| q.id.as_str()).collect();
-    summary.qrels_without_query = data
-        .qrels
-        .keys()
-        .filter(|id| !known.contains(id.as_str()))
-        .count();
-    let corpus_ids: std::collections::HashSet<&str> =
-        data.corpus.iter().map(|d| d.id.as_str()).collect();
-    summary.qrels_unknown_documents = data
-        .qrels
-        .values()
-        .flat_map(|j| j.keys())
-        .filter(|id| !corpus_ids.contains(id.as_str()))
-        .count();
-    let judged: Vec<_> = data
-        .queries
-        .iter()
-        .filter(|q| data.qrels.contains_key(&q.id))
-        .collect();
+    let known: std::collections::HashSet<&str> = data.queries.iter().map(|q| q.id.as_str()).collect();
+    summary.qrels_without_query = data.qrels.keys().filter(|id| !known.contains(id.as_str())).count();
+    let corpus_ids: std::collections::HashSet<&str> = data.corpus.iter().map(|d| d.id.as_str()).collect();
+    summary.qrels_unknown_documents =
+        data.qrels.values().flat_map(|j| j.keys()).filter(|id| !corpus_ids.contains(id.as_str())).count();
+    let judged: Vec<_> = data.queries.iter().filter(|q| data.qrels.contains_key(&q.id)).collect();
     summary.skipped_without_qrels = data.queries.len() - judged.len();
-    let judged: Vec<_> = judged
-        .into_iter()
-        .take(options.limit.unwrap_or(usize::MAX))
-        .collect();
+    let judged: Vec<_> = judged.into_iter().take(options.limit.unwrap_or(usize::MAX)).collect();
     if judged.is_empty() {
         return Err(EvalError::Empty("no query has qrels in this split".into()));
     }
-    let cfg = RetrievalConfig {
-        bm25_top_k: options.top_k,
-        vector_top_k: options.top_k,
-        ..rag.config().retrieval.clone()
-    };
+    let cfg =
+        RetrievalConfig { bm25_top_k: options.top_k, vector_top_k: options.top_k, ..rag.config().retrieval.clone() };
     let scope = [collection.to_owned()];
     let mut sources: HashMap<u64, String> = HashMap::new();
     let mut per_mode: Vec<Vec<Option<metrics::QueryScores>>> = vec![Vec::new(); MODES.len()];
-    progress(Progress::Query {
-        done: 0,
-        total: judged.len(),
-    });
+    progress(Progress::Query { done: 0, total: judged.len() });
     for (n, query) in judged.iter().enumerate() {
         let vector = rag.embed_query(&query.text).await?;
         let qrels = &data.qrels[&query.id];
         for (slot, (mode, _)) in MODES.iter().enumerate() {
-            let fused = retrieval::rank(
-                rag.indexes(),
-                rag.store(),
-                &cfg,
-                &scope,
-                &query.text,
-                Some(&vector),
-                *mode,
-            )
-            .await?;
-            let missing: Vec<i64> = fused
-                .iter()
-                .filter(|f| !sources.contains_key(&f.chunk_id))
-                .map(|f| f.chunk_id as i64)
-                .collect();
+            let fused =
+                retrieval::rank(rag.indexes(), rag.store(), &cfg, &scope, &query.text, Some(&vector), *mode).await?;
+            let missing: Vec<i64> =
+                fused.iter().filter(|f| !sources.contains_key(&f.chunk_id)).map(|f| f.chunk_id as i64).collect();
             if !missing.is_empty() {
                 for row in rag.store().chunks(&missing).await? {
                     sources.insert(row.id as u64, row.source);
@@ -281,10 +238,7 @@ pub async fn evaluate(
                 .collect();
             per_mode[slot].push(metrics::evaluate_query(&run, qrels));
         }
-        progress(Progress::Query {
-            done: n + 1,
-            total: judged.len(),
-        });
+        progress(Progress::Query { done: n + 1, total: judged.len() });
     }
     summary.evaluated = judged.len();
     let modes: BTreeMap<String, Summary> = MODES
@@ -321,24 +275,14 @@ mod tests {
     use super::*;
 
     fn doc(title: &str, text: &str) -> CorpusDoc {
-        CorpusDoc {
-            id: "1".into(),
-            title: title.into(),
-            text: text.into(),
-        }
+        CorpusDoc { id: "1".into(), title: title.into(), text: text.into() }
     }
 
     #[test]
     fn documents_become_markdown_with_the_title_as_heading() {
-        assert_eq!(
-            document_markdown(&doc("A title", "Body.")),
-            "# A title\n\nBody."
-        );
+        assert_eq!(document_markdown(&doc("A title", "Body.")), "# A title\n\nBody.");
         assert_eq!(document_markdown(&doc("", " Body. ")), "Body.");
         assert_eq!(document_markdown(&doc("Only\ntitle", "")), "Only\ntitle");
-        assert_eq!(
-            document_markdown(&doc("Two\nlines", "x")),
-            "# Two lines\n\nx"
-        );
+        assert_eq!(document_markdown(&doc("Two\nlines", "x")), "# Two lines\n\nx");
     }
 }

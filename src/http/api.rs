@@ -12,8 +12,8 @@ use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use footnote_adapter::{
-    Answer, AskError, AskEvent, DocumentInfo, ForgetReceipt, Gateway, GatewayError, IngestError,
-    IngestReceipt, Question, Scope, Status, Turn, Upload, WarmupReport,
+    Answer, AskError, AskEvent, DocumentInfo, ForgetReceipt, Gateway, GatewayError, IngestError, IngestReceipt,
+    Question, Scope, Status, Turn, Upload, WarmupReport,
 };
 use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -48,9 +48,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status, Json(self.body)).into_response();
         if let Some(wait) = self.retry_after {
-            response
-                .headers_mut()
-                .insert(RETRY_AFTER, wait.as_secs().max(1).into());
+            response.headers_mut().insert(RETRY_AFTER, wait.as_secs().max(1).into());
         }
         response
     }
@@ -78,14 +76,7 @@ impl From<AskError> for ApiError {
             AskError::Unavailable(_) | AskError::ShuttingDown => Some(Duration::from_secs(30)),
             _ => None,
         };
-        ApiError {
-            status,
-            body: ErrorBody {
-                error: kind(&e),
-                message: e.user_message(),
-            },
-            retry_after,
-        }
+        ApiError { status, body: ErrorBody { error: kind(&e), message: e.user_message() }, retry_after }
     }
 }
 
@@ -94,21 +85,12 @@ impl From<IngestError> for ApiError {
         let status = match &e {
             IngestError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             IngestError::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            IngestError::Empty | IngestError::Unreadable(_) | IngestError::Timeout => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            IngestError::Empty | IngestError::Unreadable(_) | IngestError::Timeout => StatusCode::UNPROCESSABLE_ENTITY,
             IngestError::Denied => StatusCode::FORBIDDEN,
             IngestError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             IngestError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        ApiError {
-            status,
-            body: ErrorBody {
-                error: kind(&e),
-                message: e.user_message(),
-            },
-            retry_after: None,
-        }
+        ApiError { status, body: ErrorBody { error: kind(&e), message: e.user_message() }, retry_after: None }
     }
 }
 
@@ -120,24 +102,14 @@ impl From<GatewayError> for ApiError {
             GatewayError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        ApiError {
-            status,
-            body: ErrorBody {
-                error: kind(&e),
-                message: e.user_message(),
-            },
-            retry_after: None,
-        }
+        ApiError { status, body: ErrorBody { error: kind(&e), message: e.user_message() }, retry_after: None }
     }
 }
 
 fn bad_request(error: &str, message: impl Into<String>) -> ApiError {
     ApiError {
         status: StatusCode::BAD_REQUEST,
-        body: ErrorBody {
-            error: error.into(),
-            message: message.into(),
-        },
+        body: ErrorBody { error: error.into(), message: message.into() },
         retry_after: None,
     }
 }
@@ -163,12 +135,7 @@ pub struct CollectionQuery {
 }
 
 fn scope(collection: Option<&str>) -> Scope {
-    Scope::local(
-        "http",
-        collection
-            .filter(|c| !c.trim().is_empty())
-            .unwrap_or(DEFAULT_COLLECTION),
-    )
+    Scope::local("http", collection.filter(|c| !c.trim().is_empty()).unwrap_or(DEFAULT_COLLECTION))
 }
 
 /// Liveness: the process answers.
@@ -194,12 +161,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str)
 #[utoipa::path(get, path = "/metrics", tag = "probes", security(("bearer" = [])), responses(
     (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let text = state
-        .0
-        .metrics
-        .as_ref()
-        .map(|h| h.render())
-        .unwrap_or_default();
+    let text = state.0.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
@@ -214,42 +176,26 @@ pub async fn openapi_json() -> Response {
     (status = 200, body = Answer),
     (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
     (status = 429, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
-pub async fn ask(
-    State(state): State<AppState>,
-    Json(req): Json<AskRequest>,
-) -> Result<Json<Answer>, ApiError> {
-    let question = Question {
-        text: req.question,
-        history: req.history,
-    };
-    let answer = state
-        .core()
-        .ask(&scope(req.collection.as_deref()), &state.actor(), question)
-        .await?;
+pub async fn ask(State(state): State<AppState>, Json(req): Json<AskRequest>) -> Result<Json<Answer>, ApiError> {
+    let question = Question { text: req.question, history: req.history };
+    let answer = state.core().ask(&scope(req.collection.as_deref()), &state.actor(), question).await?;
     Ok(Json(answer))
 }
 
 /// One server-sent event of a streamed answer.
 pub(super) fn sse_event(event: AskEvent) -> Event {
     match event {
-        AskEvent::Queued { position } => Event::default()
-            .event("queued")
-            .data(serde_json::json!({ "position": position }).to_string()),
+        AskEvent::Queued { position } => {
+            Event::default().event("queued").data(serde_json::json!({ "position": position }).to_string())
+        }
         AskEvent::LoadingModel => Event::default().event("loading").data("{}"),
-        AskEvent::Token(text) => Event::default()
-            .event("token")
-            .data(serde_json::json!({ "text": text }).to_string()),
-        AskEvent::Done(answer) => Event::default()
-            .event("done")
-            .data(serde_json::to_string(&answer).unwrap_or_default()),
+        AskEvent::Token(text) => Event::default().event("token").data(serde_json::json!({ "text": text }).to_string()),
+        AskEvent::Done(answer) => {
+            Event::default().event("done").data(serde_json::to_string(&answer).unwrap_or_default())
+        }
         AskEvent::Failed(e) => {
-            let body = ErrorBody {
-                error: kind(&e),
-                message: e.user_message(),
-            };
-            Event::default()
-                .event("error")
-                .data(serde_json::to_string(&body).unwrap_or_default())
+            let body = ErrorBody { error: kind(&e), message: e.user_message() };
+            Event::default().event("error").data(serde_json::to_string(&body).unwrap_or_default())
         }
     }
 }
@@ -263,14 +209,8 @@ pub async fn ask_stream(
     State(state): State<AppState>,
     Json(req): Json<AskRequest>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let question = Question {
-        text: req.question,
-        history: req.history,
-    };
-    let events = state
-        .core()
-        .ask_stream(&scope(req.collection.as_deref()), &state.actor(), question)
-        .await;
+    let question = Question { text: req.question, history: req.history };
+    let events = state.core().ask_stream(&scope(req.collection.as_deref()), &state.actor(), question).await;
     Sse::new(events.map(|e| Ok(sse_event(e)))).keep_alive(KeepAlive::default())
 }
 
@@ -286,9 +226,7 @@ pub struct UploadForm {
 }
 
 /// Reads a multipart upload: an optional `collection` field and one `file` field.
-pub(super) async fn read_upload(
-    multipart: &mut Multipart,
-) -> Result<(Option<String>, Upload), ApiError> {
+pub(super) async fn read_upload(multipart: &mut Multipart) -> Result<(Option<String>, Upload), ApiError> {
     let too_large = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::from(IngestError::TooLarge("it is over the upload limit".into()))
@@ -304,23 +242,12 @@ pub(super) async fn read_upload(
                 let file_name = field.file_name().unwrap_or("upload").to_owned();
                 let mime = field.content_type().map(str::to_owned);
                 let bytes = field.bytes().await.map_err(too_large)?.to_vec();
-                return Ok((
-                    collection,
-                    Upload {
-                        file_name,
-                        mime,
-                        bytes,
-                        origin: Default::default(),
-                    },
-                ));
+                return Ok((collection, Upload { file_name, mime, bytes, origin: Default::default() }));
             }
             _ => {}
         }
     }
-    Err(bad_request(
-        "no_file",
-        "Send the file in a multipart field named `file`.",
-    ))
+    Err(bad_request("no_file", "Send the file in a multipart field named `file`."))
 }
 
 /// Adds a file (multipart field `file`) to a collection. Past `ingest.max_file_size`: 413.
@@ -329,15 +256,9 @@ pub(super) async fn read_upload(
     (status = 200, body = IngestReceipt), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
     (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
     (status = 422, body = ErrorBody)))]
-pub async fn ingest(
-    State(state): State<AppState>,
-    mut multipart: Multipart,
-) -> Result<Json<IngestReceipt>, ApiError> {
+pub async fn ingest(State(state): State<AppState>, mut multipart: Multipart) -> Result<Json<IngestReceipt>, ApiError> {
     let (collection, upload) = read_upload(&mut multipart).await?;
-    let receipt = state
-        .core()
-        .ingest(&scope(collection.as_deref()), &state.actor(), upload)
-        .await?;
+    let receipt = state.core().ingest(&scope(collection.as_deref()), &state.actor(), upload).await?;
     Ok(Json(receipt))
 }
 
@@ -348,12 +269,7 @@ pub async fn documents(
     State(state): State<AppState>,
     Query(q): Query<CollectionQuery>,
 ) -> Result<Json<Vec<DocumentInfo>>, ApiError> {
-    Ok(Json(
-        state
-            .core()
-            .documents(&scope(q.collection.as_deref()), &state.actor())
-            .await?,
-    ))
+    Ok(Json(state.core().documents(&scope(q.collection.as_deref()), &state.actor()).await?))
 }
 
 /// Forgets a document and all its chunks.
@@ -365,34 +281,19 @@ pub async fn forget(
     Path(id): Path<String>,
     Query(q): Query<CollectionQuery>,
 ) -> Result<Json<ForgetReceipt>, ApiError> {
-    Ok(Json(
-        state
-            .core()
-            .forget(&scope(q.collection.as_deref()), &state.actor(), &id)
-            .await?,
-    ))
+    Ok(Json(state.core().forget(&scope(q.collection.as_deref()), &state.actor(), &id).await?))
 }
 
 /// Loads both models into memory now.
 #[utoipa::path(post, path = "/api/warmup", tag = "api", security(("bearer" = [])), responses(
     (status = 200, body = WarmupReport), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn warmup(State(state): State<AppState>) -> Result<Json<WarmupReport>, ApiError> {
-    Ok(Json(
-        state.core().warmup(&scope(None), &state.actor()).await?,
-    ))
+    Ok(Json(state.core().warmup(&scope(None), &state.actor()).await?))
 }
 
 /// Whether Ollama is reachable, which models are loaded, and how much the collection holds.
 #[utoipa::path(get, path = "/api/status", tag = "api", security(("bearer" = [])), params(CollectionQuery), responses(
     (status = 200, body = Status), (status = 401, body = ErrorBody)))]
-pub async fn status(
-    State(state): State<AppState>,
-    Query(q): Query<CollectionQuery>,
-) -> Result<Json<Status>, ApiError> {
-    Ok(Json(
-        state
-            .core()
-            .status(&scope(q.collection.as_deref()), &state.actor())
-            .await?,
-    ))
+pub async fn status(State(state): State<AppState>, Query(q): Query<CollectionQuery>) -> Result<Json<Status>, ApiError> {
+    Ok(Json(state.core().status(&scope(q.collection.as_deref()), &state.actor()).await?))
 }

@@ -21,14 +21,7 @@ pub const SESSION_COOKIE: &str = "footnote_session";
 
 /// Paths anyone may fetch: probes, the API description, the page itself (which shows a login
 /// form when needed), its assets and the login form's target.
-const PUBLIC: &[&str] = &[
-    "/healthz",
-    "/readyz",
-    "/openapi.json",
-    "/",
-    "/login",
-    "/logout",
-];
+const PUBLIC: &[&str] = &["/healthz", "/readyz", "/openapi.json", "/", "/login", "/logout"];
 
 /// The configured tokens, hashed.
 pub struct Auth {
@@ -41,16 +34,9 @@ impl Auth {
     pub fn new(tokens: &[SecretString]) -> Auth {
         let mut key = [0u8; 32];
         rand::rng().fill_bytes(&mut key);
-        let tokens: Vec<&str> = tokens
-            .iter()
-            .map(|t| t.expose_secret())
-            .filter(|t| !t.is_empty())
-            .collect();
+        let tokens: Vec<&str> = tokens.iter().map(|t| t.expose_secret()).filter(|t| !t.is_empty()).collect();
         Auth {
-            sessions: tokens
-                .iter()
-                .map(|t| blake3::keyed_hash(&key, t.as_bytes()))
-                .collect(),
+            sessions: tokens.iter().map(|t| blake3::keyed_hash(&key, t.as_bytes())).collect(),
             tokens: tokens.iter().map(|t| blake3::hash(t.as_bytes())).collect(),
         }
     }
@@ -104,12 +90,7 @@ pub async fn require(State(state): State<AppState>, request: Request, next: Next
         error: "unauthorized".into(),
         message: "Send a valid token: `Authorization: Bearer TOKEN` (server.tokens).".into(),
     };
-    (
-        StatusCode::UNAUTHORIZED,
-        [(WWW_AUTHENTICATE, "Bearer")],
-        axum::Json(body),
-    )
-        .into_response()
+    (StatusCode::UNAUTHORIZED, [(WWW_AUTHENTICATE, "Bearer")], axum::Json(body)).into_response()
 }
 
 #[cfg(test)]
@@ -131,14 +112,8 @@ mod tests {
         assert!(!auth.is_authenticated(&HeaderMap::new()));
         let session = auth.session_for("a-long-enough-token-1").unwrap();
         assert!(!session.contains("token"));
-        assert!(auth.is_authenticated(&headers(
-            COOKIE,
-            &format!("x=1; {SESSION_COOKIE}={session}")
-        )));
-        assert!(!auth.is_authenticated(&headers(
-            COOKIE,
-            &format!("{SESSION_COOKIE}={}", "0".repeat(64))
-        )));
+        assert!(auth.is_authenticated(&headers(COOKIE, &format!("x=1; {SESSION_COOKIE}={session}"))));
+        assert!(!auth.is_authenticated(&headers(COOKIE, &format!("{SESSION_COOKIE}={}", "0".repeat(64)))));
         assert!(auth.session_for("nope").is_none());
         assert!(Auth::new(&[]).is_open());
     }

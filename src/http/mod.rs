@@ -54,10 +54,7 @@ pub enum BindError {
 /// protects it (unless `allow_unauthenticated_remote`).
 pub fn check_bind(cfg: &Config) -> Result<SocketAddr, BindError> {
     let server = &cfg.server;
-    let addr: SocketAddr = server
-        .listen
-        .parse()
-        .map_err(|_| BindError::BadAddress(server.listen.clone()))?;
+    let addr: SocketAddr = server.listen.parse().map_err(|_| BindError::BadAddress(server.listen.clone()))?;
     let has_tokens = server.tokens.iter().any(|t| !t.expose_secret().is_empty());
     if !has_tokens && !addr.ip().is_loopback() && !server.allow_unauthenticated_remote {
         return Err(BindError::Unauthenticated(addr));
@@ -118,11 +115,7 @@ pub struct Route {
 }
 
 fn route(method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Route {
-    Route {
-        method,
-        path,
-        handler,
-    }
+    Route { method, path, handler }
 }
 
 /// Every route the server has.
@@ -136,11 +129,7 @@ pub fn routes(max_upload: u64) -> Vec<Route> {
         route(Method::POST, "/api/ask", post(api::ask)),
         route(Method::POST, "/api/ask/stream", post(api::ask_stream)),
         route(Method::GET, "/api/documents", get(api::documents)),
-        route(
-            Method::POST,
-            "/api/documents",
-            post(api::ingest).layer(upload_limit),
-        ),
+        route(Method::POST, "/api/documents", post(api::ingest).layer(upload_limit)),
         route(Method::DELETE, "/api/documents/{id}", delete(api::forget)),
         route(Method::POST, "/api/warmup", post(api::warmup)),
         route(Method::GET, "/api/status", get(api::status)),
@@ -150,11 +139,7 @@ pub fn routes(max_upload: u64) -> Vec<Route> {
         route(Method::GET, "/static/{file}", get(web::asset)),
         route(Method::POST, "/ui/ask", post(web::ask)),
         route(Method::GET, "/ui/ask/{id}/stream", get(web::ask_stream)),
-        route(
-            Method::POST,
-            "/ui/upload",
-            post(web::upload).layer(upload_limit),
-        ),
+        route(Method::POST, "/ui/upload", post(web::upload).layer(upload_limit)),
         route(Method::GET, "/ui/documents", get(web::documents)),
         route(Method::DELETE, "/ui/documents/{id}", delete(web::forget)),
         route(Method::GET, "/ui/status", get(web::status)),
@@ -168,10 +153,5 @@ pub fn router(state: AppState) -> Router {
     for r in routes(max_upload) {
         router = router.route(r.path, r.handler);
     }
-    router
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::require,
-        ))
-        .with_state(state)
+    router.layer(axum::middleware::from_fn_with_state(state.clone(), auth::require)).with_state(state)
 }

@@ -39,8 +39,7 @@ pub fn templates() -> Environment<'static> {
         ("receipt.html", include_str!("templates/receipt.html")),
         ("status.html", include_str!("templates/status.html")),
     ] {
-        env.add_template(name, source)
-            .expect("the embedded templates parse");
+        env.add_template(name, source).expect("the embedded templates parse");
     }
     env
 }
@@ -61,21 +60,12 @@ impl Pending {
     }
 
     fn take(&self, id: &str) -> Option<Question> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id)
-            .map(|(q, _)| q)
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(id).map(|(q, _)| q)
     }
 }
 
 fn render(state: &AppState, name: &str, ctx: Value) -> Html<String> {
-    match state
-        .0
-        .templates
-        .get_template(name)
-        .and_then(|t| t.render(ctx))
-    {
+    match state.0.templates.get_template(name).and_then(|t| t.render(ctx)) {
         Ok(html) => Html(html),
         Err(e) => {
             tracing::error!(error = %e, template = name, "Template failed.");
@@ -115,18 +105,10 @@ pub async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -
     match state.0.auth.session_for(&form.token) {
         Some(session) => {
             let cookie = format!("{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict");
-            (
-                StatusCode::SEE_OTHER,
-                [(SET_COOKIE, cookie), (LOCATION, "/".to_owned())],
-            )
-                .into_response()
+            (StatusCode::SEE_OTHER, [(SET_COOKIE, cookie), (LOCATION, "/".to_owned())]).into_response()
         }
         None => {
-            let page = render(
-                &state,
-                "login.html",
-                context! { error => "That token is not valid." },
-            );
+            let page = render(&state, "login.html", context! { error => "That token is not valid." });
             (StatusCode::UNAUTHORIZED, page).into_response()
         }
     }
@@ -136,11 +118,7 @@ pub async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -
 #[utoipa::path(post, path = "/logout", tag = "web", responses((status = 303, description = "Logged out")))]
 pub async fn logout() -> Response {
     let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
-    (
-        StatusCode::SEE_OTHER,
-        [(SET_COOKIE, cookie), (LOCATION, "/".to_owned())],
-    )
-        .into_response()
+    (StatusCode::SEE_OTHER, [(SET_COOKIE, cookie), (LOCATION, "/".to_owned())]).into_response()
 }
 
 /// htmx, its SSE extension and the style sheet, embedded in the binary.
@@ -153,14 +131,7 @@ pub async fn asset(Path(file): Path<String>) -> Response {
         "style.css" => (include_str!("static/style.css"), "text/css"),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
-    (
-        [
-            (CONTENT_TYPE, kind),
-            (CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        body,
-    )
-        .into_response()
+    ([(CONTENT_TYPE, kind), (CACHE_CONTROL, "public, max-age=3600")], body).into_response()
 }
 
 /// The ask form's fields.
@@ -185,19 +156,13 @@ fn answer_html(id: &str, answer: &Answer) -> String {
     let mut out = escaped.clone();
     for c in &answer.citations {
         let marker = format!("[{}]", c.n);
-        out = out.replace(
-            &marker,
-            &format!("<sup><a href=\"#fn-{id}-{n}\">[{n}]</a></sup>", n = c.n),
-        );
+        out = out.replace(&marker, &format!("<sup><a href=\"#fn-{id}-{n}\">[{n}]</a></sup>", n = c.n));
     }
     out
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 fn final_fragment(state: &AppState, id: &str, question: &str, event: AskEvent) -> String {
@@ -230,21 +195,11 @@ pub async fn ask_stream(
     Path(id): Path<String>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let question = state.0.pending.take(&id);
-    let text = question
-        .as_ref()
-        .map(|q| q.text.clone())
-        .unwrap_or_default();
+    let text = question.as_ref().map(|q| q.text.clone()).unwrap_or_default();
     let events = match question {
-        Some(q) => {
-            state
-                .core()
-                .ask_stream(&scope(&state), &state.actor(), q)
-                .await
-        }
+        Some(q) => state.core().ask_stream(&scope(&state), &state.actor(), q).await,
         None => futures::stream::once(async {
-            AskEvent::Failed(footnote_adapter::AskError::Invalid(
-                "this question expired; ask it again".into(),
-            ))
+            AskEvent::Failed(footnote_adapter::AskError::Invalid("this question expired; ask it again".into()))
         })
         .boxed(),
     };
@@ -252,12 +207,12 @@ pub async fn ask_stream(
     let stream = events.flat_map(move |event| {
         let mut out = Vec::new();
         match event {
-            AskEvent::Queued { position } => out.push(Event::default().event("status").data(
-                format!("Waiting for the model: position {position} in the queue…"),
-            )),
-            AskEvent::LoadingModel => {
-                out.push(Event::default().event("status").data("Loading the model…"))
-            }
+            AskEvent::Queued { position } => out.push(
+                Event::default()
+                    .event("status")
+                    .data(format!("Waiting for the model: position {position} in the queue…")),
+            ),
+            AskEvent::LoadingModel => out.push(Event::default().event("status").data("Loading the model…")),
             AskEvent::Token(piece) => {
                 if !started {
                     started = true;
@@ -266,11 +221,7 @@ pub async fn ask_stream(
                 out.push(Event::default().event("token").data(escape(&piece)));
             }
             done => {
-                out.push(
-                    Event::default()
-                        .event("done")
-                        .data(final_fragment(&state, &id, &text, done)),
-                );
+                out.push(Event::default().event("done").data(final_fragment(&state, &id, &text, done)));
                 out.push(Event::default().event("end").data(""));
             }
         }
@@ -284,21 +235,13 @@ pub async fn ask_stream(
     responses((status = 200, description = "Receipt fragment", content_type = "text/html", body = String)))]
 pub async fn upload(State(state): State<AppState>, mut multipart: Multipart) -> Response {
     let ctx = match api::read_upload(&mut multipart).await {
-        Ok((_, upload)) => match state
-            .core()
-            .ingest(&scope(&state), &state.actor(), upload)
-            .await
-        {
+        Ok((_, upload)) => match state.core().ingest(&scope(&state), &state.actor(), upload).await {
             Ok(receipt) => context! { summary => receipt.summary() },
             Err(e) => context! { error => e.user_message() },
         },
         Err(e) => context! { error => e.message() },
     };
-    (
-        [("HX-Trigger", "documents-changed")],
-        render(&state, "receipt.html", ctx),
-    )
-        .into_response()
+    ([("HX-Trigger", "documents-changed")], render(&state, "receipt.html", ctx)).into_response()
 }
 
 async fn document_list(state: &AppState, error: Option<String>) -> Html<String> {
@@ -308,11 +251,7 @@ async fn document_list(state: &AppState, error: Option<String>) -> Html<String> 
             "documents.html",
             context! { documents => Value::from(minijinja::value::Serde(&documents)), error },
         ),
-        Err(e) => render(
-            state,
-            "documents.html",
-            context! { error => e.user_message() },
-        ),
+        Err(e) => render(state, "documents.html", context! { error => e.user_message() }),
     }
 }
 
@@ -326,12 +265,7 @@ pub async fn documents(State(state): State<AppState>) -> Html<String> {
 #[utoipa::path(delete, path = "/ui/documents/{id}", tag = "web", params(("id" = String, Path, description = "Document id")),
     responses((status = 200, description = "Document list fragment", content_type = "text/html", body = String)))]
 pub async fn forget(State(state): State<AppState>, Path(id): Path<String>) -> Html<String> {
-    let error = state
-        .core()
-        .forget(&scope(&state), &state.actor(), &id)
-        .await
-        .err()
-        .map(|e| e.user_message());
+    let error = state.core().forget(&scope(&state), &state.actor(), &id).await.err().map(|e| e.user_message());
     document_list(&state, error).await
 }
 
@@ -339,25 +273,14 @@ pub async fn forget(State(state): State<AppState>, Path(id): Path<String>) -> Ht
 #[utoipa::path(get, path = "/ui/status", tag = "web", responses((status = 200, description = "Status line fragment", content_type = "text/html", body = String)))]
 pub async fn status(State(state): State<AppState>) -> Html<String> {
     let (dot, line) = match state.core().status(&scope(&state), &state.actor()).await {
-        Ok(s) if !s.ollama_reachable => (
-            "down",
-            "The model server is not reachable: answers show sources only.".to_owned(),
-        ),
+        Ok(s) if !s.ollama_reachable => {
+            ("down", "The model server is not reachable: answers show sources only.".to_owned())
+        }
         Ok(s) => {
             let warm = s.chat_model.loaded && s.embed_model.loaded;
-            let word = if warm {
-                "warm"
-            } else {
-                "cold (the first answer loads them)"
-            };
+            let word = if warm { "warm" } else { "cold (the first answer loads them)" };
             let state = if warm { "warm" } else { "cold" };
-            (
-                state,
-                format!(
-                    "Models {word} · {} · {} documents",
-                    s.chat_model.name, s.documents
-                ),
-            )
+            (state, format!("Models {word} · {} · {} documents", s.chat_model.name, s.documents))
         }
         Err(e) => ("down", e.user_message()),
     };

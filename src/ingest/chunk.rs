@@ -11,9 +11,8 @@ use tiktoken_rs::CoreBPE;
 use super::{DocKind, Extracted};
 
 /// The cl100k tokenizer, built once per process.
-static CL100K: LazyLock<CoreBPE> = LazyLock::new(|| {
-    tiktoken_rs::cl100k_base().expect("the cl100k tokenizer is built into tiktoken-rs")
-});
+static CL100K: LazyLock<CoreBPE> =
+    LazyLock::new(|| tiktoken_rs::cl100k_base().expect("the cl100k tokenizer is built into tiktoken-rs"));
 
 /// Tokens in `text` by the cl100k tokenizer (the one chunk sizes are measured with).
 pub fn count_tokens(text: &str) -> usize {
@@ -62,13 +61,8 @@ impl Chunker {
                 .unwrap_or_else(|_| ChunkConfig::new(chunk_tokens))
                 .with_sizer(&*CL100K)
         };
-        let inner = Splitters {
-            text: TextSplitter::new(config()),
-            markdown: MarkdownSplitter::new(config()),
-        };
-        Chunker {
-            inner: Arc::new(inner),
-        }
+        let inner = Splitters { text: TextSplitter::new(config()), markdown: MarkdownSplitter::new(config()) };
+        Chunker { inner: Arc::new(inner) }
     }
 
     /// The chunks of every section, in document order.
@@ -85,11 +79,7 @@ impl Chunker {
                     continue;
                 }
                 let tokens = u32::try_from(count_tokens(text)).unwrap_or(u32::MAX);
-                drafts.push(ChunkDraft {
-                    text: text.to_owned(),
-                    locator: section.locator.clone(),
-                    tokens,
-                });
+                drafts.push(ChunkDraft { text: text.to_owned(), locator: section.locator.clone(), tokens });
             }
         }
         drafts

@@ -20,23 +20,16 @@ const MAX_ENTRIES: usize = 5_000;
 pub(super) fn extract(ctx: &Ctx, bytes: &[u8]) -> Result<Parsed, IngestError> {
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|_| damaged())?;
     if archive.len() > MAX_ENTRIES {
-        return Err(IngestError::TooLarge(format!(
-            "the Word document holds more than {MAX_ENTRIES} parts"
-        )));
+        return Err(IngestError::TooLarge(format!("the Word document holds more than {MAX_ENTRIES} parts")));
     }
     let document = read_entry(ctx, &mut archive, "word/document.xml")?.ok_or_else(damaged)?;
     let styles = match read_entry(ctx, &mut archive, "word/styles.xml")? {
         Some(xml) => heading_styles(&xml),
         None => HashMap::new(),
     };
-    let title =
-        read_entry(ctx, &mut archive, "docProps/core.xml")?.and_then(|xml| core_title(&xml));
+    let title = read_entry(ctx, &mut archive, "docProps/core.xml")?.and_then(|xml| core_title(&xml));
     let sections = body_sections(ctx, &document, &styles)?;
-    Ok(Parsed {
-        title,
-        sections,
-        pages: None,
-    })
+    Ok(Parsed { title, sections, pages: None })
 }
 
 fn damaged() -> IngestError {
@@ -63,13 +56,10 @@ fn read_entry(
         return Err(ctx.too_much_unpacked());
     }
     let mut buf = Vec::with_capacity(usize::try_from(entry.size().min(16 << 20)).unwrap_or(0));
-    entry
-        .take(left.saturating_add(1))
-        .read_to_end(&mut buf)
-        .map_err(|error| {
-            tracing::debug!(%error, entry = name, "cannot unpack DOCX entry");
-            damaged()
-        })?;
+    entry.take(left.saturating_add(1)).read_to_end(&mut buf).map_err(|error| {
+        tracing::debug!(%error, entry = name, "cannot unpack DOCX entry");
+        damaged()
+    })?;
     ctx.unpack(buf.len() as u64)?;
     String::from_utf8(buf).map(Some).map_err(|_| damaged())
 }
@@ -82,9 +72,7 @@ fn heading_styles(xml: &str) -> HashMap<String, usize> {
     let mut current: Option<String> = None;
     loop {
         match reader.read_event() {
-            Ok(Event::Start(e)) if e.local_name().as_ref() == b"style" => {
-                current = attr(&e, b"styleId")
-            }
+            Ok(Event::Start(e)) if e.local_name().as_ref() == b"style" => current = attr(&e, b"styleId"),
             Ok(Event::End(e)) if e.local_name().as_ref() == b"style" => current = None,
             Ok(Event::Start(e) | Event::Empty(e)) => {
                 let Some(id) = current.as_ref() else { continue };
@@ -120,11 +108,7 @@ fn level_from_name(name: &str) -> Option<usize> {
 }
 
 /// The paragraphs of `word/document.xml`, cut into sections at heading paragraphs.
-fn body_sections(
-    ctx: &Ctx,
-    xml: &str,
-    styles: &HashMap<String, usize>,
-) -> Result<Vec<Section>, IngestError> {
+fn body_sections(ctx: &Ctx, xml: &str, styles: &HashMap<String, usize>) -> Result<Vec<Section>, IngestError> {
     let mut reader = Reader::from_str(xml);
     let mut sections = Vec::new();
     let mut path: Vec<(usize, String)> = Vec::new();
@@ -153,10 +137,7 @@ fn body_sections(
                     }
                     b"t" if started => in_text = true,
                     b"delText" | b"instrText" if started => skip_depth += 1,
-                    b"pStyle" => {
-                        level = level
-                            .or_else(|| attr(e, b"val").and_then(|id| style_level(&id, styles)))
-                    }
+                    b"pStyle" => level = level.or_else(|| attr(e, b"val").and_then(|id| style_level(&id, styles))),
                     b"outlineLvl" => level = level.or_else(|| outline_level(e)),
                     b"tab" if skip_depth == 0 => paragraph.push('\t'),
                     b"br" | b"cr" if skip_depth == 0 => paragraph.push('\n'),
@@ -208,11 +189,7 @@ fn body_sections(
 
 /// `w:outlineLvl w:val="0"` is a level-1 heading; 9 means body text.
 fn outline_level(e: &BytesStart<'_>) -> Option<usize> {
-    attr(e, b"val")?
-        .parse::<usize>()
-        .ok()
-        .filter(|l| *l < 9)
-        .map(|l| l + 1)
+    attr(e, b"val")?.parse::<usize>().ok().filter(|l| *l < 9).map(|l| l + 1)
 }
 
 fn style_level(id: &str, styles: &HashMap<String, usize>) -> Option<usize> {
@@ -224,13 +201,7 @@ fn flush(sections: &mut Vec<Section>, body: &mut String, path: &[(usize, String)
     body.clear();
     if !text.is_empty() {
         let heading_path = path.iter().map(|(_, h)| h.clone()).collect();
-        sections.push(Section {
-            text,
-            locator: Locator {
-                heading_path,
-                ..Locator::default()
-            },
-        });
+        sections.push(Section { text, locator: Locator { heading_path, ..Locator::default() } });
     }
 }
 
@@ -247,9 +218,7 @@ fn core_title(xml: &str) -> Option<String> {
             Event::GeneralRef(e) if inside => {
                 if let Ok(Some(c)) = e.resolve_char_ref() {
                     title.push(c);
-                } else if let Some(s) =
-                    quick_xml::escape::resolve_predefined_entity(&e.decode().ok()?)
-                {
+                } else if let Some(s) = quick_xml::escape::resolve_predefined_entity(&e.decode().ok()?) {
                     title.push_str(s);
                 }
             }

@@ -22,32 +22,19 @@ pub(super) const MAX_DEPTH: usize = 5;
 /// An email; `depth` counts the emails that enclose this one.
 pub(super) fn extract(ctx: &Ctx, bytes: &[u8], depth: usize) -> Result<Parsed, IngestError> {
     if depth > MAX_DEPTH {
-        return Err(IngestError::Unreadable(
-            "its forwarded messages are nested too deeply".into(),
-        ));
+        return Err(IngestError::Unreadable("its forwarded messages are nested too deeply".into()));
     }
     let message = MessageParser::default()
         .parse(bytes)
         .ok_or_else(|| IngestError::Unreadable("it is not an email I can read".into()))?;
     let title = message.subject().map(one_line);
     let sections = read_message(ctx, &message, depth)?;
-    Ok(Parsed {
-        title,
-        sections,
-        pages: None,
-    })
+    Ok(Parsed { title, sections, pages: None })
 }
 
-fn read_message(
-    ctx: &Ctx,
-    message: &Message<'_>,
-    depth: usize,
-) -> Result<Vec<Section>, IngestError> {
+fn read_message(ctx: &Ctx, message: &Message<'_>, depth: usize) -> Result<Vec<Section>, IngestError> {
     let subject = message.subject().map(one_line).filter(|s| !s.is_empty());
-    let date = message
-        .date()
-        .filter(|d| d.is_valid())
-        .map(|d| d.to_rfc3339());
+    let date = message.date().filter(|d| d.is_valid()).map(|d| d.to_rfc3339());
     let stamp = |mut locator: Locator| {
         if locator.subject.is_none() {
             locator.subject.clone_from(&subject);
@@ -60,10 +47,7 @@ fn read_message(
     let body = body_text(message)?;
     ctx.unpack(body.len() as u64)?;
     if !body.is_empty() {
-        sections.push(Section {
-            text: body,
-            locator: stamp(Locator::default()),
-        });
+        sections.push(Section { text: body, locator: stamp(Locator::default()) });
     }
 
     for (n, &id) in message.attachments.iter().enumerate() {
@@ -82,10 +66,7 @@ fn read_message(
         let found = match &part.body {
             PartType::Message(nested) => {
                 if depth + 1 > MAX_DEPTH {
-                    tracing::warn!(
-                        attachment = name,
-                        "forwarded messages nested too deep; skipped"
-                    );
+                    tracing::warn!(attachment = name, "forwarded messages nested too deep; skipped");
                     continue;
                 }
                 ctx.attachment()?;
@@ -110,9 +91,7 @@ fn read_message(
                 section.locator = stamp(section.locator);
                 section
             })),
-            Err(
-                error @ (IngestError::Timeout | IngestError::TooLarge(_) | IngestError::Internal),
-            ) => {
+            Err(error @ (IngestError::Timeout | IngestError::TooLarge(_) | IngestError::Internal)) => {
                 return Err(error);
             }
             Err(error) => tracing::info!(attachment = name, %error, "email attachment skipped"),
@@ -135,11 +114,7 @@ fn read_file(
 
 /// The message text: its text/plain parts, else its HTML parts converted.
 fn body_text(message: &Message<'_>) -> Result<String, IngestError> {
-    let ids = if message.text_body.is_empty() {
-        &message.html_body
-    } else {
-        &message.text_body
-    };
+    let ids = if message.text_body.is_empty() { &message.html_body } else { &message.text_body };
     let mut parts = Vec::new();
     for &id in ids {
         let text = match message.parts.get(id as usize).map(|p| &p.body) {
@@ -164,13 +139,7 @@ fn attachment_name(declared: Option<&str>, body: &PartType<'_>, n: usize) -> Str
     declared
         .or(subject)
         // Names carry no folders.
-        .map(|name| {
-            name.rsplit(['/', '\\'])
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_owned()
-        })
+        .map(|name| name.rsplit(['/', '\\']).next().unwrap_or_default().trim().to_owned())
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| format!("attachment {}", n + 1))
 }

@@ -78,13 +78,7 @@ fn push(sections: &mut Vec<Section>, body: &str, path: &[(usize, String)]) {
     let text = normalize(body, false);
     if !text.is_empty() {
         let heading_path = path.iter().map(|(_, h)| h.clone()).collect();
-        sections.push(Section {
-            text,
-            locator: Locator {
-                heading_path,
-                ..Locator::default()
-            },
-        });
+        sections.push(Section { text, locator: Locator { heading_path, ..Locator::default() } });
     }
 }
 
@@ -128,27 +122,14 @@ mod tests {
         let parsed = from_html(html).ok().unwrap_or_default();
         assert_eq!(parsed.title.as_deref(), Some("Fish & Chips"));
         let all: String = parsed.sections.iter().map(|s| s.text.as_str()).collect();
-        assert!(
-            !all.contains("secret") && !all.contains("alert") && !all.contains("color"),
-            "{all}"
-        );
-        let got: Vec<(Vec<String>, String)> = parsed
-            .sections
-            .iter()
-            .map(|s| (s.locator.heading_path.clone(), s.text.clone()))
-            .collect();
+        assert!(!all.contains("secret") && !all.contains("alert") && !all.contains("color"), "{all}");
+        let got: Vec<(Vec<String>, String)> =
+            parsed.sections.iter().map(|s| (s.locator.heading_path.clone(), s.text.clone())).collect();
         assert_eq!(got[0].0, Vec::<String>::new());
         // Links keep their text (html2text brackets it: "[a link]").
-        assert!(
-            got[0].1.contains("Intro bold and") && got[0].1.contains("a link"),
-            "{:?}",
-            got[0]
-        );
+        assert!(got[0].1.contains("Intro bold and") && got[0].1.contains("a link"), "{:?}", got[0]);
         assert_eq!(got[1], (vec!["Menu".to_string()], "Fish.".to_string()));
-        assert_eq!(
-            got[2],
-            (vec!["Menu".to_string(), "Sides".into()], "Chips.".into())
-        );
+        assert_eq!(got[2], (vec!["Menu".to_string(), "Sides".into()], "Chips.".into()));
         assert_eq!(got[3].0, vec!["Menu".to_string(), "Drinks".into()]);
         assert!(got[3].1.contains("Tea") && got[3].1.contains("Beer"));
         assert_eq!(got[4], (vec!["Hours".to_string()], "Always.".into()));
@@ -156,9 +137,7 @@ mod tests {
 
     #[test]
     fn title_falls_back_to_first_h1() {
-        let parsed = from_html("<h2>Small</h2><p>x</p><h1>Big</h1><p>y</p>")
-            .ok()
-            .unwrap_or_default();
+        let parsed = from_html("<h2>Small</h2><p>x</p><h1>Big</h1><p>y</p>").ok().unwrap_or_default();
         assert_eq!(parsed.title.as_deref(), Some("Big"));
     }
 }

@@ -168,15 +168,8 @@ pub async fn extract(
 }
 
 /// The synchronous core of [`extract`], with panics caught.
-fn extract_blocking(
-    ctx: &Ctx,
-    file_name: &str,
-    mime: Option<&str>,
-    bytes: &[u8],
-) -> Result<Extracted, IngestError> {
-    match catch_unwind(AssertUnwindSafe(|| {
-        extract_any(ctx, file_name, mime, bytes, 0)
-    })) {
+fn extract_blocking(ctx: &Ctx, file_name: &str, mime: Option<&str>, bytes: &[u8]) -> Result<Extracted, IngestError> {
+    match catch_unwind(AssertUnwindSafe(|| extract_any(ctx, file_name, mime, bytes, 0))) {
         Ok(result) => result,
         Err(panic) => {
             let what = panic
@@ -184,11 +177,7 @@ fn extract_blocking(
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            tracing::warn!(
-                file = file_name,
-                panic = what,
-                "a parser panicked on this file"
-            );
+            tracing::warn!(file = file_name, panic = what, "a parser panicked on this file");
             Err(damaged())
         }
     }
@@ -215,31 +204,17 @@ fn extract_any(
         DocKind::Docx => docx::extract(ctx, bytes)?,
         DocKind::Email => email::extract(ctx, bytes, depth)?,
     };
-    let sections: Vec<Section> = parsed
-        .sections
-        .into_iter()
-        .filter(|s| !s.text.trim().is_empty())
-        .collect();
+    let sections: Vec<Section> = parsed.sections.into_iter().filter(|s| !s.text.trim().is_empty()).collect();
     if sections.is_empty() {
         return Err(match kind {
             DocKind::Text | DocKind::Markdown => IngestError::Empty,
-            DocKind::Pdf | DocKind::Docx => {
-                no_text("it contains no text I can read (a scanned document?)")
-            }
+            DocKind::Pdf | DocKind::Docx => no_text("it contains no text I can read (a scanned document?)"),
             DocKind::Html | DocKind::Email => no_text("it contains no text I can read"),
         });
     }
-    let title = parsed
-        .title
-        .map(|t| normalize::one_line(&t))
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| file_stem(file_name));
-    Ok(Extracted {
-        title,
-        kind,
-        sections,
-        pages: parsed.pages,
-    })
+    let title =
+        parsed.title.map(|t| normalize::one_line(&t)).filter(|t| !t.is_empty()).unwrap_or_else(|| file_stem(file_name));
+    Ok(Extracted { title, kind, sections, pages: parsed.pages })
 }
 
 /// What an extractor hands back; [`extract_any`] fills in the title fallback and checks that
@@ -262,28 +237,17 @@ struct Ctx {
 
 impl Ctx {
     fn new(limits: Limits, cancelled: Arc<AtomicBool>) -> Self {
-        Ctx {
-            limits,
-            cancelled,
-            unpacked: Cell::new(0),
-            attachments: Cell::new(0),
-        }
+        Ctx { limits, cancelled, unpacked: Cell::new(0), attachments: Cell::new(0) }
     }
 
     /// Stops work once [`extract`] has given up waiting.
     fn check(&self) -> Result<(), IngestError> {
-        if self.cancelled.load(Ordering::Relaxed) {
-            Err(IngestError::Timeout)
-        } else {
-            Ok(())
-        }
+        if self.cancelled.load(Ordering::Relaxed) { Err(IngestError::Timeout) } else { Ok(()) }
     }
 
     /// Bytes that may still be unpacked.
     fn unpacked_left(&self) -> u64 {
-        self.limits
-            .max_unpacked_size
-            .saturating_sub(self.unpacked.get())
+        self.limits.max_unpacked_size.saturating_sub(self.unpacked.get())
     }
 
     /// Counts `n` more unpacked bytes against `max_unpacked_size`.
@@ -330,11 +294,7 @@ fn damaged() -> IngestError {
 fn megabytes(n: u64) -> String {
     const MB: u64 = 1024 * 1024;
     if n >= MB {
-        if n.is_multiple_of(MB) {
-            format!("{} MB", n / MB)
-        } else {
-            format!("{:.1} MB", n as f64 / MB as f64)
-        }
+        if n.is_multiple_of(MB) { format!("{} MB", n / MB) } else { format!("{:.1} MB", n as f64 / MB as f64) }
     } else {
         format!("{} KB", n.div_ceil(1024))
     }
@@ -348,17 +308,11 @@ fn file_stem(file_name: &str) -> String {
         _ => base,
     };
     let stem = normalize::one_line(stem);
-    if stem.is_empty() {
-        "document".into()
-    } else {
-        stem
-    }
+    if stem.is_empty() { "document".into() } else { stem }
 }
 
 /// The lower-case extension of a file name, if any.
 fn extension(file_name: &str) -> Option<String> {
     let base = file_name.rsplit(['/', '\\']).next().unwrap_or(file_name);
-    base.rsplit_once('.')
-        .map(|(_, ext)| ext.trim().to_ascii_lowercase())
-        .filter(|e| !e.is_empty())
+    base.rsplit_once('.').map(|(_, ext)| ext.trim().to_ascii_lowercase()).filter(|e| !e.is_empty())
 }

@@ -19,8 +19,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<String, IngestError> {
 }
 
 fn utf8(bytes: &[u8]) -> Result<String, IngestError> {
-    String::from_utf8(bytes.to_vec())
-        .map_err(|_| IngestError::Unreadable("it is not valid UTF-8 text".into()))
+    String::from_utf8(bytes.to_vec()).map_err(|_| IngestError::Unreadable("it is not valid UTF-8 text".into()))
 }
 
 fn utf16(bytes: &[u8], unit: fn([u8; 2]) -> u16) -> Result<String, IngestError> {
@@ -29,25 +28,17 @@ fn utf16(bytes: &[u8], unit: fn([u8; 2]) -> u16) -> Result<String, IngestError> 
         return Err(bad());
     }
     let units = bytes.chunks_exact(2).map(|pair| unit([pair[0], pair[1]]));
-    char::decode_utf16(units)
-        .collect::<Result<String, _>>()
-        .map_err(|_| bad())
+    char::decode_utf16(units).collect::<Result<String, _>>().map_err(|_| bad())
 }
 
 /// True when the first bytes look like a binary file rather than text: many control bytes.
 /// Text with a byte-order mark is always text.
 pub(super) fn looks_binary(bytes: &[u8]) -> bool {
-    if bytes.starts_with(b"\xEF\xBB\xBF")
-        || bytes.starts_with(b"\xFF\xFE")
-        || bytes.starts_with(b"\xFE\xFF")
-    {
+    if bytes.starts_with(b"\xEF\xBB\xBF") || bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
         return false;
     }
     let sample = &bytes[..bytes.len().min(8192)];
-    let controls = sample
-        .iter()
-        .filter(|&&b| b < 0x20 && !matches!(b, b'\n' | b'\r' | b'\t' | 0x0C | 0x1B))
-        .count();
+    let controls = sample.iter().filter(|&&b| b < 0x20 && !matches!(b, b'\n' | b'\r' | b'\t' | 0x0C | 0x1B)).count();
     controls * 20 > sample.len()
 }
 
@@ -119,10 +110,7 @@ fn is_invisible(c: char) -> bool {
 /// Squeezes a title or name onto one clean line.
 pub(super) fn one_line(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for word in text
-        .split(|c: char| c.is_whitespace() || c.is_control())
-        .filter(|w| !w.is_empty())
-    {
+    for word in text.split(|c: char| c.is_whitespace() || c.is_control()).filter(|w| !w.is_empty()) {
         if !out.is_empty() {
             out.push(' ');
         }
@@ -143,10 +131,7 @@ mod tests {
 
     #[test]
     fn keeps_indentation_when_asked() {
-        assert_eq!(
-            normalize("- a\n    - b   c\n\tcode", true),
-            "- a\n    - b c\n    code"
-        );
+        assert_eq!(normalize("- a\n    - b   c\n\tcode", true), "- a\n    - b c\n    code");
     }
 
     #[test]
@@ -154,13 +139,8 @@ mod tests {
         assert_eq!(decode(b"\xEF\xBB\xBFhi").ok(), Some("hi".to_owned()));
         assert_eq!(decode(b"\xFF\xFEh\0i\0").ok(), Some("hi".to_owned()));
         assert_eq!(decode(b"\xFE\xFF\0h\0i").ok(), Some("hi".to_owned()));
-        assert_eq!(
-            decode(b"caf\xE9"),
-            Err(IngestError::Unreadable("it is not valid UTF-8 text".into()))
-        );
-        assert!(
-            matches!(decode(b"\xFF\xFEh"), Err(IngestError::Unreadable(m)) if m.contains("UTF-16"))
-        );
+        assert_eq!(decode(b"caf\xE9"), Err(IngestError::Unreadable("it is not valid UTF-8 text".into())));
+        assert!(matches!(decode(b"\xFF\xFEh"), Err(IngestError::Unreadable(m)) if m.contains("UTF-16")));
     }
 
     #[test]

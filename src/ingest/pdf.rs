@@ -16,14 +16,10 @@ pub(super) fn extract(ctx: &Ctx, bytes: &[u8]) -> Result<Parsed, IngestError> {
         Ok(Ok(doc)) => doc,
         Ok(Err(error)) => {
             tracing::debug!(%error, "lopdf could not load the PDF");
-            return Err(IngestError::Unreadable(
-                "the PDF is damaged or incomplete".into(),
-            ));
+            return Err(IngestError::Unreadable("the PDF is damaged or incomplete".into()));
         }
         Err(_) => {
-            return Err(IngestError::Unreadable(
-                "the PDF is damaged or incomplete".into(),
-            ));
+            return Err(IngestError::Unreadable("the PDF is damaged or incomplete".into()));
         }
     };
     // lopdf opens PDFs encrypted with an empty user password by itself; what stays encrypted
@@ -34,9 +30,7 @@ pub(super) fn extract(ctx: &Ctx, bytes: &[u8]) -> Result<Parsed, IngestError> {
     let pages = doc.get_pages();
     let count = u32::try_from(pages.len()).unwrap_or(u32::MAX);
     if count == 0 {
-        return Err(IngestError::Unreadable(
-            "the PDF has no pages (it may be damaged)".into(),
-        ));
+        return Err(IngestError::Unreadable("the PDF has no pages (it may be damaged)".into()));
     }
     if count > ctx.limits.max_pages {
         return Err(IngestError::TooLarge(format!(
@@ -53,10 +47,7 @@ pub(super) fn extract(ctx: &Ctx, bytes: &[u8]) -> Result<Parsed, IngestError> {
             Some(text) => {
                 let text = normalize(&text, false);
                 if !text.is_empty() {
-                    let locator = Locator {
-                        page: Some(number),
-                        ..Locator::default()
-                    };
+                    let locator = Locator { page: Some(number), ..Locator::default() };
                     sections.push(Section { text, locator });
                 }
             }
@@ -64,22 +55,12 @@ pub(super) fn extract(ctx: &Ctx, bytes: &[u8]) -> Result<Parsed, IngestError> {
         }
     }
     if failed == count {
-        return Err(IngestError::Unreadable(
-            "the PDF is damaged: none of its pages could be read".into(),
-        ));
+        return Err(IngestError::Unreadable("the PDF is damaged: none of its pages could be read".into()));
     }
     if failed > 0 {
-        tracing::warn!(
-            failed,
-            pages = count,
-            "skipped PDF pages that could not be read"
-        );
+        tracing::warn!(failed, pages = count, "skipped PDF pages that could not be read");
     }
-    Ok(Parsed {
-        title: info_title(&doc),
-        sections,
-        pages: Some(count),
-    })
+    Ok(Parsed { title: info_title(&doc), sections, pages: Some(count) })
 }
 
 /// The text of one page, or `None` when pdf-extract fails or panics on it.

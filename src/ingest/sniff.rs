@@ -14,11 +14,7 @@ const PDF_HEADER_WINDOW: usize = 1024;
 const OLE_MAGIC: &[u8] = b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1";
 
 /// Decides how to read a file, or says why it cannot be read at all.
-pub(super) fn sniff(
-    file_name: &str,
-    mime: Option<&str>,
-    bytes: &[u8],
-) -> Result<DocKind, IngestError> {
+pub(super) fn sniff(file_name: &str, mime: Option<&str>, bytes: &[u8]) -> Result<DocKind, IngestError> {
     let ext = extension(file_name);
     let ext = ext.as_deref();
     let mime = mime.map(|m| m.split(';').next().unwrap_or(m).trim().to_ascii_lowercase());
@@ -34,29 +30,20 @@ pub(super) fn sniff(
     if ext == Some("docx") && bytes.starts_with(OLE_MAGIC) {
         return Err(IngestError::Unreadable("it is password-protected".into()));
     }
-    if let Some(found) = infer::get(bytes).filter(|t| t.matcher_type() != infer::MatcherType::Text)
-    {
+    if let Some(found) = infer::get(bytes).filter(|t| t.matcher_type() != infer::MatcherType::Text) {
         return Err(IngestError::Unsupported(describe(&found)));
     }
     if ext == Some("pdf") {
-        return Err(IngestError::Unreadable(
-            "it is named .pdf but is not a PDF".into(),
-        ));
+        return Err(IngestError::Unreadable("it is named .pdf but is not a PDF".into()));
     }
     if mime == Some("application/pdf") {
-        return Err(IngestError::Unreadable(
-            "it was sent as a PDF but is not one".into(),
-        ));
+        return Err(IngestError::Unreadable("it was sent as a PDF but is not one".into()));
     }
     if ext == Some("docx") {
-        return Err(IngestError::Unreadable(
-            "it is named .docx but is not a Word document".into(),
-        ));
+        return Err(IngestError::Unreadable("it is named .docx but is not a Word document".into()));
     }
     if normalize::looks_binary(bytes) {
-        return Err(IngestError::Unsupported(
-            "a binary file of a type I don't know".into(),
-        ));
+        return Err(IngestError::Unsupported("a binary file of a type I don't know".into()));
     }
     if looks_like_email(bytes) {
         return Ok(DocKind::Email);
@@ -79,9 +66,7 @@ pub(super) fn sniff(
 }
 
 fn is_pdf(bytes: &[u8]) -> bool {
-    bytes[..bytes.len().min(PDF_HEADER_WINDOW)]
-        .windows(5)
-        .any(|w| w == b"%PDF-")
+    bytes[..bytes.len().min(PDF_HEADER_WINDOW)].windows(5).any(|w| w == b"%PDF-")
 }
 
 /// A ZIP file is read only when it is a Word document.
@@ -107,15 +92,10 @@ fn sniff_zip(ext: Option<&str>, bytes: &[u8]) -> Result<DocKind, IngestError> {
         "a PowerPoint presentation"
     } else if names.contains(&"mimetype") && names.contains(&"content.xml") {
         "an OpenDocument file (save it as .docx or PDF)"
-    } else if names
-        .iter()
-        .any(|n| n.starts_with("META-INF/container.xml"))
-    {
+    } else if names.iter().any(|n| n.starts_with("META-INF/container.xml")) {
         "an e-book (EPUB)"
     } else if ext == Some("docx") {
-        return Err(IngestError::Unreadable(
-            "it is named .docx but is not a Word document".into(),
-        ));
+        return Err(IngestError::Unreadable("it is named .docx but is not a Word document".into()));
     } else {
         "a ZIP archive (send the files inside it one by one)"
     };
@@ -164,14 +144,7 @@ const EMAIL_HEADERS: &[&str] = &[
 ];
 
 /// The names that make a header block an email (not just any `Key: value` text).
-const EMAIL_KEY_HEADERS: &[&str] = &[
-    "from",
-    "subject",
-    "date",
-    "mime-version",
-    "received",
-    "return-path",
-];
+const EMAIL_KEY_HEADERS: &[&str] = &["from", "subject", "date", "mime-version", "received", "return-path"];
 
 /// True when the file opens with RFC 5322 headers: every line up to the first blank one is a
 /// header or a folded continuation, and at least two known email headers are among them.
@@ -235,37 +208,23 @@ mod tests {
     #[test]
     fn content_beats_extension() {
         assert_eq!(sniff("notes.txt", None, b"%PDF-1.7\n..."), Ok(DocKind::Pdf));
-        assert_eq!(
-            sniff("page.txt", None, b"<!DOCTYPE html><title>x</title>"),
-            Ok(DocKind::Html)
-        );
-        assert_eq!(
-            sniff("x.md", None, b"From: a@b.c\nSubject: hi\n\nbody"),
-            Ok(DocKind::Email)
-        );
+        assert_eq!(sniff("page.txt", None, b"<!DOCTYPE html><title>x</title>"), Ok(DocKind::Html));
+        assert_eq!(sniff("x.md", None, b"From: a@b.c\nSubject: hi\n\nbody"), Ok(DocKind::Email));
     }
 
     #[test]
     fn extension_then_mime() {
         assert_eq!(sniff("a.md", None, b"# Title"), Ok(DocKind::Markdown));
         assert_eq!(sniff("a.htm", None, b"<p>hi</p>"), Ok(DocKind::Html));
-        assert_eq!(
-            sniff("a", Some("text/markdown; charset=utf-8"), b"# Title"),
-            Ok(DocKind::Markdown)
-        );
-        assert_eq!(
-            sniff("a", Some("message/rfc822"), b"hello"),
-            Ok(DocKind::Email)
-        );
+        assert_eq!(sniff("a", Some("text/markdown; charset=utf-8"), b"# Title"), Ok(DocKind::Markdown));
+        assert_eq!(sniff("a", Some("message/rfc822"), b"hello"), Ok(DocKind::Email));
         assert_eq!(sniff("a.eml", None, b"hello"), Ok(DocKind::Email));
         assert_eq!(sniff("README", None, b"hello"), Ok(DocKind::Text));
     }
 
     #[test]
     fn email_headers_need_a_real_header_block() {
-        assert!(looks_like_email(
-            b"Return-Path: <a@b>\r\nReceived: by x\r\n\tfolded\r\nFrom: a\r\n\r\nhi"
-        ));
+        assert!(looks_like_email(b"Return-Path: <a@b>\r\nReceived: by x\r\n\tfolded\r\nFrom: a\r\n\r\nhi"));
         assert!(!looks_like_email(b"Subject: just one header\n\nbody"));
         assert!(!looks_like_email(b"Note: this\nIs: prose with colons\n"));
         assert!(!looks_like_email(b"From: me\nand then some prose\n"));
@@ -275,28 +234,16 @@ mod tests {
     fn misnamed_and_binary_files() {
         assert_eq!(
             sniff("report.pdf", None, b"just text"),
-            Err(IngestError::Unreadable(
-                "it is named .pdf but is not a PDF".into()
-            ))
+            Err(IngestError::Unreadable("it is named .pdf but is not a PDF".into()))
         );
         let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
-        assert!(
-            matches!(sniff("a.png", None, png), Err(IngestError::Unsupported(m)) if m.contains("image"))
-        );
-        assert!(matches!(
-            sniff("a.bin", None, &[0u8; 64]),
-            Err(IngestError::Unsupported(_))
-        ));
+        assert!(matches!(sniff("a.png", None, png), Err(IngestError::Unsupported(m)) if m.contains("image")));
+        assert!(matches!(sniff("a.bin", None, &[0u8; 64]), Err(IngestError::Unsupported(_))));
         let ole = [OLE_MAGIC, &[0u8; 600]].concat();
-        assert_eq!(
-            sniff("locked.docx", None, &ole),
-            Err(IngestError::Unreadable("it is password-protected".into()))
-        );
+        assert_eq!(sniff("locked.docx", None, &ole), Err(IngestError::Unreadable("it is password-protected".into())));
         assert_eq!(
             sniff("scan", Some("application/pdf"), b"text"),
-            Err(IngestError::Unreadable(
-                "it was sent as a PDF but is not one".into()
-            ))
+            Err(IngestError::Unreadable("it was sent as a PDF but is not one".into()))
         );
     }
 }

@@ -15,14 +15,7 @@ pub(super) fn plain(bytes: &[u8]) -> Result<Parsed, IngestError> {
     if text.is_empty() {
         return Err(IngestError::Empty);
     }
-    Ok(Parsed {
-        title: None,
-        sections: vec![Section {
-            text,
-            locator: Locator::default(),
-        }],
-        pages: None,
-    })
+    Ok(Parsed { title: None, sections: vec![Section { text, locator: Locator::default() }], pages: None })
 }
 
 /// A Markdown file: one section per run of text between headings.
@@ -37,10 +30,7 @@ pub(super) fn markdown(bytes: &[u8]) -> Result<Parsed, IngestError> {
 /// Heading-aware sections of Markdown source; the title comes from front matter or the first
 /// level-1 heading.
 fn markdown_sections(source: &str) -> Parsed {
-    let parser = Parser::new_ext(
-        source,
-        Options::ENABLE_YAML_STYLE_METADATA_BLOCKS | Options::ENABLE_TABLES,
-    );
+    let parser = Parser::new_ext(source, Options::ENABLE_YAML_STYLE_METADATA_BLOCKS | Options::ENABLE_TABLES);
     let mut sections = Vec::new();
     let mut path: Vec<(HeadingLevel, String)> = Vec::new();
     let mut body_start = 0;
@@ -52,11 +42,7 @@ fn markdown_sections(source: &str) -> Parsed {
     for (event, range) in parser.into_offset_iter() {
         match event {
             Event::Start(Tag::Heading { level, .. }) => {
-                push_section(
-                    &mut sections,
-                    source.get(body_start..range.start).unwrap_or(""),
-                    &path,
-                );
+                push_section(&mut sections, source.get(body_start..range.start).unwrap_or(""), &path);
                 heading = Some((level, range.start, String::new()));
             }
             Event::End(TagEnd::Heading(_)) => {
@@ -75,11 +61,7 @@ fn markdown_sections(source: &str) -> Parsed {
                 body_start = range.end;
             }
             Event::Start(Tag::MetadataBlock(_)) => {
-                push_section(
-                    &mut sections,
-                    source.get(body_start..range.start).unwrap_or(""),
-                    &path,
-                );
+                push_section(&mut sections, source.get(body_start..range.start).unwrap_or(""), &path);
                 in_metadata = true;
             }
             Event::End(TagEnd::MetadataBlock(_)) => {
@@ -103,11 +85,7 @@ fn markdown_sections(source: &str) -> Parsed {
         }
     }
     push_section(&mut sections, source.get(body_start..).unwrap_or(""), &path);
-    Parsed {
-        title: front_title.or(first_h1),
-        sections,
-        pages: None,
-    }
+    Parsed { title: front_title.or(first_h1), sections, pages: None }
 }
 
 fn push_section(sections: &mut Vec<Section>, raw: &str, path: &[(HeadingLevel, String)]) {
@@ -115,10 +93,7 @@ fn push_section(sections: &mut Vec<Section>, raw: &str, path: &[(HeadingLevel, S
     if text.is_empty() {
         return;
     }
-    let locator = Locator {
-        heading_path: path.iter().map(|(_, t)| t.clone()).collect(),
-        ..Locator::default()
-    };
+    let locator = Locator { heading_path: path.iter().map(|(_, t)| t.clone()).collect(), ..Locator::default() };
     sections.push(Section { text, locator });
 }
 
@@ -136,11 +111,7 @@ mod tests {
     use super::*;
 
     fn paths(parsed: &Parsed) -> Vec<(Vec<String>, String)> {
-        parsed
-            .sections
-            .iter()
-            .map(|s| (s.locator.heading_path.clone(), s.text.clone()))
-            .collect()
+        parsed.sections.iter().map(|s| (s.locator.heading_path.clone(), s.text.clone())).collect()
     }
 
     fn p(items: &[&str]) -> Vec<String> {
@@ -172,10 +143,7 @@ mod tests {
         assert_eq!(parsed.title.as_deref(), Some("The Guide"));
         assert_eq!(
             paths(&parsed),
-            vec![
-                (p(&["Top"]), "```\n# not a heading\n```".into()),
-                (p(&["Top", "Sub"]), "text".into())
-            ]
+            vec![(p(&["Top"]), "```\n# not a heading\n```".into()), (p(&["Top", "Sub"]), "text".into())]
         );
     }
 

@@ -51,30 +51,23 @@ impl OllamaError {
     pub fn fix(&self) -> String {
         match self {
             OllamaError::Unreachable { url } => {
-                format!(
-                    "Start Ollama with `ollama serve` (tried {url}), or point `ollama.url` at it"
-                )
+                format!("Start Ollama with `ollama serve` (tried {url}), or point `ollama.url` at it")
             }
             OllamaError::ModelNotFound { model } => format!("Pull it with `ollama pull {model}`"),
             OllamaError::ContextTooLong { .. } => {
-                "Shorten the input, or raise `ollama.num_ctx` (up to the model's context length)"
-                    .to_owned()
+                "Shorten the input, or raise `ollama.num_ctx` (up to the model's context length)".to_owned()
             }
             OllamaError::Timeout { .. } => {
                 "Check the load on the Ollama server, or raise `ollama.request_timeout`".to_owned()
             }
-            OllamaError::StreamCut => {
-                "Ollama stopped mid-answer; check its log and ask again".to_owned()
-            }
+            OllamaError::StreamCut => "Ollama stopped mid-answer; check its log and ask again".to_owned(),
             OllamaError::Api { status, .. } => {
                 format!("Check Ollama's log for the HTTP {status} error and try again")
             }
             OllamaError::BadResponse(_) => {
                 "Check that `ollama.url` points at Ollama itself, and update Ollama".to_owned()
             }
-            OllamaError::Config(_) => {
-                "Set `ollama.url` to a URL such as http://127.0.0.1:11434".to_owned()
-            }
+            OllamaError::Config(_) => "Set `ollama.url` to a URL such as http://127.0.0.1:11434".to_owned(),
         }
     }
 
@@ -90,9 +83,7 @@ impl OllamaError {
         let about_model = lower.contains("try pulling it first")
             || (status == 404 && lower.contains("model") && lower.contains("not found"));
         if about_model && let Some(model) = model {
-            return OllamaError::ModelNotFound {
-                model: model.to_owned(),
-            };
+            return OllamaError::ModelNotFound { model: model.to_owned() };
         }
         if lower.contains("context length")
             || lower.contains("context window")
@@ -114,11 +105,7 @@ impl OllamaError {
             Err(_) => {
                 let text = body.trim();
                 let short: String = text.chars().take(300).collect();
-                if short.is_empty() {
-                    "(no message)".to_owned()
-                } else {
-                    short
-                }
+                if short.is_empty() { "(no message)".to_owned() } else { short }
             }
         }
     }
@@ -130,25 +117,15 @@ mod tests {
 
     #[test]
     fn classifies_replies() {
-        let nf = OllamaError::from_reply(
-            404,
-            "model \"llama9\" not found, try pulling it first".into(),
-            Some("llama9"),
-        );
+        let nf =
+            OllamaError::from_reply(404, "model \"llama9\" not found, try pulling it first".into(), Some("llama9"));
         assert!(matches!(&nf, OllamaError::ModelNotFound { model } if model == "llama9"));
         assert_eq!(nf.fix(), "Pull it with `ollama pull llama9`");
         let show = OllamaError::from_reply(404, "model 'x' not found".into(), Some("x"));
         assert!(matches!(show, OllamaError::ModelNotFound { .. }));
         let page = OllamaError::from_reply(404, "404 page not found".into(), Some("x"));
-        assert!(
-            matches!(page, OllamaError::Api { status: 404, .. }),
-            "an old Ollama without the endpoint"
-        );
-        let ctx = OllamaError::from_reply(
-            400,
-            "the input length exceeds the context length".into(),
-            Some("m"),
-        );
+        assert!(matches!(page, OllamaError::Api { status: 404, .. }), "an old Ollama without the endpoint");
+        let ctx = OllamaError::from_reply(400, "the input length exceeds the context length".into(), Some("m"));
         assert!(matches!(ctx, OllamaError::ContextTooLong { .. }));
         assert!(ctx.fix().contains("ollama.num_ctx"));
         assert_eq!(OllamaError::reply_message("{\"error\":\"boom\"}"), "boom");
@@ -157,9 +134,7 @@ mod tests {
 
     #[test]
     fn timeouts_say_how_long() {
-        let e = OllamaError::Timeout {
-            after: Duration::from_secs(90),
-        };
+        let e = OllamaError::Timeout { after: Duration::from_secs(90) };
         assert_eq!(e.to_string(), "Ollama did not answer within 1m 30s");
         assert!(e.fix().contains("ollama.request_timeout"));
         assert!(!e.is_unreachable());

@@ -29,24 +29,15 @@ pub struct ChatMessage {
 
 impl ChatMessage {
     pub fn system(content: impl Into<String>) -> ChatMessage {
-        ChatMessage {
-            role: "system".into(),
-            content: content.into(),
-        }
+        ChatMessage { role: "system".into(), content: content.into() }
     }
 
     pub fn user(content: impl Into<String>) -> ChatMessage {
-        ChatMessage {
-            role: "user".into(),
-            content: content.into(),
-        }
+        ChatMessage { role: "user".into(), content: content.into() }
     }
 
     pub fn assistant(content: impl Into<String>) -> ChatMessage {
-        ChatMessage {
-            role: "assistant".into(),
-            content: content.into(),
-        }
+        ChatMessage { role: "assistant".into(), content: content.into() }
     }
 }
 
@@ -66,11 +57,7 @@ pub struct ChatRequest {
 impl ChatRequest {
     /// A request with the model's default options.
     pub fn new(model: impl Into<String>, messages: Vec<ChatMessage>) -> ChatRequest {
-        ChatRequest {
-            model: model.into(),
-            messages,
-            ..ChatRequest::default()
-        }
+        ChatRequest { model: model.into(), messages, ..ChatRequest::default() }
     }
 }
 

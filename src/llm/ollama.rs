@@ -14,8 +14,8 @@ use serde_json::Value;
 
 use super::wire::{self, AnswerLine, ChatBody, EmbedBody, GenerateBody, Options};
 use super::{
-    ChatChunk, ChatRequest, ChatResponse, GenerateRequest, GenerateResponse, LocalModel, ModelInfo,
-    OllamaError, RunningModel, Warmed,
+    ChatChunk, ChatRequest, ChatResponse, GenerateRequest, GenerateResponse, LocalModel, ModelInfo, OllamaError,
+    RunningModel, Warmed,
 };
 use crate::config::OllamaConfig;
 
@@ -57,10 +57,7 @@ impl OllamaClient {
         let url = reqwest::Url::parse(cfg.url.trim())
             .map_err(|e| OllamaError::Config(format!("ollama.url is not a URL ({e})")))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(OllamaError::Config(format!(
-                "ollama.url must be http or https, not {}",
-                url.scheme()
-            )));
+            return Err(OllamaError::Config(format!("ollama.url must be http or https, not {}", url.scheme())));
         }
         let mut shown = url.clone();
         let _ = shown.set_password(None);
@@ -91,11 +88,7 @@ impl OllamaClient {
     /// Embeds texts in batches of `embed_batch_size` with up to `embed_parallelism` requests in
     /// flight; output order = input order; checks the count and that all vectors have one
     /// dimension.
-    pub async fn embed(
-        &self,
-        model: &str,
-        inputs: &[String],
-    ) -> Result<Vec<Vec<f32>>, OllamaError> {
+    pub async fn embed(&self, model: &str, inputs: &[String]) -> Result<Vec<Vec<f32>>, OllamaError> {
         if inputs.is_empty() {
             return Ok(Vec::new());
         }
@@ -108,16 +101,12 @@ impl OllamaClient {
                 async move { client.embed_batch(&model, &batch).await }
             })
             .collect();
-        let batches: Vec<Vec<Vec<f32>>> = futures::stream::iter(requests)
-            .buffered(self.inner.parallelism)
-            .try_collect()
-            .await?;
+        let batches: Vec<Vec<Vec<f32>>> =
+            futures::stream::iter(requests).buffered(self.inner.parallelism).try_collect().await?;
         let vectors: Vec<Vec<f32>> = batches.into_iter().flatten().collect();
         let dims = vectors.first().map_or(0, Vec::len);
         if dims == 0 {
-            return Err(OllamaError::BadResponse(format!(
-                "{model} returned empty vectors"
-            )));
+            return Err(OllamaError::BadResponse(format!("{model} returned empty vectors")));
         }
         if let Some(odd) = vectors.iter().find(|v| v.len() != dims) {
             return Err(OllamaError::BadResponse(format!(
@@ -128,16 +117,8 @@ impl OllamaClient {
         Ok(vectors)
     }
 
-    async fn embed_batch(
-        &self,
-        model: &str,
-        batch: &[String],
-    ) -> Result<Vec<Vec<f32>>, OllamaError> {
-        let body = EmbedBody {
-            model,
-            input: batch,
-            keep_alive: &self.inner.keep_alive,
-        };
+    async fn embed_batch(&self, model: &str, batch: &[String]) -> Result<Vec<Vec<f32>>, OllamaError> {
+        let body = EmbedBody { model, input: batch, keep_alive: &self.inner.keep_alive };
         let reply: wire::EmbedReply = self.post("/api/embed", &body, Some(model)).await?;
         if reply.embeddings.len() != batch.len() {
             return Err(OllamaError::BadResponse(format!(
@@ -154,10 +135,7 @@ impl OllamaClient {
         let body = chat_body(&req, false, &self.inner.keep_alive);
         let mut line: AnswerLine = self.post("/api/chat", &body, Some(&req.model)).await?;
         check_line(&mut line, 200, &req.model)?;
-        Ok(ChatResponse {
-            stats: line.stats(),
-            content: line.text(),
-        })
+        Ok(ChatResponse { stats: line.stats(), content: line.text() })
     }
 
     /// A chat answer as it is written: chunks in order, the last with `done: true` and stats.
@@ -169,17 +147,10 @@ impl OllamaClient {
         req: ChatRequest,
     ) -> Result<BoxStream<'static, Result<ChatChunk, OllamaError>>, OllamaError> {
         let body = chat_body(&req, true, &self.inner.keep_alive);
-        let send = self
-            .inner
-            .http
-            .post(self.url("/api/chat"))
-            .json(&body)
-            .send();
+        let send = self.inner.http.post(self.url("/api/chat")).json(&body).send();
         let resp = match tokio::time::timeout(self.inner.timeout, send).await {
             Err(_) => {
-                return Err(OllamaError::Timeout {
-                    after: self.inner.timeout,
-                });
+                return Err(OllamaError::Timeout { after: self.inner.timeout });
             }
             Ok(sent) => sent.map_err(|e| self.transport_error(e))?,
         };
@@ -187,11 +158,7 @@ impl OllamaClient {
         if !resp.status().is_success() {
             let text = tokio::time::timeout(self.inner.timeout, resp.text()).await;
             let text = text.ok().and_then(Result::ok).unwrap_or_default();
-            return Err(OllamaError::from_reply(
-                status,
-                OllamaError::reply_message(&text),
-                Some(&req.model),
-            ));
+            return Err(OllamaError::from_reply(status, OllamaError::reply_message(&text), Some(&req.model)));
         }
         let reader = LineReader {
             body: resp.bytes_stream().boxed(),
@@ -220,17 +187,11 @@ impl OllamaClient {
             system: req.system.as_deref(),
             stream: false,
             keep_alive: &self.inner.keep_alive,
-            options: Options {
-                num_ctx: req.num_ctx,
-                ..Options::default()
-            },
+            options: Options { num_ctx: req.num_ctx, ..Options::default() },
         };
         let mut line: AnswerLine = self.post("/api/generate", &body, Some(&req.model)).await?;
         check_line(&mut line, 200, &req.model)?;
-        Ok(GenerateResponse {
-            stats: line.stats(),
-            response: line.text(),
-        })
+        Ok(GenerateResponse { stats: line.stats(), response: line.text() })
     }
 
     /// The models loaded now.
@@ -240,14 +201,8 @@ impl OllamaClient {
             .models
             .into_iter()
             .map(|m| RunningModel {
-                expires_at: m
-                    .expires_at
-                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok()),
-                model: if m.model.is_empty() {
-                    m.name.clone()
-                } else {
-                    m.model
-                },
+                expires_at: m.expires_at.and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok()),
+                model: if m.model.is_empty() { m.name.clone() } else { m.model },
                 name: m.name,
                 size_vram: m.size_vram,
             })
@@ -261,11 +216,7 @@ impl OllamaClient {
             .models
             .into_iter()
             .map(|m| LocalModel {
-                model: if m.model.is_empty() {
-                    m.name.clone()
-                } else {
-                    m.model
-                },
+                model: if m.model.is_empty() { m.name.clone() } else { m.model },
                 name: m.name,
                 size: m.size,
             })
@@ -274,14 +225,9 @@ impl OllamaClient {
 
     /// A model's architecture, vector length, context length and capabilities.
     pub async fn show(&self, model: &str) -> Result<ModelInfo, OllamaError> {
-        let reply: wire::ShowReply = self
-            .post("/api/show", &wire::ShowBody { model }, Some(model))
-            .await?;
+        let reply: wire::ShowReply = self.post("/api/show", &wire::ShowBody { model }, Some(model)).await?;
         let info = &reply.model_info;
-        let architecture = info
-            .get("general.architecture")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        let architecture = info.get("general.architecture").and_then(Value::as_str).map(str::to_owned);
         let number = |key: &str| {
             let arch = architecture.as_deref()?;
             let n = info.get(&format!("{arch}.{key}"))?.as_u64()?;
@@ -314,11 +260,7 @@ impl OllamaClient {
     /// looks at the input).
     pub async fn warm_embed(&self, model: &str) -> Result<Warmed, OllamaError> {
         let started = Instant::now();
-        let body = EmbedBody {
-            model,
-            input: &[],
-            keep_alive: &self.inner.keep_alive,
-        };
+        let body = EmbedBody { model, input: &[], keep_alive: &self.inner.keep_alive };
         let reply: wire::EmbedReply = self.post("/api/embed", &body, Some(model)).await?;
         Ok(warmed(started.elapsed(), reply.load_duration))
     }
@@ -326,14 +268,7 @@ impl OllamaClient {
     /// Whether `GET /` answers with success.
     pub async fn is_reachable(&self) -> bool {
         let wait = self.inner.timeout.min(Duration::from_secs(10));
-        match self
-            .inner
-            .http
-            .get(self.url("/"))
-            .timeout(wait)
-            .send()
-            .await
-        {
+        match self.inner.http.get(self.url("/")).timeout(wait).send().await {
             Ok(resp) => resp.status().is_success(),
             Err(_) => false,
         }
@@ -354,8 +289,7 @@ impl OllamaClient {
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, OllamaError> {
-        self.call(path, self.inner.http.get(self.url(path)), None)
-            .await
+        self.call(path, self.inner.http.get(self.url(path)), None).await
     }
 
     async fn call<T: DeserializeOwned>(
@@ -364,19 +298,11 @@ impl OllamaClient {
         request: reqwest::RequestBuilder,
         model: Option<&str>,
     ) -> Result<T, OllamaError> {
-        let resp = request
-            .timeout(self.inner.timeout)
-            .send()
-            .await
-            .map_err(|e| self.transport_error(e))?;
+        let resp = request.timeout(self.inner.timeout).send().await.map_err(|e| self.transport_error(e))?;
         let status = resp.status();
         let text = resp.text().await.map_err(|e| self.transport_error(e))?;
         if !status.is_success() {
-            return Err(OllamaError::from_reply(
-                status.as_u16(),
-                OllamaError::reply_message(&text),
-                model,
-            ));
+            return Err(OllamaError::from_reply(status.as_u16(), OllamaError::reply_message(&text), model));
         }
         serde_json::from_str(&text).map_err(|e| OllamaError::BadResponse(format!("{path}: {e}")))
     }
@@ -384,13 +310,9 @@ impl OllamaClient {
     /// Maps a transport failure (never with the URL's credentials or the request body).
     fn transport_error(&self, e: reqwest::Error) -> OllamaError {
         if e.is_connect() {
-            OllamaError::Unreachable {
-                url: self.inner.shown.clone(),
-            }
+            OllamaError::Unreachable { url: self.inner.shown.clone() }
         } else if e.is_timeout() {
-            OllamaError::Timeout {
-                after: self.inner.timeout,
-            }
+            OllamaError::Timeout { after: self.inner.timeout }
         } else if e.is_body() || e.is_decode() || e.is_request() {
             // The connection broke after the request went out.
             OllamaError::StreamCut
@@ -413,20 +335,12 @@ fn chat_body<'a>(req: &'a ChatRequest, stream: bool, keep_alive: &'a Value) -> C
         messages: &req.messages,
         stream,
         keep_alive,
-        options: Options {
-            num_ctx: req.num_ctx,
-            temperature: req.temperature,
-            num_predict: req.num_predict,
-        },
+        options: Options { num_ctx: req.num_ctx, temperature: req.temperature, num_predict: req.num_predict },
     }
 }
 
 fn warmed(took: Duration, load_ns: u64) -> Warmed {
-    let load = if load_ns > 0 {
-        Duration::from_nanos(load_ns)
-    } else {
-        took
-    };
+    let load = if load_ns > 0 { Duration::from_nanos(load_ns) } else { took };
     Warmed { took, load }
 }
 
@@ -480,15 +394,10 @@ impl<B: AsRef<[u8]>> LineReader<B> {
     }
 
     fn parse(&self, line: &[u8]) -> Result<ChatChunk, OllamaError> {
-        let mut parsed: AnswerLine = serde_json::from_slice(line).map_err(|e| {
-            OllamaError::BadResponse(format!("a streamed line is not an answer line: {e}"))
-        })?;
+        let mut parsed: AnswerLine = serde_json::from_slice(line)
+            .map_err(|e| OllamaError::BadResponse(format!("a streamed line is not an answer line: {e}")))?;
         check_line(&mut parsed, self.status, &self.model)?;
         let stats = parsed.done.then(|| parsed.stats());
-        Ok(ChatChunk {
-            content: parsed.text(),
-            done: parsed.done,
-            stats,
-        })
+        Ok(ChatChunk { content: parsed.text(), done: parsed.done, stats })
     }
 }

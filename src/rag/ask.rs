@@ -9,7 +9,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::citations::{self, CitationRewriter};
-use super::{prompt, Rag, RagError};
+use super::{Rag, RagError, prompt};
 use crate::ingest::count_tokens;
 use crate::llm::{ChatRequest, OllamaError};
 use crate::retrieval::{self, Source};
@@ -23,7 +23,13 @@ impl Rag {
     /// Answers `question` from `collections`, sending progress and the final answer to `events`.
     /// Returns when the answer is complete or failed (a dropped receiver stops the work early).
     /// `asker` names the user in the model queue (which takes turns between users).
-    pub async fn answer(&self, collections: &[String], asker: &str, question: Question, events: mpsc::Sender<AskEvent>) {
+    pub async fn answer(
+        &self,
+        collections: &[String],
+        asker: &str,
+        question: Question,
+        events: mpsc::Sender<AskEvent>,
+    ) {
         let started = Instant::now();
         let result = self.answer_inner(collections, asker, question, &events, started).await;
         let event = match result {
@@ -91,7 +97,13 @@ impl Rag {
         let system_text = if system.trim().is_empty() { prompt::SYSTEM_PROMPT } else { system.as_str() };
         let fixed = count_tokens(system_text)
             + count_tokens(&question.text)
-            + question.history.iter().rev().take(self.cfg.answer.history_turns).map(|t| count_tokens(&t.text) + 4).sum::<usize>()
+            + question
+                .history
+                .iter()
+                .rev()
+                .take(self.cfg.answer.history_turns)
+                .map(|t| count_tokens(&t.text) + 4)
+                .sum::<usize>()
             + 64;
         let budget = (num_ctx as usize).saturating_sub(self.cfg.answer.reserve_tokens as usize + fixed);
         let sources = retrieval::pack(candidates, budget, self.cfg.retrieval.max_sources);

@@ -100,9 +100,9 @@ impl RagError {
             other => {
                 tracing::error!(error = %other, "ingest failed");
                 match &other {
-                    RagError::EmbedModelChanged { .. } => IngestError::Unavailable(
-                        "The search index is being changed to a new embedding model.".into(),
-                    ),
+                    RagError::EmbedModelChanged { .. } => {
+                        IngestError::Unavailable("The search index is being changed to a new embedding model.".into())
+                    }
                     RagError::Busy => IngestError::Unavailable(BUSY_MESSAGE.into()),
                     _ => IngestError::Internal,
                 }

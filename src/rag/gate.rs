@@ -56,9 +56,7 @@ impl Gate {
         if limiter.len() > SWEEP_ABOVE {
             limiter.retain_recent();
         }
-        limiter
-            .check_key(&user.to_owned())
-            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+        limiter.check_key(&user.to_owned()).map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
     /// Tracks the work that a shutdown waits for (answers and uploads in flight).
@@ -79,8 +77,6 @@ impl Gate {
 
     /// Waits until the work in flight is done, at most `grace`. Returns false on timeout.
     pub async fn drained(&self, grace: Duration) -> bool {
-        tokio::time::timeout(grace, self.tracker.wait())
-            .await
-            .is_ok()
+        tokio::time::timeout(grace, self.tracker.wait()).await.is_ok()
     }
 }

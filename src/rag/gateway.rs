@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use footnote_adapter::{
-    Actor, AskError, AskEvent, DocumentInfo, ForgetReceipt, Gateway, GatewayError, IngestError,
-    IngestOutcome, IngestReceipt, ModelState, Question, Scope, Status, Upload, WarmupReport,
+    Actor, AskError, AskEvent, DocumentInfo, ForgetReceipt, Gateway, GatewayError, IngestError, IngestOutcome,
+    IngestReceipt, ModelState, Question, Scope, Status, Upload, WarmupReport,
 };
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -83,12 +83,7 @@ impl Core {
 
 #[async_trait]
 impl Gateway for Core {
-    async fn ask_stream(
-        &self,
-        scope: &Scope,
-        actor: &Actor,
-        question: Question,
-    ) -> BoxStream<'static, AskEvent> {
+    async fn ask_stream(&self, scope: &Scope, actor: &Actor, question: Question) -> BoxStream<'static, AskEvent> {
         let gate = self.0.gate();
         if gate.is_closing() {
             return failed(AskError::ShuttingDown);
@@ -113,36 +108,23 @@ impl Gateway for Core {
                 let _ = tx.send(AskEvent::Failed(AskError::Timeout)).await;
             }
         });
-        futures::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|event| (event, rx))
-        })
-        .inspect(record_answer)
-        .boxed()
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|event| (event, rx)) })
+            .inspect(record_answer)
+            .boxed()
     }
 
-    async fn ingest(
-        &self,
-        scope: &Scope,
-        actor: &Actor,
-        upload: Upload,
-    ) -> Result<IngestReceipt, IngestError> {
+    async fn ingest(&self, scope: &Scope, actor: &Actor, upload: Upload) -> Result<IngestReceipt, IngestError> {
         let gate = self.0.gate();
         let result = if gate.is_closing() {
-            Err(IngestError::Unavailable(
-                AskError::ShuttingDown.user_message(),
-            ))
+            Err(IngestError::Unavailable(AskError::ShuttingDown.user_message()))
         } else if !self.allows(scope, actor, Action::Ingest) {
             Err(IngestError::Denied)
         } else {
             let collection = gate.policy.collection(scope);
             let work = self.0.ingest(&collection, upload);
-            gate.tracker()
-                .track_future(work)
-                .await
-                .map_err(RagError::into_ingest_error)
+            gate.tracker().track_future(work).await.map_err(RagError::into_ingest_error)
         };
-        metrics::counter!("footnote_ingest_total", "outcome" => ingest_outcome(&result))
-            .increment(1);
+        metrics::counter!("footnote_ingest_total", "outcome" => ingest_outcome(&result)).increment(1);
         result
     }
 
@@ -154,17 +136,10 @@ impl Gateway for Core {
     }
 
     async fn status(&self, scope: &Scope, _actor: &Actor) -> Result<Status, GatewayError> {
-        self.0
-            .status(Some(&self.collections(scope)))
-            .await
-            .map_err(RagError::into_gateway_error)
+        self.0.status(Some(&self.collections(scope))).await.map_err(RagError::into_gateway_error)
     }
 
-    async fn documents(
-        &self,
-        scope: &Scope,
-        actor: &Actor,
-    ) -> Result<Vec<DocumentInfo>, GatewayError> {
+    async fn documents(&self, scope: &Scope, actor: &Actor) -> Result<Vec<DocumentInfo>, GatewayError> {
         if !self.allows(scope, actor, Action::Ask) {
             return Err(GatewayError::Denied);
         }
@@ -190,12 +165,7 @@ impl Gateway for Core {
             .collect())
     }
 
-    async fn forget(
-        &self,
-        scope: &Scope,
-        actor: &Actor,
-        document_id: &str,
-    ) -> Result<ForgetReceipt, GatewayError> {
+    async fn forget(&self, scope: &Scope, actor: &Actor, document_id: &str) -> Result<ForgetReceipt, GatewayError> {
         if !self.allows(scope, actor, Action::Forget) {
             return Err(GatewayError::Denied);
         }
@@ -204,17 +174,9 @@ impl Gateway for Core {
             .trim_start_matches('#')
             .parse()
             .map_err(|_| GatewayError::NotFound(document_id.to_owned()))?;
-        let deleted = self
-            .0
-            .forget(&self.collections(scope), id)
-            .await
-            .map_err(RagError::into_gateway_error)?;
+        let deleted = self.0.forget(&self.collections(scope), id).await.map_err(RagError::into_gateway_error)?;
         let doc = deleted.ok_or_else(|| GatewayError::NotFound(document_id.to_owned()))?;
-        Ok(ForgetReceipt {
-            document_id: doc.id.to_string(),
-            title: doc.title,
-            chunks: doc.chunks as u32,
-        })
+        Ok(ForgetReceipt { document_id: doc.id.to_string(), title: doc.title, chunks: doc.chunks as u32 })
     }
 }
 
@@ -265,7 +227,11 @@ impl Rag {
             .collect();
         if !missing.is_empty() {
             status.problem = Some(
-                missing.iter().map(|m| format!("model {m} is not pulled: run `ollama pull {m}`")).collect::<Vec<_>>().join("; "),
+                missing
+                    .iter()
+                    .map(|m| format!("model {m} is not pulled: run `ollama pull {m}`"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
             );
         }
         Ok(status)

@@ -20,11 +20,11 @@ use footnote_adapter::{IngestError, IngestOutcome, IngestReceipt, ModelWarmup, U
 pub use error::RagError;
 
 use crate::config::{Config, EmbedPrefixes};
-use crate::index::vector::HnswParams;
 use crate::index::Indexes;
+use crate::index::vector::HnswParams;
 use crate::ingest::{self, Chunker, Limits};
 use crate::llm::OllamaClient;
-use crate::store::{Inserted, NewChunk, NewDocument, Store, META_EMBED_DIMS, META_EMBED_MODEL};
+use crate::store::{Inserted, META_EMBED_DIMS, META_EMBED_MODEL, NewChunk, NewDocument, Store};
 
 /// The queue's name for warm-up calls, which wait their turn like questions.
 const WARMUP_QUEUE_USER: &str = "\u{0}warmup";

@@ -8,7 +8,8 @@ use crate::retrieval::Source;
 use crate::store::ChunkRow;
 
 /// The built-in system prompt (`answer.system_prompt` replaces it).
-pub const SYSTEM_PROMPT: &str = "You are Footnote, an assistant that answers questions using ONLY the numbered sources \
+pub const SYSTEM_PROMPT: &str =
+    "You are Footnote, an assistant that answers questions using ONLY the numbered sources \
 provided with the question. Rules:
 - Base every statement on the sources; do not use outside knowledge.
 - After each statement, cite the source it comes from by its number in square brackets, like [1] or [2][3].

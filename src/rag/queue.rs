@@ -61,11 +61,7 @@ impl ModelQueue {
     /// A queue that runs `max_parallel` at once and lets at most `max_waiting` wait.
     pub fn new(max_parallel: usize, max_waiting: usize) -> ModelQueue {
         ModelQueue {
-            inner: Arc::new(Inner {
-                max_parallel: max_parallel.max(1),
-                max_waiting,
-                state: Mutex::default(),
-            }),
+            inner: Arc::new(Inner { max_parallel: max_parallel.max(1), max_waiting, state: Mutex::default() }),
         }
     }
 
@@ -81,28 +77,18 @@ impl ModelQueue {
         let (tx, rx) = watch::channel(usize::MAX);
         match state.users.iter_mut().find(|u| u.user == user) {
             Some(queue) => queue.waiters.push_back(Waiter { id, position: tx }),
-            None => state.users.push_back(UserQueue {
-                user: user.to_owned(),
-                waiters: VecDeque::from([Waiter { id, position: tx }]),
-            }),
+            None => state
+                .users
+                .push_back(UserQueue { user: user.to_owned(), waiters: VecDeque::from([Waiter { id, position: tx }]) }),
         }
         self.inner.dispatch(&mut state);
         drop(state);
-        Ok(Slot {
-            inner: self.inner.clone(),
-            id,
-            position: rx,
-        })
+        Ok(Slot { inner: self.inner.clone(), id, position: rx })
     }
 
     /// Questions waiting (not yet admitted).
     pub fn waiting(&self) -> usize {
-        self.inner
-            .lock()
-            .users
-            .iter()
-            .map(|u| u.waiters.len())
-            .sum()
+        self.inner.lock().users.iter().map(|u| u.waiters.len()).sum()
     }
 
     /// Answers being written now.
@@ -113,9 +99,7 @@ impl ModelQueue {
 
 impl Inner {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Admits waiters while slots are free, then tells every waiter its position.
@@ -135,19 +119,12 @@ impl Inner {
         }
         // Round r serves the r-th waiter of each user, in the users' order.
         let mut position = 0;
-        let longest = state
-            .users
-            .iter()
-            .map(|u| u.waiters.len())
-            .max()
-            .unwrap_or(0);
+        let longest = state.users.iter().map(|u| u.waiters.len()).max().unwrap_or(0);
         for round in 0..longest {
             for queue in &state.users {
                 if let Some(waiter) = queue.waiters.get(round) {
                     position += 1;
-                    waiter
-                        .position
-                        .send_if_modified(|p| std::mem::replace(p, position) != position);
+                    waiter.position.send_if_modified(|p| std::mem::replace(p, position) != position);
                 }
             }
         }
@@ -223,15 +200,9 @@ mod tests {
         let ann3 = q.enter("ann").unwrap();
         let bob = q.enter("bob").unwrap();
         // bob asked after ann's two waiting questions but is served between them.
-        assert_eq!(
-            (ann2.position(), bob.position(), ann3.position()),
-            (1, 2, 3)
-        );
+        assert_eq!((ann2.position(), bob.position(), ann3.position()), (1, 2, 3));
         drop(running);
-        assert_eq!(
-            (ann2.position(), bob.position(), ann3.position()),
-            (0, 1, 2)
-        );
+        assert_eq!((ann2.position(), bob.position(), ann3.position()), (0, 1, 2));
         drop(ann2);
         assert_eq!((bob.position(), ann3.position()), (0, 1));
     }

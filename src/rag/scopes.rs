@@ -71,30 +71,25 @@ impl Policy {
         let named = self.named(scope);
         let rules = match action {
             Action::Ask => named.and_then(|n| n.ask.as_ref()).unwrap_or(&self.cfg.ask),
-            Action::Ingest => named
-                .and_then(|n| n.ingest.as_ref())
-                .unwrap_or(&self.cfg.ingest),
-            Action::Forget => named
-                .and_then(|n| n.forget.as_ref())
-                .unwrap_or(&self.cfg.forget),
+            Action::Ingest => named.and_then(|n| n.ingest.as_ref()).unwrap_or(&self.cfg.ingest),
+            Action::Forget => named.and_then(|n| n.forget.as_ref()).unwrap_or(&self.cfg.forget),
         };
-        rules
-            .iter()
-            .filter_map(|r| Principal::parse(r))
-            .any(|p| match p {
-                Principal::Anyone => true,
-                Principal::Admin => false, // checked above
-                Principal::User(id) => actor.user_id == id,
-                Principal::Role(role) => actor.roles.contains(&role),
-            })
+        rules.iter().filter_map(|r| Principal::parse(r)).any(|p| match p {
+            Principal::Anyone => true,
+            Principal::Admin => false, // checked above
+            Principal::User(id) => actor.user_id == id,
+            Principal::Role(role) => actor.roles.contains(&role),
+        })
     }
 
     /// Owners of the room or space, configured admins and holders of an admin role.
     pub fn is_admin(&self, scope: &Scope, actor: &Actor) -> bool {
         actor.is_owner
-            || self.cfg.admins.iter().any(|a| {
-                a.split_once(':') == Some((scope.platform.as_str(), actor.user_id.as_str()))
-            })
+            || self
+                .cfg
+                .admins
+                .iter()
+                .any(|a| a.split_once(':') == Some((scope.platform.as_str(), actor.user_id.as_str())))
             || actor.roles.iter().any(|r| self.cfg.admin_roles.contains(r))
     }
 
@@ -103,9 +98,7 @@ impl Policy {
         self.cfg.collections.iter().find(|c| {
             c.rooms.iter().any(|m| {
                 m.platform == scope.platform
-                    && m.space
-                        .as_ref()
-                        .is_none_or(|s| scope.space.as_ref() == Some(s))
+                    && m.space.as_ref().is_none_or(|s| scope.space.as_ref() == Some(s))
                     && m.room.as_ref().is_none_or(|r| *r == scope.room)
             })
         })
@@ -118,12 +111,7 @@ mod tests {
     use crate::config::RoomMatch;
 
     fn room(platform: &str, space: Option<&str>, room: &str) -> Scope {
-        Scope {
-            platform: platform.into(),
-            space: space.map(Into::into),
-            room: room.into(),
-            thread: None,
-        }
+        Scope { platform: platform.into(), space: space.map(Into::into), room: room.into(), thread: None }
     }
 
     fn user(id: &str, roles: &[&str]) -> Actor {
@@ -140,35 +128,22 @@ mod tests {
         let mut cfg = ScopesConfig::default();
         let general = room("discord", Some("g1"), "general");
         assert_eq!(Policy::new(&cfg).collection(&general), "discord:g1:general");
-        assert_eq!(
-            Policy::new(&cfg).collection(&room("matrix", None, "!r:x")),
-            "matrix:!r:x"
-        );
-        assert_eq!(
-            Policy::new(&cfg).collection(&Scope::local("http", "notes")),
-            "notes"
-        );
+        assert_eq!(Policy::new(&cfg).collection(&room("matrix", None, "!r:x")), "matrix:!r:x");
+        assert_eq!(Policy::new(&cfg).collection(&Scope::local("http", "notes")), "notes");
         cfg.mapping = Mapping::Space;
         assert_eq!(Policy::new(&cfg).collection(&general), "discord:g1");
         cfg.mapping = Mapping::Global;
         assert_eq!(Policy::new(&cfg).collection(&general), "global");
         cfg.collections.push(NamedCollection {
             name: "handbook".into(),
-            rooms: vec![RoomMatch {
-                platform: "discord".into(),
-                space: Some("g1".into()),
-                room: None,
-            }],
+            rooms: vec![RoomMatch { platform: "discord".into(), space: Some("g1".into()), room: None }],
             ask: None,
             ingest: None,
             forget: None,
         });
         let p = Policy::new(&cfg);
         assert_eq!(p.collection(&general), "handbook");
-        assert_eq!(
-            p.collection(&room("discord", Some("g2"), "general")),
-            "global"
-        );
+        assert_eq!(p.collection(&room("discord", Some("g2"), "general")), "global");
     }
 
     #[test]
@@ -180,14 +155,7 @@ mod tests {
         assert!(p.allows(&here, &anyone, Action::Ingest));
         assert!(!p.allows(&here, &anyone, Action::Forget));
         assert!(p.allows(&here, &user("U2", &["admin"]), Action::Forget));
-        assert!(p.allows(
-            &here,
-            &Actor {
-                is_owner: true,
-                ..anyone
-            },
-            Action::Forget
-        ));
+        assert!(p.allows(&here, &Actor { is_owner: true, ..anyone }, Action::Forget));
     }
 
     #[test]
@@ -195,11 +163,7 @@ mod tests {
         let mut cfg = ScopesConfig { admins: vec!["discord:42".into()], ..Default::default() };
         cfg.collections.push(NamedCollection {
             name: "policies".into(),
-            rooms: vec![RoomMatch {
-                platform: "discord".into(),
-                space: None,
-                room: Some("hr".into()),
-            }],
+            rooms: vec![RoomMatch { platform: "discord".into(), space: None, room: Some("hr".into()) }],
             ask: Some(vec!["role:staff".into()]),
             ingest: Some(vec!["user:7".into()]),
             forget: None,
@@ -210,17 +174,7 @@ mod tests {
         assert!(p.allows(&hr, &user("1", &["staff"]), Action::Ask));
         assert!(!p.allows(&hr, &user("1", &["staff"]), Action::Ingest));
         assert!(p.allows(&hr, &user("7", &[]), Action::Ingest));
-        assert!(
-            p.allows(&hr, &user("42", &[]), Action::Forget),
-            "configured admin"
-        );
-        assert!(
-            !p.allows(
-                &room("matrix", None, "hr"),
-                &user("42", &[]),
-                Action::Forget
-            ),
-            "admin ids are per platform"
-        );
+        assert!(p.allows(&hr, &user("42", &[]), Action::Forget), "configured admin");
+        assert!(!p.allows(&room("matrix", None, "hr"), &user("42", &[]), Action::Forget), "admin ids are per platform");
     }
 }

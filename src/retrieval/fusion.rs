@@ -21,15 +21,16 @@ pub struct Fused {
 /// Fuses two best-first lists of `(chunk id, score)`; ties keep BM25 order first, then id.
 pub fn fuse(bm25: &[(u64, f32)], vector: &[(u64, f32)], cfg: &RetrievalConfig) -> Vec<Fused> {
     let mut out: Vec<Fused> = Vec::with_capacity(bm25.len() + vector.len());
-    let mut add = |id: u64, score: f32, bm25_rank: Option<usize>, vector_rank: Option<usize>| {
-        match out.iter_mut().find(|f| f.chunk_id == id) {
-            Some(f) => {
-                f.score += score;
-                f.bm25_rank = f.bm25_rank.or(bm25_rank);
-                f.vector_rank = f.vector_rank.or(vector_rank);
-            }
-            None => out.push(Fused { chunk_id: id, score, bm25_rank, vector_rank }),
+    let mut add = |id: u64, score: f32, bm25_rank: Option<usize>, vector_rank: Option<usize>| match out
+        .iter_mut()
+        .find(|f| f.chunk_id == id)
+    {
+        Some(f) => {
+            f.score += score;
+            f.bm25_rank = f.bm25_rank.or(bm25_rank);
+            f.vector_rank = f.vector_rank.or(vector_rank);
         }
+        None => out.push(Fused { chunk_id: id, score, bm25_rank, vector_rank }),
     };
     match cfg.fusion {
         Fusion::Rrf => {

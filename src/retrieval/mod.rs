@@ -10,7 +10,7 @@ use crate::config::RetrievalConfig;
 use crate::index::{IndexError, Indexes};
 use crate::store::{ChunkRow, Store};
 
-pub use fusion::{fuse, Fused};
+pub use fusion::{Fused, fuse};
 
 /// Which retrievers to use (the evaluation compares them; answers use `Hybrid`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

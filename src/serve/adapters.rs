@@ -27,10 +27,7 @@ impl AdapterSpec {
         name: impl Into<String>,
         build: impl Fn() -> Result<Box<dyn Adapter>, AdapterError> + Send + Sync + 'static,
     ) -> Self {
-        AdapterSpec {
-            name: name.into(),
-            build: Box::new(build),
-        }
+        AdapterSpec { name: name.into(), build: Box::new(build) }
     }
 }
 
@@ -63,11 +60,7 @@ pub fn build_adapters(cfg: &Config) -> Result<Vec<AdapterSpec>, Vec<String>> {
             },
         }
     }
-    if problems.is_empty() {
-        Ok(out)
-    } else {
-        Err(problems)
-    }
+    if problems.is_empty() { Ok(out) } else { Err(problems) }
 }
 
 /// Reads one compiled-in adapter's section and makes its spec.
@@ -142,12 +135,7 @@ impl Default for Backoff {
 
 /// Runs one adapter until `shutdown`, restarting it with backoff after an error, a panic or an
 /// unasked-for return. A configuration error stops it for good (restarting cannot help).
-pub async fn supervise(
-    spec: AdapterSpec,
-    gateway: Arc<dyn Gateway>,
-    shutdown: CancellationToken,
-    backoff: Backoff,
-) {
+pub async fn supervise(spec: AdapterSpec, gateway: Arc<dyn Gateway>, shutdown: CancellationToken, backoff: Backoff) {
     let name = spec.name.clone();
     let mut delay = backoff.initial;
     loop {
@@ -180,8 +168,7 @@ pub async fn supervise(
             if started.elapsed() >= backoff.reset_after {
                 delay = backoff.initial;
             }
-            metrics::counter!("footnote_adapter_restarts_total", "adapter" => name.clone())
-                .increment(1);
+            metrics::counter!("footnote_adapter_restarts_total", "adapter" => name.clone()).increment(1);
             tracing::error!(adapter = %name, error = %why, retry_in = ?delay, "Adapter failed; restarting it.");
         }
         tokio::select! {
@@ -200,25 +187,12 @@ mod tests {
     #[cfg(not(feature = "matrix"))]
     fn a_section_for_an_adapter_not_compiled_in_names_the_feature() {
         let mut cfg = Config::default();
-        cfg.adapters.insert(
-            "matrix".into(),
-            figment::value::Value::Dict(Default::default(), figment::value::Dict::new()),
-        );
-        cfg.adapters.insert(
-            "irc".into(),
-            figment::value::Value::Dict(Default::default(), figment::value::Dict::new()),
-        );
+        cfg.adapters
+            .insert("matrix".into(), figment::value::Value::Dict(Default::default(), figment::value::Dict::new()));
+        cfg.adapters.insert("irc".into(), figment::value::Value::Dict(Default::default(), figment::value::Dict::new()));
         let problems = build_adapters(&cfg).err().expect("refused");
-        assert!(
-            problems.iter().any(|p| p.contains("--features matrix")),
-            "{problems:?}"
-        );
-        assert!(
-            problems
-                .iter()
-                .any(|p| p.contains("no adapter named \"irc\"")),
-            "{problems:?}"
-        );
+        assert!(problems.iter().any(|p| p.contains("--features matrix")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.contains("no adapter named \"irc\"")), "{problems:?}");
         assert!(build_adapters(&Config::default()).unwrap().is_empty());
     }
 

@@ -34,9 +34,7 @@ pub fn spawn_warmup(tracker: &TaskTracker, rag: Arc<Rag>) {
 /// Re-warms both models at 80% of `ollama.keep_alive`, so they never unload while the service
 /// runs. Skipped when `keep_alive` is "forever" or zero.
 pub fn spawn_keep_warm(tracker: &TaskTracker, rag: Arc<Rag>, stop: CancellationToken) {
-    let Some(keep_alive) =
-        keep_alive_duration(&rag.config().ollama.keep_alive).filter(|d| !d.is_zero())
-    else {
+    let Some(keep_alive) = keep_alive_duration(&rag.config().ollama.keep_alive).filter(|d| !d.is_zero()) else {
         tracing::info!("Keep-warm not needed: ollama.keep_alive keeps the models loaded.");
         return;
     };

@@ -69,8 +69,7 @@ impl Running {
 /// Starts everything and returns once the HTTP server listens.
 pub async fn start(cfg: Config, options: Options) -> anyhow::Result<Running> {
     let addr = http::check_bind(&cfg)?;
-    let mut specs =
-        build_adapters(&cfg).map_err(|problems| anyhow::anyhow!(problems.join("\n")))?;
+    let mut specs = build_adapters(&cfg).map_err(|problems| anyhow::anyhow!(problems.join("\n")))?;
     specs.extend(options.adapters);
 
     let rag = Rag::open(cfg.clone(), ModelCheck::Refuse)
@@ -78,9 +77,7 @@ pub async fn start(cfg: Config, options: Options) -> anyhow::Result<Running> {
         .with_context(|| format!("cannot open the data in {}", cfg.data_dir.display()))?;
     let core = Core(rag.clone());
     let state = AppState::new(core.clone());
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let addr = listener.local_addr()?;
     if state.is_open() {
         tracing::warn!(%addr, "No server.tokens configured: the HTTP API and web page need no login, so footnote listens on this address only.");
@@ -97,12 +94,7 @@ pub async fn start(cfg: Config, options: Options) -> anyhow::Result<Running> {
     background::spawn_sync(&tracker, rag.clone(), stop_rest.clone());
     let gateway: Arc<dyn Gateway> = Arc::new(core.clone());
     for spec in specs {
-        tracker.spawn(adapters::supervise(
-            spec,
-            gateway.clone(),
-            stop_rest.clone(),
-            options.backoff,
-        ));
+        tracker.spawn(adapters::supervise(spec, gateway.clone(), stop_rest.clone(), options.backoff));
     }
     let router = http::router(state);
     #[cfg(feature = "slack")]
@@ -110,8 +102,7 @@ pub async fn start(cfg: Config, options: Options) -> anyhow::Result<Running> {
         Some(slack) => router.merge(slack),
         None => router,
     };
-    let server = axum::serve(listener, router)
-        .with_graceful_shutdown(stop_rest.clone().cancelled_owned());
+    let server = axum::serve(listener, router).with_graceful_shutdown(stop_rest.clone().cancelled_owned());
     let server = tracker.spawn(async move { server.await });
     tracker.close();
 
@@ -119,42 +110,25 @@ pub async fn start(cfg: Config, options: Options) -> anyhow::Result<Running> {
     let signal = shutdown.clone();
     let done = tokio::spawn(async move {
         signal.cancelled().await;
-        tracing::info!(
-            ?grace,
-            "Shutting down: no new questions; waiting for the answers in flight."
-        );
+        tracing::info!(?grace, "Shutting down: no new questions; waiting for the answers in flight.");
         rag.gate().close();
         if !rag.gate().drained(grace).await {
-            tracing::warn!(
-                ?grace,
-                "Answers still in flight after the grace period were dropped."
-            );
+            tracing::warn!(?grace, "Answers still in flight after the grace period were dropped.");
         }
         stop_rest.cancel();
-        if tokio::time::timeout(CLOSE_TIMEOUT, tracker.wait())
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(CLOSE_TIMEOUT, tracker.wait()).await.is_err() {
             tracing::warn!("Some adapters or connections did not close in time.");
         }
         if let Err(e) = rag.flush() {
             tracing::error!(error = %e, "Cannot write the vector index to disk; it is rebuilt on the next start.");
         }
         if server.is_finished() {
-            server
-                .await
-                .context("the HTTP server task failed")?
-                .context("the HTTP server failed")?;
+            server.await.context("the HTTP server task failed")?.context("the HTTP server failed")?;
         }
         tracing::info!("Footnote stopped.");
         Ok(())
     });
-    Ok(Running {
-        addr,
-        core,
-        shutdown,
-        done,
-    })
+    Ok(Running { addr, core, shutdown, done })
 }
 
 /// Runs the service until `shutdown` completes (SIGTERM/SIGINT in `main`), then shuts down.

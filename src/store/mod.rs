@@ -15,9 +15,9 @@ pub mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use footnote_adapter::{Locator, Origin};
 use futures::stream::BoxStream;
 use secrecy::ExposeSecret;
-use footnote_adapter::{Locator, Origin};
 
 /// Why a store operation failed. The messages are for logs; users see a generic text.
 #[derive(Debug, thiserror::Error)]

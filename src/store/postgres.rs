@@ -43,7 +43,8 @@ const EXTENSION_LOCK: i64 = 0x466f_6f74_6e03;
 /// The channel a trigger on `changes` notifies when a transaction appended to the log.
 pub const CHANGES_CHANNEL: &str = "footnote_changes";
 
-const DOCUMENT_COLUMNS: &str = "d.id, c.name AS collection, d.source, d.title, d.kind, d.content_hash, d.bytes, d.pages, d.added_at,
+const DOCUMENT_COLUMNS: &str =
+    "d.id, c.name AS collection, d.source, d.title, d.kind, d.content_hash, d.bytes, d.pages, d.added_at,
     (SELECT count(*) FROM chunks k WHERE k.document_id = d.id) AS chunks,
     (SELECT count(*) FROM chunks k WHERE k.document_id = d.id AND NOT k.embedded) AS pending";
 
@@ -113,37 +114,18 @@ fn redact(text: &str, url: &str) -> String {
 /// a server without it gives [`StoreError::Pgvector`].
 pub async fn ensure_extension(pool: &PgPool, name: &str) -> Result<String> {
     let find = "SELECT extversion FROM pg_extension WHERE extname = $1";
-    if let Some(v) = sqlx::query_scalar(find)
-        .bind(name)
-        .fetch_optional(pool)
-        .await?
-    {
+    if let Some(v) = sqlx::query_scalar(find).bind(name).fetch_optional(pool).await? {
         return Ok(v);
     }
     let mut tx = pool.begin().await?;
     // Two instances starting together must not race on CREATE EXTENSION.
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(EXTENSION_LOCK)
-        .execute(&mut *tx)
-        .await?;
-    let create = format!(
-        "CREATE EXTENSION IF NOT EXISTS \"{}\"",
-        name.replace('"', "")
-    );
-    if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(create))
-        .execute(&mut *tx)
-        .await
-    {
-        let code = e
-            .as_database_error()
-            .and_then(|d| d.code())
-            .map(|c| c.into_owned());
+    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(EXTENSION_LOCK).execute(&mut *tx).await?;
+    let create = format!("CREATE EXTENSION IF NOT EXISTS \"{}\"", name.replace('"', ""));
+    if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(create)).execute(&mut *tx).await {
+        let code = e.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned());
         return Err(pgvector_error(code.as_deref()).unwrap_or(StoreError::Database(e)));
     }
-    let version = sqlx::query_scalar(find)
-        .bind(name)
-        .fetch_one(&mut *tx)
-        .await?;
+    let version = sqlx::query_scalar(find).bind(name).fetch_one(&mut *tx).await?;
     tx.commit().await?;
     Ok(version)
 }
@@ -154,12 +136,7 @@ impl PgStore {
     pub async fn connect(url: &SecretString, opts: PgOptions) -> Result<Self> {
         let raw = url.expose_secret();
         let connect = PgConnectOptions::from_str(raw)
-            .map_err(|e| {
-                StoreError::Config(redact(
-                    &format!("database.url is not a PostgreSQL URL: {e}"),
-                    raw,
-                ))
-            })?
+            .map_err(|e| StoreError::Config(redact(&format!("database.url is not a PostgreSQL URL: {e}"), raw)))?
             .application_name("footnote");
         let pool = retry::retry("connect", opts.retry_for, || {
             let connect = connect.clone();
@@ -174,10 +151,7 @@ impl PgStore {
             }
         })
         .await?;
-        let version = retry::retry("install pgvector", opts.retry_for, || {
-            ensure_extension(&pool, "vector")
-        })
-        .await?;
+        let version = retry::retry("install pgvector", opts.retry_for, || ensure_extension(&pool, "vector")).await?;
         let iterative_scan = version_at_least(&version, (0, 8));
         if !iterative_scan {
             tracing::warn!(
@@ -185,25 +159,17 @@ impl PgStore {
                 "pgvector older than 0.8: no iterative index scans, small collections fall back to exact search"
             );
         }
-        retry::retry("migrate", opts.retry_for, || async {
-            Ok(MIGRATOR.run(&pool).await?)
-        })
-        .await?;
-        Ok(PgStore {
-            pool,
-            opts,
-            iterative_scan,
-        })
+        retry::retry("migrate", opts.retry_for, || async { Ok(MIGRATOR.run(&pool).await?) }).await?;
+        Ok(PgStore { pool, opts, iterative_scan })
     }
 
     /// Applies pending migrations (`footnote migrate`); they also run on every start.
     pub async fn migrate(&self) -> Result<Vec<i64>> {
         MIGRATOR.run(&self.pool).await?;
-        let applied: Vec<i64> = sqlx::query_scalar(
-            "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+                .fetch_all(&self.pool)
+                .await?;
         Ok(applied)
     }
 
@@ -220,19 +186,11 @@ impl PgStore {
         k: usize,
         plan: VectorPlan,
     ) -> Result<Vec<(i64, f32)>> {
-        retry::retry("vector search", self.opts.retry_for, || {
-            vectors::search(self, collections, query, k, plan)
-        })
-        .await
+        retry::retry("vector search", self.opts.retry_for, || vectors::search(self, collections, query, k, plan)).await
     }
 
     /// PostgreSQL's plan for the vector search answers use, as `EXPLAIN` prints it.
-    pub async fn explain_vector_search(
-        &self,
-        collections: &[String],
-        query: &[f32],
-        k: usize,
-    ) -> Result<String> {
+    pub async fn explain_vector_search(&self, collections: &[String], query: &[f32], k: usize) -> Result<String> {
         vectors::explain(self, collections, query, k).await
     }
 }
@@ -264,10 +222,7 @@ mod tests {
     #[test]
     fn passwords_are_redacted_and_versions_compared() {
         let url = "postgres://me:hunter2@db:5432/footnote";
-        assert_eq!(
-            redact("bad url postgres://me:hunter2@db", url),
-            "bad url postgres://me:[REDACTED]@db"
-        );
+        assert_eq!(redact("bad url postgres://me:hunter2@db", url), "bad url postgres://me:[REDACTED]@db");
         assert!(version_at_least("0.8.2", (0, 8)));
         assert!(version_at_least("1.0.0", (0, 8)));
         assert!(!version_at_least("0.7.4", (0, 8)));

@@ -15,7 +15,8 @@ use super::*;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-const DOCUMENT_COLUMNS: &str = "d.id, c.name AS collection, d.source, d.title, d.kind, d.content_hash, d.bytes, d.pages, d.added_at,
+const DOCUMENT_COLUMNS: &str =
+    "d.id, c.name AS collection, d.source, d.title, d.kind, d.content_hash, d.bytes, d.pages, d.added_at,
     (SELECT count(*) FROM chunks k WHERE k.document_id = d.id) AS chunks,
     (SELECT count(*) FROM chunks k WHERE k.document_id = d.id AND k.embedding IS NULL) AS pending";
 
@@ -83,7 +84,9 @@ fn document_row(row: &SqliteRow) -> Result<DocumentRow> {
 }
 
 async fn document_by_id(conn: &mut sqlx::SqliteConnection, id: i64) -> Result<DocumentRow> {
-    let sql = format!("SELECT {DOCUMENT_COLUMNS} FROM documents d JOIN collections c ON c.id = d.collection_id WHERE d.id = ?");
+    let sql = format!(
+        "SELECT {DOCUMENT_COLUMNS} FROM documents d JOIN collections c ON c.id = d.collection_id WHERE d.id = ?"
+    );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_one(&mut *conn).await?;
     document_row(&row)
 }
@@ -109,11 +112,13 @@ impl Store for SqliteStore {
     }
 
     async fn set_meta(&self, key: &str, value: &str) -> Result<()> {
-        sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-            .bind(key)
-            .bind(value)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -151,11 +156,12 @@ impl Store for SqliteStore {
             return Ok(Inserted::Duplicate(existing));
         }
 
-        let same_source: Option<i64> = sqlx::query_scalar("SELECT id FROM documents WHERE collection_id = ? AND source = ?")
-            .bind(collection_id)
-            .bind(&doc.source)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let same_source: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM documents WHERE collection_id = ? AND source = ?")
+                .bind(collection_id)
+                .bind(&doc.source)
+                .fetch_optional(&mut *tx)
+                .await?;
         let old = match same_source {
             Some(id) => {
                 let old = document_by_id(&mut tx, id).await?;

@@ -63,18 +63,11 @@ impl TestEnv {
         config.ollama.url = double.url.clone();
         config.ollama.request_timeout = std::time::Duration::from_secs(10);
         config.ollama.connect_timeout = std::time::Duration::from_secs(2);
-        TestEnv {
-            dir,
-            double,
-            config,
-            database: None,
-        }
+        TestEnv { dir, double, config, database: None }
     }
 
     pub async fn rag(&self) -> Arc<Rag> {
-        Rag::open(self.config.clone(), ModelCheck::Refuse)
-            .await
-            .expect("open the core")
+        Rag::open(self.config.clone(), ModelCheck::Refuse).await.expect("open the core")
     }
 
     pub async fn core(&self) -> Core {
@@ -85,17 +78,10 @@ impl TestEnv {
 /// Chunks of `collection` that have a vector, in whichever index holds them.
 pub async fn vectors_in(rag: &Rag, collection: &str) -> i64 {
     if rag.store().searches_vectors() {
-        let counts = rag
-            .store()
-            .counts(Some(&[collection.to_owned()]))
-            .await
-            .expect("counts");
+        let counts = rag.store().counts(Some(&[collection.to_owned()])).await.expect("counts");
         counts.chunks - counts.pending_embeddings
     } else {
-        rag.indexes()
-            .vector_index()
-            .map(|v| v.collection_len(collection) as i64)
-            .unwrap_or(0)
+        rag.indexes().vector_index().map(|v| v.collection_len(collection) as i64).unwrap_or(0)
     }
 }
 
@@ -105,10 +91,7 @@ pub async fn vectors_total(rag: &Rag) -> i64 {
         let counts = rag.store().counts(None).await.expect("counts");
         counts.chunks - counts.pending_embeddings
     } else {
-        rag.indexes()
-            .vector_index()
-            .map(|v| v.len() as i64)
-            .unwrap_or(0)
+        rag.indexes().vector_index().map(|v| v.len() as i64).unwrap_or(0)
     }
 }
 
@@ -117,27 +100,16 @@ pub fn scope(collection: &str) -> Scope {
 }
 
 pub fn upload(name: &str, text: &str) -> Upload {
-    Upload {
-        file_name: name.into(),
-        mime: None,
-        bytes: text.as_bytes().to_vec(),
-        origin: Default::default(),
-    }
+    Upload { file_name: name.into(), mime: None, bytes: text.as_bytes().to_vec(), origin: Default::default() }
 }
 
 pub async fn ingest(core: &Core, collection: &str, name: &str, text: &str) -> IngestReceipt {
-    core.ingest(&scope(collection), &Actor::operator(), upload(name, text))
-        .await
-        .expect("ingest")
+    core.ingest(&scope(collection), &Actor::operator(), upload(name, text)).await.expect("ingest")
 }
 
 /// Asks and collects every event; returns the events and the final answer (panics on failure).
 pub async fn ask(core: &Core, collection: &str, question: Question) -> (Vec<AskEvent>, Answer) {
-    let events: Vec<AskEvent> = core
-        .ask_stream(&scope(collection), &Actor::operator(), question)
-        .await
-        .collect()
-        .await;
+    let events: Vec<AskEvent> = core.ask_stream(&scope(collection), &Actor::operator(), question).await.collect().await;
     match events.last() {
         Some(AskEvent::Done(answer)) => {
             let answer = answer.clone();

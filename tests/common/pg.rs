@@ -29,8 +29,7 @@ pub fn server_url() -> String {
 
 /// `url` with its database name replaced.
 pub fn with_database(url: &str, name: &str) -> String {
-    let mut parsed =
-        reqwest::Url::parse(url).unwrap_or_else(|e| panic!("{URL_VAR} is not a URL: {e}"));
+    let mut parsed = reqwest::Url::parse(url).unwrap_or_else(|e| panic!("{URL_VAR} is not a URL: {e}"));
     parsed.set_path(&format!("/{name}"));
     parsed.to_string()
 }
@@ -42,12 +41,10 @@ pub async fn admin() -> sqlx::PgConnection {
     let url = server_url();
     match tokio::time::timeout(Duration::from_secs(10), sqlx::PgConnection::connect(&url)).await {
         Ok(Ok(conn)) => conn,
-        Ok(Err(e)) => panic!(
-            "no PostgreSQL test server at {URL_VAR} ({e}): start it with `eval \"$(scripts/test-services.sh)\"`"
-        ),
-        Err(_) => panic!(
-            "the PostgreSQL test server at {URL_VAR} does not answer: run `scripts/test-services.sh`"
-        ),
+        Ok(Err(e)) => {
+            panic!("no PostgreSQL test server at {URL_VAR} ({e}): start it with `eval \"$(scripts/test-services.sh)\"`")
+        }
+        Err(_) => panic!("the PostgreSQL test server at {URL_VAR} does not answer: run `scripts/test-services.sh`"),
     }
 }
 
@@ -70,17 +67,12 @@ impl TestDatabase {
     pub async fn create() -> TestDatabase {
         let name = format!("footnote_test_{:016x}", rand::random::<u64>());
         let mut conn = admin().await;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "CREATE DATABASE {name} TEMPLATE template1"
-        )))
-        .execute(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("cannot create the test database {name}: {e}"));
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name} TEMPLATE template1")))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("cannot create the test database {name}: {e}"));
         let _ = conn.close().await;
-        TestDatabase {
-            url: with_database(&server_url(), &name),
-            name,
-        }
+        TestDatabase { url: with_database(&server_url(), &name), name }
     }
 }
 
@@ -91,21 +83,15 @@ impl Drop for TestDatabase {
         let name = self.name.clone();
         let url = server_url();
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
                 return;
             };
             rt.block_on(async move {
                 if let Ok(Ok(mut conn)) =
-                    tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&url))
-                        .await
+                    tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&url)).await
                 {
                     let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
-                        .execute(&mut conn)
-                        .await;
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
                 }
             });
         })

@@ -9,9 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use footnote::config::Config;
 use footnote::serve::{self, AdapterSpec, Backoff, Options, Running};
-use footnote_adapter::{
-    Actor, Adapter, AdapterError, AskEvent, CancellationToken, Gateway, Question, Scope,
-};
+use footnote_adapter::{Actor, Adapter, AdapterError, AskEvent, CancellationToken, Gateway, Question, Scope};
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 
@@ -32,9 +30,7 @@ pub async fn start(cfg: Config, adapters: Vec<AdapterSpec>) -> Running {
         max: Duration::from_millis(200),
         reset_after: Duration::from_secs(60),
     };
-    let running = serve::start(cfg, Options { adapters, backoff })
-        .await
-        .expect("the service starts");
+    let running = serve::start(cfg, Options { adapters, backoff }).await.expect("the service starts");
     let gate = running.core.0.gate();
     for _ in 0..200 {
         if gate.queue.running() == 0 && gate.queue.waiting() == 0 && warmed(&running).await {
@@ -59,10 +55,7 @@ pub fn url(running: &Running, path: &str) -> String {
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client")
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client")
 }
 
 /// Parses a server-sent event stream body into (event, data) pairs.
@@ -105,11 +98,7 @@ impl Adapter for FakeAdapter {
         "fake"
     }
 
-    async fn run(
-        self: Box<Self>,
-        gateway: Arc<dyn Gateway>,
-        shutdown: CancellationToken,
-    ) -> Result<(), AdapterError> {
+    async fn run(self: Box<Self>, gateway: Arc<dyn Gateway>, shutdown: CancellationToken) -> Result<(), AdapterError> {
         let mut inbox = self.inbox.lock().await;
         loop {
             let message = tokio::select! {
@@ -119,11 +108,8 @@ impl Adapter for FakeAdapter {
             let Some(m) = message else { return Ok(()) };
             let gateway = gateway.clone();
             tokio::spawn(async move {
-                let events: Vec<AskEvent> = gateway
-                    .ask_stream(&m.scope, &m.actor, Question::new(m.text))
-                    .await
-                    .collect()
-                    .await;
+                let events: Vec<AskEvent> =
+                    gateway.ask_stream(&m.scope, &m.actor, Question::new(m.text)).await.collect().await;
                 let _ = m.reply.send(events);
             });
         }
@@ -134,11 +120,7 @@ impl Adapter for FakeAdapter {
 pub fn fake_adapter() -> (AdapterSpec, mpsc::Sender<Incoming>) {
     let (tx, rx) = mpsc::channel(16);
     let inbox = Arc::new(tokio::sync::Mutex::new(rx));
-    let spec = AdapterSpec::new("fake", move || {
-        Ok(Box::new(FakeAdapter {
-            inbox: inbox.clone(),
-        }) as Box<dyn Adapter>)
-    });
+    let spec = AdapterSpec::new("fake", move || Ok(Box::new(FakeAdapter { inbox: inbox.clone() }) as Box<dyn Adapter>));
     (spec, tx)
 }
 
@@ -177,42 +159,16 @@ pub fn flaky_adapter(failures: usize, starts: Arc<AtomicUsize>) -> AdapterSpec {
 
 /// A chat scope and a plain member of it.
 pub fn room(platform: &str, space: Option<&str>, room: &str) -> Scope {
-    Scope {
-        platform: platform.into(),
-        space: space.map(Into::into),
-        room: room.into(),
-        thread: None,
-    }
+    Scope { platform: platform.into(), space: space.map(Into::into), room: room.into(), thread: None }
 }
 
 pub fn member(id: &str) -> Actor {
-    Actor {
-        user_id: id.into(),
-        display_name: None,
-        roles: Vec::new(),
-        is_owner: false,
-    }
+    Actor { user_id: id.into(), display_name: None, roles: Vec::new(), is_owner: false }
 }
 
 /// Sends a message through the fake platform and returns every event of the answer.
-pub async fn ask_via(
-    platform: &mpsc::Sender<Incoming>,
-    scope: Scope,
-    actor: Actor,
-    text: &str,
-) -> Vec<AskEvent> {
+pub async fn ask_via(platform: &mpsc::Sender<Incoming>, scope: Scope, actor: Actor, text: &str) -> Vec<AskEvent> {
     let (reply, rx) = oneshot::channel();
-    platform
-        .send(Incoming {
-            scope,
-            actor,
-            text: text.into(),
-            reply,
-        })
-        .await
-        .expect("the adapter runs");
-    tokio::time::timeout(Duration::from_secs(30), rx)
-        .await
-        .expect("an answer in time")
-        .expect("the adapter replied")
+    platform.send(Incoming { scope, actor, text: text.into(), reply }).await.expect("the adapter runs");
+    tokio::time::timeout(Duration::from_secs(30), rx).await.expect("an answer in time").expect("the adapter replied")
 }

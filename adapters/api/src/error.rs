@@ -43,9 +43,13 @@ impl AskError {
                 format!("You are asking faster than I can answer. Try again in {} s.", wait.as_secs().max(1))
             }
             AskError::Unavailable(why) => why.clone(),
-            AskError::Timeout => "The answer took too long and was stopped. Try a shorter question, or ask again later.".into(),
+            AskError::Timeout => {
+                "The answer took too long and was stopped. Try a shorter question, or ask again later.".into()
+            }
             AskError::ShuttingDown => "I am restarting; ask again in a minute.".into(),
-            AskError::Internal => "Something went wrong on my side; the administrator can find the details in the log.".into(),
+            AskError::Internal => {
+                "Something went wrong on my side; the administrator can find the details in the log.".into()
+            }
         }
     }
 }

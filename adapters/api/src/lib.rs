@@ -22,8 +22,8 @@ pub use types::*;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures::stream::BoxStream;
 use futures::StreamExt;
+use futures::stream::BoxStream;
 pub use tokio_util::sync::CancellationToken;
 
 /// The core's face towards adapters. Every call carries the [`Scope`] it was made in and the
@@ -32,12 +32,7 @@ pub use tokio_util::sync::CancellationToken;
 pub trait Gateway: Send + Sync {
     /// Answers a question as a stream of events: queue position, model loading, tokens, and
     /// finally [`AskEvent::Done`] with the checked citations or [`AskEvent::Failed`].
-    async fn ask_stream(
-        &self,
-        scope: &Scope,
-        actor: &Actor,
-        question: Question,
-    ) -> BoxStream<'static, AskEvent>;
+    async fn ask_stream(&self, scope: &Scope, actor: &Actor, question: Question) -> BoxStream<'static, AskEvent>;
 
     /// Answers a question and returns the whole answer once it is complete.
     async fn ask(&self, scope: &Scope, actor: &Actor, question: Question) -> Result<Answer, AskError> {

@@ -239,7 +239,9 @@ pub struct Answer {
 #[derive(Clone, Debug)]
 pub enum AskEvent {
     /// Waiting for the model; `position` 1 means next.
-    Queued { position: usize },
+    Queued {
+        position: usize,
+    },
     /// The model is being loaded into memory.
     LoadingModel,
     /// A piece of answer text, as the model writes it (markers not yet checked).
@@ -294,7 +296,9 @@ impl IngestReceipt {
         }
         line.push('.');
         if self.embeddings_pending {
-            line.push_str(" The embedding model is unreachable: keyword search works now, meaning search once it is back.");
+            line.push_str(
+                " The embedding model is unreachable: keyword search works now, meaning search once it is back.",
+            );
         }
         line
     }

@@ -93,9 +93,7 @@ impl Config {
                 "adapters.discord.token is empty: set FOOTNOTE_ADAPTERS__DISCORD__TOKEN to the bot token".to_owned(),
             );
         } else if token.chars().any(char::is_whitespace) {
-            problems.push(
-                "adapters.discord.token contains whitespace: copy the bot token again".to_owned(),
-            );
+            problems.push("adapters.discord.token contains whitespace: copy the bot token again".to_owned());
         }
         if self.application_id == Some(0) {
             problems.push("adapters.discord.application_id must not be 0".to_owned());
@@ -107,27 +105,17 @@ impl Config {
             problems.push("adapters.discord.max_attachment_bytes must be above 0".to_owned());
         }
         if self.edit_interval.is_zero() {
-            problems
-                .push("adapters.discord.edit_interval must be above 0 (such as \"1s\")".to_owned());
+            problems.push("adapters.discord.edit_interval must be above 0 (such as \"1s\")".to_owned());
         }
         if self.history_messages > 100 {
-            problems.push(
-                "adapters.discord.history_messages must be at most 100 (Discord's page size)"
-                    .to_owned(),
-            );
+            problems.push("adapters.discord.history_messages must be at most 100 (Discord's page size)".to_owned());
         }
         if let Some(base) = &self.api_base
             && !(base.starts_with("http://") || base.starts_with("https://"))
         {
-            problems.push(format!(
-                "adapters.discord.api_base must start with http:// or https://, got {base:?}"
-            ));
+            problems.push(format!("adapters.discord.api_base must start with http:// or https://, got {base:?}"));
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems)
-        }
+        if problems.is_empty() { Ok(()) } else { Err(problems) }
     }
 }
 
@@ -156,8 +144,7 @@ mod tests {
 
     #[test]
     fn defaults_apply_and_durations_are_humantime() {
-        let config =
-            parse(r#"{"token": "abc.def", "edit_interval": "1500ms", "guilds": [42]}"#).unwrap();
+        let config = parse(r#"{"token": "abc.def", "edit_interval": "1500ms", "guilds": [42]}"#).unwrap();
         assert_eq!(config.edit_interval, Duration::from_millis(1500));
         assert_eq!(config.max_attachment_bytes, DEFAULT_MAX_ATTACHMENT_BYTES);
         assert_eq!(config.guilds, vec![42]);

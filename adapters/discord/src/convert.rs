@@ -6,9 +6,8 @@
 
 use footnote_adapter::{Actor, IngestError, Origin, Question, Role, Scope, Turn, Upload};
 use serenity::all::{
-    Attachment, ChannelId, ChannelType, CommandDataOptionValue, CommandInteraction,
-    CommandOptionType, CreateCommand, CreateCommandOption, GuildId, Message, MessageId,
-    MessageType, Permissions, UserId,
+    Attachment, ChannelId, ChannelType, CommandDataOptionValue, CommandInteraction, CommandOptionType, CreateCommand,
+    CreateCommandOption, GuildId, Message, MessageId, MessageType, Permissions, UserId,
 };
 
 /// The platform name the core sees in every [`Scope`].
@@ -52,48 +51,28 @@ pub enum Inbound {
 
 /// True for the channel types that are threads.
 pub fn is_thread(kind: ChannelType) -> bool {
-    matches!(
-        kind,
-        ChannelType::PublicThread | ChannelType::PrivateThread | ChannelType::NewsThread
-    )
+    matches!(kind, ChannelType::PublicThread | ChannelType::PrivateThread | ChannelType::NewsThread)
 }
 
 /// The scope of a channel: in a thread, `room` is the parent channel and `thread` the thread; in a
 /// DM (`guild` is `None`), `space` is empty and `room` is the DM channel.
-pub fn scope(
-    guild: Option<GuildId>,
-    channel: ChannelId,
-    thread_parent: Option<ChannelId>,
-) -> Scope {
+pub fn scope(guild: Option<GuildId>, channel: ChannelId, thread_parent: Option<ChannelId>) -> Scope {
     let (room, thread) = match thread_parent {
         Some(parent) => (parent, Some(channel.to_string())),
         None => (channel, None),
     };
-    Scope {
-        platform: PLATFORM.to_owned(),
-        space: guild.map(|g| g.to_string()),
-        room: room.to_string(),
-        thread,
-    }
+    Scope { platform: PLATFORM.to_owned(), space: guild.map(|g| g.to_string()), room: room.to_string(), thread }
 }
 
 /// The scope of a slash command, using the partial channel Discord sends with the interaction.
 pub fn command_scope(cmd: &CommandInteraction) -> Scope {
-    let parent = cmd
-        .channel
-        .as_ref()
-        .filter(|c| is_thread(c.kind))
-        .and_then(|c| c.parent_id);
+    let parent = cmd.channel.as_ref().filter(|c| is_thread(c.kind)).and_then(|c| c.parent_id);
     scope(cmd.guild_id, cmd.channel_id, parent)
 }
 
 /// True when the member owns the guild, or one of its roles (the guild id is the `@everyone`
 /// role) grants ADMINISTRATOR.
-pub fn is_admin(
-    user: UserId,
-    owner: UserId,
-    role_permissions: impl IntoIterator<Item = Permissions>,
-) -> bool {
+pub fn is_admin(user: UserId, owner: UserId, role_permissions: impl IntoIterator<Item = Permissions>) -> bool {
     user == owner || role_permissions.into_iter().any(|p| p.administrator())
 }
 
@@ -106,8 +85,7 @@ pub fn command_actor(cmd: &CommandInteraction, owner: Option<UserId>) -> Actor {
             user_id: user.id.to_string(),
             display_name: Some(member.display_name().to_owned()),
             roles: member.roles.iter().map(ToString::to_string).collect(),
-            is_owner: owner == Some(user.id)
-                || member.permissions.is_some_and(|p| p.administrator()),
+            is_owner: owner == Some(user.id) || member.permissions.is_some_and(|p| p.administrator()),
         },
         None => Actor {
             user_id: user.id.to_string(),
@@ -121,28 +99,18 @@ pub fn command_actor(cmd: &CommandInteraction, owner: Option<UserId>) -> Actor {
 /// The actor of a message; `admin` comes from the cache (see [`is_admin`]), false when unknown.
 pub fn message_actor(msg: &Message, admin: bool) -> Actor {
     let member = msg.member.as_deref();
-    let display = member
-        .and_then(|m| m.nick.clone())
-        .unwrap_or_else(|| msg.author.display_name().to_owned());
+    let display = member.and_then(|m| m.nick.clone()).unwrap_or_else(|| msg.author.display_name().to_owned());
     Actor {
         user_id: msg.author.id.to_string(),
         display_name: Some(display),
-        roles: member
-            .map(|m| m.roles.iter().map(ToString::to_string).collect())
-            .unwrap_or_default(),
+        roles: member.map(|m| m.roles.iter().map(ToString::to_string).collect()).unwrap_or_default(),
         is_owner: admin,
     }
 }
 
 /// Reads which slash command was invoked and its options.
 pub fn parse_command(cmd: &CommandInteraction) -> Command {
-    let option = |name: &str| {
-        cmd.data
-            .options
-            .iter()
-            .find(|o| o.name == name)
-            .map(|o| &o.value)
-    };
+    let option = |name: &str| cmd.data.options.iter().find(|o| o.name == name).map(|o| &o.value);
     let text = |name: &str| match option(name) {
         Some(CommandDataOptionValue::String(s)) => s.trim().to_owned(),
         _ => String::new(),
@@ -166,20 +134,13 @@ pub fn parse_command(cmd: &CommandInteraction) -> Command {
 
 /// Removes mentions of the bot (`<@id>` and the older `<@!id>`) and trims the rest.
 pub fn strip_mentions(content: &str, bot: UserId) -> String {
-    content
-        .replace(&format!("<@{bot}>"), " ")
-        .replace(&format!("<@!{bot}>"), " ")
-        .trim()
-        .to_owned()
+    content.replace(&format!("<@{bot}>"), " ").replace(&format!("<@!{bot}>"), " ").trim().to_owned()
 }
 
 /// Decides whether a message is for the bot: a DM, or a guild message that mentions it. Bots'
 /// messages (including the bot's own) are ignored. Attachments win over text: they are ingested.
 pub fn inbound(msg: &Message, bot: UserId) -> Option<Inbound> {
-    if msg.author.bot
-        || msg.author.id == bot
-        || !matches!(msg.kind, MessageType::Regular | MessageType::InlineReply)
-    {
+    if msg.author.bot || msg.author.id == bot || !matches!(msg.kind, MessageType::Regular | MessageType::InlineReply) {
         return None;
     }
     let direct = msg.guild_id.is_none();
@@ -190,11 +151,7 @@ pub fn inbound(msg: &Message, bot: UserId) -> Option<Inbound> {
         return Some(Inbound::Ingest(msg.attachments.clone()));
     }
     let text = strip_mentions(&msg.content, bot);
-    Some(if text.is_empty() {
-        Inbound::Help
-    } else {
-        Inbound::Ask(text)
-    })
+    Some(if text.is_empty() { Inbound::Help } else { Inbound::Ask(text) })
 }
 
 /// Turns earlier thread messages (as Discord lists them: newest first) into turns, oldest first.
@@ -205,11 +162,7 @@ pub fn history(newest_first: &[Message], bot: UserId) -> Vec<Turn> {
         .rev()
         .filter(|m| matches!(m.kind, MessageType::Regular | MessageType::InlineReply))
         .filter_map(|m| {
-            let role = if m.author.id == bot {
-                Role::Assistant
-            } else {
-                Role::User
-            };
+            let role = if m.author.id == bot { Role::Assistant } else { Role::User };
             let text = strip_mentions(&m.content, bot);
             (!text.is_empty()).then_some(Turn { role, text })
         })
@@ -218,10 +171,7 @@ pub fn history(newest_first: &[Message], bot: UserId) -> Vec<Turn> {
 
 /// A question with the thread's history.
 pub fn question(text: &str, history: Vec<Turn>) -> Question {
-    Question {
-        text: text.to_owned(),
-        history,
-    }
+    Question { text: text.to_owned(), history }
 }
 
 /// Refuses an attachment before downloading it: over `max_bytes` (from Discord's metadata), or
@@ -235,16 +185,12 @@ pub fn check_attachment(attachment: &Attachment, max_bytes: u64) -> Result<(), S
             human_bytes(max_bytes)
         ));
     }
-    let media = attachment.content_type.as_deref().and_then(|t| {
-        ["image/", "video/", "audio/"]
-            .iter()
-            .find(|p| t.starts_with(*p))
-            .map(|_| t)
-    });
+    let media = attachment
+        .content_type
+        .as_deref()
+        .and_then(|t| ["image/", "video/", "audio/"].iter().find(|p| t.starts_with(*p)).map(|_| t));
     if let Some(kind) = media {
-        return Err(
-            IngestError::Unsupported(format!("“{}” ({kind})", attachment.filename)).user_message(),
-        );
+        return Err(IngestError::Unsupported(format!("“{}” ({kind})", attachment.filename)).user_message());
     }
     Ok(())
 }
@@ -263,12 +209,7 @@ pub fn human_bytes(bytes: u64) -> String {
 
 /// The upload of a downloaded attachment.
 pub fn upload(attachment: &Attachment, bytes: Vec<u8>, origin: Origin) -> Upload {
-    Upload {
-        file_name: attachment.filename.clone(),
-        mime: attachment.content_type.clone(),
-        bytes,
-        origin,
-    }
+    Upload { file_name: attachment.filename.clone(), mime: attachment.content_type.clone(), bytes, origin }
 }
 
 /// A link that opens a message in Discord.
@@ -282,10 +223,7 @@ pub fn message_origin(msg: &Message) -> Origin {
     Origin {
         link: Some(message_link(msg.guild_id, msg.channel_id, msg.id)),
         sender: Some(
-            msg.member
-                .as_deref()
-                .and_then(|m| m.nick.clone())
-                .unwrap_or_else(|| msg.author.display_name().to_owned()),
+            msg.member.as_deref().and_then(|m| m.nick.clone()).unwrap_or_else(|| msg.author.display_name().to_owned()),
         ),
         sent_at: msg.timestamp.to_rfc3339(),
     }
@@ -293,24 +231,13 @@ pub fn message_origin(msg: &Message) -> Origin {
 
 /// Where a file given to `/ingest` came from: the invoking user and the interaction's time.
 pub fn command_origin(cmd: &CommandInteraction) -> Origin {
-    let sender = cmd
-        .member
-        .as_deref()
-        .map_or_else(|| cmd.user.display_name(), |m| m.display_name());
-    Origin {
-        link: None,
-        sender: Some(sender.to_owned()),
-        sent_at: cmd.id.created_at().to_rfc3339(),
-    }
+    let sender = cmd.member.as_deref().map_or_else(|| cmd.user.display_name(), |m| m.display_name());
+    Origin { link: None, sender: Some(sender.to_owned()), sent_at: cmd.id.created_at().to_rfc3339() }
 }
 
 /// A thread name from a question: its first line, cut to Discord's 100 characters.
 pub fn thread_name(question: &str) -> String {
-    let line = question
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("Question");
+    let line = question.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("Question");
     if line.chars().count() <= THREAD_NAME_LIMIT {
         return line.to_owned();
     }
@@ -322,41 +249,21 @@ pub fn thread_name(question: &str) -> String {
 /// The slash commands the bot registers on start.
 pub fn commands() -> Vec<CreateCommand> {
     vec![
-        CreateCommand::new("ask")
-            .description("Ask a question about this channel's documents")
-            .add_option(
-                CreateCommandOption::new(
-                    CommandOptionType::String,
-                    "question",
-                    "What you want to know",
-                )
+        CreateCommand::new("ask").description("Ask a question about this channel's documents").add_option(
+            CreateCommandOption::new(CommandOptionType::String, "question", "What you want to know")
                 .required(true)
                 .max_length(QUESTION_MAX_LENGTH),
-            ),
-        CreateCommand::new("ingest")
-            .description("Add a file to this channel's documents")
-            .add_option(
-                CreateCommandOption::new(
-                    CommandOptionType::Attachment,
-                    "file",
-                    "PDF, Word, HTML, Markdown, text or email",
-                )
+        ),
+        CreateCommand::new("ingest").description("Add a file to this channel's documents").add_option(
+            CreateCommandOption::new(CommandOptionType::Attachment, "file", "PDF, Word, HTML, Markdown, text or email")
                 .required(true),
-            ),
+        ),
         CreateCommand::new("warmup").description("Load the models now so the next answer is quick"),
         CreateCommand::new("sources").description("List the documents this channel can search"),
-        CreateCommand::new("forget")
-            .description("Remove a document from this channel's documents")
-            .add_option(
-                CreateCommandOption::new(
-                    CommandOptionType::String,
-                    "id",
-                    "The document id from /sources",
-                )
-                .required(true),
-            ),
-        CreateCommand::new("status")
-            .description("Show whether the models are ready and what is stored"),
+        CreateCommand::new("forget").description("Remove a document from this channel's documents").add_option(
+            CreateCommandOption::new(CommandOptionType::String, "id", "The document id from /sources").required(true),
+        ),
+        CreateCommand::new("status").description("Show whether the models are ready and what is stored"),
         CreateCommand::new("help").description("How to use this bot"),
     ]
 }

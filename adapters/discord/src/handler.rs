@@ -11,9 +11,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use footnote_adapter::{Actor, Gateway, Question, Scope};
 use serenity::all::{
-    Attachment, CacheHttp, Channel, ChannelId, Command as SlashCommand, CommandInteraction,
-    Context, CreateThread, EventHandler, GetMessages, GuildId, Interaction, Message, MessageId,
-    Ready, UserId,
+    Attachment, CacheHttp, Channel, ChannelId, Command as SlashCommand, CommandInteraction, Context, CreateThread,
+    EventHandler, GetMessages, GuildId, Interaction, Message, MessageId, Ready, UserId,
 };
 
 use crate::config::Config;
@@ -55,11 +54,7 @@ pub struct Handler {
 impl Handler {
     /// A handler calling `gateway`.
     pub fn new(gateway: Arc<dyn Gateway>, settings: Settings) -> Self {
-        Handler {
-            gateway,
-            settings,
-            bot: OnceLock::new(),
-        }
+        Handler { gateway, settings, bot: OnceLock::new() }
     }
 
     /// Records the bot's own user id (from the Ready event), which mentions are matched against.
@@ -86,9 +81,7 @@ impl Handler {
             return;
         }
         let scope = convert::command_scope(cmd);
-        let owner = cmd
-            .guild_id
-            .and_then(|g| http.cache().and_then(|c| c.guild(g).map(|g| g.owner_id)));
+        let owner = cmd.guild_id.and_then(|g| http.cache().and_then(|c| c.guild(g).map(|g| g.owner_id)));
         let actor = convert::command_actor(cmd, owner);
         let mut sink = Sink::Interaction(cmd);
         let text = match convert::parse_command(cmd) {
@@ -104,8 +97,7 @@ impl Handler {
                 return;
             }
             Command::Ingest(Some(attachment)) => {
-                self.ingest_one(&scope, &actor, &attachment, convert::command_origin(cmd))
-                    .await
+                self.ingest_one(&scope, &actor, &attachment, convert::command_origin(cmd)).await
             }
             Command::Ingest(None) => "Attach a file to `/ingest`.".to_owned(),
             Command::Warmup => match self.gateway.warmup(&scope, &actor).await {
@@ -116,9 +108,7 @@ impl Handler {
                 Ok(documents) => reply::documents_text(&documents),
                 Err(error) => error.user_message(),
             },
-            Command::Forget(id) if id.is_empty() => {
-                "Give the id of a document from `/sources`.".to_owned()
-            }
+            Command::Forget(id) if id.is_empty() => "Give the id of a document from `/sources`.".to_owned(),
             Command::Forget(id) => match self.gateway.forget(&scope, &actor, &id).await {
                 Ok(receipt) => reply::forget_text(&receipt),
                 Err(error) => error.user_message(),
@@ -147,29 +137,19 @@ impl Handler {
         let scope = convert::scope(msg.guild_id, msg.channel_id, thread_parent);
         let actor = convert::message_actor(msg, cached_admin(http, msg));
         match inbound {
-            Inbound::Help => {
-                Sink::channel(msg.channel_id, Some(msg.id))
-                    .say(http, reply::help_text())
-                    .await
-            }
+            Inbound::Help => Sink::channel(msg.channel_id, Some(msg.id)).say(http, reply::help_text()).await,
             Inbound::Ingest(attachments) => {
                 let mut lines = Vec::new();
                 for attachment in &attachments {
-                    lines.push(
-                        self.ingest_one(&scope, &actor, attachment, convert::message_origin(msg))
-                            .await,
-                    );
+                    lines.push(self.ingest_one(&scope, &actor, attachment, convert::message_origin(msg)).await);
                 }
-                Sink::channel(msg.channel_id, Some(msg.id))
-                    .say(http, &lines.join("\n"))
-                    .await;
+                Sink::channel(msg.channel_id, Some(msg.id)).say(http, &lines.join("\n")).await;
             }
             Inbound::Ask(text) => {
                 let (mut sink, history) = if thread_parent.is_some() {
                     (
                         Sink::channel(msg.channel_id, Some(msg.id)),
-                        self.thread_history(http, msg.channel_id, Some(msg.id))
-                            .await,
+                        self.thread_history(http, msg.channel_id, Some(msg.id)).await,
                     )
                 } else if msg.guild_id.is_some() {
                     (self.open_thread(http, msg, &text).await, Vec::new())
@@ -184,18 +164,9 @@ impl Handler {
     }
 
     /// A new thread on the asking message; when that fails (missing permission), a reply in place.
-    async fn open_thread(
-        &self,
-        http: impl CacheHttp + Copy,
-        msg: &Message,
-        text: &str,
-    ) -> Sink<'static> {
+    async fn open_thread(&self, http: impl CacheHttp + Copy, msg: &Message, text: &str) -> Sink<'static> {
         let builder = CreateThread::new(convert::thread_name(text));
-        match msg
-            .channel_id
-            .create_thread_from_message(http, msg.id, builder)
-            .await
-        {
+        match msg.channel_id.create_thread_from_message(http, msg.id, builder).await {
             Ok(thread) => Sink::channel(thread.id, None),
             Err(error) => {
                 tracing::warn!(error = %error, channel = %msg.channel_id, "Could not create a thread; answering in the channel.");
@@ -232,9 +203,7 @@ impl Handler {
             query = query.before(before);
         }
         match thread.messages(http, query).await {
-            Ok(messages) => {
-                convert::history(&messages, self.bot.get().copied().unwrap_or_default())
-            }
+            Ok(messages) => convert::history(&messages, self.bot.get().copied().unwrap_or_default()),
             Err(error) => {
                 tracing::warn!(error = %error, thread = %thread, "Could not read the thread's history.");
                 Vec::new()
@@ -250,9 +219,7 @@ impl Handler {
         attachment: &Attachment,
         origin: footnote_adapter::Origin,
     ) -> String {
-        if let Err(refusal) =
-            convert::check_attachment(attachment, self.settings.max_attachment_bytes)
-        {
+        if let Err(refusal) = convert::check_attachment(attachment, self.settings.max_attachment_bytes) {
             return refusal;
         }
         let bytes = match attachment.download().await {
@@ -276,9 +243,7 @@ impl Handler {
 /// Whether the author of a guild message owns the guild or has an ADMINISTRATOR role, as far as
 /// the cache knows (false without a cache).
 fn cached_admin(http: impl CacheHttp, msg: &Message) -> bool {
-    let (Some(cache), Some(guild_id), Some(member)) =
-        (http.cache(), msg.guild_id, msg.member.as_deref())
-    else {
+    let (Some(cache), Some(guild_id), Some(member)) = (http.cache(), msg.guild_id, msg.member.as_deref()) else {
         return false;
     };
     let Some(guild) = cache.guild(guild_id) else {
@@ -286,11 +251,7 @@ fn cached_admin(http: impl CacheHttp, msg: &Message) -> bool {
     };
     let everyone = guild_id.everyone_role();
     let roles = member.roles.iter().chain(std::iter::once(&everyone));
-    convert::is_admin(
-        msg.author.id,
-        guild.owner_id,
-        roles.filter_map(|r| guild.roles.get(r).map(|r| r.permissions)),
-    )
+    convert::is_admin(msg.author.id, guild.owner_id, roles.filter_map(|r| guild.roles.get(r).map(|r| r.permissions)))
 }
 
 /// The serenity event handler: forwards events to the [`Handler`].

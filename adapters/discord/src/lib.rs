@@ -28,18 +28,13 @@ pub use handler::{Handler, Settings};
 
 /// The gateway intents the bot always asks for; Guilds fills the cache with channels, threads
 /// and roles (for thread detection and the owner/administrator check).
-pub const BASE_INTENTS: GatewayIntents = GatewayIntents::GUILDS
-    .union(GatewayIntents::GUILD_MESSAGES)
-    .union(GatewayIntents::DIRECT_MESSAGES);
+pub const BASE_INTENTS: GatewayIntents =
+    GatewayIntents::GUILDS.union(GatewayIntents::GUILD_MESSAGES).union(GatewayIntents::DIRECT_MESSAGES);
 
 /// The intents for `config`: [`BASE_INTENTS`], plus the privileged Message Content intent unless
 /// it is turned off.
 pub fn intents(config: &Config) -> GatewayIntents {
-    if config.message_content {
-        BASE_INTENTS | GatewayIntents::MESSAGE_CONTENT
-    } else {
-        BASE_INTENTS
-    }
+    if config.message_content { BASE_INTENTS | GatewayIntents::MESSAGE_CONTENT } else { BASE_INTENTS }
 }
 
 /// The least permissions the bot needs in a channel, for the invite URL (see the README): View
@@ -61,9 +56,7 @@ pub struct DiscordAdapter {
 impl DiscordAdapter {
     /// Checks the configuration and builds the adapter; connecting happens in [`Adapter::run`].
     pub fn new(config: Config) -> Result<Self, AdapterError> {
-        config
-            .validate()
-            .map_err(|problems| AdapterError::Config(problems.join("; ")))?;
+        config.validate().map_err(|problems| AdapterError::Config(problems.join("; ")))?;
         Ok(DiscordAdapter { config })
     }
 }
@@ -77,9 +70,7 @@ pub fn http_client(config: &Config) -> Http {
         builder = builder.application_id(ApplicationId::new(id));
     }
     if let Some(base) = &config.api_base {
-        builder = builder
-            .proxy(base.trim_end_matches('/'))
-            .ratelimiter_disabled(true);
+        builder = builder.proxy(base.trim_end_matches('/')).ratelimiter_disabled(true);
     }
     builder.build()
 }
@@ -108,17 +99,12 @@ impl Adapter for DiscordAdapter {
         "discord"
     }
 
-    async fn run(
-        self: Box<Self>,
-        gateway: Arc<dyn Gateway>,
-        shutdown: CancellationToken,
-    ) -> Result<(), AdapterError> {
+    async fn run(self: Box<Self>, gateway: Arc<dyn Gateway>, shutdown: CancellationToken) -> Result<(), AdapterError> {
         let handler = Arc::new(Handler::new(gateway, Settings::from(&self.config)));
-        let mut client =
-            ClientBuilder::new_with_http(http_client(&self.config), intents(&self.config))
-                .event_handler(handler::Events(handler))
-                .await
-                .map_err(|e| run_error(&e))?;
+        let mut client = ClientBuilder::new_with_http(http_client(&self.config), intents(&self.config))
+            .event_handler(handler::Events(handler))
+            .await
+            .map_err(|e| run_error(&e))?;
         let shards = client.shard_manager.clone();
         tracing::info!(adapter = "discord", "Connecting to Discord.");
         tokio::select! {
@@ -146,10 +132,7 @@ mod tests {
     #[test]
     fn message_content_is_requested_unless_turned_off() {
         let mut config = Config::new("t");
-        assert!(
-            intents(&config)
-                .contains(GatewayIntents::MESSAGE_CONTENT | GatewayIntents::GUILD_MESSAGES)
-        );
+        assert!(intents(&config).contains(GatewayIntents::MESSAGE_CONTENT | GatewayIntents::GUILD_MESSAGES));
         config.message_content = false;
         assert_eq!(intents(&config), BASE_INTENTS);
     }
@@ -158,13 +141,8 @@ mod tests {
     fn new_refuses_a_bad_config_with_every_problem() {
         let mut config = Config::new(" ");
         config.max_attachment_bytes = 0;
-        let Err(AdapterError::Config(text)) = DiscordAdapter::new(config) else {
-            panic!("accepted")
-        };
-        assert!(
-            text.contains("token") && text.contains("max_attachment_bytes"),
-            "{text}"
-        );
+        let Err(AdapterError::Config(text)) = DiscordAdapter::new(config) else { panic!("accepted") };
+        assert!(text.contains("token") && text.contains("max_attachment_bytes"), "{text}");
         let adapter = DiscordAdapter::new(Config::new("abc.def.ghi")).map_err(|e| e.to_string());
         assert_eq!(adapter.map(|a| a.name()), Ok("discord"));
     }

@@ -56,11 +56,7 @@ impl EmbedSpec {
     /// The characters Discord counts towards the 6,000 limit.
     pub fn chars(&self) -> usize {
         self.title.chars().count()
-            + self
-                .fields
-                .iter()
-                .map(|(n, v)| n.chars().count() + v.chars().count())
-                .sum::<usize>()
+            + self.fields.iter().map(|(n, v)| n.chars().count() + v.chars().count()).sum::<usize>()
             + self.footer.as_deref().map_or(0, |f| f.chars().count())
     }
 
@@ -69,11 +65,7 @@ impl EmbedSpec {
         let mut embed = CreateEmbed::new()
             .title(&self.title)
             .colour(SOURCES_COLOUR)
-            .fields(
-                self.fields
-                    .iter()
-                    .map(|(n, v)| (n.clone(), v.clone(), false)),
-            );
+            .fields(self.fields.iter().map(|(n, v)| (n.clone(), v.clone(), false)));
         if let Some(footer) = &self.footer {
             embed = embed.footer(CreateEmbedFooter::new(footer));
         }
@@ -96,16 +88,10 @@ pub fn truncate(text: &str, max: usize) -> String {
 pub fn text_messages(text: &str) -> Vec<Outgoing> {
     let mut pieces: Vec<Outgoing> = split_message(text, MESSAGE_LIMIT)
         .into_iter()
-        .map(|content| Outgoing {
-            content,
-            embeds: Vec::new(),
-        })
+        .map(|content| Outgoing { content, embeds: Vec::new() })
         .collect();
     if pieces.is_empty() {
-        pieces.push(Outgoing {
-            content: "…".to_owned(),
-            embeds: Vec::new(),
-        });
+        pieces.push(Outgoing { content: "…".to_owned(), embeds: Vec::new() });
     }
     pieces
 }
@@ -137,31 +123,20 @@ pub fn answer_messages(answer: &Answer) -> Vec<Outgoing> {
 /// One field per source: `[n] Title`, then the locator, a quoted snippet and a link to the
 /// original chat message for chat-ingested sources.
 fn source_field(citation: &Citation, snippet_max: usize) -> (String, String) {
-    let name = truncate(
-        &format!("[{}] {}", citation.n, citation.title),
-        FIELD_NAME_LIMIT,
-    );
+    let name = truncate(&format!("[{}] {}", citation.n, citation.title), FIELD_NAME_LIMIT);
     let mut lines = Vec::new();
     let locator = citation.locator.to_string();
     if !locator.is_empty() {
         lines.push(locator);
     }
-    let snippet = citation
-        .snippet
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let snippet = citation.snippet.split_whitespace().collect::<Vec<_>>().join(" ");
     if snippet_max > 0 && !snippet.is_empty() {
         lines.push(format!("> {}", truncate(&snippet, snippet_max)));
     }
     if let Some(link) = &citation.locator.link {
         lines.push(format!("[Original message]({link})"));
     }
-    let value = if lines.is_empty() {
-        "—".to_owned()
-    } else {
-        truncate(&lines.join("\n"), FIELD_VALUE_LIMIT)
-    };
+    let value = if lines.is_empty() { "—".to_owned() } else { truncate(&lines.join("\n"), FIELD_VALUE_LIMIT) };
     (name, value)
 }
 
@@ -171,11 +146,7 @@ fn layout(fields: Vec<(String, String)>, dropped: usize) -> Vec<EmbedSpec> {
         .chunks(FIELDS_PER_EMBED)
         .enumerate()
         .map(|(i, chunk)| EmbedSpec {
-            title: if i == 0 {
-                "Sources".to_owned()
-            } else {
-                format!("Sources ({}/{count})", i + 1)
-            },
+            title: if i == 0 { "Sources".to_owned() } else { format!("Sources ({}/{count})", i + 1) },
             fields: chunk.to_vec(),
             footer: None,
         })
@@ -184,10 +155,7 @@ fn layout(fields: Vec<(String, String)>, dropped: usize) -> Vec<EmbedSpec> {
         && let Some(last) = embeds.last_mut()
     {
         let s = if dropped == 1 { "" } else { "s" };
-        last.footer = Some(truncate(
-            &format!("{dropped} more source{s} not shown."),
-            FOOTER_LIMIT,
-        ));
+        last.footer = Some(truncate(&format!("{dropped} more source{s} not shown."), FOOTER_LIMIT));
     }
     embeds
 }
@@ -202,11 +170,7 @@ pub fn sources_embeds(citations: &[Citation]) -> Vec<EmbedSpec> {
     let max_fields = FIELDS_PER_EMBED * EMBEDS_PER_MESSAGE;
     let mut snippet_max = SNIPPET_MAX;
     loop {
-        let mut shown: Vec<_> = citations
-            .iter()
-            .take(max_fields)
-            .map(|c| source_field(c, snippet_max))
-            .collect();
+        let mut shown: Vec<_> = citations.iter().take(max_fields).map(|c| source_field(c, snippet_max)).collect();
         let mut embeds = layout(shown.clone(), citations.len() - shown.len());
         if total(&embeds) <= EMBED_TOTAL_LIMIT {
             return embeds;
@@ -253,11 +217,7 @@ pub fn warmup_text(report: &WarmupReport) -> String {
         .iter()
         .map(|m| {
             if m.load.is_zero() {
-                format!(
-                    "- `{}` was already loaded (ready in {:.1} s)",
-                    m.name,
-                    m.took.as_secs_f64()
-                )
+                format!("- `{}` was already loaded (ready in {:.1} s)", m.name, m.took.as_secs_f64())
             } else {
                 format!(
                     "- `{}` loaded in {:.1} s (ready in {:.1} s)",
@@ -283,21 +243,14 @@ pub fn status_text(status: &Status) -> String {
     };
     let mut out = format!(
         "Ollama: {}\nChat model {}\nEmbedding model {}\nDocuments: {}, chunks: {}",
-        if status.ollama_reachable {
-            "reachable"
-        } else {
-            "unreachable"
-        },
+        if status.ollama_reachable { "reachable" } else { "unreachable" },
         model(&status.chat_model),
         model(&status.embed_model),
         status.documents,
         status.chunks
     );
     if status.pending_embeddings > 0 {
-        out.push_str(&format!(
-            ", waiting for embeddings: {}",
-            status.pending_embeddings
-        ));
+        out.push_str(&format!(", waiting for embeddings: {}", status.pending_embeddings));
     }
     if let Some(problem) = &status.problem {
         out.push_str(&format!("\nProblem: {problem}"));
@@ -314,20 +267,14 @@ pub fn documents_text(documents: &[DocumentInfo]) -> String {
     let s = if documents.len() == 1 { "" } else { "s" };
     let mut out = format!("{} document{s} here:", documents.len());
     for doc in documents {
-        out.push_str(&format!(
-            "\n- `{}` {} ({}, {} chunks)",
-            doc.id, doc.title, doc.kind, doc.chunks
-        ));
+        out.push_str(&format!("\n- `{}` {} ({}, {} chunks)", doc.id, doc.title, doc.kind, doc.chunks));
     }
     out
 }
 
 /// The receipt of `/forget`.
 pub fn forget_text(receipt: &ForgetReceipt) -> String {
-    format!(
-        "Forgot “{}” (document {}, {} chunks).",
-        receipt.title, receipt.document_id, receipt.chunks
-    )
+    format!("Forgot “{}” (document {}, {} chunks).", receipt.title, receipt.document_id, receipt.chunks)
 }
 
 /// The text of `/help`, and of a mention with nothing else.

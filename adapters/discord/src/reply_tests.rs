@@ -13,57 +13,32 @@ fn citation(n: u32, snippet: &str) -> Citation {
         n,
         document_id: format!("doc-{n}"),
         title: format!("Manual {n}"),
-        locator: Locator {
-            page: Some(n),
-            heading_path: vec!["Setup".into(), "Reset".into()],
-            ..Locator::default()
-        },
+        locator: Locator { page: Some(n), heading_path: vec!["Setup".into(), "Reset".into()], ..Locator::default() },
         snippet: snippet.to_owned(),
         score: 0.5,
     }
 }
 
 fn answer(text: &str, citations: Vec<Citation>) -> Answer {
-    Answer {
-        text: text.to_owned(),
-        citations,
-        notice: None,
-        model: "llama3.2".into(),
-        timings: Timings::default(),
-    }
+    Answer { text: text.to_owned(), citations, notice: None, model: "llama3.2".into(), timings: Timings::default() }
 }
 
 #[test]
 fn a_short_answer_is_one_message_with_the_sources_embed() {
     let mut chat = citation(2, "Reset   it\nwith the pin.");
-    chat.locator = Locator {
-        link: Some("https://discord.com/channels/1/2/3".into()),
-        ..Locator::default()
-    };
-    let messages = answer_messages(&answer(
-        "Hold the button [1]. Or use the pin [2].",
-        vec![citation(1, "Hold 10 s"), chat],
-    ));
+    chat.locator = Locator { link: Some("https://discord.com/channels/1/2/3".into()), ..Locator::default() };
+    let messages =
+        answer_messages(&answer("Hold the button [1]. Or use the pin [2].", vec![citation(1, "Hold 10 s"), chat]));
     assert_eq!(messages.len(), 1);
-    assert_eq!(
-        messages[0].content,
-        "Hold the button [1]. Or use the pin [2]."
-    );
+    assert_eq!(messages[0].content, "Hold the button [1]. Or use the pin [2].");
     let embed = &messages[0].embeds[0];
     assert_eq!(embed.title, "Sources");
-    assert_eq!(
-        embed.fields[0],
-        (
-            "[1] Manual 1".to_owned(),
-            "p. 1 · Setup › Reset\n> Hold 10 s".to_owned()
-        )
-    );
+    assert_eq!(embed.fields[0], ("[1] Manual 1".to_owned(), "p. 1 · Setup › Reset\n> Hold 10 s".to_owned()));
     assert_eq!(
         embed.fields[1],
         (
             "[2] Manual 2".to_owned(),
-            "> Reset it with the pin.\n[Original message](https://discord.com/channels/1/2/3)"
-                .to_owned()
+            "> Reset it with the pin.\n[Original message](https://discord.com/channels/1/2/3)".to_owned()
         )
     );
 }
@@ -76,20 +51,10 @@ fn a_long_answer_splits_at_2000_without_cutting_markers_and_embeds_go_last() {
     assert!(messages.len() >= 3, "{}", messages.len());
     for (i, m) in messages.iter().enumerate() {
         assert!(m.content.chars().count() <= MESSAGE_LIMIT);
-        assert!(
-            !m.content.ends_with("[1") && !m.content.starts_with("2]"),
-            "{i}"
-        );
-        assert_eq!(
-            m.embeds.is_empty(),
-            i + 1 != messages.len(),
-            "embeds only on the last message"
-        );
+        assert!(!m.content.ends_with("[1") && !m.content.starts_with("2]"), "{i}");
+        assert_eq!(m.embeds.is_empty(), i + 1 != messages.len(), "embeds only on the last message");
     }
-    let markers: usize = messages
-        .iter()
-        .map(|m| m.content.matches("[12]").count())
-        .sum();
+    let markers: usize = messages.iter().map(|m| m.content.matches("[12]").count()).sum();
     assert_eq!(markers, 80, "no marker lost or cut");
 }
 
@@ -100,17 +65,12 @@ fn notices_come_first_and_empty_answers_still_say_something() {
     let messages = answer_messages(&a);
     assert_eq!(messages[0].content, Notice::ModelUnreachable.user_message());
     assert_eq!(messages[0].embeds[0].fields.len(), 1);
-    assert_eq!(
-        answer_messages(&answer(" ", vec![]))[0].content,
-        "I have no answer to that."
-    );
+    assert_eq!(answer_messages(&answer(" ", vec![]))[0].content, "I have no answer to that.");
 }
 
 #[test]
 fn embeds_respect_every_limit_with_many_long_sources() {
-    let mut citations: Vec<Citation> = (1..=40)
-        .map(|n| citation(n, &"long snippet text ".repeat(100)))
-        .collect();
+    let mut citations: Vec<Citation> = (1..=40).map(|n| citation(n, &"long snippet text ".repeat(100))).collect();
     citations[0].title = "T".repeat(400);
     let embeds = sources_embeds(&citations);
     let total: usize = embeds.iter().map(EmbedSpec::chars).sum();
@@ -120,31 +80,14 @@ fn embeds_respect_every_limit_with_many_long_sources() {
         assert!(embed.fields.len() <= FIELDS_PER_EMBED);
         assert!(embed.title.chars().count() <= EMBED_TITLE_LIMIT);
         for (name, value) in &embed.fields {
-            assert!(
-                name.chars().count() <= FIELD_NAME_LIMIT
-                    && value.chars().count() <= FIELD_VALUE_LIMIT
-            );
+            assert!(name.chars().count() <= FIELD_NAME_LIMIT && value.chars().count() <= FIELD_VALUE_LIMIT);
             assert!(!value.is_empty());
         }
     }
-    assert_eq!(
-        embeds[0].fields[0].0.chars().count(),
-        FIELD_NAME_LIMIT,
-        "a long title is cut"
-    );
+    assert_eq!(embeds[0].fields[0].0.chars().count(), FIELD_NAME_LIMIT, "a long title is cut");
     let shown: usize = embeds.iter().map(|e| e.fields.len()).sum();
     let footer = embeds.last().unwrap().footer.clone().unwrap_or_default();
-    assert_eq!(
-        shown
-            + footer
-                .split(' ')
-                .next()
-                .unwrap()
-                .parse::<usize>()
-                .unwrap_or(0),
-        40,
-        "{footer}"
-    );
+    assert_eq!(shown + footer.split(' ').next().unwrap().parse::<usize>().unwrap_or(0), 40, "{footer}");
 }
 
 #[test]
@@ -157,11 +100,8 @@ fn snippets_are_truncated_but_kept_when_they_fit() {
 
 #[test]
 fn the_builder_carries_the_fields() {
-    let spec = EmbedSpec {
-        title: "Sources".into(),
-        fields: vec![("[1] A".into(), "b".into())],
-        footer: Some("f".into()),
-    };
+    let spec =
+        EmbedSpec { title: "Sources".into(), fields: vec![("[1] A".into(), "b".into())], footer: Some("f".into()) };
     let json = serde_json::to_value(spec.to_builder()).unwrap();
     assert_eq!(json["title"], "Sources");
     assert_eq!(json["fields"][0]["name"], "[1] A");
@@ -171,15 +111,9 @@ fn the_builder_carries_the_fields() {
 
 #[test]
 fn progress_texts() {
-    assert_eq!(
-        progress_text(&Progress::Queued(2)),
-        "Waiting for the model: position 2"
-    );
+    assert_eq!(progress_text(&Progress::Queued(2)), "Waiting for the model: position 2");
     assert_eq!(progress_text(&Progress::Loading), "Loading the model…");
-    assert_eq!(
-        progress_text(&Progress::Writing("Hold the".into())),
-        "Hold the …"
-    );
+    assert_eq!(progress_text(&Progress::Writing("Hold the".into())), "Hold the …");
     let long = progress_text(&Progress::Writing("a".repeat(5000)));
     assert!(long.chars().count() <= MESSAGE_LIMIT);
 }
@@ -193,11 +127,7 @@ fn warmup_reports_how_long_each_model_took() {
                 took: Duration::from_millis(4300),
                 load: Duration::from_millis(4100),
             },
-            ModelWarmup {
-                name: "nomic-embed-text".into(),
-                took: Duration::from_millis(120),
-                load: Duration::ZERO,
-            },
+            ModelWarmup { name: "nomic-embed-text".into(), took: Duration::from_millis(120), load: Duration::ZERO },
         ],
     };
     assert_eq!(

@@ -12,9 +12,8 @@ use footnote_adapter::{AskError, AskEvent};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use serenity::all::{
-    CacheHttp, ChannelId, CommandInteraction, CreateAllowedMentions,
-    CreateInteractionResponseFollowup, CreateMessage, EditInteractionResponse, EditMessage,
-    MessageId,
+    CacheHttp, ChannelId, CommandInteraction, CreateAllowedMentions, CreateInteractionResponseFollowup, CreateMessage,
+    EditInteractionResponse, EditMessage, MessageId,
 };
 
 use crate::reply::{Outgoing, Progress, answer_messages, progress_text, text_messages};
@@ -38,20 +37,12 @@ pub enum Sink<'a> {
 impl Sink<'_> {
     /// A sink that posts a new message in `channel`, as a reply to `reply_to` when given.
     pub fn channel(channel: ChannelId, reply_to: Option<MessageId>) -> Self {
-        Sink::Channel {
-            channel,
-            reply_to,
-            posted: None,
-        }
+        Sink::Channel { channel, reply_to, posted: None }
     }
 
     /// Shows `out` as the main reply: edits the response or the posted message (posting it first).
     pub async fn show(&mut self, http: impl CacheHttp, out: &Outgoing) -> serenity::Result<()> {
-        let embeds = out
-            .embeds
-            .iter()
-            .map(crate::reply::EmbedSpec::to_builder)
-            .collect::<Vec<_>>();
+        let embeds = out.embeds.iter().map(crate::reply::EmbedSpec::to_builder).collect::<Vec<_>>();
         match self {
             Sink::Interaction(cmd) => {
                 let edit = EditInteractionResponse::new()
@@ -60,22 +51,14 @@ impl Sink<'_> {
                     .allowed_mentions(CreateAllowedMentions::new());
                 cmd.edit_response(http, edit).await.map(drop)
             }
-            Sink::Channel {
-                channel,
-                posted: Some(id),
-                ..
-            } => {
+            Sink::Channel { channel, posted: Some(id), .. } => {
                 let edit = EditMessage::new()
                     .content(&out.content)
                     .embeds(embeds)
                     .allowed_mentions(CreateAllowedMentions::new());
                 channel.edit_message(http, *id, edit).await.map(drop)
             }
-            Sink::Channel {
-                channel,
-                reply_to,
-                posted,
-            } => {
+            Sink::Channel { channel, reply_to, posted } => {
                 let mut create = CreateMessage::new()
                     .content(&out.content)
                     .embeds(embeds)
@@ -91,11 +74,7 @@ impl Sink<'_> {
 
     /// Adds `out` after the main reply: a follow-up, or another message in the channel.
     pub async fn follow(&mut self, http: impl CacheHttp, out: &Outgoing) -> serenity::Result<()> {
-        let embeds = out
-            .embeds
-            .iter()
-            .map(crate::reply::EmbedSpec::to_builder)
-            .collect::<Vec<_>>();
+        let embeds = out.embeds.iter().map(crate::reply::EmbedSpec::to_builder).collect::<Vec<_>>();
         match self {
             Sink::Interaction(cmd) => {
                 let followup = CreateInteractionResponseFollowup::new()
@@ -118,11 +97,7 @@ impl Sink<'_> {
     /// is still tried.
     pub async fn deliver(&mut self, http: impl CacheHttp + Copy, messages: &[Outgoing]) {
         for (i, out) in messages.iter().enumerate() {
-            let sent = if i == 0 {
-                self.show(http, out).await
-            } else {
-                self.follow(http, out).await
-            };
+            let sent = if i == 0 { self.show(http, out).await } else { self.follow(http, out).await };
             if let Err(error) = sent {
                 tracing::warn!(error = %error, part = i, "Could not send a reply to Discord.");
             }
@@ -164,10 +139,7 @@ pub async fn stream_answer(
         };
         if last_edit.is_none_or(|at| at.elapsed() >= interval) {
             last_edit = Some(Instant::now());
-            let out = Outgoing {
-                content: progress_text(&progress),
-                embeds: Vec::new(),
-            };
+            let out = Outgoing { content: progress_text(&progress), embeds: Vec::new() };
             if let Err(error) = sink.show(http, &out).await {
                 tracing::warn!(error = %error, "Could not show answer progress on Discord.");
             }

@@ -31,13 +31,7 @@ fn contents(double: &Double) -> Vec<String> {
     double
         .calls()
         .iter()
-        .map(|c| {
-            c.body
-                .as_ref()
-                .and_then(|b| b["content"].as_str())
-                .unwrap_or("")
-                .to_owned()
-        })
+        .map(|c| c.body.as_ref().and_then(|b| b["content"].as_str()).unwrap_or("").to_owned())
         .collect()
 }
 
@@ -46,16 +40,10 @@ async fn slash_ask_defers_streams_edits_and_finishes_with_sources_and_followups(
     provider();
     let double = Double::start().await;
     let http = double.http();
-    let long = format!(
-        "{} [1]\n\n{}",
-        "Hold the reset button. ".repeat(86),
-        "Or use the admin PIN [2]."
-    );
+    let long = format!("{} [1]\n\n{}", "Hold the reset button. ".repeat(86), "Or use the admin PIN [2].");
     let gateway = FakeGateway::new(script(&long));
     let cmd = command("interaction_ask.json", |_| {});
-    handler(gateway.clone(), Duration::ZERO)
-        .handle_command(&http, &cmd)
-        .await;
+    handler(gateway.clone(), Duration::ZERO).handle_command(&http, &cmd).await;
 
     assert_eq!(
         double.lines(),
@@ -71,11 +59,7 @@ async fn slash_ask_defers_streams_edits_and_finishes_with_sources_and_followups(
         ]
     );
     let calls = double.calls();
-    assert_eq!(
-        calls[0].body.as_ref().unwrap()["type"],
-        5,
-        "a deferred channel message"
-    );
+    assert_eq!(calls[0].body.as_ref().unwrap()["type"], 5, "a deferred channel message");
     let texts = contents(&double);
     assert_eq!(texts[1], "Waiting for the model: position 2");
     assert_eq!(texts[2], "Loading the model…");
@@ -83,42 +67,24 @@ async fn slash_ask_defers_streams_edits_and_finishes_with_sources_and_followups(
     assert_eq!(texts[4], "Hold the button [1] …");
     assert_eq!(texts[5], "Hold the button [1] or [3] …");
     // The checked answer replaces the streamed text, split at 2,000 characters.
-    assert!(
-        texts[6].starts_with("Hold the reset button.") && texts[6].ends_with("[1]"),
-        "{}",
-        texts[6]
-    );
+    assert!(texts[6].starts_with("Hold the reset button.") && texts[6].ends_with("[1]"), "{}", texts[6]);
     assert!(texts[6].chars().count() <= 2000);
     assert_eq!(texts[7], "Or use the admin PIN [2].");
-    assert_eq!(
-        calls[6].body.as_ref().unwrap()["embeds"],
-        Value::Array(Vec::new()),
-        "no sources on the first part"
-    );
+    assert_eq!(calls[6].body.as_ref().unwrap()["embeds"], Value::Array(Vec::new()), "no sources on the first part");
     let embed = &calls[7].body.as_ref().unwrap()["embeds"][0];
     assert_eq!(embed["title"], "Sources");
     assert_eq!(embed["fields"][0]["name"], "[1] Router manual");
-    assert_eq!(
-        embed["fields"][0]["value"],
-        "p. 12 · Reset\n> Press and hold the reset button for 10 seconds."
-    );
+    assert_eq!(embed["fields"][0]["value"], "p. 12 · Reset\n> Press and hold the reset button for 10 seconds.");
     assert_eq!(embed["fields"][1]["name"], "[2] notes.md");
     assert!(embed["fields"][1]["value"].as_str().unwrap().ends_with(
         "[Original message](https://discord.com/channels/290926798626357999/645027906669510667/1235534017654321098)"
     ));
-    assert_eq!(
-        calls[7].body.as_ref().unwrap()["allowed_mentions"]["parse"],
-        Value::Array(Vec::new()),
-        "no pings"
-    );
+    assert_eq!(calls[7].body.as_ref().unwrap()["allowed_mentions"]["parse"], Value::Array(Vec::new()), "no pings");
 
     let asks = gateway.asks();
     assert_eq!(asks.len(), 1);
     let (scope, actor, question) = &asks[0];
-    assert_eq!(
-        (scope.room.as_str(), scope.thread.as_deref()),
-        ("645027906669510667", None)
-    );
+    assert_eq!((scope.room.as_str(), scope.thread.as_deref()), ("645027906669510667", None));
     assert_eq!(actor.user_id, "53908232506183680");
     assert_eq!(question.text, "How do I reset the router?");
     assert!(question.history.is_empty());
@@ -131,30 +97,15 @@ async fn edits_are_throttled_to_the_interval() {
     let http = double.http();
     let gateway = FakeGateway::new(script("Hold the button [1]. Or use the PIN [2]."));
     let cmd = command("interaction_ask.json", |_| {});
-    handler(gateway, Duration::from_secs(3600))
-        .handle_command(&http, &cmd)
-        .await;
+    handler(gateway, Duration::from_secs(3600)).handle_command(&http, &cmd).await;
     assert_eq!(
         double.lines(),
-        [
-            format!("POST {INTERACTION}"),
-            format!("PATCH {ORIGINAL}"),
-            format!("PATCH {ORIGINAL}")
-        ]
+        [format!("POST {INTERACTION}"), format!("PATCH {ORIGINAL}"), format!("PATCH {ORIGINAL}")]
     );
     let texts = contents(&double);
-    assert_eq!(
-        texts[1], "Waiting for the model: position 2",
-        "the first progress shows at once"
-    );
+    assert_eq!(texts[1], "Waiting for the model: position 2", "the first progress shows at once");
     assert_eq!(texts[2], "Hold the button [1]. Or use the PIN [2].");
-    assert_eq!(
-        double.calls()[2].body.as_ref().unwrap()["embeds"][0]["fields"]
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(double.calls()[2].body.as_ref().unwrap()["embeds"][0]["fields"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]
@@ -162,17 +113,10 @@ async fn a_failed_answer_shows_the_safe_user_message() {
     provider();
     let double = Double::start().await;
     let http = double.http();
-    let gateway = FakeGateway::new(vec![footnote_adapter::AskEvent::Failed(
-        footnote_adapter::AskError::Denied,
-    )]);
+    let gateway = FakeGateway::new(vec![footnote_adapter::AskEvent::Failed(footnote_adapter::AskError::Denied)]);
     let cmd = command("interaction_ask.json", |_| {});
-    handler(gateway, Duration::ZERO)
-        .handle_command(&http, &cmd)
-        .await;
-    assert_eq!(
-        contents(&double)[1],
-        "You are not allowed to ask questions here."
-    );
+    handler(gateway, Duration::ZERO).handle_command(&http, &cmd).await;
+    assert_eq!(contents(&double)[1], "You are not allowed to ask questions here.");
 }
 
 #[tokio::test]
@@ -185,17 +129,14 @@ async fn a_mention_opens_a_thread_on_the_message_and_answers_there() {
         v["attachments"] = Value::Array(Vec::new());
         v["content"] = "<@1000000000000000001> How do I reset the router?".into();
     });
-    handler(gateway.clone(), Duration::ZERO)
-        .handle_message(&http, &msg)
-        .await;
+    handler(gateway.clone(), Duration::ZERO).handle_message(&http, &msg).await;
 
     let in_thread = format!("/api/v10/channels/{THREAD}/messages");
     assert_eq!(
         double.lines(),
         [
             "GET /api/v10/channels/645027906669510667".to_owned(),
-            "POST /api/v10/channels/645027906669510667/messages/1235534017654321098/threads"
-                .to_owned(),
+            "POST /api/v10/channels/645027906669510667/messages/1235534017654321098/threads".to_owned(),
             format!("POST {in_thread}"),
             format!("PATCH {in_thread}/{POSTED}"),
             format!("PATCH {in_thread}/{POSTED}"),
@@ -205,20 +146,11 @@ async fn a_mention_opens_a_thread_on_the_message_and_answers_there() {
         ]
     );
     let calls = double.calls();
-    assert_eq!(
-        calls[1].body.as_ref().unwrap()["name"],
-        "How do I reset the router?"
-    );
+    assert_eq!(calls[1].body.as_ref().unwrap()["name"], "How do I reset the router?");
     let texts = contents(&double);
     assert_eq!(texts[2], "Waiting for the model: position 2");
     assert_eq!(texts[7], "Hold the button [1]. Or use the PIN [2].");
-    assert_eq!(
-        calls[7].body.as_ref().unwrap()["embeds"][0]["fields"]
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(calls[7].body.as_ref().unwrap()["embeds"][0]["fields"].as_array().unwrap().len(), 2);
     let (scope, actor, question) = &gateway.asks()[0];
     assert_eq!(scope.space.as_deref(), Some("290926798626357999"));
     assert_eq!(actor.display_name.as_deref(), Some("Nel"));
@@ -232,9 +164,7 @@ async fn a_mention_inside_a_thread_answers_there_with_the_threads_history() {
     let http = double.http();
     let gateway = FakeGateway::new(script("The 5 GHz band resets too [1]."));
     let msg: Message = load("message_in_thread.json", |_| {});
-    handler(gateway.clone(), Duration::from_secs(3600))
-        .handle_message(&http, &msg)
-        .await;
+    handler(gateway.clone(), Duration::from_secs(3600)).handle_message(&http, &msg).await;
 
     let in_thread = format!("/api/v10/channels/{THREAD}/messages");
     assert_eq!(
@@ -247,27 +177,14 @@ async fn a_mention_inside_a_thread_answers_there_with_the_threads_history() {
         ]
     );
     let first = double.calls()[2].body.clone().unwrap();
-    assert_eq!(
-        first["message_reference"]["message_id"], "1235535000000000002",
-        "a reply to the question"
-    );
+    assert_eq!(first["message_reference"]["message_id"], "1235535000000000002", "a reply to the question");
     let (scope, _, question) = &gateway.asks()[0];
-    assert_eq!(
-        (scope.room.as_str(), scope.thread.as_deref()),
-        ("645027906669510667", Some(THREAD))
-    );
+    assert_eq!((scope.room.as_str(), scope.thread.as_deref()), ("645027906669510667", Some(THREAD)));
     assert_eq!(question.text, "and what about the 5 GHz band?");
-    let turns: Vec<(Role, &str)> = question
-        .history
-        .iter()
-        .map(|t| (t.role, t.text.as_str()))
-        .collect();
+    let turns: Vec<(Role, &str)> = question.history.iter().map(|t| (t.role, t.text.as_str())).collect();
     assert_eq!(
         turns,
-        [
-            (Role::User, "How do I reset the router?"),
-            (Role::Assistant, "Hold the reset button for 10 s [1].")
-        ]
+        [(Role::User, "How do I reset the router?"), (Role::Assistant, "Hold the reset button for 10 s [1].")]
     );
 }
 
@@ -283,9 +200,7 @@ async fn an_oversized_ingest_attachment_is_refused_without_download_or_ingest() 
         attachment["size"] = 5_000_000.into();
         attachment["url"] = url.into();
     });
-    handler(gateway.clone(), Duration::ZERO)
-        .handle_command(&http, &cmd)
-        .await;
+    handler(gateway.clone(), Duration::ZERO).handle_command(&http, &cmd).await;
     let original = "/api/v10/webhooks/1000000000000000001/ANOTHER_TOKEN/messages/@original";
     assert_eq!(
         double.lines(),
@@ -307,11 +222,8 @@ async fn a_mention_with_attachments_ingests_each_and_replies_with_receipts() {
     let double = Double::start().await;
     let http = double.http();
     let gateway = FakeGateway::new(Vec::new());
-    let (big, small, exe) = (
-        double.file_url("router-manual.pdf"),
-        double.file_url("notes.md"),
-        double.file_url("setup.exe"),
-    );
+    let (big, small, exe) =
+        (double.file_url("router-manual.pdf"), double.file_url("notes.md"), double.file_url("setup.exe"));
     let msg: Message = load("message_mention_attachments.json", |v| {
         v["attachments"][0]["url"] = big.into();
         v["attachments"][0]["size"] = 482_133.into();
@@ -322,9 +234,7 @@ async fn a_mention_with_attachments_ingests_each_and_replies_with_receipts() {
         third["content_type"] = "application/x-msdownload".into();
         v["attachments"].as_array_mut().unwrap().push(third);
     });
-    handler(gateway.clone(), Duration::ZERO)
-        .handle_message(&http, &msg)
-        .await;
+    handler(gateway.clone(), Duration::ZERO).handle_message(&http, &msg).await;
     assert_eq!(
         double.lines(),
         [
@@ -337,10 +247,7 @@ async fn a_mention_with_attachments_ingests_each_and_replies_with_receipts() {
     );
     let reply = contents(&double)[3].clone();
     let lines: Vec<&str> = reply.lines().collect();
-    assert_eq!(
-        lines[0],
-        "“router-manual.pdf” is 482.1 kB, over this bot's limit of 100.0 kB. Nothing was added."
-    );
+    assert_eq!(lines[0], "“router-manual.pdf” is 482.1 kB, over this bot's limit of 100.0 kB. Nothing was added.");
     assert_eq!(lines[1], "Added “notes.md” (3 chunks) as document doc-9.");
     assert!(
         lines[2].starts_with("“setup.exe”: I can't read “setup.exe”."),
@@ -350,20 +257,12 @@ async fn a_mention_with_attachments_ingests_each_and_replies_with_receipts() {
     let uploads = gateway.uploads();
     assert_eq!(uploads.len(), 2);
     assert_eq!(uploads[0].bytes, b"contents of notes.md");
-    assert_eq!(
-        uploads[0].mime.as_deref(),
-        Some("text/markdown; charset=utf-8")
-    );
+    assert_eq!(uploads[0].mime.as_deref(), Some("text/markdown; charset=utf-8"));
     assert_eq!(
         uploads[0].origin.link.as_deref(),
-        Some(
-            "https://discord.com/channels/290926798626357999/645027906669510667/1235534017654321098"
-        )
+        Some("https://discord.com/channels/290926798626357999/645027906669510667/1235534017654321098")
     );
-    assert_eq!(
-        double.calls()[3].body.as_ref().unwrap()["message_reference"]["message_id"],
-        "1235534017654321098"
-    );
+    assert_eq!(double.calls()[3].body.as_ref().unwrap()["message_reference"]["message_id"], "1235534017654321098");
 }
 
 #[tokio::test]
@@ -375,10 +274,7 @@ async fn other_commands_relay_reports_and_errors() {
     let handler = handler(gateway, Duration::ZERO);
     for (name, options) in [
         ("status", serde_json::json!([])),
-        (
-            "forget",
-            serde_json::json!([{"type": 3, "name": "id", "value": "doc-1"}]),
-        ),
+        ("forget", serde_json::json!([{"type": 3, "name": "id", "value": "doc-1"}])),
     ] {
         let cmd = command("interaction_ask.json", |v| {
             v["data"]["name"] = name.into();
@@ -388,10 +284,6 @@ async fn other_commands_relay_reports_and_errors() {
     }
     let texts = contents(&double);
     assert_eq!(texts.len(), 4);
-    assert!(
-        texts[1].starts_with("Ollama: reachable\nChat model `llama3.2`: available, not loaded"),
-        "{}",
-        texts[1]
-    );
+    assert!(texts[1].starts_with("Ollama: reachable\nChat model `llama3.2`: available, not loaded"), "{}", texts[1]);
     assert_eq!(texts[3], "You are not allowed to do that here.");
 }

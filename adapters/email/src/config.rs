@@ -152,10 +152,7 @@ impl fmt::Debug for Config {
             .field("smtp_port", &self.smtp_port())
             .field("smtp_security", &self.smtp_security)
             .field("smtp_username", &self.smtp_username)
-            .field(
-                "smtp_password",
-                &self.smtp_password.as_ref().map(|_| "[redacted]"),
-            )
+            .field("smtp_password", &self.smtp_password.as_ref().map(|_| "[redacted]"))
             .field("from_address", &self.from_address)
             .field("ask_address", &self.ask_address)
             .field("ask_subject_prefix", &self.ask_subject_prefix)
@@ -194,10 +191,9 @@ impl Config {
     /// Checks the whole section and returns every problem found, one per line.
     pub fn validate(&self) -> Result<(), String> {
         let mut problems = Vec::new();
-        for (what, host, security) in [
-            ("imap", &self.imap_host, self.imap_security),
-            ("smtp", &self.smtp_host, self.smtp_security),
-        ] {
+        for (what, host, security) in
+            [("imap", &self.imap_host, self.imap_security), ("smtp", &self.smtp_host, self.smtp_security)]
+        {
             if host.trim().is_empty() {
                 problems.push(format!("{what}_host is empty"));
             } else if security == Security::Plain && !self.allow_plaintext && !is_loopback(host) {
@@ -221,14 +217,8 @@ impl Config {
                 problems.push(format!("{what} {address:?} is not an email address"));
             }
         }
-        if self.ask_address.is_none()
-            && self.ask_subject_prefix.is_none()
-            && self.ingest_address.is_none()
-        {
-            problems.push(
-                "set ask_address, ask_subject_prefix or ingest_address: the bot would do nothing"
-                    .into(),
-            );
+        if self.ask_address.is_none() && self.ask_subject_prefix.is_none() && self.ingest_address.is_none() {
+            problems.push("set ask_address, ask_subject_prefix or ingest_address: the bot would do nothing".into());
         }
         if self.allowed_senders.is_empty() {
             problems.push("allowed_senders is empty: nobody could use the bot".into());
@@ -239,9 +229,7 @@ impl Config {
                 None => crate::convert::split_address(entry).is_some(),
             };
             if !ok {
-                problems.push(format!(
-                    "allowed_senders entry {entry:?} is neither an address nor @domain"
-                ));
+                problems.push(format!("allowed_senders entry {entry:?} is neither an address nor @domain"));
             }
         }
         if let CollectionMapping::Fixed(name) = &self.collection
@@ -252,16 +240,11 @@ impl Config {
         if self.smtp_username.is_some() != self.smtp_password.is_some() {
             problems.push("set both smtp_username and smtp_password, or neither".into());
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems.join("\n"))
-        }
+        if problems.is_empty() { Ok(()) } else { Err(problems.join("\n")) }
     }
 }
 
 /// True for `localhost` and loopback IP addresses.
 fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }

@@ -63,11 +63,7 @@ pub enum Refusal {
     /// It has more attachments than `max_attachments`.
     TooManyAttachments { count: usize, limit: usize },
     /// One attachment is larger than `max_attachment_bytes`.
-    AttachmentTooLarge {
-        name: String,
-        bytes: u64,
-        limit: u64,
-    },
+    AttachmentTooLarge { name: String, bytes: u64, limit: u64 },
     /// A question with no text in it.
     EmptyQuestion,
 }
@@ -137,27 +133,16 @@ pub fn classify(
     thread_of: &dyn Fn(&str) -> Option<String>,
 ) -> Classified {
     let Some(message) = MessageParser::default().parse(raw) else {
-        return Classified {
-            inbound: None,
-            action: Action::Ignore(IgnoreReason::NoSender),
-        };
+        return Classified { inbound: None, action: Action::Ignore(IgnoreReason::NoSender) };
     };
     let Some((sender, sender_name)) = sender_of(&message) else {
-        return Classified {
-            inbound: None,
-            action: Action::Ignore(IgnoreReason::NoSender),
-        };
+        return Classified { inbound: None, action: Action::Ignore(IgnoreReason::NoSender) };
     };
     let references = reference_chain(&message);
-    let message_id = message.message_id().map_or_else(
-        || format!("{:016x}@footnote.invalid", text::fnv1a(raw)),
-        str::to_owned,
-    );
+    let message_id =
+        message.message_id().map_or_else(|| format!("{:016x}@footnote.invalid", text::fnv1a(raw)), str::to_owned);
     let known_root = references.iter().rev().find_map(|id| thread_of(id));
-    let thread_root = known_root
-        .clone()
-        .or_else(|| references.first().cloned())
-        .unwrap_or_else(|| message_id.clone());
+    let thread_root = known_root.clone().or_else(|| references.first().cloned()).unwrap_or_else(|| message_id.clone());
     let inbound = Inbound {
         message_id,
         sender: sender.clone(),
@@ -168,19 +153,10 @@ pub fn classify(
         thread_root,
     };
     let action = decide(&message, &inbound, oversize, config, known_root.is_some());
-    Classified {
-        inbound: Some(inbound),
-        action,
-    }
+    Classified { inbound: Some(inbound), action }
 }
 
-fn decide(
-    message: &Message<'_>,
-    inbound: &Inbound,
-    oversize: Option<u64>,
-    config: &Config,
-    follow_up: bool,
-) -> Action {
+fn decide(message: &Message<'_>, inbound: &Inbound, oversize: Option<u64>, config: &Config, follow_up: bool) -> Action {
     let sender = inbound.sender.as_str();
     if same_mailbox(sender, &config.from_address) || same_mailbox(sender, &config.username) {
         return Action::Ignore(IgnoreReason::OwnMail);
@@ -195,25 +171,17 @@ fn decide(
         return Action::Ignore(IgnoreReason::NotAuthenticated);
     }
     if let Some(bytes) = oversize {
-        return Action::Refuse(Refusal::MessageTooLarge {
-            bytes,
-            limit: config.max_message_bytes,
-        });
+        return Action::Refuse(Refusal::MessageTooLarge { bytes, limit: config.max_message_bytes });
     }
     if let Some(refusal) = attachment_limits(message, config) {
         return Action::Refuse(refusal);
     }
 
     let recipients = recipients(message);
-    let to = |address: &Option<String>| {
-        address
-            .as_ref()
-            .is_some_and(|a| recipients.iter().any(|r| matches_address(r, a)))
-    };
-    let prefixed = config
-        .ask_subject_prefix
-        .as_deref()
-        .is_some_and(|p| text::strip_prefix(&inbound.subject, p).is_some());
+    let to =
+        |address: &Option<String>| address.as_ref().is_some_and(|a| recipients.iter().any(|r| matches_address(r, a)));
+    let prefixed =
+        config.ask_subject_prefix.as_deref().is_some_and(|p| text::strip_prefix(&inbound.subject, p).is_some());
     if to(&config.ingest_address) {
         return Action::Ingest(vec![upload_of(message, inbound)]);
     }
@@ -224,10 +192,7 @@ fn decide(
     if !forwarded.is_empty() {
         return Action::Ingest(forwarded);
     }
-    if text::is_inline_forward(
-        &inbound.subject,
-        message.body_text(0).as_deref().unwrap_or_default(),
-    ) {
+    if text::is_inline_forward(&inbound.subject, message.body_text(0).as_deref().unwrap_or_default()) {
         return Action::Ingest(vec![upload_of(message, inbound)]);
     }
     if to(&config.ask_address) {
@@ -237,10 +202,7 @@ fn decide(
 }
 
 fn ask(message: &Message<'_>, inbound: &Inbound, config: &Config, follow_up: bool) -> Action {
-    let body = message
-        .body_text(0)
-        .map(|b| text::strip_quoted(&b))
-        .unwrap_or_default();
+    let body = message.body_text(0).map(|b| text::strip_quoted(&b)).unwrap_or_default();
     let question = if body.trim().is_empty() {
         let subject = text::strip_reply_prefixes(&inbound.subject);
         config
@@ -256,10 +218,7 @@ fn ask(message: &Message<'_>, inbound: &Inbound, config: &Config, follow_up: boo
     if question.is_empty() {
         return Action::Refuse(Refusal::EmptyQuestion);
     }
-    Action::Ask {
-        question,
-        follow_up,
-    }
+    Action::Ask { question, follow_up }
 }
 
 /// The sender's address (lower-cased) and display name.
@@ -275,18 +234,12 @@ fn reference_chain(message: &Message<'_>) -> Vec<String> {
     let ids = |value: &mail_parser::HeaderValue<'_>| -> Vec<String> {
         match value {
             mail_parser::HeaderValue::Text(id) => vec![id.to_string()],
-            mail_parser::HeaderValue::TextList(ids) => {
-                ids.iter().map(ToString::to_string).collect()
-            }
+            mail_parser::HeaderValue::TextList(ids) => ids.iter().map(ToString::to_string).collect(),
             _ => Vec::new(),
         }
     };
     let references = ids(message.references());
-    if references.is_empty() {
-        ids(message.in_reply_to())
-    } else {
-        references
-    }
+    if references.is_empty() { ids(message.in_reply_to()) } else { references }
 }
 
 fn attachment_limits(message: &Message<'_>, config: &Config) -> Option<Refusal> {
@@ -301,20 +254,13 @@ fn attachment_limits(message: &Message<'_>, config: &Config) -> Option<Refusal> 
                     let bytes = part.contents().len() as u64;
                     if bytes > config.max_attachment_bytes {
                         let name = part.attachment_name().unwrap_or("unnamed").to_owned();
-                        return Some(Refusal::AttachmentTooLarge {
-                            name,
-                            bytes,
-                            limit: config.max_attachment_bytes,
-                        });
+                        return Some(Refusal::AttachmentTooLarge { name, bytes, limit: config.max_attachment_bytes });
                     }
                 }
             }
         }
     }
-    (count > config.max_attachments).then_some(Refusal::TooManyAttachments {
-        count,
-        limit: config.max_attachments,
-    })
+    (count > config.max_attachments).then_some(Refusal::TooManyAttachments { count, limit: config.max_attachments })
 }
 
 /// Every address the mail was delivered to or written to.
@@ -327,10 +273,7 @@ fn recipients(message: &Message<'_>) -> Vec<String> {
         .filter_map(|a| a.address().map(str::to_ascii_lowercase))
         .collect();
     for header in message.headers() {
-        if !["Delivered-To", "X-Original-To"]
-            .iter()
-            .any(|h| header.name().eq_ignore_ascii_case(h))
-        {
+        if !["Delivered-To", "X-Original-To"].iter().any(|h| header.name().eq_ignore_ascii_case(h)) {
             continue;
         }
         match header.value() {
@@ -338,10 +281,7 @@ fn recipients(message: &Message<'_>) -> Vec<String> {
                 out.push(value.trim().trim_matches(['<', '>']).to_ascii_lowercase())
             }
             mail_parser::HeaderValue::Address(list) => {
-                out.extend(
-                    list.iter()
-                        .filter_map(|a| a.address().map(str::to_ascii_lowercase)),
-                );
+                out.extend(list.iter().filter_map(|a| a.address().map(str::to_ascii_lowercase)));
             }
             _ => {}
         }
@@ -366,35 +306,22 @@ fn forwarded_messages(message: &Message<'_>) -> Vec<Upload> {
 /// The whole mail as one `.eml` upload.
 fn upload_of(message: &Message<'_>, inbound: &Inbound) -> Upload {
     let mut upload = eml_upload(message, message.raw_message(), "message");
-    upload
-        .origin
-        .sender
-        .get_or_insert_with(|| inbound.sender.clone());
+    upload.origin.sender.get_or_insert_with(|| inbound.sender.clone());
     upload
 }
 
 fn eml_upload(message: &Message<'_>, raw: &[u8], fallback: &str) -> Upload {
     let subject = text::strip_reply_prefixes(message.subject().unwrap_or_default());
-    let stem = text::file_stem(if subject.is_empty() {
-        fallback
-    } else {
-        subject
-    });
+    let stem = text::file_stem(if subject.is_empty() { fallback } else { subject });
     let id = message.message_id().map(str::to_owned);
-    let key = id
-        .as_deref()
-        .map_or_else(|| text::fnv1a(raw), |id| text::fnv1a(id.as_bytes()));
+    let key = id.as_deref().map_or_else(|| text::fnv1a(raw), |id| text::fnv1a(id.as_bytes()));
     Upload {
         file_name: format!("{stem} [{:08x}].eml", key & 0xffff_ffff),
         mime: Some("message/rfc822".into()),
         bytes: raw.to_vec(),
         origin: Origin {
             link: id.map(|id| format!("mid:{id}")),
-            sender: message
-                .from()
-                .and_then(|a| a.first())
-                .and_then(|a| a.address())
-                .map(str::to_ascii_lowercase),
+            sender: message.from().and_then(|a| a.first()).and_then(|a| a.address()).map(str::to_ascii_lowercase),
             sent_at: message.date().map(mail_parser::DateTime::to_rfc3339),
         },
     }

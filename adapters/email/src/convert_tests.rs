@@ -42,19 +42,15 @@ fn no_threads(_: &str) -> Option<String> {
 }
 
 fn mail(headers: &str, body: &str) -> Vec<u8> {
-    format!(
-        "{}\r\n\r\n{}",
-        headers.trim().replace('\n', "\r\n"),
-        body.replace('\n', "\r\n")
-    )
-    .into_bytes()
+    format!("{}\r\n\r\n{}", headers.trim().replace('\n', "\r\n"), body.replace('\n', "\r\n")).into_bytes()
 }
 
 fn run(raw: &[u8]) -> Classified {
     classify(raw, None, &config(), &no_threads)
 }
 
-const PDF_B64: &str = "JVBERi0xLjQKJcTl8uXrCjEgMCBvYmoKPDwvVHlwZS9DYXRhbG9nPj4KZW5kb2JqCnRyYWlsZXIKPDwvUm9vdCAxIDAgUj4+CiUlRU9G";
+const PDF_B64: &str =
+    "JVBERi0xLjQKJcTl8uXrCjEgMCBvYmoKPDwvVHlwZS9DYXRhbG9nPj4KZW5kb2JqCnRyYWlsZXIKPDwvUm9vdCAxIDAgUj4+CiUlRU9G";
 
 fn rfc822_forward(attachments: usize) -> Vec<u8> {
     let pdfs: String = (0..attachments)
@@ -78,31 +74,16 @@ fn rfc822_forward(attachments: usize) -> Vec<u8> {
 #[test]
 fn a_message_rfc822_attachment_is_ingested_as_its_own_eml() {
     let classified = run(&rfc822_forward(1));
-    let Action::Ingest(uploads) = classified.action else {
-        panic!("{:?}", classified.action)
-    };
+    let Action::Ingest(uploads) = classified.action else { panic!("{:?}", classified.action) };
     assert_eq!(uploads.len(), 1);
     let upload = &uploads[0];
-    assert!(
-        upload.file_name.starts_with("Q3 report [") && upload.file_name.ends_with("].eml"),
-        "{}",
-        upload.file_name
-    );
+    assert!(upload.file_name.starts_with("Q3 report [") && upload.file_name.ends_with("].eml"), "{}", upload.file_name);
     assert_eq!(upload.origin.sender.as_deref(), Some("carl@vendor.example"));
-    assert_eq!(
-        upload.origin.link.as_deref(),
-        Some("mid:orig-1@vendor.example")
-    );
-    assert_eq!(
-        upload.origin.sent_at.as_deref(),
-        Some("2024-10-01T09:00:00Z")
-    );
+    assert_eq!(upload.origin.link.as_deref(), Some("mid:orig-1@vendor.example"));
+    assert_eq!(upload.origin.sent_at.as_deref(), Some("2024-10-01T09:00:00Z"));
     let inner = MessageParser::default().parse(&upload.bytes).unwrap();
     assert_eq!(inner.subject(), Some("Q3 report"));
-    assert_eq!(
-        inner.attachment(0).and_then(|a| a.attachment_name()),
-        Some("r0.pdf")
-    );
+    assert_eq!(inner.attachment(0).and_then(|a| a.attachment_name()), Some("r0.pdf"));
     assert_eq!(classified.inbound.unwrap().sender, "ann@example.org");
 }
 
@@ -112,9 +93,7 @@ fn an_inline_forward_is_ingested_whole() {
         "From: ann@example.org\nTo: bot@bot.example\nSubject: Fwd: Minutes\nMessage-ID: <inline@example.org>",
         "FYI\n\n---------- Forwarded message ---------\nFrom: Bob <bob@x.example>\nSubject: Minutes\n\nWe agreed on 42.\n",
     );
-    let Action::Ingest(uploads) = run(&raw).action else {
-        panic!()
-    };
+    let Action::Ingest(uploads) = run(&raw).action else { panic!() };
     assert_eq!(uploads.len(), 1);
     assert_eq!(uploads[0].bytes, raw);
     assert!(uploads[0].file_name.starts_with("Minutes ["));
@@ -140,17 +119,12 @@ fn automatic_mail_is_never_answered() {
         ("Auto-Submitted: auto-replied", "Auto-Submitted"),
         ("Precedence: bulk", "Precedence"),
         ("List-Id: <team.lists.example>", "List-Id"),
-        (
-            "List-Unsubscribe: <mailto:leave@lists.example>",
-            "List-Unsubscribe",
-        ),
+        ("List-Unsubscribe: <mailto:leave@lists.example>", "List-Unsubscribe"),
         ("Return-Path: <>", "Return-Path"),
     ];
     for (header, signal) in cases {
         let raw = mail(
-            &format!(
-                "{header}\nFrom: ann@example.org\nTo: bot@bot.example\nSubject: Out of office\nMessage-ID: <a@x>"
-            ),
+            &format!("{header}\nFrom: ann@example.org\nTo: bot@bot.example\nSubject: Out of office\nMessage-ID: <a@x>"),
             "Away.",
         );
         match run(&raw).action {
@@ -160,14 +134,8 @@ fn automatic_mail_is_never_answered() {
             other => panic!("{header}: {other:?}"),
         }
     }
-    let daemon = mail(
-        "From: MAILER-DAEMON@team.example\nTo: bot@bot.example\nSubject: Undelivered",
-        "bounce",
-    );
-    assert!(matches!(
-        run(&daemon).action,
-        Action::Ignore(IgnoreReason::Automatic(_))
-    ));
+    let daemon = mail("From: MAILER-DAEMON@team.example\nTo: bot@bot.example\nSubject: Undelivered", "bounce");
+    assert!(matches!(run(&daemon).action, Action::Ignore(IgnoreReason::Automatic(_))));
     let explicit_no = mail(
         "Auto-Submitted: no\nFrom: ann@example.org\nTo: bot@bot.example\nSubject: hi\nMessage-ID: <n@x>",
         "What is 42?",
@@ -177,23 +145,12 @@ fn automatic_mail_is_never_answered() {
 
 #[test]
 fn strangers_and_the_bot_itself_are_ignored() {
-    let stranger = mail(
-        "From: eve@evil.example\nTo: bot@bot.example\nSubject: hi\nMessage-ID: <e@x>",
-        "What is 42?",
-    );
-    assert_eq!(
-        run(&stranger).action,
-        Action::Ignore(IgnoreReason::NotAllowed)
-    );
-    let own = mail(
-        "From: bot+ingest@bot.example\nTo: bot@bot.example\nSubject: Re: hi",
-        "loop",
-    );
+    let stranger = mail("From: eve@evil.example\nTo: bot@bot.example\nSubject: hi\nMessage-ID: <e@x>", "What is 42?");
+    assert_eq!(run(&stranger).action, Action::Ignore(IgnoreReason::NotAllowed));
+    let own = mail("From: bot+ingest@bot.example\nTo: bot@bot.example\nSubject: Re: hi", "loop");
     assert_eq!(run(&own).action, Action::Ignore(IgnoreReason::OwnMail));
-    let domain = mail(
-        "From: Zed <ZED@Team.Example>\nTo: bot@bot.example\nSubject: hi\nMessage-ID: <z@x>",
-        "What is 42?",
-    );
+    let domain =
+        mail("From: Zed <ZED@Team.Example>\nTo: bot@bot.example\nSubject: hi\nMessage-ID: <z@x>", "What is 42?");
     let classified = run(&domain);
     assert!(matches!(classified.action, Action::Ask { .. }));
     assert_eq!(classified.inbound.unwrap().sender, "zed@team.example");
@@ -206,41 +163,18 @@ fn a_question_by_address_or_prefix() {
         "What is the budget for 2025?\n\n-- \nAnn\n",
     );
     let classified = run(&by_address);
-    assert_eq!(
-        classified.action,
-        Action::Ask {
-            question: "What is the budget for 2025?".into(),
-            follow_up: false
-        }
-    );
+    assert_eq!(classified.action, Action::Ask { question: "What is the budget for 2025?".into(), follow_up: false });
     let inbound = classified.inbound.unwrap();
     assert_eq!(inbound.thread_root, "q1@example.org");
     assert!(inbound.references.is_empty());
 
-    let by_prefix = mail(
-        "From: ann@example.org\nTo: someone@example.org\nSubject: [ASK] Who signed it?\nMessage-ID: <q2@x>",
-        "",
-    );
-    assert_eq!(
-        run(&by_prefix).action,
-        Action::Ask {
-            question: "Who signed it?".into(),
-            follow_up: false
-        }
-    );
+    let by_prefix =
+        mail("From: ann@example.org\nTo: someone@example.org\nSubject: [ASK] Who signed it?\nMessage-ID: <q2@x>", "");
+    assert_eq!(run(&by_prefix).action, Action::Ask { question: "Who signed it?".into(), follow_up: false });
 
-    let nothing = mail(
-        "From: ann@example.org\nTo: someone@example.org\nSubject: hello\nMessage-ID: <q3@x>",
-        "hi",
-    );
-    assert_eq!(
-        run(&nothing).action,
-        Action::Ignore(IgnoreReason::NothingToDo)
-    );
-    let empty = mail(
-        "From: ann@example.org\nTo: bot@bot.example\nSubject: \nMessage-ID: <q4@x>",
-        "\n",
-    );
+    let nothing = mail("From: ann@example.org\nTo: someone@example.org\nSubject: hello\nMessage-ID: <q3@x>", "hi");
+    assert_eq!(run(&nothing).action, Action::Ignore(IgnoreReason::NothingToDo));
+    let empty = mail("From: ann@example.org\nTo: bot@bot.example\nSubject: \nMessage-ID: <q4@x>", "\n");
     assert_eq!(run(&empty).action, Action::Refuse(Refusal::EmptyQuestion));
 }
 
@@ -250,22 +184,12 @@ fn a_reply_to_the_bot_is_a_follow_up_in_the_same_thread() {
         "From: ann@example.org\nTo: Footnote <bot@bot.example>\nSubject: Re: Budget\nMessage-ID: <q2@example.org>\nIn-Reply-To: <footnote.answer.1@bot.example>\nReferences: <q1@example.org> <footnote.answer.1@bot.example>",
         "And for 2026?\n\nOn Mon, 6 Jan 2025 at 10:00, Footnote <bot@bot.example> wrote:\n> It is 42 [1].\n",
     );
-    let known =
-        |id: &str| (id == "footnote.answer.1@bot.example").then(|| "q1@example.org".to_owned());
+    let known = |id: &str| (id == "footnote.answer.1@bot.example").then(|| "q1@example.org".to_owned());
     let classified = classify(&raw, None, &config(), &known);
-    assert_eq!(
-        classified.action,
-        Action::Ask {
-            question: "And for 2026?".into(),
-            follow_up: true
-        }
-    );
+    assert_eq!(classified.action, Action::Ask { question: "And for 2026?".into(), follow_up: true });
     let inbound = classified.inbound.unwrap();
     assert_eq!(inbound.thread_root, "q1@example.org");
-    assert_eq!(
-        inbound.references,
-        ["q1@example.org", "footnote.answer.1@bot.example"]
-    );
+    assert_eq!(inbound.references, ["q1@example.org", "footnote.answer.1@bot.example"]);
     // Without the bot in the thread, the root is still the first reference.
     let unknown = run(&raw);
     assert_eq!(unknown.inbound.unwrap().thread_root, "q1@example.org");
@@ -274,34 +198,17 @@ fn a_reply_to_the_bot_is_a_follow_up_in_the_same_thread() {
 #[test]
 fn limits_are_refused_politely() {
     let too_many = run(&rfc822_forward(3));
-    assert_eq!(
-        too_many.action,
-        Action::Refuse(Refusal::TooManyAttachments { count: 4, limit: 3 })
-    );
+    assert_eq!(too_many.action, Action::Refuse(Refusal::TooManyAttachments { count: 4, limit: 3 }));
     let mut small = config();
     small.max_attachment_bytes = 10;
     let too_big = classify(&rfc822_forward(1), None, &small, &no_threads);
-    assert!(
-        matches!(&too_big.action, Action::Refuse(Refusal::AttachmentTooLarge { name, .. }) if name == "r0.pdf")
-    );
-    let header_only = mail(
-        "From: ann@example.org\nTo: bot@bot.example\nSubject: big\nMessage-ID: <b@x>",
-        "",
-    );
+    assert!(matches!(&too_big.action, Action::Refuse(Refusal::AttachmentTooLarge { name, .. }) if name == "r0.pdf"));
+    let header_only = mail("From: ann@example.org\nTo: bot@bot.example\nSubject: big\nMessage-ID: <b@x>", "");
     let oversize = classify(&header_only, Some(5_000_000), &config(), &no_threads);
-    let Action::Refuse(refusal) = oversize.action else {
-        panic!()
-    };
-    assert!(
-        refusal.user_message().contains("4.8 MB"),
-        "{}",
-        refusal.user_message()
-    );
+    let Action::Refuse(refusal) = oversize.action else { panic!() };
+    assert!(refusal.user_message().contains("4.8 MB"), "{}", refusal.user_message());
     // A stranger's big mail gets no reply at all.
-    let stranger = mail(
-        "From: eve@evil.example\nTo: bot@bot.example\nSubject: big",
-        "",
-    );
+    let stranger = mail("From: eve@evil.example\nTo: bot@bot.example\nSubject: big", "");
     assert_eq!(
         classify(&stranger, Some(5_000_000), &config(), &no_threads).action,
         Action::Ignore(IgnoreReason::NotAllowed)
@@ -321,37 +228,19 @@ fn dkim_or_spf_can_be_required() {
         )
     };
     let pass = headers("dkim=pass header.d=example.org; spf=fail");
-    assert!(matches!(
-        classify(&pass, None, &strict, &no_threads).action,
-        Action::Ask { .. }
-    ));
+    assert!(matches!(classify(&pass, None, &strict, &no_threads).action, Action::Ask { .. }));
     let fail = headers("dkim=fail; spf=softfail");
-    assert_eq!(
-        classify(&fail, None, &strict, &no_threads).action,
-        Action::Ignore(IgnoreReason::NotAuthenticated)
-    );
-    let none = mail(
-        "From: ann@example.org\nTo: bot@bot.example\nSubject: q",
-        "Why?",
-    );
-    assert_eq!(
-        classify(&none, None, &strict, &no_threads).action,
-        Action::Ignore(IgnoreReason::NotAuthenticated)
-    );
+    assert_eq!(classify(&fail, None, &strict, &no_threads).action, Action::Ignore(IgnoreReason::NotAuthenticated));
+    let none = mail("From: ann@example.org\nTo: bot@bot.example\nSubject: q", "Why?");
+    assert_eq!(classify(&none, None, &strict, &no_threads).action, Action::Ignore(IgnoreReason::NotAuthenticated));
 }
 
 #[test]
 fn address_matching_understands_plus_addressing() {
-    assert!(matches_address(
-        "bot+ingest@bot.example",
-        "bot+ingest@bot.example"
-    ));
+    assert!(matches_address("bot+ingest@bot.example", "bot+ingest@bot.example"));
     assert!(matches_address("BOT@Bot.Example", "bot@bot.example"));
     assert!(matches_address("bot+x@bot.example", "bot@bot.example"));
-    assert!(!matches_address(
-        "bot@bot.example",
-        "bot+ingest@bot.example"
-    ));
+    assert!(!matches_address("bot@bot.example", "bot+ingest@bot.example"));
     assert!(!matches_address("bot@other.example", "bot@bot.example"));
     assert!(is_allowed("x@team.example", &["@TEAM.example".into()]));
     assert!(!is_allowed("x@evilteam.example", &["@team.example".into()]));

@@ -46,13 +46,10 @@ impl From<EmailError> for AdapterError {
             EmailError::Login(_) | EmailError::ServerName(_) | EmailError::State { .. } => {
                 AdapterError::Config(error.to_string())
             }
-            EmailError::Imap(_)
-            | EmailError::Io(_)
-            | EmailError::Smtp(_)
-            | EmailError::NoUidValidity(_) => AdapterError::Connection(error.to_string()),
-            EmailError::Build(_) | EmailError::Failpoint(_) => {
-                AdapterError::Other(error.to_string())
+            EmailError::Imap(_) | EmailError::Io(_) | EmailError::Smtp(_) | EmailError::NoUidValidity(_) => {
+                AdapterError::Connection(error.to_string())
             }
+            EmailError::Build(_) | EmailError::Failpoint(_) => AdapterError::Other(error.to_string()),
         }
     }
 }

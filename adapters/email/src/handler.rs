@@ -39,20 +39,10 @@ pub struct Worker {
 
 impl Worker {
     /// Loads the state and prepares SMTP; does not connect yet.
-    pub fn new(
-        config: Config,
-        gateway: Arc<dyn Gateway>,
-        failpoint: Option<Failpoint>,
-    ) -> Result<Self, EmailError> {
+    pub fn new(config: Config, gateway: Arc<dyn Gateway>, failpoint: Option<Failpoint>) -> Result<Self, EmailError> {
         let state = StateStore::load(&config.state_path)?;
         let smtp = imap::smtp(&config)?;
-        Ok(Worker {
-            config,
-            gateway,
-            state,
-            smtp,
-            failpoint,
-        })
+        Ok(Worker { config, gateway, state, smtp, failpoint })
     }
 
     /// Serves the mailbox until `shutdown` is cancelled or an error ends the connection.
@@ -103,25 +93,14 @@ impl Worker {
     }
 
     /// Opens the mailbox and handles every unseen mail above the recorded floor.
-    async fn scan(
-        &mut self,
-        session: &mut ImapSession,
-        shutdown: &CancellationToken,
-    ) -> Result<(), EmailError> {
+    async fn scan(&mut self, session: &mut ImapSession, shutdown: &CancellationToken) -> Result<(), EmailError> {
         let mailbox = session.select(&self.config.mailbox).await?;
-        let validity = mailbox
-            .uid_validity
-            .ok_or_else(|| EmailError::NoUidValidity(self.config.mailbox.clone()))?;
-        let change = self
-            .state
-            .open_mailbox(validity, mailbox.uid_next.unwrap_or(1));
+        let validity = mailbox.uid_validity.ok_or_else(|| EmailError::NoUidValidity(self.config.mailbox.clone()))?;
+        let change = self.state.open_mailbox(validity, mailbox.uid_next.unwrap_or(1));
         match change {
             MailboxChange::Same => {}
             MailboxChange::FirstStart => {
-                tracing::info!(
-                    uid_validity = validity,
-                    "First start: mail already in the mailbox is left alone."
-                );
+                tracing::info!(uid_validity = validity, "First start: mail already in the mailbox is left alone.");
             }
             MailboxChange::Reset { previous } => tracing::warn!(
                 previous,
@@ -133,12 +112,8 @@ impl Worker {
             self.state.save()?;
         }
         let query = format!("UID {}:* UNSEEN NOT DELETED", self.state.next_uid());
-        let mut uids: Vec<u32> = session
-            .uid_search(query)
-            .await?
-            .into_iter()
-            .filter(|u| !self.state.is_handled(*u))
-            .collect();
+        let mut uids: Vec<u32> =
+            session.uid_search(query).await?.into_iter().filter(|u| !self.state.is_handled(*u)).collect();
         uids.sort_unstable();
         for uid in uids {
             if shutdown.is_cancelled() {
@@ -154,11 +129,7 @@ impl Worker {
         uid: u32,
         query: &str,
     ) -> Result<Option<async_imap::types::Fetch>, EmailError> {
-        let fetches: Vec<_> = session
-            .uid_fetch(uid.to_string(), query)
-            .await?
-            .try_collect()
-            .await?;
+        let fetches: Vec<_> = session.uid_fetch(uid.to_string(), query).await?.try_collect().await?;
         Ok(fetches.into_iter().find(|f| f.uid == Some(uid)))
     }
 
@@ -170,17 +141,9 @@ impl Worker {
         };
         let size = u64::from(meta.size.unwrap_or(0));
         let oversize = (size > self.config.max_message_bytes).then_some(size);
-        let query = if oversize.is_some() {
-            "(UID BODY.PEEK[HEADER])"
-        } else {
-            "(UID BODY.PEEK[])"
-        };
+        let query = if oversize.is_some() { "(UID BODY.PEEK[HEADER])" } else { "(UID BODY.PEEK[])" };
         let raw = match Self::fetch(session, uid, query).await? {
-            Some(f) => f
-                .body()
-                .or_else(|| f.header())
-                .map(<[u8]>::to_vec)
-                .unwrap_or_default(),
+            Some(f) => f.body().or_else(|| f.header()).map(<[u8]>::to_vec).unwrap_or_default(),
             None => Vec::new(),
         };
         let state = &self.state;
@@ -220,8 +183,7 @@ impl Worker {
             Action::Ignore(_) => Ok(()),
             Action::Refuse(refusal) => {
                 tracing::info!(sender = %inbound.sender, ?refusal, "Refusing mail.");
-                self.send(inbound, &ReplyBody::Notice(refusal.user_message()))
-                    .await
+                self.send(inbound, &ReplyBody::Notice(refusal.user_message())).await
             }
             Action::Ingest(uploads) => {
                 let mut outcomes = Vec::with_capacity(uploads.len());
@@ -236,25 +198,14 @@ impl Worker {
                 self.trip(Failpoint::AfterGateway)?;
                 self.send(inbound, &ReplyBody::Receipts(&outcomes)).await
             }
-            Action::Ask {
-                question,
-                follow_up,
-            } => {
-                let history = if follow_up {
-                    self.state.history(&inbound.thread_root)
-                } else {
-                    Vec::new()
-                };
-                let asked = Question {
-                    text: question.clone(),
-                    history,
-                };
+            Action::Ask { question, follow_up } => {
+                let history = if follow_up { self.state.history(&inbound.thread_root) } else { Vec::new() };
+                let asked = Question { text: question.clone(), history };
                 match self.gateway.ask(&scope, &actor, asked).await {
                     Ok(answer) => {
                         self.trip(Failpoint::AfterGateway)?;
                         self.send(inbound, &ReplyBody::Answer(&answer)).await?;
-                        let reply_id =
-                            reply::reply_message_id(inbound, "answer", &self.config.from_address);
+                        let reply_id = reply::reply_message_id(inbound, "answer", &self.config.from_address);
                         self.state.record_exchange(
                             &inbound.thread_root,
                             [&inbound.message_id, &reply_id],
@@ -265,8 +216,7 @@ impl Worker {
                     }
                     Err(error) => {
                         tracing::warn!(sender = %inbound.sender, %error, "Ask failed.");
-                        self.send(inbound, &ReplyBody::Notice(error.user_message()))
-                            .await
+                        self.send(inbound, &ReplyBody::Notice(error.user_message())).await
                     }
                 }
             }
@@ -280,12 +230,7 @@ impl Worker {
             CollectionMapping::Domain => domain.clone().unwrap_or_else(|| inbound.sender.clone()),
             CollectionMapping::Fixed(name) => name.clone(),
         };
-        Scope {
-            platform: PLATFORM.into(),
-            space: domain,
-            room,
-            thread: Some(inbound.thread_root.clone()),
-        }
+        Scope { platform: PLATFORM.into(), space: domain, room, thread: Some(inbound.thread_root.clone()) }
     }
 
     async fn send(&self, inbound: &Inbound, body: &ReplyBody<'_>) -> Result<(), EmailError> {
@@ -300,29 +245,17 @@ impl Worker {
         match &self.config.processed_folder {
             Some(folder) => {
                 // Flag first: should the move fail half-way, the copy left behind is not re-read.
-                session
-                    .uid_store(&uid, "+FLAGS.SILENT (\\Seen)")
-                    .await?
-                    .try_collect::<Vec<_>>()
-                    .await?;
+                session.uid_store(&uid, "+FLAGS.SILENT (\\Seen)").await?.try_collect::<Vec<_>>().await?;
                 session.uid_mv(&uid, folder).await?;
             }
             None => {
-                session
-                    .uid_store(&uid, "+FLAGS.SILENT (\\Seen)")
-                    .await?
-                    .try_collect::<Vec<_>>()
-                    .await?;
+                session.uid_store(&uid, "+FLAGS.SILENT (\\Seen)").await?.try_collect::<Vec<_>>().await?;
             }
         }
         Ok(())
     }
 
     fn trip(&self, point: Failpoint) -> Result<(), EmailError> {
-        if self.failpoint == Some(point) {
-            Err(EmailError::Failpoint(point))
-        } else {
-            Ok(())
-        }
+        if self.failpoint == Some(point) { Err(EmailError::Failpoint(point)) } else { Ok(()) }
     }
 }

@@ -31,31 +31,25 @@ fn tls_connector() -> Result<TlsConnector, EmailError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     // An explicit provider: no dependence on a process-wide default being installed.
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| EmailError::Io(std::io::Error::other(e)))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| EmailError::Io(std::io::Error::other(e)))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
     Ok(TlsConnector::from(Arc::new(config)))
 }
 
 async fn wrap_tls(tcp: TcpStream, host: &str) -> Result<Box<dyn ImapStream>, EmailError> {
-    let name = ServerName::try_from(host.to_owned())
-        .map_err(|_| EmailError::ServerName(host.to_owned()))?;
+    let name = ServerName::try_from(host.to_owned()).map_err(|_| EmailError::ServerName(host.to_owned()))?;
     Ok(Box::new(tls_connector()?.connect(name, tcp).await?))
 }
 
 /// Connects, secures and logs in to the IMAP server.
 pub async fn connect(config: &Config) -> Result<ImapSession, EmailError> {
     let host = config.imap_host.as_str();
-    let tcp = tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        TcpStream::connect((host, config.imap_port())),
-    )
-    .await
-    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "IMAP connect timed out"))??;
+    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host, config.imap_port())))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "IMAP connect timed out"))??;
     let client = match config.imap_security {
         Security::Tls => greeted(Client::new(wrap_tls(tcp, host).await?)).await?,
         Security::Plain => greeted(Client::new(Box::new(tcp) as Box<dyn ImapStream>)).await?,
@@ -66,10 +60,7 @@ pub async fn connect(config: &Config) -> Result<ImapSession, EmailError> {
             Client::new(wrap_tls(plain.into_inner(), host).await?)
         }
     };
-    client
-        .login(&config.username, config.password.expose_secret())
-        .await
-        .map_err(|(error, _)| EmailError::Login(error))
+    client.login(&config.username, config.password.expose_secret()).await.map_err(|(error, _)| EmailError::Login(error))
 }
 
 async fn greeted<T: AsyncRead + AsyncWrite + Unpin + Send + Debug>(
@@ -89,14 +80,9 @@ pub fn smtp(config: &Config) -> Result<AsyncSmtpTransport<Tokio1Executor>, Email
         Security::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)?,
         Security::Plain => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
     };
-    let mut builder = builder
-        .port(config.smtp_port())
-        .timeout(Some(CONNECT_TIMEOUT));
+    let mut builder = builder.port(config.smtp_port()).timeout(Some(CONNECT_TIMEOUT));
     if let (Some(user), Some(password)) = (&config.smtp_username, &config.smtp_password) {
-        builder = builder.credentials(Credentials::new(
-            user.clone(),
-            password.expose_secret().to_owned(),
-        ));
+        builder = builder.credentials(Credentials::new(user.clone(), password.expose_secret().to_owned()));
     }
     Ok(builder.build())
 }

@@ -52,10 +52,7 @@ impl EmailAdapter {
     /// Checks the configuration and builds the adapter; it connects when run.
     pub fn new(config: Config) -> Result<Self, AdapterError> {
         config.validate().map_err(AdapterError::Config)?;
-        Ok(EmailAdapter {
-            config,
-            failpoint: None,
-        })
+        Ok(EmailAdapter { config, failpoint: None })
     }
 
     /// Makes `run` stop with an error at `point` for the first mail that reaches it, as a crash
@@ -74,11 +71,7 @@ impl Adapter for EmailAdapter {
         handler::PLATFORM
     }
 
-    async fn run(
-        self: Box<Self>,
-        gateway: Arc<dyn Gateway>,
-        shutdown: CancellationToken,
-    ) -> Result<(), AdapterError> {
+    async fn run(self: Box<Self>, gateway: Arc<dyn Gateway>, shutdown: CancellationToken) -> Result<(), AdapterError> {
         let worker = handler::Worker::new(self.config, gateway, self.failpoint)?;
         worker.run(shutdown).await.map_err(|error| {
             tracing::error!(%error, "Email adapter stopped.");

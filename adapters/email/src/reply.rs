@@ -28,11 +28,7 @@ impl ReplyBody<'_> {
     pub fn plain(&self) -> String {
         match self {
             ReplyBody::Answer(answer) => render::answer_plain(answer),
-            ReplyBody::Receipts(outcomes) => outcomes
-                .iter()
-                .map(outcome_line)
-                .collect::<Vec<_>>()
-                .join("\n"),
+            ReplyBody::Receipts(outcomes) => outcomes.iter().map(outcome_line).collect::<Vec<_>>().join("\n"),
             ReplyBody::Notice(text) => text.clone(),
         }
     }
@@ -42,10 +38,8 @@ impl ReplyBody<'_> {
         let inner = match self {
             ReplyBody::Answer(answer) => answer_html(answer),
             ReplyBody::Receipts(outcomes) => {
-                let items: String = outcomes
-                    .iter()
-                    .map(|o| format!("<li>{}</li>", html_escape(&outcome_line(o))))
-                    .collect();
+                let items: String =
+                    outcomes.iter().map(|o| format!("<li>{}</li>", html_escape(&outcome_line(o)))).collect();
                 format!("<ul>{items}</ul>")
             }
             ReplyBody::Notice(text) => paragraphs(text),
@@ -79,10 +73,7 @@ fn paragraphs(text: &str) -> String {
 fn answer_html(answer: &Answer) -> String {
     let mut out = String::new();
     if let Some(notice) = answer.notice {
-        out.push_str(&format!(
-            "<p><em>{}</em></p>",
-            html_escape(notice.user_message())
-        ));
+        out.push_str(&format!("<p><em>{}</em></p>", html_escape(notice.user_message())));
     }
     out.push_str(&paragraphs(answer.text.trim()));
     if !answer.citations.is_empty() {
@@ -96,11 +87,7 @@ fn answer_html(answer: &Answer) -> String {
 }
 
 fn source_html(citation: &Citation) -> String {
-    let mut item = format!(
-        "<li value=\"{}\"><strong>{}</strong>",
-        citation.n,
-        html_escape(&citation.title)
-    );
+    let mut item = format!("<li value=\"{}\"><strong>{}</strong>", citation.n, html_escape(&citation.title));
     let locator = citation.locator.to_string();
     if !locator.is_empty() {
         item.push_str(&format!(" — {}", html_escape(&locator)));
@@ -116,19 +103,13 @@ fn source_html(citation: &Citation) -> String {
 /// crash at the wrong moment) carries the same id and mail clients show it once.
 pub fn reply_message_id(inbound: &Inbound, kind: &str, from: &str) -> String {
     let domain = crate::convert::split_address(from).map_or("footnote.invalid", |(_, d)| d);
-    format!(
-        "footnote.{kind}.{:016x}@{domain}",
-        fnv1a(inbound.message_id.as_bytes())
-    )
+    format!("footnote.{kind}.{:016x}@{domain}", fnv1a(inbound.message_id.as_bytes()))
 }
 
 /// `Re: <subject>` unless it already starts with `Re:`.
 pub fn reply_subject(subject: &str) -> String {
     let subject = subject.trim();
-    if subject
-        .get(..3)
-        .is_some_and(|p| p.eq_ignore_ascii_case("re:"))
-    {
+    if subject.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("re:")) {
         subject.to_owned()
     } else if subject.is_empty() {
         "Re: your message".into()
@@ -139,19 +120,10 @@ pub fn reply_subject(subject: &str) -> String {
 
 /// Builds the reply from `from` to the sender of `inbound`.
 pub fn build(from: &str, inbound: &Inbound, body: &ReplyBody<'_>) -> Result<Message, EmailError> {
-    let from: Mailbox = from
-        .parse()
-        .map_err(|e| EmailError::Build(format!("from address: {e}")))?;
-    let to_address = inbound
-        .sender
-        .parse()
-        .map_err(|e| EmailError::Build(format!("sender address: {e}")))?;
+    let from: Mailbox = from.parse().map_err(|e| EmailError::Build(format!("from address: {e}")))?;
+    let to_address = inbound.sender.parse().map_err(|e| EmailError::Build(format!("sender address: {e}")))?;
     let to = Mailbox::new(inbound.sender_name.clone(), to_address);
-    let mut references: Vec<String> = inbound
-        .references
-        .iter()
-        .map(|id| format!("<{id}>"))
-        .collect();
+    let mut references: Vec<String> = inbound.references.iter().map(|id| format!("<{id}>")).collect();
     references.push(format!("<{}>", inbound.message_id));
     let auto_submitted = HeaderName::new_from_ascii_str("Auto-Submitted");
     let message_id = reply_message_id(inbound, body.kind(), from.email.as_ref());
@@ -167,11 +139,7 @@ pub fn build(from: &str, inbound: &Inbound, body: &ReplyBody<'_>) -> Result<Mess
         .multipart(
             MultiPart::alternative()
                 .singlepart(SinglePart::plain(body.plain()))
-                .singlepart(
-                    SinglePart::builder()
-                        .header(ContentType::TEXT_HTML)
-                        .body(body.html()),
-                ),
+                .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(body.html())),
         )
         .map_err(|e| EmailError::Build(e.to_string()))
 }
@@ -200,19 +168,13 @@ mod tests {
             n,
             document_id: format!("d{n}"),
             title: title.into(),
-            locator: Locator {
-                page: Some(n),
-                ..Locator::default()
-            },
+            locator: Locator { page: Some(n), ..Locator::default() },
             snippet: snippet.into(),
             score: 1.0,
         };
         Answer {
             text: "It is <b>42</b> & rising [1][2].".into(),
-            citations: vec![
-                citation(1, "Plan <2024>", "budget \"42\""),
-                citation(2, "Notes", "rising"),
-            ],
+            citations: vec![citation(1, "Plan <2024>", "budget \"42\""), citation(2, "Notes", "rising")],
             notice: None,
             model: "m".into(),
             timings: Timings::default(),
@@ -222,50 +184,21 @@ mod tests {
     #[test]
     fn an_answer_is_a_threaded_auto_reply_with_both_parts() {
         let answer = answer();
-        let message = build(
-            "Bot <bot@bot.example>",
-            &inbound(),
-            &ReplyBody::Answer(&answer),
-        )
-        .unwrap();
+        let message = build("Bot <bot@bot.example>", &inbound(), &ReplyBody::Answer(&answer)).unwrap();
         let raw = message.formatted();
         let parsed = MessageParser::default().parse(&raw).unwrap();
         assert_eq!(parsed.subject(), Some("Re: Budget?"));
         assert_eq!(parsed.in_reply_to().as_text(), Some("q2@example.org"));
-        let refs: Vec<String> = parsed
-            .references()
-            .as_text_list()
-            .unwrap()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let refs: Vec<String> = parsed.references().as_text_list().unwrap().iter().map(ToString::to_string).collect();
         assert_eq!(refs, ["q1@example.org", "a1@bot.example", "q2@example.org"]);
-        assert_eq!(
-            parsed.header_raw("Auto-Submitted").map(str::trim),
-            Some("auto-replied")
-        );
-        assert_eq!(
-            parsed.to().unwrap().first().unwrap().address(),
-            Some("ann@example.org")
-        );
+        assert_eq!(parsed.header_raw("Auto-Submitted").map(str::trim), Some("auto-replied"));
+        assert_eq!(parsed.to().unwrap().first().unwrap().address(), Some("ann@example.org"));
         let plain = parsed.body_text(0).unwrap();
-        assert!(
-            plain.contains("It is <b>42</b> & rising [1][2]."),
-            "{plain}"
-        );
-        assert!(
-            plain.contains("[1] Plan <2024> — p. 1: “budget \"42\"”"),
-            "{plain}"
-        );
+        assert!(plain.contains("It is <b>42</b> & rising [1][2]."), "{plain}");
+        assert!(plain.contains("[1] Plan <2024> — p. 1: “budget \"42\"”"), "{plain}");
         let html = parsed.body_html(0).unwrap();
-        assert!(
-            html.contains("It is &lt;b&gt;42&lt;/b&gt; &amp; rising [1][2]."),
-            "{html}"
-        );
-        assert!(
-            html.contains("<li value=\"2\"><strong>Notes</strong> — p. 2<br><q>rising</q></li>"),
-            "{html}"
-        );
+        assert!(html.contains("It is &lt;b&gt;42&lt;/b&gt; &amp; rising [1][2]."), "{html}");
+        assert!(html.contains("<li value=\"2\"><strong>Notes</strong> — p. 2<br><q>rising</q></li>"), "{html}");
         assert!(!html.contains("<b>42"), "unescaped answer text in {html}");
         assert!(html.contains("Plan &lt;2024&gt;") && html.contains("budget &quot;42&quot;"));
     }
@@ -274,10 +207,7 @@ mod tests {
     fn the_reply_id_is_stable_and_kind_specific() {
         let a = reply_message_id(&inbound(), "answer", "bot@bot.example");
         assert_eq!(a, reply_message_id(&inbound(), "answer", "bot@bot.example"));
-        assert_ne!(
-            a,
-            reply_message_id(&inbound(), "receipt", "bot@bot.example")
-        );
+        assert_ne!(a, reply_message_id(&inbound(), "receipt", "bot@bot.example"));
         assert!(a.ends_with("@bot.example"));
     }
 
@@ -294,10 +224,7 @@ mod tests {
         };
         let outcomes = [Ok(receipt), Err(IngestError::Empty)];
         let body = ReplyBody::Receipts(&outcomes);
-        assert!(
-            body.plain()
-                .contains("Added “Report <Q3>” (4 chunks, 2 pages) as document d7.")
-        );
+        assert!(body.plain().contains("Added “Report <Q3>” (4 chunks, 2 pages) as document d7."));
         assert!(body.plain().contains("That file is empty"));
         assert!(body.html().contains("Report &lt;Q3&gt;"));
     }

@@ -14,50 +14,28 @@ pub fn automatic_signal(message: &Message<'_>, sender: &str) -> Option<String> {
         }
     }
     if let Some(value) = raw("Precedence")
-        && ["bulk", "list", "junk"]
-            .iter()
-            .any(|p| value.eq_ignore_ascii_case(p))
+        && ["bulk", "list", "junk"].iter().any(|p| value.eq_ignore_ascii_case(p))
     {
         return Some(format!("Precedence: {value}"));
     }
-    for header in [
-        "List-Id",
-        "List-Unsubscribe",
-        "List-Post",
-        "X-Autoreply",
-        "X-Autorespond",
-    ] {
+    for header in ["List-Id", "List-Unsubscribe", "List-Post", "X-Autoreply", "X-Autorespond"] {
         if raw(header).is_some() {
             return Some(header.to_owned());
         }
     }
-    if raw("Return-Path").is_some_and(|v| {
-        v.trim_matches(|c: char| c == '<' || c == '>' || c.is_whitespace())
-            .is_empty()
-    }) {
+    if raw("Return-Path")
+        .is_some_and(|v| v.trim_matches(|c: char| c == '<' || c == '>' || c.is_whitespace()).is_empty())
+    {
         return Some("empty Return-Path".into());
     }
     if message.content_type().is_some_and(|ct| {
-        ct.ctype().eq_ignore_ascii_case("multipart")
-            && ct
-                .subtype()
-                .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+        ct.ctype().eq_ignore_ascii_case("multipart") && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report"))
     }) {
         return Some("delivery or read report".into());
     }
-    let local = split_address(sender)
-        .map(|(l, _)| l.to_owned())
-        .unwrap_or_default();
-    let robot = [
-        "mailer-daemon",
-        "postmaster",
-        "noreply",
-        "no-reply",
-        "do-not-reply",
-        "donotreply",
-    ];
-    if robot.contains(&local.as_str()) || local.starts_with("owner-") || local.ends_with("-request")
-    {
+    let local = split_address(sender).map(|(l, _)| l.to_owned()).unwrap_or_default();
+    let robot = ["mailer-daemon", "postmaster", "noreply", "no-reply", "do-not-reply", "donotreply"];
+    if robot.contains(&local.as_str()) || local.starts_with("owner-") || local.ends_with("-request") {
         return Some(format!("robot sender {local}@"));
     }
     None
@@ -68,12 +46,10 @@ pub fn is_allowed(sender: &str, allowed: &[String]) -> bool {
     let Some((_, domain)) = split_address(sender) else {
         return false;
     };
-    allowed
-        .iter()
-        .any(|entry| match entry.trim().strip_prefix('@') {
-            Some(d) => d.eq_ignore_ascii_case(domain),
-            None => entry.trim().eq_ignore_ascii_case(sender),
-        })
+    allowed.iter().any(|entry| match entry.trim().strip_prefix('@') {
+        Some(d) => d.eq_ignore_ascii_case(domain),
+        None => entry.trim().eq_ignore_ascii_case(sender),
+    })
 }
 
 /// True when the topmost `Authentication-Results` (the one our own server added) shows
@@ -85,9 +61,7 @@ pub fn authenticated(message: &Message<'_>) -> bool {
     results
         .split([';', ' ', '\t', '\r', '\n'])
         .map(str::trim)
-        .any(|token| {
-            token.eq_ignore_ascii_case("dkim=pass") || token.eq_ignore_ascii_case("spf=pass")
-        })
+        .any(|token| token.eq_ignore_ascii_case("dkim=pass") || token.eq_ignore_ascii_case("spf=pass"))
 }
 
 /// Splits `local@domain` (also inside `Name <local@domain>`); `None` when it is not an address.
@@ -98,15 +72,13 @@ pub fn split_address(address: &str) -> Option<(&str, &str)> {
         _ => address,
     };
     let (local, domain) = address.rsplit_once('@')?;
-    (!local.is_empty() && !domain.is_empty() && !domain.contains(char::is_whitespace))
-        .then_some((local, domain))
+    (!local.is_empty() && !domain.is_empty() && !domain.contains(char::is_whitespace)).then_some((local, domain))
 }
 
 /// Whether recipient `address` reaches `configured`. A configured `bot+ingest@d` needs that exact
 /// local part; a configured `bot@d` also matches `bot+anything@d`.
 pub fn matches_address(address: &str, configured: &str) -> bool {
-    let (Some((local, domain)), Some((want_local, want_domain))) =
-        (split_address(address), split_address(configured))
+    let (Some((local, domain)), Some((want_local, want_domain))) = (split_address(address), split_address(configured))
     else {
         return false;
     };
@@ -116,22 +88,14 @@ pub fn matches_address(address: &str, configured: &str) -> bool {
     if want_local.contains('+') {
         local.eq_ignore_ascii_case(want_local)
     } else {
-        local
-            .split('+')
-            .next()
-            .is_some_and(|base| base.eq_ignore_ascii_case(want_local))
+        local.split('+').next().is_some_and(|base| base.eq_ignore_ascii_case(want_local))
     }
 }
 
 /// True when both name the same mailbox, ignoring `+detail` and case.
 pub fn same_mailbox(a: &str, b: &str) -> bool {
     let base = |s: &str| {
-        split_address(s).map(|(l, d)| {
-            (
-                l.split('+').next().unwrap_or(l).to_ascii_lowercase(),
-                d.to_ascii_lowercase(),
-            )
-        })
+        split_address(s).map(|(l, d)| (l.split('+').next().unwrap_or(l).to_ascii_lowercase(), d.to_ascii_lowercase()))
     };
     matches!((base(a), base(b)), (Some(x), Some(y)) if x == y)
 }

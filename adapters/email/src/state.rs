@@ -72,39 +72,26 @@ pub struct StateStore {
 }
 
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl StateStore {
     /// Reads the state at `path`, or starts empty when there is none.
     pub fn load(path: &Path) -> Result<Self, EmailError> {
         let data = match fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| EmailError::State {
-                path: path.display().to_string(),
-                source,
-            })?,
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|source| EmailError::State { path: path.display().to_string(), source })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Data::default(),
             Err(e) => return Err(e.into()),
         };
-        Ok(StateStore {
-            path: path.to_owned(),
-            data,
-        })
+        Ok(StateStore { path: path.to_owned(), data })
     }
 
     /// Writes the state: temp file, fsync, rename over the old one, fsync of the folder.
     pub fn save(&self) -> Result<(), EmailError> {
-        let json = serde_json::to_vec(&self.data).map_err(|source| EmailError::State {
-            path: self.path.display().to_string(),
-            source,
-        })?;
-        let dir = self
-            .path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let json = serde_json::to_vec(&self.data)
+            .map_err(|source| EmailError::State { path: self.path.display().to_string(), source })?;
+        let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         fs::create_dir_all(dir)?;
         let mut tmp = self.path.clone().into_os_string();
         tmp.push(".tmp");
@@ -167,12 +154,7 @@ impl StateStore {
     pub fn record_done(&mut self, message_id: &str) {
         self.data.done.insert(message_id.to_owned(), now());
         if self.data.done.len() > MAX_DONE
-            && let Some(oldest) = self
-                .data
-                .done
-                .iter()
-                .min_by_key(|(_, t)| **t)
-                .map(|(id, _)| id.clone())
+            && let Some(oldest) = self.data.done.iter().min_by_key(|(_, t)| **t).map(|(id, _)| id.clone())
         {
             self.data.done.remove(&oldest);
         }
@@ -185,25 +167,15 @@ impl StateStore {
 
     /// The earlier turns of a conversation, oldest first.
     pub fn history(&self, root: &str) -> Vec<Turn> {
-        self.data
-            .threads
-            .get(root)
-            .map(|t| t.turns.clone())
-            .unwrap_or_default()
+        self.data.threads.get(root).map(|t| t.turns.clone()).unwrap_or_default()
     }
 
     /// Adds a question and its answer to a conversation, and remembers both Message-IDs as
     /// members of it.
     pub fn record_exchange(&mut self, root: &str, ids: [&str; 2], question: &str, answer: &str) {
         let thread = self.data.threads.entry(root.to_owned()).or_default();
-        thread.turns.push(Turn {
-            role: Role::User,
-            text: question.to_owned(),
-        });
-        thread.turns.push(Turn {
-            role: Role::Assistant,
-            text: answer.to_owned(),
-        });
+        thread.turns.push(Turn { role: Role::User, text: question.to_owned() });
+        thread.turns.push(Turn { role: Role::Assistant, text: answer.to_owned() });
         let excess = thread.turns.len().saturating_sub(MAX_TURNS);
         thread.turns.drain(..excess);
         thread.last_used = now();
@@ -211,12 +183,7 @@ impl StateStore {
             self.data.members.insert(id.to_owned(), root.to_owned());
         }
         if self.data.threads.len() > MAX_THREADS
-            && let Some(stale) = self
-                .data
-                .threads
-                .iter()
-                .min_by_key(|(_, t)| t.last_used)
-                .map(|(r, _)| r.clone())
+            && let Some(stale) = self.data.threads.iter().min_by_key(|(_, t)| t.last_used).map(|(r, _)| r.clone())
         {
             self.data.threads.remove(&stale);
             self.data.members.retain(|_, r| *r != stale);
@@ -249,15 +216,9 @@ mod tests {
         assert!(again.is_done("a@x"));
         assert_eq!(again.thread_of("r@x").as_deref(), Some("root@x"));
         assert_eq!(again.history("root@x").len(), 2);
-        assert_eq!(
-            again.open_mailbox(8, 5),
-            MailboxChange::Reset { previous: 7 }
-        );
+        assert_eq!(again.open_mailbox(8, 5), MailboxChange::Reset { previous: 7 });
         assert_eq!(again.next_uid(), 1);
-        assert!(
-            again.is_done("a@x"),
-            "Message-IDs survive a UIDVALIDITY change"
-        );
+        assert!(again.is_done("a@x"), "Message-IDs survive a UIDVALIDITY change");
     }
 
     #[test]
@@ -265,9 +226,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
         fs::write(&path, b"{not json").unwrap();
-        assert!(matches!(
-            StateStore::load(&path),
-            Err(EmailError::State { .. })
-        ));
+        assert!(matches!(StateStore::load(&path), Err(EmailError::State { .. })));
     }
 }

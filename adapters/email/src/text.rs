@@ -15,9 +15,7 @@ const REPLY_PREFIXES: [&str; 8] = ["re:", "aw:", "sv:", "antw:", "fwd:", "fw:", 
 
 /// 64-bit FNV-1a: a stable hash for made-up ids and file names (not for security).
 pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// `1.5 MB`-style size for people.
@@ -53,16 +51,13 @@ pub fn strip_prefix<'a>(subject: &'a str, prefix: &str) -> Option<&'a str> {
         return None;
     }
     let head = rest.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| rest[prefix.len()..].trim_start())
+    head.eq_ignore_ascii_case(prefix).then(|| rest[prefix.len()..].trim_start())
 }
 
 /// True for a forward written into the body: a `Fwd:`-style subject or a client's marker line.
 pub fn is_inline_forward(subject: &str, body: &str) -> bool {
     let lower = subject.trim_start().to_ascii_lowercase();
-    ["fwd:", "fw:", "wg:", "tr:"]
-        .iter()
-        .any(|p| lower.starts_with(p))
+    ["fwd:", "fw:", "wg:", "tr:"].iter().any(|p| lower.starts_with(p))
         || body.lines().any(|line| {
             let line = line.trim().to_ascii_lowercase();
             FORWARD_MARKERS.iter().any(|m| line.starts_with(m))
@@ -112,24 +107,14 @@ pub fn html_escape(text: &str) -> String {
 pub fn file_stem(subject: &str) -> String {
     let cleaned: String = subject
         .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || " -_.,()&'".contains(c) {
-                c
-            } else {
-                ' '
-            }
-        })
+        .map(|c| if c.is_alphanumeric() || " -_.,()&'".contains(c) { c } else { ' ' })
         .collect::<String>()
         .split_whitespace()
         .filter(|word| !word.chars().all(|c| c == '.'))
         .collect::<Vec<_>>()
         .join(" ");
     let stem: String = cleaned.trim_matches('.').chars().take(80).collect();
-    if stem.is_empty() {
-        "message".into()
-    } else {
-        stem
-    }
+    if stem.is_empty() { "message".into() } else { stem }
 }
 
 #[cfg(test)]
@@ -139,10 +124,7 @@ mod tests {
     #[test]
     fn strips_prefixes_in_any_case_and_order() {
         assert_eq!(strip_reply_prefixes("RE: Fwd: re:  Budget"), "Budget");
-        assert_eq!(
-            strip_prefix("Re: [ask] what is up", "[ASK]"),
-            Some("what is up")
-        );
+        assert_eq!(strip_prefix("Re: [ask] what is up", "[ASK]"), Some("what is up"));
         assert_eq!(strip_prefix("what is up", "[ask]"), None);
     }
 
@@ -155,10 +137,7 @@ mod tests {
 
     #[test]
     fn escapes_markup() {
-        assert_eq!(
-            html_escape("<b>\"a\" & 'b'</b>"),
-            "&lt;b&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/b&gt;"
-        );
+        assert_eq!(html_escape("<b>\"a\" & 'b'</b>"), "&lt;b&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/b&gt;");
     }
 
     #[test]

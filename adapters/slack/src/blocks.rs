@@ -20,9 +20,7 @@ const FALLBACK_LIMIT: usize = 3000;
 
 /// Escapes the three characters Slack's `mrkdwn` treats as control characters.
 pub fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 fn truncate(text: &str, limit: usize) -> String {
@@ -39,9 +37,7 @@ fn markdown(text: String) -> SlackBlockMarkDownText {
 }
 
 fn section(text: String) -> SlackBlock {
-    SlackSectionBlock::new()
-        .with_text(SlackBlockText::MarkDown(markdown(text)))
-        .into()
+    SlackSectionBlock::new().with_text(SlackBlockText::MarkDown(markdown(text))).into()
 }
 
 fn context(text: String) -> SlackBlock {
@@ -74,27 +70,12 @@ pub fn citation_text(citation: &Citation) -> String {
         out.push_str(" — ");
         out.push_str(&escape(&locator));
     }
-    if let Some(link) = citation
-        .locator
-        .link
-        .as_deref()
-        .filter(|l| l.starts_with("https://"))
-    {
-        out.push_str(&format!(
-            " · <{}|original message>",
-            link.replace('|', "%7C").replace('>', "%3E")
-        ));
+    if let Some(link) = citation.locator.link.as_deref().filter(|l| l.starts_with("https://")) {
+        out.push_str(&format!(" · <{}|original message>", link.replace('|', "%7C").replace('>', "%3E")));
     }
-    let snippet = citation
-        .snippet
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let snippet = citation.snippet.split_whitespace().collect::<Vec<_>>().join(" ");
     if !snippet.is_empty() {
-        out.push_str(&format!(
-            "\n“{}”",
-            escape(&truncate(&snippet, SNIPPET_LIMIT))
-        ));
+        out.push_str(&format!("\n“{}”", escape(&truncate(&snippet, SNIPPET_LIMIT))));
     }
     truncate(&out, TEXT_LIMIT)
 }
@@ -116,23 +97,13 @@ pub fn answer_messages(answer: &Answer) -> Vec<Vec<SlackBlock>> {
     if blocks.is_empty() {
         blocks.push(section(escape("I have no answer to that.")));
     }
-    blocks
-        .chunks(MAX_BLOCKS)
-        .map(<[SlackBlock]>::to_vec)
-        .collect()
+    blocks.chunks(MAX_BLOCKS).map(<[SlackBlock]>::to_vec).collect()
 }
 
 /// The plain `text` of the answer message, shown in notifications and by clients without blocks.
 pub fn fallback_text(answer: &Answer) -> String {
     let text = answer.text.trim();
-    let text = if text.is_empty() {
-        answer
-            .notice
-            .map(|n| n.user_message())
-            .unwrap_or("(no answer)")
-    } else {
-        text
-    };
+    let text = if text.is_empty() { answer.notice.map(|n| n.user_message()).unwrap_or("(no answer)") } else { text };
     truncate(&escape(text), FALLBACK_LIMIT)
 }
 
@@ -154,20 +125,14 @@ pub fn progress_text(progress: &Progress) -> String {
     match progress {
         Progress::Started => "_Looking through your documents…_".to_owned(),
         Progress::Queued(1) => "_Waiting for the model: you are next…_".to_owned(),
-        Progress::Queued(n) => format!(
-            "_Waiting for the model: {n} questions ahead…_",
-            n = n.saturating_sub(1)
-        ),
+        Progress::Queued(n) => format!("_Waiting for the model: {n} questions ahead…_", n = n.saturating_sub(1)),
         Progress::LoadingModel => {
             "_Loading the language model; the first answer after a pause takes longer…_".to_owned()
         }
         Progress::Writing(text) => {
             // Show the end of what was written so far; the checked answer replaces it.
             let count = text.chars().count();
-            let tail: String = text
-                .chars()
-                .skip(count.saturating_sub(TEXT_LIMIT - 200))
-                .collect();
+            let tail: String = text.chars().skip(count.saturating_sub(TEXT_LIMIT - 200)).collect();
             let prefix = if count > TEXT_LIMIT - 200 { "…" } else { "" };
             format!("{prefix}{} …", escape(tail.trim()))
         }
@@ -205,19 +170,12 @@ pub fn status_text(status: &Status) -> String {
         "Models: chat {}, embeddings {}. Ollama {}.\nStored: {} documents, {} chunks",
         model(&status.chat_model),
         model(&status.embed_model),
-        if status.ollama_reachable {
-            "reachable"
-        } else {
-            "*unreachable*"
-        },
+        if status.ollama_reachable { "reachable" } else { "*unreachable*" },
         status.documents,
         status.chunks,
     );
     if status.pending_embeddings > 0 {
-        out.push_str(&format!(
-            ", {} waiting for embeddings",
-            status.pending_embeddings
-        ));
+        out.push_str(&format!(", {} waiting for embeddings", status.pending_embeddings));
     }
     out.push('.');
     if let Some(problem) = &status.problem {
@@ -233,12 +191,7 @@ pub fn documents_text(documents: &[DocumentInfo]) -> String {
     }
     let mut out = format!("{} documents:", documents.len());
     for (i, doc) in documents.iter().enumerate() {
-        let line = format!(
-            "\n• `{}` {} ({} chunks)",
-            escape(&doc.id),
-            escape(&doc.title),
-            doc.chunks
-        );
+        let line = format!("\n• `{}` {} ({} chunks)", escape(&doc.id), escape(&doc.title), doc.chunks);
         if out.chars().count() + line.chars().count() > TEXT_LIMIT - 40 {
             out.push_str(&format!("\n…and {} more.", documents.len() - i));
             break;

@@ -6,24 +6,11 @@ use serde_json::{Value, json};
 use super::*;
 
 fn citation(n: u32, title: &str, locator: Locator, snippet: &str) -> Citation {
-    Citation {
-        n,
-        document_id: format!("doc{n}"),
-        title: title.into(),
-        locator,
-        snippet: snippet.into(),
-        score: 0.5,
-    }
+    Citation { n, document_id: format!("doc{n}"), title: title.into(), locator, snippet: snippet.into(), score: 0.5 }
 }
 
 fn answer(text: &str, citations: Vec<Citation>, notice: Option<Notice>) -> Answer {
-    Answer {
-        text: text.into(),
-        citations,
-        notice,
-        model: "m".into(),
-        timings: Timings::default(),
-    }
+    Answer { text: text.into(), citations, notice, model: "m".into(), timings: Timings::default() }
 }
 
 fn json_of(blocks: &[SlackBlock]) -> Value {
@@ -38,11 +25,7 @@ fn answer_with_two_sources_is_section_divider_and_context_blocks() {
             citation(
                 1,
                 "Router manual",
-                Locator {
-                    page: Some(3),
-                    heading_path: vec!["Setup".into(), "VLANs".into()],
-                    ..Default::default()
-                },
+                Locator { page: Some(3), heading_path: vec!["Setup".into(), "VLANs".into()], ..Default::default() },
                 "VLAN 10 is the default.",
             ),
             citation(
@@ -70,26 +53,15 @@ fn answer_with_two_sources_is_section_divider_and_context_blocks() {
                 "text": "*[2]* notes.txt · <https://acme.slack.com/archives/C1/p1515449522000016|original message>\n“reboot twice”"}]},
         ])
     );
-    assert_eq!(
-        fallback_text(&a),
-        "Use VLAN 10 [1] &amp; reboot &lt;twice&gt; [2]."
-    );
+    assert_eq!(fallback_text(&a), "Use VLAN 10 [1] &amp; reboot &lt;twice&gt; [2].");
 }
 
 #[test]
 fn notice_comes_first_as_context() {
-    let a = answer(
-        "",
-        vec![citation(1, "a", Locator::default(), "s")],
-        Some(Notice::ModelUnreachable),
-    );
+    let a = answer("", vec![citation(1, "a", Locator::default(), "s")], Some(Notice::ModelUnreachable));
     let blocks = json_of(&answer_messages(&a)[0]);
     assert_eq!(blocks[0]["type"], "context");
-    assert!(
-        blocks[0]["elements"][0]["text"]
-            .as_str()
-            .is_some_and(|t| t.contains("unreachable"))
-    );
+    assert!(blocks[0]["elements"][0]["text"].as_str().is_some_and(|t| t.contains("unreachable")));
     assert_eq!(blocks[1]["type"], "divider");
     assert_eq!(fallback_text(&a), Notice::ModelUnreachable.user_message());
 }
@@ -109,19 +81,13 @@ fn long_text_is_split_into_sections_of_at_most_3000_chars_without_cutting_marker
         assert!(s.chars().count() <= TEXT_LIMIT, "{}", s.chars().count());
         assert!(!s.ends_with("[1") && !s.starts_with("2]"));
     }
-    let joined = sections
-        .join(" ")
-        .replace("&amp;", "&")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">");
+    let joined = sections.join(" ").replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">");
     assert_eq!(joined.matches("[12]").count(), 200);
 }
 
 #[test]
 fn more_than_50_blocks_become_several_messages() {
-    let citations = (1..=70)
-        .map(|n| citation(n, &format!("doc {n}"), Locator::default(), "x"))
-        .collect();
+    let citations = (1..=70).map(|n| citation(n, &format!("doc {n}"), Locator::default(), "x")).collect();
     let messages = answer_messages(&answer("Many [1].", citations, None));
     assert_eq!(messages.len(), 2);
     assert_eq!(messages[0].len(), MAX_BLOCKS);
@@ -133,10 +99,7 @@ fn long_snippets_and_hostile_links_are_tamed() {
     let c = citation(
         1,
         "t",
-        Locator {
-            link: Some("javascript:alert(1)".into()),
-            ..Default::default()
-        },
+        Locator { link: Some("javascript:alert(1)".into()), ..Default::default() },
         &"word ".repeat(400),
     );
     let text = citation_text(&c);
@@ -151,9 +114,7 @@ fn progress_shows_status_then_the_tail_of_the_text() {
     assert!(progress_text(&Progress::LoadingModel).contains("Loading"));
     let long = "a".repeat(5000) + " end";
     let shown = progress_text(&Progress::Writing(long));
-    assert!(
-        shown.chars().count() <= TEXT_LIMIT && shown.ends_with("end …") && shown.starts_with('…')
-    );
+    assert!(shown.chars().count() <= TEXT_LIMIT && shown.ends_with("end …") && shown.starts_with('…'));
 }
 
 #[test]

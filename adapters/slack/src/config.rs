@@ -84,9 +84,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), Vec<String>> {
         let mut problems = Vec::new();
         if !self.bot_token.expose_secret().starts_with("xoxb-") {
-            problems.push(
-                "adapters.slack.bot_token must be a bot token starting with `xoxb-`".to_owned(),
-            );
+            problems.push("adapters.slack.bot_token must be a bot token starting with `xoxb-`".to_owned());
         }
         match self.mode {
             Mode::Socket => match &self.app_token {
@@ -95,21 +93,13 @@ impl Config {
                      or set adapters.slack.mode = \"events\""
                         .to_owned(),
                 ),
-                Some(token) if !token.expose_secret().starts_with("xapp-") => problems.push(
-                    "adapters.slack.app_token must be an app-level token starting with `xapp-`"
-                        .to_owned(),
-                ),
+                Some(token) if !token.expose_secret().starts_with("xapp-") => problems
+                    .push("adapters.slack.app_token must be an app-level token starting with `xapp-`".to_owned()),
                 Some(_) => {}
             },
             Mode::Events => {
-                if self
-                    .signing_secret
-                    .as_ref()
-                    .is_none_or(|s| s.expose_secret().is_empty())
-                {
-                    problems.push(
-                        "adapters.slack.signing_secret is required in events mode".to_owned(),
-                    );
+                if self.signing_secret.as_ref().is_none_or(|s| s.expose_secret().is_empty()) {
+                    problems.push("adapters.slack.signing_secret is required in events mode".to_owned());
                 }
             }
         }
@@ -122,11 +112,7 @@ impl Config {
         if self.update_interval < Duration::from_millis(200) {
             problems.push("adapters.slack.update_interval must be at least 200ms".to_owned());
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems)
-        }
+        if problems.is_empty() { Ok(()) } else { Err(problems) }
     }
 }
 
@@ -160,10 +146,8 @@ mod tests {
         assert_eq!(c.api_base, DEFAULT_API_BASE);
         assert_eq!(c.update_interval, DEFAULT_UPDATE_INTERVAL);
         assert!(c.validate().is_ok());
-        let c = parse(
-            r#"{"bot_token":"xoxb-1","mode":"events","signing_secret":"s","update_interval":"2s"}"#,
-        )
-        .expect("parses");
+        let c = parse(r#"{"bot_token":"xoxb-1","mode":"events","signing_secret":"s","update_interval":"2s"}"#)
+            .expect("parses");
         assert_eq!(c.update_interval, Duration::from_secs(2));
         assert!(c.validate().is_ok());
     }
@@ -171,17 +155,14 @@ mod tests {
     #[test]
     fn unknown_fields_fail_and_problems_are_all_reported() {
         assert!(parse(r#"{"bot_token":"xoxb-1","bot_tokn":"x"}"#).is_err());
-        let c =
-            parse(r#"{"bot_token":"xoxp-1","mode":"events","max_file_bytes":0}"#).expect("parses");
+        let c = parse(r#"{"bot_token":"xoxp-1","mode":"events","max_file_bytes":0}"#).expect("parses");
         assert_eq!(c.validate().expect_err("invalid").len(), 3);
     }
 
     #[test]
     fn debug_redacts_every_secret() {
-        let c = parse(
-            r#"{"bot_token":"xoxb-SECRET1","app_token":"xapp-SECRET2","signing_secret":"SECRET3"}"#,
-        )
-        .expect("parses");
+        let c = parse(r#"{"bot_token":"xoxb-SECRET1","app_token":"xapp-SECRET2","signing_secret":"SECRET3"}"#)
+            .expect("parses");
         let shown = format!("{c:?}");
         assert!(!shown.contains("SECRET"), "{shown}");
     }

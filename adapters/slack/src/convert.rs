@@ -126,10 +126,7 @@ pub enum ConvertError {
 }
 
 fn str_field<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
-    value
-        .get(key)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
+    value.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
 /// Maps an `event_callback` body (Events API, or the payload of a Socket Mode `events_api`
@@ -140,12 +137,11 @@ pub fn parse_event_callback(body: &Value, bot_user_id: Option<&str>) -> Inbound 
         return Inbound::Ignored("no event in callback");
     };
     let event_id = str_field(body, "event_id").map(str::to_owned);
-    let team = str_field(body, "team_id")
-        .or_else(|| str_field(event, "team"))
-        .map(str::to_owned);
+    let team = str_field(body, "team_id").or_else(|| str_field(event, "team")).map(str::to_owned);
     match str_field(event, "type") {
-        Some("app_mention") => message(event, event_id, team, bot_user_id)
-            .map_or_else(Inbound::Ignored, |m| Inbound::Message(Box::new(m))),
+        Some("app_mention") => {
+            message(event, event_id, team, bot_user_id).map_or_else(Inbound::Ignored, |m| Inbound::Message(Box::new(m)))
+        }
         Some("message") => {
             if str_field(event, "channel_type") != Some("im") {
                 return Inbound::Ignored("message outside a direct conversation");
@@ -157,17 +153,14 @@ pub fn parse_event_callback(body: &Value, bot_user_id: Option<&str>) -> Inbound 
             if event.get("bot_id").is_some_and(|b| !b.is_null()) {
                 return Inbound::Ignored("message from a bot");
             }
-            message(event, event_id, team, bot_user_id)
-                .map_or_else(Inbound::Ignored, |m| Inbound::Message(Box::new(m)))
+            message(event, event_id, team, bot_user_id).map_or_else(Inbound::Ignored, |m| Inbound::Message(Box::new(m)))
         }
         Some("file_shared") => {
             let file_id = str_field(event, "file_id")
                 .or_else(|| event.get("file").and_then(|f| str_field(f, "id")))
                 .unwrap_or_default();
             Inbound::FileShared {
-                channel: str_field(event, "channel_id")
-                    .unwrap_or_default()
-                    .to_owned(),
+                channel: str_field(event, "channel_id").unwrap_or_default().to_owned(),
                 file_id: file_id.to_owned(),
                 user: str_field(event, "user_id").unwrap_or_default().to_owned(),
             }
@@ -191,10 +184,7 @@ fn message(
     let parent = str_field(event, "thread_ts");
     let in_thread = parent.is_some_and(|p| p != ts);
     let reply_thread_ts = parent.unwrap_or(ts).to_owned();
-    let files = event
-        .get("files")
-        .and_then(Value::as_array)
-        .map(|files| files.iter().filter_map(file_ref).collect());
+    let files = event.get("files").and_then(Value::as_array).map(|files| files.iter().filter_map(file_ref).collect());
     Ok(ChatMessage {
         event_id,
         scope: Scope {
@@ -219,10 +209,7 @@ fn file_ref(file: &Value) -> Option<FileRef> {
     let url = str_field(file, "url_private_download").or_else(|| str_field(file, "url_private"));
     Some(FileRef {
         id: id.to_owned(),
-        name: str_field(file, "name")
-            .or_else(|| str_field(file, "title"))
-            .unwrap_or(id)
-            .to_owned(),
+        name: str_field(file, "name").or_else(|| str_field(file, "title")).unwrap_or(id).to_owned(),
         mime: str_field(file, "mimetype").map(str::to_owned),
         size: file.get("size").and_then(Value::as_u64),
         url: url.map(str::to_owned),
@@ -260,10 +247,7 @@ pub fn clean_text(text: &str, bot_user_id: Option<&str>) -> String {
     }
     out.push_str(rest);
     let joined = out.split_whitespace().collect::<Vec<_>>().join(" ");
-    joined
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
+    joined.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 }
 
 /// Maps a slash command's fields (the form body of the Events API request, or the Socket Mode
@@ -278,9 +262,7 @@ pub fn parse_command(form: &HashMap<String, String>) -> Result<SlashCommand, Con
         "ask" => ask_action(&text),
         "warmup" => CommandAction::Warmup,
         _ => {
-            let (sub, rest) = text
-                .split_once(' ')
-                .map_or((text.as_str(), ""), |(s, r)| (s, r.trim()));
+            let (sub, rest) = text.split_once(' ').map_or((text.as_str(), ""), |(s, r)| (s, r.trim()));
             match sub.to_ascii_lowercase().as_str() {
                 "" | "help" => CommandAction::Help,
                 "ask" => ask_action(rest),
@@ -308,23 +290,14 @@ pub fn parse_command(form: &HashMap<String, String>) -> Result<SlashCommand, Con
 }
 
 fn ask_action(text: &str) -> CommandAction {
-    if text.trim().is_empty() {
-        CommandAction::Help
-    } else {
-        CommandAction::Ask(text.trim().to_owned())
-    }
+    if text.trim().is_empty() { CommandAction::Help } else { CommandAction::Ask(text.trim().to_owned()) }
 }
 
 /// Turns string-valued JSON fields (a Socket Mode slash-command payload) into form fields.
 pub fn form_from_json(value: &Value) -> HashMap<String, String> {
     value
         .as_object()
-        .map(|object| {
-            object
-                .iter()
-                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
-                .collect()
-        })
+        .map(|object| object.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned()))).collect())
         .unwrap_or_default()
 }
 
@@ -345,14 +318,7 @@ pub fn history_turns(
             let from_bot = (bot_user_id.is_some() && str_field(m, "user") == bot_user_id)
                 || (bot_id.is_some() && str_field(m, "bot_id") == bot_id);
             let text = clean_text(str_field(m, "text").unwrap_or_default(), bot_user_id);
-            (!text.is_empty()).then_some(Turn {
-                role: if from_bot {
-                    Role::Assistant
-                } else {
-                    Role::User
-                },
-                text,
-            })
+            (!text.is_empty()).then_some(Turn { role: if from_bot { Role::Assistant } else { Role::User }, text })
         })
         .collect()
 }
@@ -364,12 +330,7 @@ fn ts_key(ts: &str) -> (u64, u64) {
 }
 
 /// Builds the upload of a downloaded file, with a link back to the message it came from.
-pub fn upload(
-    file: &FileRef,
-    bytes: Vec<u8>,
-    message: &ChatMessage,
-    permalink: Option<String>,
-) -> Upload {
+pub fn upload(file: &FileRef, bytes: Vec<u8>, message: &ChatMessage, permalink: Option<String>) -> Upload {
     Upload {
         file_name: file.name.clone(),
         mime: file.mime.clone(),
@@ -397,12 +358,7 @@ pub fn ts_to_rfc3339(ts: &str) -> Option<String> {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    Some(format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    ))
+    Some(format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60))
 }
 
 #[cfg(test)]

@@ -48,20 +48,13 @@ impl Default for Dedupe {
 impl Dedupe {
     /// A set holding at most `capacity` keys for at most `ttl` each.
     pub fn new(capacity: usize, ttl: Duration) -> Self {
-        Dedupe {
-            seen: Mutex::new(Seen::default()),
-            capacity: capacity.max(1),
-            ttl,
-        }
+        Dedupe { seen: Mutex::new(Seen::default()), capacity: capacity.max(1), ttl }
     }
 
     /// Records `key` and returns true if it was not seen within the time limit.
     pub fn first_seen(&self, key: &str) -> bool {
         let now = Instant::now();
-        let mut seen = self
-            .seen
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         seen.forget_while(|at, _| now.duration_since(at) >= self.ttl);
         if seen.at.contains_key(key) {
             return false;

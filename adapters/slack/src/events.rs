@@ -63,68 +63,36 @@ pub fn sign(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
 
 /// Checks a request's signature against the signing secret, in constant time, and its
 /// timestamp against `now` (Unix seconds).
-pub fn verify(
-    secret: &[u8],
-    timestamp: &str,
-    body: &[u8],
-    signature: &str,
-    now: i64,
-) -> Result<(), SignatureError> {
-    let sent: i64 = timestamp
-        .trim()
-        .parse()
-        .map_err(|_| SignatureError::Malformed)?;
+pub fn verify(secret: &[u8], timestamp: &str, body: &[u8], signature: &str, now: i64) -> Result<(), SignatureError> {
+    let sent: i64 = timestamp.trim().parse().map_err(|_| SignatureError::Malformed)?;
     if (now - sent).abs() > MAX_CLOCK_SKEW_SECS {
         return Err(SignatureError::Stale);
     }
-    let hex = signature
-        .strip_prefix("v0=")
-        .ok_or(SignatureError::Malformed)?;
+    let hex = signature.strip_prefix("v0=").ok_or(SignatureError::Malformed)?;
     let expected = decode_hex(hex).ok_or(SignatureError::Malformed)?;
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| SignatureError::Mismatch)?;
     mac.update(b"v0:");
     mac.update(timestamp.as_bytes());
     mac.update(b":");
     mac.update(body);
-    mac.verify_slice(&expected)
-        .map_err(|_| SignatureError::Mismatch)
+    mac.verify_slice(&expected).map_err(|_| SignatureError::Mismatch)
 }
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
     if !hex.len().is_multiple_of(2) {
         return None;
     }
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-        .collect()
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
 }
 
 fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 fn check(state: &SlackState, headers: &HeaderMap, body: &[u8]) -> Result<(), SignatureError> {
-    let header = |name| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .ok_or(SignatureError::Malformed)
-    };
-    let secret = state
-        .config()
-        .signing_secret
-        .as_ref()
-        .ok_or(SignatureError::Mismatch)?;
-    verify(
-        secret.expose_secret().as_bytes(),
-        header(TIMESTAMP_HEADER)?,
-        body,
-        header(SIGNATURE_HEADER)?,
-        now_unix(),
-    )
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok()).ok_or(SignatureError::Malformed);
+    let secret = state.config().signing_secret.as_ref().ok_or(SignatureError::Mismatch)?;
+    verify(secret.expose_secret().as_bytes(), header(TIMESTAMP_HEADER)?, body, header(SIGNATURE_HEADER)?, now_unix())
 }
 
 fn refuse(error: SignatureError) -> Response {
@@ -134,10 +102,7 @@ fn refuse(error: SignatureError) -> Response {
 
 /// The Events API router, with [`EVENTS_PATH`] and [`COMMANDS_PATH`].
 pub fn events_router(state: SlackState) -> Router {
-    Router::new()
-        .route(EVENTS_PATH, post(events))
-        .route(COMMANDS_PATH, post(commands))
-        .with_state(state)
+    Router::new().route(EVENTS_PATH, post(events)).route(COMMANDS_PATH, post(commands)).with_state(state)
 }
 
 async fn events(State(state): State<SlackState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -149,18 +114,12 @@ async fn events(State(state): State<SlackState>, headers: HeaderMap, body: Bytes
     };
     match payload.get("type").and_then(Value::as_str) {
         Some("url_verification") => {
-            let challenge = payload
-                .get("challenge")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
+            let challenge = payload.get("challenge").and_then(Value::as_str).unwrap_or_default();
             Json(json!({ "challenge": challenge })).into_response()
         }
         Some("event_callback") => {
             if let Some(retry) = headers.get(RETRY_NUM_HEADER).and_then(|v| v.to_str().ok()) {
-                let reason = headers
-                    .get(RETRY_REASON_HEADER)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("unknown");
+                let reason = headers.get(RETRY_REASON_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("unknown");
                 tracing::info!(retry, reason, "Slack retried an event delivery.");
             }
             state.accept_event(payload);
@@ -198,33 +157,12 @@ mod tests {
     #[test]
     fn tampering_staleness_and_garbage_are_refused() {
         let now = 1531420618;
-        assert_eq!(
-            verify(b"other", TS, BODY, SIGNATURE, now),
-            Err(SignatureError::Mismatch)
-        );
-        assert_eq!(
-            verify(SECRET, TS, b"token=x", SIGNATURE, now),
-            Err(SignatureError::Mismatch)
-        );
-        assert_eq!(
-            verify(SECRET, TS, BODY, SIGNATURE, now + 301),
-            Err(SignatureError::Stale)
-        );
-        assert_eq!(
-            verify(SECRET, TS, BODY, SIGNATURE, now - 301),
-            Err(SignatureError::Stale)
-        );
-        assert_eq!(
-            verify(SECRET, "soon", BODY, SIGNATURE, now),
-            Err(SignatureError::Malformed)
-        );
-        assert_eq!(
-            verify(SECRET, TS, BODY, "a2114d57", now),
-            Err(SignatureError::Malformed)
-        );
-        assert_eq!(
-            verify(SECRET, TS, BODY, "v0=zz", now),
-            Err(SignatureError::Malformed)
-        );
+        assert_eq!(verify(b"other", TS, BODY, SIGNATURE, now), Err(SignatureError::Mismatch));
+        assert_eq!(verify(SECRET, TS, b"token=x", SIGNATURE, now), Err(SignatureError::Mismatch));
+        assert_eq!(verify(SECRET, TS, BODY, SIGNATURE, now + 301), Err(SignatureError::Stale));
+        assert_eq!(verify(SECRET, TS, BODY, SIGNATURE, now - 301), Err(SignatureError::Stale));
+        assert_eq!(verify(SECRET, "soon", BODY, SIGNATURE, now), Err(SignatureError::Malformed));
+        assert_eq!(verify(SECRET, TS, BODY, "a2114d57", now), Err(SignatureError::Malformed));
+        assert_eq!(verify(SECRET, TS, BODY, "v0=zz", now), Err(SignatureError::Malformed));
     }
 }

@@ -35,16 +35,8 @@ struct Inner {
 impl SlackState {
     /// Builds the shared state; makes no network call yet.
     pub fn new(config: Config, gateway: Arc<dyn Gateway>) -> Result<Self, AdapterError> {
-        let web =
-            SlackWeb::new(&config).map_err(|e| AdapterError::Config(format!("TLS set-up: {e}")))?;
-        Ok(SlackState {
-            inner: Arc::new(Inner {
-                gateway,
-                web,
-                config,
-                dedupe: Dedupe::default(),
-            }),
-        })
+        let web = SlackWeb::new(&config).map_err(|e| AdapterError::Config(format!("TLS set-up: {e}")))?;
+        Ok(SlackState { inner: Arc::new(Inner { gateway, web, config, dedupe: Dedupe::default() }) })
     }
 
     /// The configuration the state was built from.
@@ -82,18 +74,11 @@ impl SlackState {
         match convert::parse_event_callback(&body, bot_user) {
             Inbound::Message(message) => {
                 if self.inner.dedupe.first_seen(&message.message_key()) {
-                    self.on_message(
-                        *message,
-                        identity.as_ref().and_then(|i| i.bot_id.as_deref()),
-                    )
-                    .await;
+                    self.on_message(*message, identity.as_ref().and_then(|i| i.bot_id.as_deref())).await;
                 }
             }
             Inbound::FileShared { file_id, .. } => {
-                tracing::debug!(
-                    file_id,
-                    "File shared; handled with the message that carries it."
-                );
+                tracing::debug!(file_id, "File shared; handled with the message that carries it.");
             }
             Inbound::Ignored(why) => tracing::debug!(why, "Ignored a Slack event."),
         }
@@ -103,29 +88,14 @@ impl SlackState {
         let web = &self.inner.web;
         if !message.files.is_empty() {
             let receipts = self.ingest_files(&message).await;
-            if let Err(error) = web
-                .post(
-                    &message.channel,
-                    Some(&message.reply_thread_ts),
-                    receipts,
-                    None,
-                )
-                .await
-            {
+            if let Err(error) = web.post(&message.channel, Some(&message.reply_thread_ts), receipts, None).await {
                 tracing::warn!(%error, "Could not post ingest receipts.");
             }
         }
         if message.text.is_empty() {
             if message.files.is_empty() {
                 let hint = "Ask me a question about this channel's documents, or share a file with me to add it.";
-                if let Err(error) = web
-                    .post(
-                        &message.channel,
-                        Some(&message.reply_thread_ts),
-                        hint.into(),
-                        None,
-                    )
-                    .await
+                if let Err(error) = web.post(&message.channel, Some(&message.reply_thread_ts), hint.into(), None).await
                 {
                     tracing::warn!(%error, "Could not post a hint.");
                 }
@@ -134,14 +104,10 @@ impl SlackState {
         }
         let mut question = Question::new(message.text.clone());
         if message.in_thread {
-            match web
-                .replies(&message.channel, &message.reply_thread_ts)
-                .await
-            {
+            match web.replies(&message.channel, &message.reply_thread_ts).await {
                 Ok(replies) => {
                     let bot_user = web.identity().await.ok().map(|i| i.user_id.clone());
-                    question.history =
-                        convert::history_turns(&replies, bot_user.as_deref(), bot_id, &message.ts);
+                    question.history = convert::history_turns(&replies, bot_user.as_deref(), bot_id, &message.ts);
                 }
                 Err(error) => {
                     tracing::warn!(%error, "Could not read the thread; answering without its history.")
@@ -149,8 +115,7 @@ impl SlackState {
             }
         }
         let (channel, thread) = (message.channel.clone(), message.reply_thread_ts.clone());
-        self.answer(&message.scope, &message.actor, question, &channel, &thread)
-            .await;
+        self.answer(&message.scope, &message.actor, question, &channel, &thread).await;
     }
 
     async fn ingest_files(&self, message: &ChatMessage) -> String {
@@ -159,12 +124,9 @@ impl SlackState {
         let mut lines = Vec::new();
         for file in &message.files {
             let name = blocks::escape(&file.name);
-            let too_large =
-                || format!("“{name}” is over the {max}-byte limit for files. Nothing was added.");
+            let too_large = || format!("“{name}” is over the {max}-byte limit for files. Nothing was added.");
             let Some(url) = file.url.as_deref() else {
-                lines.push(format!(
-                    "Slack gave me no way to download “{name}”. Nothing was added."
-                ));
+                lines.push(format!("Slack gave me no way to download “{name}”. Nothing was added."));
                 continue;
             };
             if file.too_large(max) {
@@ -184,12 +146,7 @@ impl SlackState {
                 }
             };
             let upload = convert::upload(file, bytes, message, permalink.clone());
-            let line = match self
-                .inner
-                .gateway
-                .ingest(&message.scope, &message.actor, upload)
-                .await
-            {
+            let line = match self.inner.gateway.ingest(&message.scope, &message.actor, upload).await {
                 Ok(receipt) => receipt.summary(),
                 Err(error) => error.user_message(),
             };
@@ -210,15 +167,7 @@ impl SlackState {
     ) {
         let web = &self.inner.web;
         let interval = self.inner.config.update_interval;
-        let ts = match web
-            .post(
-                channel,
-                Some(thread_ts),
-                blocks::progress_text(&Progress::Started),
-                None,
-            )
-            .await
-        {
+        let ts = match web.post(channel, Some(thread_ts), blocks::progress_text(&Progress::Started), None).await {
             Ok(ts) => ts,
             Err(error) => {
                 tracing::warn!(%error, channel, "Could not post the answer placeholder.");
@@ -255,17 +204,11 @@ impl SlackState {
             Ok(answer) => {
                 let text = blocks::fallback_text(&answer);
                 let mut messages = blocks::answer_messages(&answer).into_iter();
-                if let Err(error) = web
-                    .update(channel, &ts, text.clone(), messages.next())
-                    .await
-                {
+                if let Err(error) = web.update(channel, &ts, text.clone(), messages.next()).await {
                     tracing::warn!(%error, "Could not post the final answer.");
                 }
                 for more in messages {
-                    if let Err(error) = web
-                        .post(channel, Some(thread_ts), text.clone(), Some(more))
-                        .await
-                    {
+                    if let Err(error) = web.post(channel, Some(thread_ts), text.clone(), Some(more)).await {
                         tracing::warn!(%error, "Could not post the rest of a long answer.");
                     }
                 }
@@ -286,26 +229,17 @@ impl SlackState {
             Ok(command) => command,
             Err(error) => {
                 tracing::warn!(%error, "Unusable slash command payload.");
-                return "Slack sent that command without the fields I need; please try again."
-                    .into();
+                return "Slack sent that command without the fields I need; please try again.".into();
             }
         };
         let ack = match &command.action {
             CommandAction::Help => return blocks::help_text(),
             CommandAction::Unknown(what) => {
-                return format!(
-                    "I don't know `{}`.\n{}",
-                    blocks::escape(what),
-                    blocks::help_text()
-                );
+                return format!("I don't know `{}`.\n{}", blocks::escape(what), blocks::help_text());
             }
-            CommandAction::Ask(_) => {
-                "Looking into it; the answer will appear in a thread in this channel."
-            }
+            CommandAction::Ask(_) => "Looking into it; the answer will appear in a thread in this channel.",
             CommandAction::Warmup => "Loading the models…",
-            CommandAction::Sources | CommandAction::Status | CommandAction::Forget(_) => {
-                "Working on it…"
-            }
+            CommandAction::Sources | CommandAction::Status | CommandAction::Forget(_) => "Working on it…",
         };
         let state = self.clone();
         tokio::spawn(async move { state.run_command(command).await });

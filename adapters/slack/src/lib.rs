@@ -41,18 +41,14 @@ pub struct SlackAdapter {
 
 impl std::fmt::Debug for SlackAdapter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SlackAdapter")
-            .field("config", &self.config)
-            .finish()
+        f.debug_struct("SlackAdapter").field("config", &self.config).finish()
     }
 }
 
 impl SlackAdapter {
     /// Checks the configuration; connects only when run.
     pub fn new(config: Config) -> Result<Self, AdapterError> {
-        config
-            .validate()
-            .map_err(|problems| AdapterError::Config(problems.join("; ")))?;
+        config.validate().map_err(|problems| AdapterError::Config(problems.join("; ")))?;
         Ok(SlackAdapter { config })
     }
 }
@@ -65,11 +61,7 @@ impl Adapter for SlackAdapter {
 
     /// In Socket Mode, serves the WebSocket until `shutdown`. In Events API mode, checks the bot
     /// token and waits: the HTTP server serves [`events_router`].
-    async fn run(
-        self: Box<Self>,
-        gateway: Arc<dyn Gateway>,
-        shutdown: CancellationToken,
-    ) -> Result<(), AdapterError> {
+    async fn run(self: Box<Self>, gateway: Arc<dyn Gateway>, shutdown: CancellationToken) -> Result<(), AdapterError> {
         // slack-morphism's WebSocket client uses the process-wide rustls provider.
         if rustls::crypto::CryptoProvider::get_default().is_none() {
             let _ = rustls::crypto::ring::default_provider().install_default();
@@ -77,13 +69,8 @@ impl Adapter for SlackAdapter {
         let state = SlackState::new(self.config.clone(), gateway)?;
         let me = state.web().identity().await.map_err(|error| {
             let text = error.to_string();
-            if text.contains("invalid_auth")
-                || text.contains("not_authed")
-                || text.contains("account_inactive")
-            {
-                AdapterError::Config(
-                    "Slack refused the bot token (adapters.slack.bot_token)".into(),
-                )
+            if text.contains("invalid_auth") || text.contains("not_authed") || text.contains("account_inactive") {
+                AdapterError::Config("Slack refused the bot token (adapters.slack.bot_token)".into())
             } else {
                 AdapterError::Connection(text)
             }
@@ -99,34 +86,20 @@ impl Adapter for SlackAdapter {
     }
 }
 
-async fn socket_mode(
-    state: SlackState,
-    config: &Config,
-    shutdown: CancellationToken,
-) -> Result<(), AdapterError> {
-    let app_token = config.app_token.as_ref().ok_or_else(|| {
-        AdapterError::Config("adapters.slack.app_token is required in socket mode".into())
-    })?;
-    let token = SlackApiToken::new(SlackApiTokenValue::new(
-        app_token.expose_secret().to_owned(),
-    ));
+async fn socket_mode(state: SlackState, config: &Config, shutdown: CancellationToken) -> Result<(), AdapterError> {
+    let app_token = config
+        .app_token
+        .as_ref()
+        .ok_or_else(|| AdapterError::Config("adapters.slack.app_token is required in socket mode".into()))?;
+    let token = SlackApiToken::new(SlackApiTokenValue::new(app_token.expose_secret().to_owned()));
     let environment = Arc::new(
         SlackClientEventsListenerEnvironment::new(state.web().client())
             .with_error_handler(on_error)
             .with_user_state(state),
     );
-    let callbacks = SlackSocketModeListenerCallbacks::new()
-        .with_command_events(on_command)
-        .with_push_events(on_push);
-    let listener = SlackClientSocketModeListener::new(
-        &SlackClientSocketModeConfig::new(),
-        environment,
-        callbacks,
-    );
-    listener
-        .listen_for(&token)
-        .await
-        .map_err(|e| AdapterError::Connection(format!("Socket Mode: {e}")))?;
+    let callbacks = SlackSocketModeListenerCallbacks::new().with_command_events(on_command).with_push_events(on_push);
+    let listener = SlackClientSocketModeListener::new(&SlackClientSocketModeConfig::new(), environment, callbacks);
+    listener.listen_for(&token).await.map_err(|e| AdapterError::Connection(format!("Socket Mode: {e}")))?;
     listener.start().await;
     shutdown.cancelled().await;
     listener.shutdown().await;
@@ -160,13 +133,10 @@ async fn on_command(
 ) -> UserCallbackResult<SlackCommandEventResponse> {
     let text = match (state_of(&states).await, serde_json::to_value(&event)) {
         (Some(state), Ok(body)) => state.accept_command(&convert::form_from_json(&body)),
-        _ => "Something went wrong on my side; the administrator can find the details in the log."
-            .to_owned(),
+        _ => "Something went wrong on my side; the administrator can find the details in the log.".to_owned(),
     };
-    Ok(
-        SlackCommandEventResponse::new(SlackMessageContent::new().with_text(text))
-            .with_response_type(SlackMessageResponseType::Ephemeral),
-    )
+    Ok(SlackCommandEventResponse::new(SlackMessageContent::new().with_text(text))
+        .with_response_type(SlackMessageResponseType::Ephemeral))
 }
 
 fn on_error(
@@ -199,14 +169,11 @@ mod tests {
                 "files": [{"id": "F1", "name": "a.md", "mimetype": "text/markdown",
                     "url_private_download": "https://files.slack.com/files-pri/T1-F1/download/a.md"}]}
         });
-        let typed: SlackPushEventCallback =
-            serde_json::from_value(raw.clone()).expect("slack-morphism reads it");
+        let typed: SlackPushEventCallback = serde_json::from_value(raw.clone()).expect("slack-morphism reads it");
         let again = serde_json::to_value(&typed).expect("serialises");
         let from_raw = convert::parse_event_callback(&raw, Some("U0BOT"));
         let from_typed = convert::parse_event_callback(&again, Some("U0BOT"));
-        assert!(
-            matches!(&from_raw, Inbound::Message(m) if m.files.len() == 1 && m.text == "hi there")
-        );
+        assert!(matches!(&from_raw, Inbound::Message(m) if m.files.len() == 1 && m.text == "hi there"));
         assert_eq!(from_raw, from_typed);
 
         let mention = json!({"team_id": "T1", "api_app_id": "A1", "type": "event_callback", "event_id": "Ev10",
@@ -225,24 +192,17 @@ mod tests {
         let raw = json!({"team_id": "T1", "channel_id": "C1", "user_id": "U1", "command": "/footnote",
             "text": "forget doc_1", "response_url": "https://hooks.slack.com/commands/1/2", "trigger_id": "t",
             "api_app_id": "A1"});
-        let typed: SlackCommandEvent =
-            serde_json::from_value(raw).expect("slack-morphism reads it");
+        let typed: SlackCommandEvent = serde_json::from_value(raw).expect("slack-morphism reads it");
         let fields = convert::form_from_json(&serde_json::to_value(&typed).expect("serialises"));
         let command = convert::parse_command(&fields).expect("maps");
         assert_eq!(command.action, CommandAction::Forget("doc_1".into()));
         assert_eq!(command.scope.space.as_deref(), Some("T1"));
-        assert_eq!(
-            command.response_url.as_deref(),
-            Some("https://hooks.slack.com/commands/1/2")
-        );
+        assert_eq!(command.response_url.as_deref(), Some("https://hooks.slack.com/commands/1/2"));
     }
 
     #[test]
     fn new_rejects_an_unusable_config() {
-        assert!(matches!(
-            SlackAdapter::new(Config::new("xoxb-1")),
-            Err(AdapterError::Config(_))
-        ));
+        assert!(matches!(SlackAdapter::new(Config::new("xoxb-1")), Err(AdapterError::Config(_))));
         let mut config = Config::new("xoxb-1");
         config.app_token = Some("xapp-1".to_owned().into());
         let adapter = SlackAdapter::new(config).expect("valid");

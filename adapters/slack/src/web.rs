@@ -60,10 +60,7 @@ pub enum WebError {
 
 impl WebError {
     fn api(method: &'static str, error: impl std::fmt::Display) -> Self {
-        WebError::Api {
-            method,
-            detail: error.to_string(),
-        }
+        WebError::Api { method, detail: error.to_string() }
     }
 
     /// True when Slack said the bot is not a member of the channel.
@@ -94,24 +91,19 @@ pub struct SlackWeb {
 
 fn https_connector(allow_http: bool) -> Result<HttpsConnector<HttpConnector>, std::io::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder =
-        match HttpsConnectorBuilder::new().with_provider_and_native_roots(provider.clone()) {
-            Ok(builder) => builder,
-            // Without system roots only plain HTTP (a test double) can work.
-            Err(_) if allow_http => HttpsConnectorBuilder::new().with_tls_config(
-                rustls::ClientConfig::builder_with_provider(provider)
-                    .with_safe_default_protocol_versions()
-                    .map_err(std::io::Error::other)?
-                    .with_root_certificates(rustls::RootCertStore::empty())
-                    .with_no_client_auth(),
-            ),
-            Err(error) => return Err(error),
-        };
-    let builder = if allow_http {
-        builder.https_or_http()
-    } else {
-        builder.https_only()
+    let builder = match HttpsConnectorBuilder::new().with_provider_and_native_roots(provider.clone()) {
+        Ok(builder) => builder,
+        // Without system roots only plain HTTP (a test double) can work.
+        Err(_) if allow_http => HttpsConnectorBuilder::new().with_tls_config(
+            rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(std::io::Error::other)?
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth(),
+        ),
+        Err(error) => return Err(error),
     };
+    let builder = if allow_http { builder.https_or_http() } else { builder.https_only() };
     Ok(builder.enable_http1().enable_http2().build())
 }
 
@@ -124,14 +116,10 @@ impl SlackWeb {
             .with_slack_api_url(config.api_base.trim_end_matches('/'));
         Ok(SlackWeb {
             client: Arc::new(SlackClient::new(slack)),
-            token: SlackApiToken::new(SlackApiTokenValue::new(
-                config.bot_token.expose_secret().to_owned(),
-            )),
+            token: SlackApiToken::new(SlackApiTokenValue::new(config.bot_token.expose_secret().to_owned())),
             bearer: config.bot_token.clone(),
             http: Client::builder(TokioExecutor::new()).build(connector),
-            api_host: Url::parse(&config.api_base)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_owned)),
+            api_host: Url::parse(&config.api_base).ok().and_then(|u| u.host_str().map(str::to_owned)),
             allow_http,
             identity: OnceCell::new(),
         })
@@ -153,10 +141,7 @@ impl SlackWeb {
                 Ok(value) => return Ok(value),
                 Err(SlackClientError::RateLimitError(limit)) if attempt < MAX_RETRIES => {
                     attempt += 1;
-                    let wait = limit
-                        .retry_after
-                        .unwrap_or(Duration::from_secs(1))
-                        .min(MAX_RETRY_AFTER);
+                    let wait = limit.retry_after.unwrap_or(Duration::from_secs(1)).min(MAX_RETRY_AFTER);
                     tracing::warn!(
                         method,
                         wait_ms = wait.as_millis() as u64,
@@ -176,10 +161,7 @@ impl SlackWeb {
             .get_or_try_init(|| async {
                 let session = self.client.open_session(&self.token);
                 let me = self.retrying("auth.test", || session.auth_test()).await?;
-                Ok(Identity {
-                    user_id: me.user_id.to_string(),
-                    bot_id: me.bot_id.map(|b| b.to_string()),
-                })
+                Ok(Identity { user_id: me.user_id.to_string(), bot_id: me.bot_id.map(|b| b.to_string()) })
             })
             .await
     }
@@ -192,15 +174,11 @@ impl SlackWeb {
         text: String,
         blocks: Option<Vec<SlackBlock>>,
     ) -> Result<String, WebError> {
-        let content = SlackMessageContent::new()
-            .with_text(text)
-            .opt_blocks(blocks);
-        let request = SlackApiChatPostMessageRequest::new(channel.into(), content)
-            .opt_thread_ts(thread_ts.map(Into::into));
+        let content = SlackMessageContent::new().with_text(text).opt_blocks(blocks);
+        let request =
+            SlackApiChatPostMessageRequest::new(channel.into(), content).opt_thread_ts(thread_ts.map(Into::into));
         let session = self.client.open_session(&self.token);
-        let posted = self
-            .retrying("chat.postMessage", || session.chat_post_message(&request))
-            .await?;
+        let posted = self.retrying("chat.postMessage", || session.chat_post_message(&request)).await?;
         Ok(posted.ts.to_string())
     }
 
@@ -213,41 +191,26 @@ impl SlackWeb {
         blocks: Option<Vec<SlackBlock>>,
     ) -> Result<(), WebError> {
         // An empty block list removes blocks left by an earlier edit.
-        let content = SlackMessageContent::new()
-            .with_text(text)
-            .with_blocks(blocks.unwrap_or_default());
+        let content = SlackMessageContent::new().with_text(text).with_blocks(blocks.unwrap_or_default());
         let request = SlackApiChatUpdateRequest::new(channel.into(), content, ts.into());
         let session = self.client.open_session(&self.token);
-        self.retrying("chat.update", || session.chat_update(&request))
-            .await
-            .map(|_| ())
+        self.retrying("chat.update", || session.chat_update(&request)).await.map(|_| ())
     }
 
     /// The messages of a thread, oldest first, as Slack's JSON.
     pub async fn replies(&self, channel: &str, thread_ts: &str) -> Result<Vec<Value>, WebError> {
-        let request = SlackApiConversationsRepliesRequest::new(channel.into(), thread_ts.into())
-            .with_limit(HISTORY_LIMIT);
+        let request =
+            SlackApiConversationsRepliesRequest::new(channel.into(), thread_ts.into()).with_limit(HISTORY_LIMIT);
         let session = self.client.open_session(&self.token);
-        let page = self
-            .retrying("conversations.replies", || {
-                session.conversations_replies(&request)
-            })
-            .await?;
-        Ok(page
-            .messages
-            .iter()
-            .filter_map(|m| serde_json::to_value(m).ok())
-            .collect())
+        let page = self.retrying("conversations.replies", || session.conversations_replies(&request)).await?;
+        Ok(page.messages.iter().filter_map(|m| serde_json::to_value(m).ok()).collect())
     }
 
     /// A permanent link to a message, if Slack gives one.
     pub async fn permalink(&self, channel: &str, ts: &str) -> Option<String> {
         let request = SlackApiChatGetPermalinkRequest::new(channel.into(), ts.into());
         let session = self.client.open_session(&self.token);
-        match self
-            .retrying("chat.getPermalink", || session.chat_get_permalink(&request))
-            .await
-        {
+        match self.retrying("chat.getPermalink", || session.chat_get_permalink(&request)).await {
             Ok(link) => Some(link.permalink.to_string()),
             Err(error) => {
                 tracing::warn!(%error, "Could not get a message permalink.");
@@ -257,14 +220,10 @@ impl SlackWeb {
     }
 
     fn check_url(&self, url: &str, slack_hosts: &[&str]) -> Result<Url, WebError> {
-        let parsed =
-            Url::parse(url).map_err(|_| WebError::ForeignHost("an unparseable URL".into()))?;
+        let parsed = Url::parse(url).map_err(|_| WebError::ForeignHost("an unparseable URL".into()))?;
         let host = parsed.host_str().unwrap_or_default().to_owned();
-        let slack = slack_hosts
-            .iter()
-            .any(|h| host == *h || host.ends_with(&format!(".{h}")));
-        let ok_scheme =
-            parsed.scheme() == "https" || (self.allow_http && parsed.scheme() == "http");
+        let slack = slack_hosts.iter().any(|h| host == *h || host.ends_with(&format!(".{h}")));
+        let ok_scheme = parsed.scheme() == "https" || (self.allow_http && parsed.scheme() == "http");
         if ok_scheme && (slack || self.api_host.as_deref() == Some(host.as_str())) {
             Ok(parsed)
         } else {
@@ -278,17 +237,10 @@ impl SlackWeb {
         let url = self.check_url(url, &["slack.com", "slack-files.com"])?;
         for attempt in 0..=MAX_RETRIES {
             let request = hyper::Request::get(url.as_str())
-                .header(
-                    hyper::header::AUTHORIZATION,
-                    format!("Bearer {}", self.bearer.expose_secret()),
-                )
+                .header(hyper::header::AUTHORIZATION, format!("Bearer {}", self.bearer.expose_secret()))
                 .body(Full::new(Bytes::new()))
                 .map_err(|e| WebError::Transport(e.to_string()))?;
-            let response = self
-                .http
-                .request(request)
-                .await
-                .map_err(|e| WebError::Transport(e.to_string()))?;
+            let response = self.http.request(request).await.map_err(|e| WebError::Transport(e.to_string()))?;
             let status = response.status();
             if status == hyper::StatusCode::TOO_MANY_REQUESTS && attempt < MAX_RETRIES {
                 tokio::time::sleep(retry_after(response.headers())).await;
@@ -305,16 +257,13 @@ impl SlackWeb {
                 return Err(WebError::TooLarge(max));
             }
             let limit = usize::try_from(max).unwrap_or(usize::MAX);
-            let body = Limited::new(response.into_body(), limit)
-                .collect()
-                .await
-                .map_err(|error| {
-                    if error.is::<http_body_util::LengthLimitError>() {
-                        WebError::TooLarge(max)
-                    } else {
-                        WebError::Transport(error.to_string())
-                    }
-                })?;
+            let body = Limited::new(response.into_body(), limit).collect().await.map_err(|error| {
+                if error.is::<http_body_util::LengthLimitError>() {
+                    WebError::TooLarge(max)
+                } else {
+                    WebError::Transport(error.to_string())
+                }
+            })?;
             return Ok(body.to_bytes().to_vec());
         }
         Err(WebError::Status(429))
@@ -328,19 +277,11 @@ impl SlackWeb {
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body.to_string())))
             .map_err(|e| WebError::Transport(e.to_string()))?;
-        let response = self
-            .http
-            .request(request)
-            .await
-            .map_err(|e| WebError::Transport(e.to_string()))?;
+        let response = self.http.request(request).await.map_err(|e| WebError::Transport(e.to_string()))?;
         let status = response.status();
         // Drain the body so the connection can be reused.
         let _ = response.into_body().collect().await;
-        if status.is_success() {
-            Ok(())
-        } else {
-            Err(WebError::Status(status.as_u16()))
-        }
+        if status.is_success() { Ok(()) } else { Err(WebError::Status(status.as_u16())) }
     }
 }
 

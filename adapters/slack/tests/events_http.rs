@@ -25,40 +25,21 @@ async fn start() -> Harness {
     let double = SlackDouble::start().await;
     let gateway = Arc::new(FakeGateway::default());
     let state = SlackState::new(config(&double, Some(SECRET)), gateway.clone()).expect("state");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(async move {
-        axum::serve(listener, events_router(state))
-            .await
-            .expect("serves")
-    });
-    Harness {
-        double,
-        gateway,
-        base,
-        http: reqwest::Client::new(),
-    }
+    tokio::spawn(async move { axum::serve(listener, events_router(state)).await.expect("serves") });
+    Harness { double, gateway, base, http: reqwest::Client::new() }
 }
 
 fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 /// Signs as Slack does: `v0=` + hex(HMAC-SHA256(secret, "v0:{ts}:{body}")).
 fn signature(secret: &str, ts: i64, body: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
     mac.update(format!("v0:{ts}:{body}").as_bytes());
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
     format!("v0={hex}")
 }
 
@@ -77,32 +58,16 @@ impl Harness {
             .post(format!("{}{path}", self.base))
             .header("x-slack-request-timestamp", ts.to_string())
             .header("x-slack-signature", signature(secret, ts, body))
-            .header(
-                "content-type",
-                if form {
-                    "application/x-www-form-urlencoded"
-                } else {
-                    "application/json"
-                },
-            )
+            .header("content-type", if form { "application/x-www-form-urlencoded" } else { "application/json" })
             .body(body.to_owned());
         if let Some(retry) = retry {
-            request = request
-                .header("x-slack-retry-num", retry)
-                .header("x-slack-retry-reason", "http_timeout");
+            request = request.header("x-slack-retry-num", retry).header("x-slack-retry-reason", "http_timeout");
         }
         request.send().await.expect("request sent")
     }
 
-    async fn event(
-        &self,
-        body: &Value,
-        secret: &str,
-        ts: i64,
-        retry: Option<&str>,
-    ) -> reqwest::Response {
-        self.send("/slack/events", &body.to_string(), secret, ts, retry, false)
-            .await
+    async fn event(&self, body: &Value, secret: &str, ts: i64, retry: Option<&str>) -> reqwest::Response {
+        self.send("/slack/events", &body.to_string(), secret, ts, retry, false).await
     }
 }
 
@@ -114,10 +79,7 @@ async fn url_verification_echoes_the_challenge() {
     let response = h.event(&body, SECRET, now(), None).await;
     assert_eq!(response.status(), 200);
     let answer: Value = response.json().await.expect("json");
-    assert_eq!(
-        answer["challenge"],
-        "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
-    );
+    assert_eq!(answer["challenge"], "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P");
 }
 
 #[tokio::test]
@@ -126,11 +88,7 @@ async fn a_valid_event_is_answered_and_a_replayed_retry_is_not() {
     let body = mention_event("Ev0PV52K21", "1515449522.000016", None, None);
     let response = h.event(&body, SECRET, now(), None).await;
     assert_eq!(response.status(), 200);
-    h.double
-        .wait_for("the answer", |calls| {
-            calls.iter().filter(|c| c.name == "chat.update").count() >= 2
-        })
-        .await;
+    h.double.wait_for("the answer", |calls| calls.iter().filter(|c| c.name == "chat.update").count() >= 2).await;
     assert_eq!(h.gateway.asks().len(), 1);
 
     let retry = h.event(&body, SECRET, now(), Some("1")).await;
@@ -141,12 +99,7 @@ async fn a_valid_event_is_answered_and_a_replayed_retry_is_not() {
     assert_eq!(h.event(&again, SECRET, now(), None).await.status(), 200);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(h.gateway.asks().len(), 1, "no second answer");
-    let placeholders = h
-        .double
-        .calls()
-        .into_iter()
-        .filter(|c| c.name == "chat.postMessage")
-        .count();
+    let placeholders = h.double.calls().into_iter().filter(|c| c.name == "chat.postMessage").count();
     assert_eq!(placeholders, 1);
 }
 
@@ -154,25 +107,10 @@ async fn a_valid_event_is_answered_and_a_replayed_retry_is_not() {
 async fn wrong_secret_and_stale_timestamps_are_refused() {
     let h = start().await;
     let body = mention_event("Ev1", "1515449522.000016", None, None);
-    assert_eq!(
-        h.event(&body, "not-the-secret", now(), None).await.status(),
-        401
-    );
-    assert_eq!(
-        h.event(&body, SECRET, now() - 6 * 60, None).await.status(),
-        401
-    );
-    assert_eq!(
-        h.event(&body, SECRET, now() + 6 * 60, None).await.status(),
-        401
-    );
-    let unsigned = h
-        .http
-        .post(format!("{}/slack/events", h.base))
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("sent");
+    assert_eq!(h.event(&body, "not-the-secret", now(), None).await.status(), 401);
+    assert_eq!(h.event(&body, SECRET, now() - 6 * 60, None).await.status(), 401);
+    assert_eq!(h.event(&body, SECRET, now() + 6 * 60, None).await.status(), 401);
+    let unsigned = h.http.post(format!("{}/slack/events", h.base)).body(body.to_string()).send().await.expect("sent");
     assert_eq!(unsigned.status(), 401);
     // A body changed after signing is refused too.
     let ts = now();
@@ -180,10 +118,7 @@ async fn wrong_secret_and_stale_timestamps_are_refused() {
         .http
         .post(format!("{}/slack/events", h.base))
         .header("x-slack-request-timestamp", ts.to_string())
-        .header(
-            "x-slack-signature",
-            signature(SECRET, ts, &body.to_string()),
-        )
+        .header("x-slack-signature", signature(SECRET, ts, &body.to_string()))
         .body(body.to_string().replace("VLAN", "vlan"))
         .send()
         .await
@@ -212,35 +147,20 @@ async fn slash_commands_are_acknowledged_at_once_and_answered_later() {
         .append_pair("trigger_id", "13345224609.738474920.8088930838d88f008e0")
         .finish();
     let started = std::time::Instant::now();
-    let response = h
-        .send("/slack/commands", &body, SECRET, now(), None, true)
-        .await;
+    let response = h.send("/slack/commands", &body, SECRET, now(), None, true).await;
     assert_eq!(response.status(), 200);
     assert!(started.elapsed() < Duration::from_secs(3));
     let ack: Value = response.json().await.expect("json");
     assert_eq!(ack["response_type"], "ephemeral");
     assert!(ack["text"].as_str().is_some_and(|t| t.contains("Loading")));
 
-    let calls = h
-        .double
-        .wait_for("the warm-up reply", |calls| {
-            calls.iter().any(|c| c.name == "/respond")
-        })
-        .await;
+    let calls = h.double.wait_for("the warm-up reply", |calls| calls.iter().any(|c| c.name == "/respond")).await;
     let reply = calls.iter().find(|c| c.name == "/respond").expect("reply");
     assert_eq!(reply.body["response_type"], "ephemeral");
-    assert!(
-        reply.body["text"]
-            .as_str()
-            .is_some_and(|t| t.contains("qwen3"))
-    );
+    assert!(reply.body["text"].as_str().is_some_and(|t| t.contains("qwen3")));
     assert_eq!(reply.authorization, None, "response_url needs no token");
-    assert!(
-        matches!(h.gateway.calls().first(), Some(GatewayCall::Warmup(scope)) if scope.room == "C2147483705")
-    );
+    assert!(matches!(h.gateway.calls().first(), Some(GatewayCall::Warmup(scope)) if scope.room == "C2147483705"));
 
-    let wrong = h
-        .send("/slack/commands", &body, "nope", now(), None, true)
-        .await;
+    let wrong = h.send("/slack/commands", &body, "nope", now(), None, true).await;
     assert_eq!(wrong.status(), 401);
 }

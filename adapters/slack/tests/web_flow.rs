@@ -16,10 +16,7 @@ fn install_crypto() {
 
 fn final_update(calls: &[Call]) -> bool {
     calls.iter().any(|c| {
-        c.name == "chat.update"
-            && c.body
-                .get("blocks")
-                .is_some_and(|b| b.as_array().is_some_and(|a| !a.is_empty()))
+        c.name == "chat.update" && c.body.get("blocks").is_some_and(|b| b.as_array().is_some_and(|a| !a.is_empty()))
     })
 }
 
@@ -36,15 +33,9 @@ async fn mention_with_a_file_is_ingested_then_answered_in_its_thread() {
     let calls = double.wait_for("the final answer", final_update).await;
 
     // The file was fetched with the bot token and ingested into the channel with a link back.
-    let download = calls
-        .iter()
-        .find(|c| c.name.starts_with("/files/"))
-        .expect("file downloaded");
+    let download = calls.iter().find(|c| c.name.starts_with("/files/")).expect("file downloaded");
     assert_eq!(download.method, "GET");
-    assert_eq!(
-        download.authorization.as_deref(),
-        Some("Bearer xoxb-test-token")
-    );
+    assert_eq!(download.authorization.as_deref(), Some("Bearer xoxb-test-token"));
     let ingested = gateway
         .calls()
         .into_iter()
@@ -57,14 +48,7 @@ async fn mention_with_a_file_is_ingested_then_answered_in_its_thread() {
     assert_eq!(ingested.0.space.as_deref(), Some("T1"));
     assert_eq!(ingested.1.user_id, "U2147483697");
     assert_eq!(ingested.2.bytes, FILE_BYTES);
-    assert!(
-        ingested
-            .2
-            .origin
-            .link
-            .as_deref()
-            .is_some_and(|l| l.contains("/archives/C0LAN2Q65/"))
-    );
+    assert!(ingested.2.origin.link.as_deref().is_some_and(|l| l.contains("/archives/C0LAN2Q65/")));
 
     // The question reached the gateway with the thread as scope.
     let asks = gateway.asks();
@@ -78,45 +62,23 @@ async fn mention_with_a_file_is_ingested_then_answered_in_its_thread() {
     let names: Vec<&str> = web.iter().map(|c| c.name.as_str()).collect();
     let first = |n: &str| names.iter().position(|x| *x == n).unwrap_or(usize::MAX);
     assert!(first("auth.test") < first("chat.getPermalink"), "{names:?}");
-    assert!(
-        first("chat.getPermalink") < first("/files/F1/manual.md"),
-        "{names:?}"
-    );
-    let posts: Vec<&&Call> = web
-        .iter()
-        .filter(|c| c.name == "chat.postMessage")
-        .collect();
+    assert!(first("chat.getPermalink") < first("/files/F1/manual.md"), "{names:?}");
+    let posts: Vec<&&Call> = web.iter().filter(|c| c.name == "chat.postMessage").collect();
     assert_eq!(posts.len(), 2, "receipt and answer placeholder: {names:?}");
     for post in &posts {
         assert_eq!(post.body["thread_ts"], "1515449522.000016");
         assert_eq!(post.body["channel"], "C0LAN2Q65");
     }
-    assert!(
-        posts[0].body["text"]
-            .as_str()
-            .is_some_and(|t| t.contains("Added") && t.contains("doc_new"))
-    );
-    assert!(
-        posts[1].body["text"]
-            .as_str()
-            .is_some_and(|t| t.contains("Looking"))
-    );
+    assert!(posts[0].body["text"].as_str().is_some_and(|t| t.contains("Added") && t.contains("doc_new")));
+    assert!(posts[1].body["text"].as_str().is_some_and(|t| t.contains("Looking")));
 
     let updates: Vec<&&Call> = web.iter().filter(|c| c.name == "chat.update").collect();
-    assert!(
-        updates.len() >= 2,
-        "at least one progress edit and the final one: {names:?}"
-    );
+    assert!(updates.len() >= 2, "at least one progress edit and the final one: {names:?}");
     let answer_ts = "2000000000.000002";
     assert!(updates.iter().all(|u| u.body["ts"] == answer_ts));
-    let progress: Vec<&str> = updates[..updates.len() - 1]
-        .iter()
-        .filter_map(|u| u.body["text"].as_str())
-        .collect();
+    let progress: Vec<&str> = updates[..updates.len() - 1].iter().filter_map(|u| u.body["text"].as_str()).collect();
     assert!(
-        progress
-            .iter()
-            .any(|t| t.contains("Waiting") || t.contains("Loading") || t.ends_with('…')),
+        progress.iter().any(|t| t.contains("Waiting") || t.contains("Loading") || t.ends_with('…')),
         "{progress:?}"
     );
     // Edits are throttled to the configured interval.
@@ -124,10 +86,7 @@ async fn mention_with_a_file_is_ingested_then_answered_in_its_thread() {
         assert!(pair[1].at.duration_since(pair[0].at) >= Duration::from_millis(190));
     }
     let last = updates.last().expect("final update");
-    assert_eq!(
-        last.body["text"],
-        "Guests go on VLAN 10 [1]; reboot after changes [2]."
-    );
+    assert_eq!(last.body["text"], "Guests go on VLAN 10 [1]; reboot after changes [2].");
     let blocks = &last.body["blocks"];
     assert_eq!(
         blocks[0],
@@ -136,10 +95,7 @@ async fn mention_with_a_file_is_ingested_then_answered_in_its_thread() {
     );
     assert_eq!(blocks[1]["type"], "divider");
     assert_eq!(blocks[2]["type"], "context");
-    assert_eq!(
-        blocks[2]["elements"][0]["text"],
-        "*[1]* Router manual — p. 3 · Setup\n“Use VLAN 10 for guests.”"
-    );
+    assert_eq!(blocks[2]["elements"][0]["text"], "*[1]* Router manual — p. 3 · Setup\n“Use VLAN 10 for guests.”");
     assert!(
         blocks[3]["elements"][0]["text"]
             .as_str()
@@ -165,35 +121,18 @@ async fn a_mention_inside_a_thread_carries_its_history() {
     ];
     let gateway = Arc::new(FakeGateway::default());
     let state = SlackState::new(config(&double, None), gateway.clone()).expect("state");
-    state.accept_event(mention_event(
-        "Ev2",
-        "1515449522.000016",
-        Some("1515449000.000001"),
-        None,
-    ));
+    state.accept_event(mention_event("Ev2", "1515449522.000016", Some("1515449000.000001"), None));
     let calls = double.wait_for("the final answer", final_update).await;
 
-    let replies = calls
-        .iter()
-        .find(|c| c.name == "conversations.replies")
-        .expect("thread read");
+    let replies = calls.iter().find(|c| c.name == "conversations.replies").expect("thread read");
     assert_eq!(replies.body["channel"], "C0LAN2Q65");
     assert_eq!(replies.body["ts"], "1515449000.000001");
     let asks = gateway.asks();
     let history = &asks[0].2.history;
     assert_eq!(history.len(), 2);
-    assert_eq!(
-        (history[0].role, history[0].text.as_str()),
-        (Role::User, "what is our guest VLAN?")
-    );
-    assert_eq!(
-        (history[1].role, history[1].text.as_str()),
-        (Role::Assistant, "VLAN 10 [1].")
-    );
-    let post = calls
-        .iter()
-        .find(|c| c.name == "chat.postMessage")
-        .expect("placeholder");
+    assert_eq!((history[0].role, history[0].text.as_str()), (Role::User, "what is our guest VLAN?"));
+    assert_eq!((history[1].role, history[1].text.as_str()), (Role::Assistant, "VLAN 10 [1]."));
+    let post = calls.iter().find(|c| c.name == "chat.postMessage").expect("placeholder");
     assert_eq!(post.body["thread_ts"], "1515449000.000001");
 }
 
@@ -201,12 +140,7 @@ async fn a_mention_inside_a_thread_carries_its_history() {
 async fn a_429_is_honoured_before_the_next_call() {
     install_crypto();
     let double = SlackDouble::start().await;
-    double
-        .state
-        .rate_limit_once
-        .lock()
-        .expect("lock")
-        .push_back("chat.update".into());
+    double.state.rate_limit_once.lock().expect("lock").push_back("chat.update".into());
     let gateway = Arc::new(FakeGateway::default());
     let state = SlackState::new(config(&double, None), gateway).expect("state");
     state.accept_event(mention_event("Ev3", "1515449522.000016", None, None));
@@ -215,10 +149,7 @@ async fn a_429_is_honoured_before_the_next_call() {
     let updates: Vec<&Call> = calls.iter().filter(|c| c.name == "chat.update").collect();
     assert!(updates.len() >= 2);
     let waited = updates[1].at.duration_since(updates[0].at);
-    assert!(
-        waited >= Duration::from_millis(990),
-        "retried after {waited:?}"
-    );
+    assert!(waited >= Duration::from_millis(990), "retried after {waited:?}");
     // The rate-limited edit was sent again unchanged.
     assert_eq!(updates[0].body, updates[1].body);
 }
@@ -234,20 +165,9 @@ async fn oversized_files_are_refused_without_download_or_ingest() {
     let mut event = mention_event("Ev4", "1515449600.000001", None, Some(files));
     event["event"]["text"] = json!("<@U0BOT>");
     state.accept_event(event);
-    let calls = double
-        .wait_for("the refusal", |calls| {
-            calls.iter().any(|c| c.name == "chat.postMessage")
-        })
-        .await;
-    let post = calls
-        .iter()
-        .find(|c| c.name == "chat.postMessage")
-        .expect("reply");
-    assert!(
-        post.body["text"]
-            .as_str()
-            .is_some_and(|t| t.contains("huge.pdf") && t.contains("Nothing was added"))
-    );
+    let calls = double.wait_for("the refusal", |calls| calls.iter().any(|c| c.name == "chat.postMessage")).await;
+    let post = calls.iter().find(|c| c.name == "chat.postMessage").expect("reply");
+    assert!(post.body["text"].as_str().is_some_and(|t| t.contains("huge.pdf") && t.contains("Nothing was added")));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(double.names().iter().all(|n| !n.starts_with("/files/")));
     assert!(gateway.calls().is_empty());
@@ -263,19 +183,8 @@ async fn foreign_download_hosts_never_see_the_token() {
     let mut event = mention_event("Ev5", "1515449700.000001", None, Some(files));
     event["event"]["text"] = json!("<@U0BOT>");
     state.accept_event(event);
-    let calls = double
-        .wait_for("the reply", |calls| {
-            calls.iter().any(|c| c.name == "chat.postMessage")
-        })
-        .await;
-    let post = calls
-        .iter()
-        .find(|c| c.name == "chat.postMessage")
-        .expect("reply");
-    assert!(
-        post.body["text"]
-            .as_str()
-            .is_some_and(|t| t.contains("couldn't download"))
-    );
+    let calls = double.wait_for("the reply", |calls| calls.iter().any(|c| c.name == "chat.postMessage")).await;
+    let post = calls.iter().find(|c| c.name == "chat.postMessage").expect("reply");
+    assert!(post.body["text"].as_str().is_some_and(|t| t.contains("couldn't download")));
     assert!(gateway.calls().is_empty());
 }

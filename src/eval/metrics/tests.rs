@@ -12,10 +12,7 @@ fn qrels(items: &[(&str, i32)]) -> Judgements {
 
 /// A run whose scores fall with the position, so that the order is the one written.
 fn in_order(ids: &[&str]) -> Vec<(String, f64)> {
-    ids.iter()
-        .enumerate()
-        .map(|(i, id)| (id.to_string(), 100.0 - i as f64))
-        .collect()
+    ids.iter().enumerate().map(|(i, id)| (id.to_string(), 100.0 - i as f64)).collect()
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -38,17 +35,10 @@ fn graded_relevance_uses_the_linear_gain() {
     // DCG = 1/log2(2) + 0 + 2/log2(4) = 2; IDCG = 2/log2(2) + 1/log2(3) = 2.630930.
     let s = evaluate_query(&in_order(&["b", "x", "a"]), &qrels(&[("a", 2), ("b", 1)])).unwrap();
     let expected = 2.0 / (2.0 + 1.0 / 3f64.log2());
-    assert!(
-        close(s.ndcg_at_10, expected),
-        "{} vs {expected}",
-        s.ndcg_at_10
-    );
+    assert!(close(s.ndcg_at_10, expected), "{} vs {expected}", s.ndcg_at_10);
     assert!((s.ndcg_at_10 - 0.760_19).abs() < 1e-5);
     // The exponential gain (2^g - 1) would give 2.5 / 3.630930 = 0.6885: not what trec_eval does.
-    assert!(
-        close(s.mrr_at_10, 1.0),
-        "any grade above 0 counts as relevant"
-    );
+    assert!(close(s.mrr_at_10, 1.0), "any grade above 0 counts as relevant");
     assert!(close(s.recall_at_10, 1.0));
 }
 
@@ -64,10 +54,7 @@ fn zero_and_negative_grades_are_not_relevant() {
 #[test]
 fn ties_are_broken_by_document_id_descending() {
     // a and b tie: b (the larger id) ranks first whatever the input order.
-    for items in [
-        [("a", 1.0), ("b", 1.0), ("c", 0.5)],
-        [("b", 1.0), ("a", 1.0), ("c", 0.5)],
-    ] {
+    for items in [[("a", 1.0), ("b", 1.0), ("c", 0.5)], [("b", 1.0), ("a", 1.0), ("c", 0.5)]] {
         assert_eq!(ranked(&run(&items)), vec!["b", "a", "c"]);
     }
     let s = evaluate_query(&run(&[("a", 1.0), ("b", 1.0)]), &qrels(&[("a", 1)])).unwrap();
@@ -86,11 +73,7 @@ fn scores_decide_before_input_order_and_nan_goes_last() {
 #[test]
 fn duplicates_count_once_at_their_best_rank() {
     // x twice, then r: r is second, not third.
-    let s = evaluate_query(
-        &run(&[("x", 0.9), ("x", 0.8), ("r", 0.7)]),
-        &qrels(&[("r", 1)]),
-    )
-    .unwrap();
+    let s = evaluate_query(&run(&[("x", 0.9), ("x", 0.8), ("r", 0.7)]), &qrels(&[("r", 1)])).unwrap();
     assert!(close(s.mrr_at_10, 0.5));
     // A relevant document listed twice is found once: recall 1/2, and its gain is not doubled.
     let q = qrels(&[("r", 1), ("s", 1)]);
@@ -141,18 +124,8 @@ fn queries_without_relevant_documents_are_left_out() {
 
 #[test]
 fn aggregate_averages_the_defined_queries_only() {
-    let perfect = QueryScores {
-        ndcg_at_10: 1.0,
-        recall_at_10: 1.0,
-        recall_at_100: 1.0,
-        mrr_at_10: 1.0,
-    };
-    let half = QueryScores {
-        ndcg_at_10: 0.5,
-        recall_at_10: 0.0,
-        recall_at_100: 1.0,
-        mrr_at_10: 0.5,
-    };
+    let perfect = QueryScores { ndcg_at_10: 1.0, recall_at_10: 1.0, recall_at_100: 1.0, mrr_at_10: 1.0 };
+    let half = QueryScores { ndcg_at_10: 0.5, recall_at_10: 0.0, recall_at_100: 1.0, mrr_at_10: 0.5 };
     let s = aggregate(&[Some(perfect), None, Some(half)]);
     assert_eq!(s.queries, 2);
     assert_eq!(s.without_relevant, 1);
@@ -161,8 +134,5 @@ fn aggregate_averages_the_defined_queries_only() {
     assert!(close(s.recall_at_100, 1.0));
     assert!(close(s.mrr_at_10, 0.75));
     let empty = aggregate(&[None]);
-    assert_eq!(
-        (empty.queries, empty.without_relevant, empty.ndcg_at_10),
-        (0, 1, 0.0)
-    );
+    assert_eq!((empty.queries, empty.without_relevant, empty.ndcg_at_10), (0, 1, 0.0));
 }

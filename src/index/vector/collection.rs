@@ -22,11 +22,7 @@ impl GraphConfig {
     /// threshold does not rebuild its graph on every change.
     fn wants_graph(&self, len: usize, has_graph: bool) -> bool {
         let threshold = self.params.exact_below;
-        if has_graph {
-            len > 0 && len >= threshold / 2
-        } else {
-            len > 0 && len >= threshold
-        }
+        if has_graph { len > 0 && len >= threshold / 2 } else { len > 0 && len >= threshold }
     }
 
     /// Candidates asked of the graph for a top-`k` query: the whole search beam when the graph
@@ -55,10 +51,7 @@ impl PartialOrd for Scored {
 impl Ord for Scored {
     /// Better (higher score, then lower id) sorts *first*, so a max-heap pops the worst.
     fn cmp(&self, other: &Self) -> Ordering {
-        other
-            .score
-            .total_cmp(&self.score)
-            .then(self.id.cmp(&other.id))
+        other.score.total_cmp(&self.score).then(self.id.cmp(&other.id))
     }
 }
 
@@ -70,10 +63,7 @@ pub(crate) struct TopK {
 
 impl TopK {
     pub(crate) fn new(k: usize) -> Self {
-        TopK {
-            k,
-            heap: BinaryHeap::with_capacity(k + 1),
-        }
+        TopK { k, heap: BinaryHeap::with_capacity(k + 1) }
     }
 
     #[inline]
@@ -99,12 +89,7 @@ impl TopK {
 #[inline]
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
     let mut acc = [0.0f32; 16];
     for (x, y) in ca.zip(cb) {
         for i in 0..16 {
@@ -142,28 +127,14 @@ impl Collection {
     }
 
     /// A collection from stored parts (ids must be unique).
-    pub(crate) fn from_parts(
-        dims: usize,
-        ids: Vec<u64>,
-        vectors: Vec<f32>,
-    ) -> Result<Self, VectorIndexError> {
+    pub(crate) fn from_parts(dims: usize, ids: Vec<u64>, vectors: Vec<f32>) -> Result<Self, VectorIndexError> {
         let mut slots = HashMap::with_capacity(ids.len());
         for (slot, &id) in ids.iter().enumerate() {
             if slots.insert(id, slot).is_some() {
-                return Err(VectorIndexError::Corrupt(format!(
-                    "chunk {id} stored twice"
-                )));
+                return Err(VectorIndexError::Corrupt(format!("chunk {id} stored twice")));
             }
         }
-        Ok(Collection {
-            dims,
-            ids,
-            vectors,
-            slots,
-            graph: None,
-            version: 1,
-            stored: Mutex::new(None),
-        })
+        Ok(Collection { dims, ids, vectors, slots, graph: None, version: 1, stored: Mutex::new(None) })
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -187,10 +158,7 @@ impl Collection {
     /// The stored entry, if it still holds this collection as it is now.
     pub(crate) fn current_entry(&self) -> Option<StoredEntry> {
         let stored = self.stored.lock().unwrap_or_else(|e| e.into_inner());
-        stored
-            .as_ref()
-            .filter(|(version, _)| *version == self.version)
-            .map(|(_, entry)| entry.clone())
+        stored.as_ref().filter(|(version, _)| *version == self.version).map(|(_, entry)| entry.clone())
     }
 
     pub(crate) fn ids(&self) -> &[u64] {
@@ -265,11 +233,7 @@ impl Collection {
     }
 
     /// Removes `id`; returns whether it was there.
-    pub(crate) fn remove(
-        &mut self,
-        id: u64,
-        config: &GraphConfig,
-    ) -> Result<bool, VectorIndexError> {
+    pub(crate) fn remove(&mut self, id: u64, config: &GraphConfig) -> Result<bool, VectorIndexError> {
         let Some(slot) = self.slots.remove(&id) else {
             return Ok(false);
         };
@@ -278,8 +242,7 @@ impl Collection {
         if slot != last {
             let moved = self.ids[last];
             self.ids[slot] = moved;
-            self.vectors
-                .copy_within(last * self.dims..(last + 1) * self.dims, slot * self.dims);
+            self.vectors.copy_within(last * self.dims..(last + 1) * self.dims, slot * self.dims);
             self.slots.insert(moved, slot);
         }
         self.ids.pop();
@@ -297,17 +260,9 @@ impl Collection {
     /// Builds the graph when the collection has grown past the threshold, drops it when it has
     /// shrunk well below.
     pub(crate) fn adjust_graph(&mut self, config: &GraphConfig) -> Result<(), VectorIndexError> {
-        match (
-            self.graph.is_some(),
-            config.wants_graph(self.len(), self.graph.is_some()),
-        ) {
+        match (self.graph.is_some(), config.wants_graph(self.len(), self.graph.is_some())) {
             (false, true) => {
-                self.graph = Some(Hnsw::new(
-                    self.dims,
-                    &config.params,
-                    config.quantization,
-                    self.len(),
-                )?);
+                self.graph = Some(Hnsw::new(self.dims, &config.params, config.quantization, self.len())?);
                 let ids = self.ids.clone();
                 if let Err(error) = self.add_to_graph(&ids) {
                     self.graph = None;
@@ -326,14 +281,9 @@ impl Collection {
             return Ok(());
         };
         graph.reserve(ids.len())?;
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(ids.len().div_ceil(256))
-            .max(1);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(ids.len().div_ceil(256)).max(1);
         if threads == 1 {
-            return ids
-                .iter()
-                .try_for_each(|id| graph.add(*id, self.vector(self.slots[id])));
+            return ids.iter().try_for_each(|id| graph.add(*id, self.vector(self.slots[id])));
         }
         std::thread::scope(|scope| {
             let workers: Vec<_> = (0..threads)
@@ -347,11 +297,7 @@ impl Collection {
                 })
                 .collect();
             workers.into_iter().try_for_each(|worker| {
-                worker.join().unwrap_or_else(|_| {
-                    Err(VectorIndexError::Backend(
-                        "graph insert thread panicked".into(),
-                    ))
-                })
+                worker.join().unwrap_or_else(|_| Err(VectorIndexError::Backend("graph insert thread panicked".into())))
             })
         })
     }
@@ -367,10 +313,7 @@ impl Collection {
                 let mut mine = Vec::with_capacity(candidates.len());
                 for id in candidates {
                     if let Some(&slot) = self.slots.get(&id) {
-                        mine.push(Scored {
-                            score: dot(query, self.vector(slot)),
-                            id,
-                        });
+                        mine.push(Scored { score: dot(query, self.vector(slot)), id });
                     }
                 }
                 if mine.len() < k.min(self.len()) {
@@ -390,10 +333,7 @@ impl Collection {
     /// Offers every vector's exact similarity to `top`.
     pub(crate) fn search_exact(&self, query: &[f32], top: &mut TopK) {
         for (slot, vector) in self.vectors.chunks_exact(self.dims).enumerate() {
-            top.offer(Scored {
-                score: dot(query, vector),
-                id: self.ids[slot],
-            });
+            top.offer(Scored { score: dot(query, vector), id: self.ids[slot] });
         }
     }
 }

@@ -44,8 +44,7 @@ fn options(dims: usize, params: &HnswParams, quantization: Quantization) -> Inde
 }
 
 fn path_str(path: &Path) -> Result<&str, VectorIndexError> {
-    path.to_str()
-        .ok_or_else(|| VectorIndexError::Backend(format!("path is not UTF-8: {}", path.display())))
+    path.to_str().ok_or_else(|| VectorIndexError::Backend(format!("path is not UTF-8: {}", path.display())))
 }
 
 impl Hnsw {
@@ -56,8 +55,7 @@ impl Hnsw {
         quantization: Quantization,
         capacity: usize,
     ) -> Result<Self, VectorIndexError> {
-        let index =
-            Index::new(&options(dims, params, quantization)).map_err(|e| backend("new", e))?;
+        let index = Index::new(&options(dims, params, quantization)).map_err(|e| backend("new", e))?;
         let hnsw = Hnsw { index };
         hnsw.reserve(capacity)?;
         Ok(hnsw)
@@ -73,10 +71,7 @@ impl Hnsw {
     ) -> Result<Self, VectorIndexError> {
         let file = path_str(path)?;
         let meta = Index::metadata(file).map_err(|e| backend("metadata", e))?;
-        if meta.dimensions as usize != dims
-            || meta.quantization != scalar_kind(quantization)
-            || meta.multi
-        {
+        if meta.dimensions as usize != dims || meta.quantization != scalar_kind(quantization) || meta.multi {
             return Err(VectorIndexError::Corrupt(format!(
                 "{}: stored graph has {} dims and {:?} scalars, expected {dims} and {:?}",
                 path.display(),
@@ -85,8 +80,7 @@ impl Hnsw {
                 scalar_kind(quantization)
             )));
         }
-        let index =
-            Index::new(&options(dims, params, quantization)).map_err(|e| backend("new", e))?;
+        let index = Index::new(&options(dims, params, quantization)).map_err(|e| backend("new", e))?;
         index.load(file).map_err(|e| backend("load", e))?;
         if index.size() != expected_len {
             return Err(VectorIndexError::Corrupt(format!(
@@ -104,9 +98,7 @@ impl Hnsw {
 
     /// Writes the graph to `path` (not synced: the caller syncs).
     pub(crate) fn save(&self, path: &Path) -> Result<(), VectorIndexError> {
-        self.index
-            .save(path_str(path)?)
-            .map_err(|e| backend("save", e))
+        self.index.save(path_str(path)?).map_err(|e| backend("save", e))
     }
 
     /// Makes room for `additional` more vectors (growing geometrically).
@@ -116,9 +108,7 @@ impl Hnsw {
             return Ok(());
         }
         let capacity = needed.max(self.index.capacity() * 2).max(1024);
-        self.index
-            .reserve_capacity_and_threads(capacity, SEARCH_THREADS)
-            .map_err(|e| backend("reserve", e))
+        self.index.reserve_capacity_and_threads(capacity, SEARCH_THREADS).map_err(|e| backend("reserve", e))
     }
 
     /// Adds `vector` under `id`; the caller removed any previous vector of `id` and reserved
@@ -129,23 +119,12 @@ impl Hnsw {
 
     /// Removes the vector of `id`, if any.
     pub(crate) fn remove(&self, id: u64) -> Result<(), VectorIndexError> {
-        self.index
-            .remove(id)
-            .map(|_| ())
-            .map_err(|e| backend("remove", e))
+        self.index.remove(id).map(|_| ()).map_err(|e| backend("remove", e))
     }
 
     /// Approximate nearest candidates: up to `count` keys, closest first.
-    pub(crate) fn candidates(
-        &self,
-        query: &[f32],
-        count: usize,
-    ) -> Result<Vec<u64>, VectorIndexError> {
-        Ok(self
-            .index
-            .search(query, count)
-            .map_err(|e| backend("search", e))?
-            .keys)
+    pub(crate) fn candidates(&self, query: &[f32], count: usize) -> Result<Vec<u64>, VectorIndexError> {
+        Ok(self.index.search(query, count).map_err(|e| backend("search", e))?.keys)
     }
 
     /// Bytes held by the graph and its (possibly quantized) vectors.

@@ -127,23 +127,15 @@ impl VectorIndex {
         quantization: Quantization,
     ) -> Result<Self, VectorIndexError> {
         if dims == 0 {
-            return Err(VectorIndexError::InvalidVector(
-                "vectors must have at least one dimension".into(),
-            ));
+            return Err(VectorIndexError::InvalidVector("vectors must have at least one dimension".into()));
         }
         std::fs::create_dir_all(dir)?;
-        let config = GraphConfig {
-            params,
-            quantization,
-        };
+        let config = GraphConfig { params, quantization };
         let manifest = store::read_manifest(dir).unwrap_or_else(|error| {
             tracing::warn!(dir = %dir.display(), %error, "vector index manifest unreadable; starting empty");
             None
         });
-        let generation = manifest
-            .as_ref()
-            .map_or(0, |m| m.generation)
-            .max(store::max_generation(dir));
+        let generation = manifest.as_ref().map_or(0, |m| m.generation).max(store::max_generation(dir));
         let (collections, watermark) = match manifest {
             None => (HashMap::new(), 0),
             Some(manifest) if manifest.dims != dims => {
@@ -188,31 +180,17 @@ impl VectorIndex {
     /// Checks `vector` and returns it scaled to unit length (a zero vector stays zero).
     fn normalised(&self, vector: &[f32]) -> Result<Vec<f32>, VectorIndexError> {
         if vector.len() != self.dims {
-            return Err(VectorIndexError::DimensionMismatch {
-                expected: self.dims,
-                got: vector.len(),
-            });
+            return Err(VectorIndexError::DimensionMismatch { expected: self.dims, got: vector.len() });
         }
         if vector.iter().any(|v| !v.is_finite()) {
-            return Err(VectorIndexError::InvalidVector(
-                "NaN or infinite component".into(),
-            ));
+            return Err(VectorIndexError::InvalidVector("NaN or infinite component".into()));
         }
         let norm = dot(vector, vector).sqrt();
-        Ok(if norm > 0.0 && norm.is_finite() {
-            vector.iter().map(|v| v / norm).collect()
-        } else {
-            vector.to_vec()
-        })
+        Ok(if norm > 0.0 && norm.is_finite() { vector.iter().map(|v| v / norm).collect() } else { vector.to_vec() })
     }
 
     /// Adds or replaces the vector of chunk `id` in `collection` (normalises it).
-    pub fn upsert(
-        &self,
-        collection: &str,
-        id: u64,
-        vector: &[f32],
-    ) -> Result<(), VectorIndexError> {
+    pub fn upsert(&self, collection: &str, id: u64, vector: &[f32]) -> Result<(), VectorIndexError> {
         self.upsert_many(collection, [(id, vector)])
     }
 
@@ -227,9 +205,7 @@ impl VectorIndex {
             .into_iter()
             .map(|(id, vector)| {
                 if id == u64::MAX {
-                    return Err(VectorIndexError::InvalidVector(
-                        "chunk id u64::MAX is reserved".into(),
-                    ));
+                    return Err(VectorIndexError::InvalidVector("chunk id u64::MAX is reserved".into()));
                 }
                 Ok((id, self.normalised(vector)?))
             })
@@ -238,9 +214,7 @@ impl VectorIndex {
             return Ok(());
         }
         let mut collections = self.write();
-        let target = collections
-            .entry(collection.to_owned())
-            .or_insert_with(|| Collection::new(self.dims));
+        let target = collections.entry(collection.to_owned()).or_insert_with(|| Collection::new(self.dims));
         let result = target.upsert_many(&items, &self.config);
         if target.len() == 0 {
             collections.remove(collection);
@@ -268,12 +242,7 @@ impl VectorIndex {
     }
 
     /// Top `k` by cosine similarity (higher = closer) across `collections` only.
-    pub fn search(
-        &self,
-        collections: &[String],
-        query: &[f32],
-        k: usize,
-    ) -> Result<Vec<(u64, f32)>, VectorIndexError> {
+    pub fn search(&self, collections: &[String], query: &[f32], k: usize) -> Result<Vec<(u64, f32)>, VectorIndexError> {
         self.search_with(collections, query, k, false)
     }
 
@@ -313,12 +282,7 @@ impl VectorIndex {
         }
         // A chunk lives in one collection; should the same id appear in two, keep its best.
         let mut seen = HashSet::with_capacity(k);
-        Ok(top
-            .into_sorted()
-            .into_iter()
-            .filter(|s| seen.insert(s.id))
-            .map(|s| (s.id, s.score))
-            .collect())
+        Ok(top.into_sorted().into_iter().filter(|s| seen.insert(s.id)).map(|s| (s.id, s.score)).collect())
     }
 
     /// Vectors in the whole index.
@@ -356,11 +320,7 @@ impl VectorIndex {
     }
 
     /// Writes the changed collections' files and a new manifest. The caller holds `persist_lock`.
-    fn commit(
-        &self,
-        collections: &HashMap<String, Collection>,
-        watermark: i64,
-    ) -> Result<(), VectorIndexError> {
+    fn commit(&self, collections: &HashMap<String, Collection>, watermark: i64) -> Result<(), VectorIndexError> {
         let generation = self.generation.load(Ordering::Acquire) + 1;
         let mut entries = Vec::with_capacity(collections.len());
         let mut written = Vec::new();
@@ -371,21 +331,13 @@ impl VectorIndex {
             match collection.current_entry() {
                 Some(entry) => entries.push(entry),
                 None => {
-                    let entry = store::write_collection(
-                        &self.dir, name, generation, self.dims, collection,
-                    )?;
+                    let entry = store::write_collection(&self.dir, name, generation, self.dims, collection)?;
                     written.push((collection, collection.version(), entry.clone()));
                     entries.push(entry);
                 }
             }
         }
-        let manifest = Manifest {
-            format: 1,
-            dims: self.dims,
-            watermark,
-            generation,
-            collections: entries,
-        };
+        let manifest = Manifest { format: 1, dims: self.dims, watermark, generation, collections: entries };
         store::write_manifest(&self.dir, &manifest)?;
         self.generation.store(generation, Ordering::Release);
         self.watermark.store(watermark, Ordering::Release);

@@ -71,11 +71,7 @@ struct Hashing<T> {
 
 impl<T> Hashing<T> {
     fn new(inner: T) -> Self {
-        Hashing {
-            inner,
-            hasher: blake3::Hasher::new(),
-            len: 0,
-        }
+        Hashing { inner, hasher: blake3::Hasher::new(), len: 0 }
     }
     fn digest(&self) -> String {
         self.hasher.finalize().to_hex().to_string()
@@ -110,21 +106,16 @@ pub(crate) fn read_manifest(dir: &Path) -> Result<Option<Manifest>, VectorIndexE
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(error) => return Err(error.into()),
     };
-    let manifest: Manifest =
-        serde_json::from_slice(&text).map_err(|e| corrupt(format!("{MANIFEST}: {e}")))?;
+    let manifest: Manifest = serde_json::from_slice(&text).map_err(|e| corrupt(format!("{MANIFEST}: {e}")))?;
     if manifest.format != FORMAT {
-        return Err(corrupt(format!(
-            "{MANIFEST}: format {} (this build reads {FORMAT})",
-            manifest.format
-        )));
+        return Err(corrupt(format!("{MANIFEST}: format {} (this build reads {FORMAT})", manifest.format)));
     }
     Ok(Some(manifest))
 }
 
 /// Replaces the manifest atomically and durably.
 pub(crate) fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), VectorIndexError> {
-    let text = serde_json::to_vec_pretty(manifest)
-        .map_err(|e| VectorIndexError::Backend(e.to_string()))?;
+    let text = serde_json::to_vec_pretty(manifest).map_err(|e| VectorIndexError::Backend(e.to_string()))?;
     let tmp = dir.join(MANIFEST_TMP);
     {
         let mut file = File::create(&tmp)?;
@@ -148,14 +139,7 @@ pub(crate) fn max_generation(dir: &Path) -> u64 {
     };
     entries
         .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
-        .filter_map(|name| {
-            name.split_once('-')?
-                .1
-                .split_once('.')?
-                .0
-                .parse::<u64>()
-                .ok()
-        })
+        .filter_map(|name| name.split_once('-')?.1.split_once('.')?.0.parse::<u64>().ok())
         .max()
         .unwrap_or(0)
 }
@@ -183,23 +167,16 @@ pub(crate) fn write_collection(
     let mut buf = Vec::with_capacity(CHUNK);
     for ids in collection.ids().chunks(CHUNK / 8) {
         buf.clear();
-        ids.iter()
-            .for_each(|id| buf.extend_from_slice(&id.to_le_bytes()));
+        ids.iter().for_each(|id| buf.extend_from_slice(&id.to_le_bytes()));
         out.write_all(&buf)?;
     }
     for values in collection.vectors().chunks(CHUNK / 4) {
         buf.clear();
-        values
-            .iter()
-            .for_each(|v| buf.extend_from_slice(&v.to_le_bytes()));
+        values.iter().for_each(|v| buf.extend_from_slice(&v.to_le_bytes()));
         out.write_all(&buf)?;
     }
     out.flush()?;
-    let vectors = FileRef {
-        file: vec_name,
-        len: out.len,
-        blake3: out.digest(),
-    };
+    let vectors = FileRef { file: vec_name, len: out.len, blake3: out.digest() };
     let file = out.inner.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
 
@@ -212,19 +189,10 @@ pub(crate) fn write_collection(
             let file = File::open(&path)?;
             file.sync_all()?;
             let (len, blake3) = hash_file(file)?;
-            Some(FileRef {
-                file: graph_name,
-                len,
-                blake3,
-            })
+            Some(FileRef { file: graph_name, len, blake3 })
         }
     };
-    Ok(StoredEntry {
-        name: name.to_owned(),
-        count: collection.len(),
-        vectors,
-        graph,
-    })
+    Ok(StoredEntry { name: name.to_owned(), count: collection.len(), vectors, graph })
 }
 
 fn hash_file(file: File) -> Result<(u64, String), VectorIndexError> {
@@ -235,19 +203,12 @@ fn hash_file(file: File) -> Result<(u64, String), VectorIndexError> {
 
 fn check(dir: &Path, file: &FileRef, got_len: u64, got_hash: &str) -> Result<(), VectorIndexError> {
     if got_len != file.len || got_hash != file.blake3 {
-        return Err(corrupt(format!(
-            "{}: content does not match the manifest",
-            dir.join(&file.file).display()
-        )));
+        return Err(corrupt(format!("{}: content does not match the manifest", dir.join(&file.file).display())));
     }
     Ok(())
 }
 
-fn read_exact_or_corrupt(
-    reader: &mut impl Read,
-    buf: &mut [u8],
-    what: &str,
-) -> Result<(), VectorIndexError> {
+fn read_exact_or_corrupt(reader: &mut impl Read, buf: &mut [u8], what: &str) -> Result<(), VectorIndexError> {
     reader.read_exact(buf).map_err(|e| match e.kind() {
         io::ErrorKind::UnexpectedEof => corrupt(format!("{what}: truncated")),
         _ => e.into(),
@@ -265,9 +226,7 @@ pub(crate) fn read_collection(
     let what = entry.vectors.file.as_str();
     let file = File::open(dir.join(what))?;
     if file.metadata()?.len() != entry.vectors.len {
-        return Err(corrupt(format!(
-            "{what}: length does not match the manifest"
-        )));
+        return Err(corrupt(format!("{what}: length does not match the manifest")));
     }
     let mut input = Hashing::new(BufReader::with_capacity(CHUNK, file));
     let mut header = [0u8; 24];
@@ -275,9 +234,7 @@ pub(crate) fn read_collection(
     let stored_dims = u32::from_le_bytes([header[8], header[9], header[10], header[11]]) as usize;
     let count = u64::from_le_bytes(header[16..24].try_into().unwrap_or_default()) as usize;
     if header[..8] != MAGIC || stored_dims != dims || count != entry.count {
-        return Err(corrupt(format!(
-            "{what}: header does not match the manifest"
-        )));
+        return Err(corrupt(format!("{what}: header does not match the manifest")));
     }
     let expected = 24 + count as u64 * 8 + count as u64 * dims as u64 * 4;
     if expected != entry.vectors.len {
@@ -288,22 +245,14 @@ pub(crate) fn read_collection(
     while ids.len() < count {
         let n = (count - ids.len()).min(CHUNK / 8);
         read_exact_or_corrupt(&mut input, &mut buf[..n * 8], what)?;
-        ids.extend(
-            buf[..n * 8]
-                .chunks_exact(8)
-                .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default())),
-        );
+        ids.extend(buf[..n * 8].chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default())));
     }
     let total = count * dims;
     let mut vectors = Vec::with_capacity(total);
     while vectors.len() < total {
         let n = (total - vectors.len()).min(CHUNK / 4);
         read_exact_or_corrupt(&mut input, &mut buf[..n * 4], what)?;
-        vectors.extend(
-            buf[..n * 4]
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes(b.try_into().unwrap_or_default())),
-        );
+        vectors.extend(buf[..n * 4].chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap_or_default())));
     }
     check(dir, &entry.vectors, input.len, &input.digest())?;
     let mut collection = Collection::from_parts(dims, ids, vectors)?;
@@ -343,10 +292,7 @@ pub(crate) fn remove_unreferenced(dir: &Path, manifest: &Manifest) {
     let keep: HashSet<&str> = manifest
         .collections
         .iter()
-        .flat_map(|c| {
-            std::iter::once(c.vectors.file.as_str())
-                .chain(c.graph.as_ref().map(|g| g.file.as_str()))
-        })
+        .flat_map(|c| std::iter::once(c.vectors.file.as_str()).chain(c.graph.as_ref().map(|g| g.file.as_str())))
         .collect();
     let Ok(entries) = fs::read_dir(dir) else {
         return;

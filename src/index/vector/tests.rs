@@ -9,12 +9,7 @@ use super::*;
 const DIMS: usize = 96;
 
 fn params(exact_below: usize) -> HnswParams {
-    HnswParams {
-        connectivity: 16,
-        ef_construction: 128,
-        ef_search: 128,
-        exact_below,
-    }
+    HnswParams { connectivity: 16, ef_construction: 128, ef_search: 128, exact_below }
 }
 
 fn names(list: &[&str]) -> Vec<String> {
@@ -36,9 +31,7 @@ fn gaussian(rng: &mut StdRng) -> f32 {
 /// `n` points of a Gaussian mixture: `centres` random centres, noise of `spread` per component.
 fn mixture(n: usize, dims: usize, centres: usize, spread: f32, seed: u64) -> Vec<Vec<f32>> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let centres: Vec<Vec<f32>> = (0..centres)
-        .map(|_| (0..dims).map(|_| gaussian(&mut rng)).collect())
-        .collect();
+    let centres: Vec<Vec<f32>> = (0..centres).map(|_| (0..dims).map(|_| gaussian(&mut rng)).collect()).collect();
     (0..n)
         .map(|_| {
             let c = &centres[rng.random_range(0..centres.len())];
@@ -48,10 +41,7 @@ fn mixture(n: usize, dims: usize, centres: usize, spread: f32, seed: u64) -> Vec
 }
 
 fn fill(index: &VectorIndex, collection: &str, first_id: u64, vectors: &[Vec<f32>]) {
-    let items = vectors
-        .iter()
-        .enumerate()
-        .map(|(i, v)| (first_id + i as u64, v.as_slice()));
+    let items = vectors.iter().enumerate().map(|(i, v)| (first_id + i as u64, v.as_slice()));
     index.upsert_many(collection, items).expect("upsert");
 }
 
@@ -77,36 +67,15 @@ fn exact_search_ranks_known_vectors() {
     index.upsert("a", 2, &[0.0, 2.0, 0.0]).expect("upsert"); // not unit: normalised on the way in
     index.upsert("a", 3, &[0.0, 0.0, 1.0]).expect("upsert");
     index.upsert("a", 4, &[1.0, 1.0, 0.0]).expect("upsert");
-    let hits = index
-        .search(&names(&["a"]), &[1.0, 0.2, 0.0], 3)
-        .expect("search");
+    let hits = index.search(&names(&["a"]), &[1.0, 0.2, 0.0], 3).expect("search");
     assert_eq!(ids(&hits), vec![1, 4, 2]);
     let q_norm = (1.0f32 + 0.04).sqrt();
     assert!((hits[0].1 - 1.0 / q_norm).abs() < 1e-5, "{hits:?}");
-    assert!(
-        (hits[1].1 - 1.2 / (q_norm * 2f32.sqrt())).abs() < 1e-5,
-        "{hits:?}"
-    );
+    assert!((hits[1].1 - 1.2 / (q_norm * 2f32.sqrt())).abs() < 1e-5, "{hits:?}");
     assert!((hits[2].1 - 0.2 / q_norm).abs() < 1e-5, "{hits:?}");
-    assert_eq!(
-        index
-            .search_exact(&names(&["a"]), &[1.0, 0.2, 0.0], 3)
-            .expect("exact"),
-        hits
-    );
-    assert_eq!(
-        index
-            .search(&names(&["a"]), &[1.0, 0.2, 0.0], 10)
-            .expect("search")
-            .len(),
-        4
-    );
-    assert!(
-        index
-            .search(&names(&["a"]), &[1.0, 0.2, 0.0], 0)
-            .expect("search")
-            .is_empty()
-    );
+    assert_eq!(index.search_exact(&names(&["a"]), &[1.0, 0.2, 0.0], 3).expect("exact"), hits);
+    assert_eq!(index.search(&names(&["a"]), &[1.0, 0.2, 0.0], 10).expect("search").len(), 4);
+    assert!(index.search(&names(&["a"]), &[1.0, 0.2, 0.0], 0).expect("search").is_empty());
 }
 
 #[test]
@@ -117,31 +86,17 @@ fn upsert_replaces_and_remove_deletes() {
     index.upsert("a", 8, &unit(4, 2)).expect("upsert");
     index.upsert("a", 7, &unit(4, 1)).expect("replace");
     assert_eq!(index.len(), 2);
-    let hits = index
-        .search(&names(&["a"]), &unit(4, 1), 1)
-        .expect("search");
+    let hits = index.search(&names(&["a"]), &unit(4, 1), 1).expect("search");
     assert_eq!(hits[0].0, 7);
     assert!((hits[0].1 - 1.0).abs() < 1e-6);
-    let hits = index
-        .search(&names(&["a"]), &unit(4, 0), 2)
-        .expect("search");
-    assert!(
-        hits.iter().all(|h| h.1 < 0.5),
-        "the old vector of 7 is gone: {hits:?}"
-    );
+    let hits = index.search(&names(&["a"]), &unit(4, 0), 2).expect("search");
+    assert!(hits.iter().all(|h| h.1 < 0.5), "the old vector of 7 is gone: {hits:?}");
 
     index.remove("a", 7).expect("remove");
     index.remove("a", 7).expect("removing again is a no-op");
-    index
-        .remove("nowhere", 1)
-        .expect("unknown collection is a no-op");
+    index.remove("nowhere", 1).expect("unknown collection is a no-op");
     assert_eq!(index.collection_len("a"), 1);
-    assert_eq!(
-        ids(&index
-            .search(&names(&["a"]), &unit(4, 1), 5)
-            .expect("search")),
-        vec![8]
-    );
+    assert_eq!(ids(&index.search(&names(&["a"]), &unit(4, 1), 5).expect("search")), vec![8]);
     index.remove("a", 8).expect("remove");
     assert!(index.is_empty());
     assert_eq!(index.collection_len("a"), 0);
@@ -159,13 +114,8 @@ fn merges_several_collections_by_score() {
     let hits = index.search(&scope, &[1.0, 0.0], 3).expect("search");
     assert_eq!(ids(&hits), vec![2, 1, 3]);
     assert!(hits.windows(2).all(|w| w[0].1 >= w[1].1));
-    index
-        .remove_collection("my notes")
-        .expect("remove collection");
-    assert_eq!(
-        ids(&index.search(&scope, &[1.0, 0.0], 3).expect("search")),
-        vec![1]
-    );
+    index.remove_collection("my notes").expect("remove collection");
+    assert_eq!(ids(&index.search(&scope, &[1.0, 0.0], 3).expect("search")), vec![1]);
     assert_eq!(index.len(), 2);
 }
 
@@ -184,10 +134,7 @@ fn never_leaks_across_collections_and_small_collection_gets_full_k() {
         for k in [10, 50, 80] {
             let hits = index.search(&names(&["small"]), query, k).expect("search");
             assert_eq!(hits.len(), k.min(50), "full k from the small collection");
-            assert!(
-                hits.iter().all(|h| small_ids.contains(&h.0)),
-                "leak: {hits:?}"
-            );
+            assert!(hits.iter().all(|h| small_ids.contains(&h.0)), "leak: {hits:?}");
         }
         let hits = index.search(&names(&["big"]), query, 10).expect("search");
         assert!(hits.iter().all(|h| h.0 < 20_000), "leak into big: {hits:?}");
@@ -211,9 +158,7 @@ fn hnsw_recall_at_10_against_exact() {
     let scope = names(&["c"]);
     let mut found = 0;
     for query in queries {
-        let exact: HashSet<u64> = ids(&index.search_exact(&scope, query, 10).expect("exact"))
-            .into_iter()
-            .collect();
+        let exact: HashSet<u64> = ids(&index.search_exact(&scope, query, 10).expect("exact")).into_iter().collect();
         let approx = index.search(&scope, query, 10).expect("search");
         assert_eq!(approx.len(), 10);
         found += approx.iter().filter(|h| exact.contains(&h.0)).count();
@@ -233,10 +178,7 @@ fn graph_follows_replacements_removals_and_threshold() {
     // Move chunk 5 onto chunk 300's vector: both must now score ~1 for that query.
     index.upsert("c", 5, &points[300]).expect("replace");
     let hits = index.search(&scope, &points[300], 2).expect("search");
-    assert_eq!(
-        hits.iter().map(|h| h.0).collect::<HashSet<_>>(),
-        HashSet::from([5, 300])
-    );
+    assert_eq!(hits.iter().map(|h| h.0).collect::<HashSet<_>>(), HashSet::from([5, 300]));
     index.remove("c", 300).expect("remove");
     let hits = index.search(&scope, &points[300], 2).expect("search");
     assert_eq!(hits[0].0, 5);
@@ -247,10 +189,7 @@ fn graph_follows_replacements_removals_and_threshold() {
     }
     assert_eq!(index.collection_len("c"), 99);
     let hits = index.search(&scope, &points[350], 5).expect("search");
-    assert_eq!(
-        hits,
-        index.search_exact(&scope, &points[350], 5).expect("exact")
-    );
+    assert_eq!(hits, index.search_exact(&scope, &points[350], 5).expect("exact"));
     assert_eq!(hits[0].0, 350);
 }
 
@@ -273,41 +212,21 @@ fn persist_and_reopen_keep_everything() {
         let second = files_with(dir.path(), "vec");
         assert_eq!(first.len(), 2);
         assert_eq!(second.len(), 2);
-        assert_eq!(
-            first.iter().filter(|f| second.contains(f)).count(),
-            1,
-            "{first:?} {second:?}"
-        );
-        big.iter()
-            .take(10)
-            .map(|q| index.search(&scope, q, 10).expect("search"))
-            .collect::<Vec<_>>()
+        assert_eq!(first.iter().filter(|f| second.contains(f)).count(), 1, "{first:?} {second:?}");
+        big.iter().take(10).map(|q| index.search(&scope, q, 10).expect("search")).collect::<Vec<_>>()
     };
-    assert_eq!(
-        files_with(dir.path(), "hnsw").len(),
-        1,
-        "the big collection's graph is saved"
-    );
+    assert_eq!(files_with(dir.path(), "hnsw").len(), 1, "the big collection's graph is saved");
     let index = VectorIndex::open(dir.path(), DIMS, params(1000)).expect("reopen");
     assert_eq!(index.watermark(), 43);
     assert_eq!(index.len(), 2_030);
     assert_eq!(index.collection_len("small"), 30);
-    let after: Vec<_> = big
-        .iter()
-        .take(10)
-        .map(|q| index.search(&scope, q, 10).expect("search"))
-        .collect();
+    let after: Vec<_> = big.iter().take(10).map(|q| index.search(&scope, q, 10).expect("search")).collect();
     assert_eq!(before, after);
     // Nothing changed since the load: persisting again writes no new vector file.
     let files = files_with(dir.path(), "vec");
     index.persist(44).expect("persist");
     assert_eq!(files_with(dir.path(), "vec"), files);
-    assert_eq!(
-        VectorIndex::open(dir.path(), DIMS, params(1000))
-            .expect("reopen")
-            .watermark(),
-        44
-    );
+    assert_eq!(VectorIndex::open(dir.path(), DIMS, params(1000)).expect("reopen").watermark(), 44);
 }
 
 #[test]
@@ -369,9 +288,7 @@ fn corrupt_graph_is_rebuilt_from_the_vectors() {
     std::fs::write(&graph, b"not a graph").expect("write");
     let index = VectorIndex::open(dir.path(), DIMS, params(1000)).expect("open");
     assert_eq!((index.len(), index.watermark()), (1_500, 77));
-    let hits = index
-        .search(&names(&["a"]), &points[42], 1)
-        .expect("search");
+    let hits = index.search(&names(&["a"]), &points[42], 1).expect("search");
     assert_eq!(hits[0].0, 42);
 }
 
@@ -380,36 +297,11 @@ fn dimension_mismatch() {
     let dir = tempfile::tempdir().expect("tempdir");
     let index = VectorIndex::open(dir.path(), 4, params(1000)).expect("open");
     assert_eq!(index.dims(), 4);
-    let err = index
-        .upsert("a", 1, &[1.0, 0.0, 0.0])
-        .expect_err("wrong length");
-    assert!(
-        matches!(
-            err,
-            VectorIndexError::DimensionMismatch {
-                expected: 4,
-                got: 3
-            }
-        ),
-        "{err:?}"
-    );
-    let err = index
-        .search(&names(&["a"]), &[1.0; 5], 1)
-        .expect_err("wrong length");
-    assert!(
-        matches!(
-            err,
-            VectorIndexError::DimensionMismatch {
-                expected: 4,
-                got: 5
-            }
-        ),
-        "{err:?}"
-    );
-    assert!(matches!(
-        index.upsert("a", 1, &[f32::NAN, 0.0, 0.0, 0.0]),
-        Err(VectorIndexError::InvalidVector(_))
-    ));
+    let err = index.upsert("a", 1, &[1.0, 0.0, 0.0]).expect_err("wrong length");
+    assert!(matches!(err, VectorIndexError::DimensionMismatch { expected: 4, got: 3 }), "{err:?}");
+    let err = index.search(&names(&["a"]), &[1.0; 5], 1).expect_err("wrong length");
+    assert!(matches!(err, VectorIndexError::DimensionMismatch { expected: 4, got: 5 }), "{err:?}");
+    assert!(matches!(index.upsert("a", 1, &[f32::NAN, 0.0, 0.0, 0.0]), Err(VectorIndexError::InvalidVector(_))));
     assert!(index.is_empty());
     index.upsert("a", 1, &unit(4, 0)).expect("upsert");
     index.persist(3).expect("persist");
@@ -446,10 +338,7 @@ fn concurrent_searches_while_writing() {
             let (index, points) = (&index, &points);
             scope.spawn(move || {
                 for q in points.iter().skip(t).step_by(37) {
-                    assert_eq!(
-                        index.search(&names(&["a"]), q, 10).expect("search").len(),
-                        10
-                    );
+                    assert_eq!(index.search(&names(&["a"]), q, 10).expect("search").len(), 10);
                 }
             });
         }

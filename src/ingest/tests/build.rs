@@ -4,9 +4,7 @@
 use std::io::{Cursor, Write};
 
 use lopdf::content::{Content, Operation};
-use lopdf::{
-    Document, EncryptionState, EncryptionVersion, Object, Permissions, Stream, dictionary,
-};
+use lopdf::{Document, EncryptionState, EncryptionVersion, Object, Permissions, Stream, dictionary};
 
 /// Options for [`pdf`].
 #[derive(Default)]
@@ -84,18 +82,13 @@ pub fn pdf(spec: &PdfSpec<'_>) -> Vec<u8> {
 
 /// A PDF whose pages each hold the given lines.
 pub fn simple_pdf(pages: &[&[&str]], title: Option<&str>) -> Vec<u8> {
-    pdf(&PdfSpec {
-        pages: pages.iter().map(|p| p.to_vec()).collect(),
-        title,
-        ..PdfSpec::default()
-    })
+    pdf(&PdfSpec { pages: pages.iter().map(|p| p.to_vec()).collect(), title, ..PdfSpec::default() })
 }
 
 /// A deflated ZIP of the given entries.
 pub fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
     for (name, data) in entries {
         writer.start_file(*name, options).expect("zip entry");
         writer.write_all(data).expect("zip write");
@@ -105,9 +98,7 @@ pub fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
 
 /// A paragraph of `word/document.xml`, with a paragraph style when given.
 pub fn para(style: Option<&str>, text: &str) -> String {
-    let ppr = style
-        .map(|s| format!(r#"<w:pPr><w:pStyle w:val="{s}"/></w:pPr>"#))
-        .unwrap_or_default();
+    let ppr = style.map(|s| format!(r#"<w:pPr><w:pStyle w:val="{s}"/></w:pPr>"#)).unwrap_or_default();
     format!("<w:p>{ppr}<w:r><w:t xml:space=\"preserve\">{text}</w:t></w:r></w:p>")
 }
 
@@ -123,11 +114,10 @@ pub fn docx(paragraphs: &[String], styles: Option<&str>, title: Option<&str>) ->
             r#"<?xml version="1.0" encoding="UTF-8"?><cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>{t}</dc:title></cp:coreProperties>"#
         )
     });
-    let content_types = br#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>"#;
-    let mut entries: Vec<(&str, &[u8])> = vec![
-        ("[Content_Types].xml", content_types),
-        ("word/document.xml", document.as_bytes()),
-    ];
+    let content_types =
+        br#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>"#;
+    let mut entries: Vec<(&str, &[u8])> =
+        vec![("[Content_Types].xml", content_types), ("word/document.xml", document.as_bytes())];
     if let Some(styles) = styles {
         entries.push(("word/styles.xml", styles.as_bytes()));
     }
@@ -145,11 +135,7 @@ pub fn base64(bytes: &[u8]) -> String {
         if i > 0 && i % 19 == 0 {
             out.push_str("\r\n");
         }
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for k in 0..4 {
             if k <= chunk.len() {

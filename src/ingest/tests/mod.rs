@@ -40,11 +40,7 @@ fn path(items: &[&str]) -> Vec<String> {
 #[tokio::test]
 async fn pdf_pages_keep_their_numbers() {
     let bytes = simple_pdf(
-        &[
-            &["Alpha page one.", "Second line."],
-            &["Bravo page two."],
-            &["Charlie page three."],
-        ],
+        &[&["Alpha page one.", "Second line."], &["Bravo page two."], &["Charlie page three."]],
         Some("Field Manual"),
     );
     let doc = ok("manual.pdf", bytes).await;
@@ -53,11 +49,7 @@ async fn pdf_pages_keep_their_numbers() {
     assert_eq!(doc.pages, Some(3));
     let pages: Vec<_> = doc.sections.iter().map(|s| s.locator.page).collect();
     assert_eq!(pages, vec![Some(1), Some(2), Some(3)]);
-    assert!(
-        doc.sections[0].text.contains("Alpha page one."),
-        "{:?}",
-        doc.sections[0].text
-    );
+    assert!(doc.sections[0].text.contains("Alpha page one."), "{:?}", doc.sections[0].text);
     assert!(doc.sections[0].text.contains("Second line."));
     assert!(doc.sections[1].text.contains("Bravo page two."));
     assert!(doc.sections[2].text.contains("Charlie"));
@@ -73,47 +65,21 @@ async fn pdf_title_falls_back_to_the_file_name_and_content_beats_the_name() {
 #[tokio::test]
 async fn pdf_limits_and_failures() {
     let three = simple_pdf(&[&["a"], &["b"], &["c"]], None);
-    let limits = Limits {
-        max_pages: 2,
-        ..Limits::default()
-    };
+    let limits = Limits { max_pages: 2, ..Limits::default() };
     assert_eq!(
         extract("x.pdf", None, three, &limits).await,
-        Err(IngestError::TooLarge(
-            "it has 3 pages and the limit is 2 pages".into()
-        ))
+        Err(IngestError::TooLarge("it has 3 pages and the limit is 2 pages".into()))
     );
 
-    let encrypted = pdf(&PdfSpec {
-        pages: vec![vec!["secret"]],
-        password: Some("pw"),
-        ..PdfSpec::default()
-    });
-    assert_eq!(
-        run("x.pdf", encrypted).await,
-        Err(unreadable("it is password-protected"))
-    );
+    let encrypted = pdf(&PdfSpec { pages: vec![vec!["secret"]], password: Some("pw"), ..PdfSpec::default() });
+    assert_eq!(run("x.pdf", encrypted).await, Err(unreadable("it is password-protected")));
 
     let scanned = simple_pdf(&[&[], &[]], None);
-    assert_eq!(
-        run("scan.pdf", scanned).await,
-        Err(unreadable(
-            "it contains no text I can read (a scanned document?)"
-        ))
-    );
+    assert_eq!(run("scan.pdf", scanned).await, Err(unreadable("it contains no text I can read (a scanned document?)")));
 
     // pdf-extract panics on a page without a MediaBox: caught, and the file is refused.
-    let panicky = pdf(&PdfSpec {
-        pages: vec![vec!["x"]],
-        no_media_box: true,
-        ..PdfSpec::default()
-    });
-    assert_eq!(
-        run("x.pdf", panicky).await,
-        Err(unreadable(
-            "the PDF is damaged: none of its pages could be read"
-        ))
-    );
+    let panicky = pdf(&PdfSpec { pages: vec![vec!["x"]], no_media_box: true, ..PdfSpec::default() });
+    assert_eq!(run("x.pdf", panicky).await, Err(unreadable("the PDF is damaged: none of its pages could be read")));
 }
 
 #[tokio::test]
@@ -121,19 +87,12 @@ async fn markdown_sections_carry_heading_paths() {
     let doc = ok("guide.md", fixture("guide.md")).await;
     assert_eq!(doc.kind, DocKind::Markdown);
     assert_eq!(doc.title, "Footnote Guide");
-    let find = |needle: &str| {
-        doc.sections
-            .iter()
-            .find(|s| s.text.contains(needle))
-            .map(|s| s.locator.heading_path.clone())
-    };
+    let find =
+        |needle: &str| doc.sections.iter().find(|s| s.text.contains(needle)).map(|s| s.locator.heading_path.clone());
     assert_eq!(find("apt install"), Some(path(&["Install", "Linux"])));
     assert_eq!(find("brew install"), Some(path(&["Install", "macOS"])));
     assert_eq!(find("footnote ask"), Some(path(&["Usage"])));
-    assert!(
-        doc.sections.iter().all(|s| !s.text.contains("## Linux")),
-        "heading lines stay out of the text"
-    );
+    assert!(doc.sections.iter().all(|s| !s.text.contains("## Linux")), "heading lines stay out of the text");
 }
 
 #[tokio::test]
@@ -143,15 +102,8 @@ async fn html_drops_scripts_and_keeps_headings() {
     assert_eq!(doc.title, "Office Handbook");
     let all: Vec<&str> = doc.sections.iter().map(|s| s.text.as_str()).collect();
     assert!(!all.concat().contains("tracker"), "{all:?}");
-    let wifi = doc
-        .sections
-        .iter()
-        .find(|s| s.text.contains("guest network"))
-        .map(|s| &s.locator.heading_path);
-    assert_eq!(
-        wifi,
-        Some(&path(&["Office Handbook", "Facilities", "Wi-Fi"]))
-    );
+    let wifi = doc.sections.iter().find(|s| s.text.contains("guest network")).map(|s| &s.locator.heading_path);
+    assert_eq!(wifi, Some(&path(&["Office Handbook", "Facilities", "Wi-Fi"])));
 }
 
 #[tokio::test]
@@ -168,30 +120,17 @@ async fn docx_headings_title_and_styles() {
         para(Some("Heading1"), "Expenses"),
         para(None, "Keep receipts."),
     ];
-    let doc = ok(
-        "policy.docx",
-        docx(&paragraphs, Some(styles), Some("Travel Policy 2024")),
-    )
-    .await;
+    let doc = ok("policy.docx", docx(&paragraphs, Some(styles), Some("Travel Policy 2024"))).await;
     assert_eq!(doc.kind, DocKind::Docx);
     assert_eq!(doc.title, "Travel Policy 2024");
-    let got: Vec<(Vec<String>, &str)> = doc
-        .sections
-        .iter()
-        .map(|s| (s.locator.heading_path.clone(), s.text.as_str()))
-        .collect();
+    let got: Vec<(Vec<String>, &str)> =
+        doc.sections.iter().map(|s| (s.locator.heading_path.clone(), s.text.as_str())).collect();
     assert_eq!(
         got,
         vec![
             (path(&["Travel Policy"]), "Applies to everyone."),
-            (
-                path(&["Travel Policy", "Booking"]),
-                "Book trains & flights early."
-            ),
-            (
-                path(&["Travel Policy", "Booking", "Trains"]),
-                "Second class."
-            ),
+            (path(&["Travel Policy", "Booking"]), "Book trains & flights early."),
+            (path(&["Travel Policy", "Booking", "Trains"]), "Second class."),
             (path(&["Travel Policy", "Expenses"]), "Keep receipts."),
         ]
     );
@@ -201,30 +140,17 @@ async fn docx_headings_title_and_styles() {
 
 #[tokio::test]
 async fn docx_zip_bombs_are_refused() {
-    let big = format!(
-        "<w:document><w:body>{}</w:body></w:document>",
-        " ".repeat(5 << 20)
-    );
+    let big = format!("<w:document><w:body>{}</w:body></w:document>", " ".repeat(5 << 20));
     let bomb = zip(&[("word/document.xml", big.as_bytes())]);
     assert!(bomb.len() < 64 << 10, "a real bomb: {} bytes", bomb.len());
-    let limits = Limits {
-        max_unpacked_size: 1 << 20,
-        ..Limits::default()
-    };
-    let expected = IngestError::TooLarge(
-        "it unpacks to more than 1 MB, the limit for compressed files and emails".into(),
-    );
-    assert_eq!(
-        extract("bomb.docx", None, bomb.clone(), &limits).await,
-        Err(expected.clone())
-    );
+    let limits = Limits { max_unpacked_size: 1 << 20, ..Limits::default() };
+    let expected =
+        IngestError::TooLarge("it unpacks to more than 1 MB, the limit for compressed files and emails".into());
+    assert_eq!(extract("bomb.docx", None, bomb.clone(), &limits).await, Err(expected.clone()));
 
     // The same bomb lying about its size in the ZIP directory is stopped while reading.
     let liar = understate_sizes(bomb);
-    assert_eq!(
-        extract("bomb.docx", None, liar, &limits).await,
-        Err(expected)
-    );
+    assert_eq!(extract("bomb.docx", None, liar, &limits).await, Err(expected));
 }
 
 /// Rewrites every declared uncompressed size in a ZIP to 100 bytes.
@@ -247,18 +173,10 @@ fn understate_sizes(mut zip: Vec<u8>) -> Vec<u8> {
 #[tokio::test]
 async fn zips_that_are_not_word_documents() {
     let xlsx = zip(&[("xl/workbook.xml", b"<x/>")]);
-    assert_eq!(
-        run("book.xlsx", xlsx).await,
-        Err(IngestError::Unsupported("an Excel spreadsheet".into()))
-    );
+    assert_eq!(run("book.xlsx", xlsx).await, Err(IngestError::Unsupported("an Excel spreadsheet".into())));
     let plain = zip(&[("a.txt", b"hi")]);
-    assert!(
-        matches!(run("files.zip", plain.clone()).await, Err(IngestError::Unsupported(m)) if m.contains("ZIP"))
-    );
-    assert_eq!(
-        run("files.docx", plain).await,
-        Err(unreadable("it is named .docx but is not a Word document"))
-    );
+    assert!(matches!(run("files.zip", plain.clone()).await, Err(IngestError::Unsupported(m)) if m.contains("ZIP")));
+    assert_eq!(run("files.docx", plain).await, Err(unreadable("it is named .docx but is not a Word document")));
 }
 
 #[tokio::test]
@@ -274,11 +192,7 @@ async fn email_body_attachments_and_forwards() {
         ..Locator::default()
     };
     let at = |needle: &str| {
-        doc.sections
-            .iter()
-            .find(|s| s.text.contains(needle))
-            .map(|s| s.locator.clone())
-            .unwrap_or_default()
+        doc.sections.iter().find(|s| s.text.contains(needle)).map(|s| s.locator.clone()).unwrap_or_default()
     };
     assert_eq!(at("report is attached"), outer(None, None));
     assert_eq!(at("Revenue grew"), outer(Some("report.pdf"), Some(1)));
@@ -297,21 +211,12 @@ async fn email_body_attachments_and_forwards() {
         ..forwarded.clone()
     };
     assert_eq!(at("trains only"), nested);
-    assert!(
-        doc.sections
-            .iter()
-            .all(|s| s.locator.subject.is_some() && s.locator.date.is_some())
-    );
+    assert!(doc.sections.iter().all(|s| s.locator.subject.is_some() && s.locator.date.is_some()));
 }
 
 #[tokio::test]
 async fn email_built_in_code_with_html_body_and_limits() {
-    let inner = email(
-        "Inner",
-        "Fri, 10 May 2024 16:00:00 +0000",
-        "Inner text.",
-        &[],
-    );
+    let inner = email("Inner", "Fri, 10 May 2024 16:00:00 +0000", "Inner text.", &[]);
     let html_only = b"From: a@b.c\r\nSubject: Html only\r\nDate: Mon, 13 May 2024 08:00:00 +0000\r\nContent-Type: text/html\r\n\r\n<html><body><h1>Hi</h1><p>Rich <b>text</b>.</p><script>x()</script></body></html>".to_vec();
     let doc = ok("html.eml", html_only).await;
     assert_eq!(doc.title, "Html only");
@@ -327,37 +232,17 @@ async fn email_built_in_code_with_html_body_and_limits() {
     ];
     let mail = email("Outer", "Tue, 14 May 2024 09:30:00 +0200", "Body.", &parts);
     let doc = ok("x.eml", mail.clone()).await;
-    let names: Vec<Option<&str>> = doc
-        .sections
-        .iter()
-        .map(|s| s.locator.attachment.as_deref())
-        .collect();
-    assert_eq!(
-        names,
-        vec![None, Some("a.pdf"), Some("b.txt"), Some("Inner")]
-    );
+    let names: Vec<Option<&str>> = doc.sections.iter().map(|s| s.locator.attachment.as_deref()).collect();
+    assert_eq!(names, vec![None, Some("a.pdf"), Some("b.txt"), Some("Inner")]);
 
     // The picture is not counted; three attachments are.
-    let limits = Limits {
-        max_attachments: 2,
-        ..Limits::default()
-    };
-    let refused =
-        IngestError::TooLarge("it has more than 2 attachments (forwarded ones included)".into());
-    assert_eq!(
-        extract("x.eml", None, mail.clone(), &limits).await,
-        Err(refused)
-    );
-    let limits = Limits {
-        max_attachments: 3,
-        ..Limits::default()
-    };
+    let limits = Limits { max_attachments: 2, ..Limits::default() };
+    let refused = IngestError::TooLarge("it has more than 2 attachments (forwarded ones included)".into());
+    assert_eq!(extract("x.eml", None, mail.clone(), &limits).await, Err(refused));
+    let limits = Limits { max_attachments: 3, ..Limits::default() };
     assert!(extract("x.eml", None, mail.clone(), &limits).await.is_ok());
 
-    let limits = Limits {
-        max_unpacked_size: 100,
-        ..Limits::default()
-    };
+    let limits = Limits { max_unpacked_size: 100, ..Limits::default() };
     assert!(
         matches!(extract("x.eml", None, mail, &limits).await, Err(IngestError::TooLarge(m)) if m.contains("unpacks"))
     );
@@ -365,12 +250,7 @@ async fn email_built_in_code_with_html_body_and_limits() {
 
 #[tokio::test]
 async fn deeply_nested_forwards_stop_at_the_depth_limit() {
-    let mut mail = email(
-        "Level 9",
-        "Fri, 10 May 2024 16:00:00 +0000",
-        "Deepest text.",
-        &[],
-    );
+    let mut mail = email("Level 9", "Fri, 10 May 2024 16:00:00 +0000", "Deepest text.", &[]);
     for level in (0..9).rev() {
         mail = email(
             &format!("Level {level}"),
@@ -388,49 +268,27 @@ async fn deeply_nested_forwards_stop_at_the_depth_limit() {
 #[tokio::test]
 async fn text_encodings() {
     let doc = ok("a.txt", b"\xEF\xBB\xBFcaf\xC3\xA9\r\nline".to_vec()).await;
-    assert_eq!(
-        (doc.kind, doc.sections[0].text.as_str(), doc.title.as_str()),
-        (DocKind::Text, "café\nline", "a")
-    );
-    let utf16: Vec<u8> = [0xFF, 0xFE]
-        .into_iter()
-        .chain("hé\0llo".encode_utf16().flat_map(u16::to_le_bytes))
-        .collect();
+    assert_eq!((doc.kind, doc.sections[0].text.as_str(), doc.title.as_str()), (DocKind::Text, "café\nline", "a"));
+    let utf16: Vec<u8> = [0xFF, 0xFE].into_iter().chain("hé\0llo".encode_utf16().flat_map(u16::to_le_bytes)).collect();
     assert_eq!(ok("b.txt", utf16).await.sections[0].text, "héllo");
 }
 
 #[tokio::test]
 async fn file_size_limit_names_the_limit_in_mb() {
-    let limits = Limits {
-        max_file_size: 1 << 20,
-        ..Limits::default()
-    };
+    let limits = Limits { max_file_size: 1 << 20, ..Limits::default() };
     let bytes = vec![b'a'; 3 << 19];
     assert_eq!(
         extract("big.txt", None, bytes, &limits).await,
-        Err(IngestError::TooLarge(
-            "it is 1.5 MB and the limit is 1 MB".into()
-        ))
+        Err(IngestError::TooLarge("it is 1.5 MB and the limit is 1 MB".into()))
     );
 }
 
 #[tokio::test]
 async fn slow_extraction_times_out() {
-    let pages: Vec<Vec<&str>> = (0..200)
-        .map(|_| vec!["Some words on a page."; 40])
-        .collect();
-    let bytes = pdf(&PdfSpec {
-        pages,
-        ..PdfSpec::default()
-    });
-    let limits = Limits {
-        extract_timeout: Duration::from_millis(1),
-        ..Limits::default()
-    };
-    assert_eq!(
-        extract("slow.pdf", None, bytes, &limits).await,
-        Err(IngestError::Timeout)
-    );
+    let pages: Vec<Vec<&str>> = (0..200).map(|_| vec!["Some words on a page."; 40]).collect();
+    let bytes = pdf(&PdfSpec { pages, ..PdfSpec::default() });
+    let limits = Limits { extract_timeout: Duration::from_millis(1), ..Limits::default() };
+    assert_eq!(extract("slow.pdf", None, bytes, &limits).await, Err(IngestError::Timeout));
 }
 
 #[test]
@@ -440,10 +298,7 @@ fn a_cancelled_extraction_stops_at_its_next_checkpoint() {
 
     let ctx = super::Ctx::new(Limits::default(), Arc::new(AtomicBool::new(true)));
     let bytes = simple_pdf(&[&["a"], &["b"]], None);
-    assert_eq!(
-        super::extract_any(&ctx, "a.pdf", None, &bytes, 0),
-        Err(IngestError::Timeout)
-    );
+    assert_eq!(super::extract_any(&ctx, "a.pdf", None, &bytes, 0), Err(IngestError::Timeout));
 }
 
 #[test]
@@ -454,14 +309,7 @@ fn limits_follow_the_config_and_kinds_have_stable_names() {
     assert_eq!(limits.max_unpacked_size, 200 << 20);
     assert_eq!((limits.max_pages, limits.max_attachments), (2000, 20));
     assert_eq!(limits.extract_timeout, Duration::from_secs(60));
-    let kinds = [
-        DocKind::Text,
-        DocKind::Markdown,
-        DocKind::Html,
-        DocKind::Pdf,
-        DocKind::Docx,
-        DocKind::Email,
-    ];
+    let kinds = [DocKind::Text, DocKind::Markdown, DocKind::Html, DocKind::Pdf, DocKind::Docx, DocKind::Email];
     let names: Vec<&str> = kinds.iter().map(DocKind::as_str).collect();
     assert_eq!(names, ["text", "markdown", "html", "pdf", "docx", "email"]);
 }
@@ -473,27 +321,12 @@ async fn broken_files_each_get_their_own_message() {
         ("empty.txt", IngestError::Empty),
         ("whitespace.txt", IngestError::Empty),
         ("invalid-utf8.txt", unreadable("it is not valid UTF-8 text")),
-        (
-            "not-a-pdf.pdf",
-            unreadable("it is named .pdf but is not a PDF"),
-        ),
-        (
-            "truncated.pdf",
-            unreadable("the PDF is damaged or incomplete"),
-        ),
+        ("not-a-pdf.pdf", unreadable("it is named .pdf but is not a PDF")),
+        ("truncated.pdf", unreadable("the PDF is damaged or incomplete")),
         ("encrypted.pdf", unreadable("it is password-protected")),
-        (
-            "scanned.pdf",
-            unreadable("it contains no text I can read (a scanned document?)"),
-        ),
-        (
-            "corrupt.docx",
-            unreadable("the Word document is damaged (its ZIP structure is broken)"),
-        ),
-        (
-            "image.png",
-            IngestError::Unsupported("an image (PNG): pictures have no text for me to read".into()),
-        ),
+        ("scanned.pdf", unreadable("it contains no text I can read (a scanned document?)")),
+        ("corrupt.docx", unreadable("the Word document is damaged (its ZIP structure is broken)")),
+        ("image.png", IngestError::Unsupported("an image (PNG): pictures have no text for me to read".into())),
     ];
     let mut messages = Vec::new();
     for (name, expected) in cases {

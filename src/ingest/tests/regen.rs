@@ -10,10 +10,7 @@ use super::build::{PdfSpec, base64, pdf, simple_pdf};
 fn generated_fixtures_match_their_generator() {
     let dir = format!("{}/tests/fixtures/broken", env!("CARGO_MANIFEST_DIR"));
     let regenerate = std::env::var_os("FOOTNOTE_REGENERATE_FIXTURES").is_some();
-    let whole = simple_pdf(
-        &[&["Page one of a file cut short."], &["Page two."]],
-        Some("Cut"),
-    );
+    let whole = simple_pdf(&[&["Page one of a file cut short."], &["Page two."]], Some("Cut"));
     let write = |name: &str, bytes: &[u8]| {
         let path = format!("{dir}/{name}");
         if regenerate {
@@ -31,16 +28,8 @@ fn generated_fixtures_match_their_generator() {
     }
     write("scanned.pdf", &simple_pdf(&[&[], &[]], None));
 
-    let report = simple_pdf(
-        &[
-            &["Revenue grew by 12 percent."],
-            &["Costs fell by 3 percent."],
-        ],
-        Some("Q2 report"),
-    );
-    let mail = MAIL_TEMPLATE
-        .replace("{REPORT_PDF}", &base64(&report))
-        .replace('\n', "\r\n");
+    let report = simple_pdf(&[&["Revenue grew by 12 percent."], &["Costs fell by 3 percent."]], Some("Q2 report"));
+    let mail = MAIL_TEMPLATE.replace("{REPORT_PDF}", &base64(&report)).replace('\n', "\r\n");
     write("../mail.eml", mail.as_bytes());
 }
 

@@ -28,20 +28,12 @@ pub fn is_transient(e: &sqlx::Error) -> bool {
 /// SQLSTATEs worth another attempt: class 08 (connection exception), 57P01..57P03 (shutdown,
 /// crash shutdown, cannot connect now), 53300 (too many connections), 40001/40P01.
 pub fn transient_code(code: &str) -> bool {
-    code.starts_with("08")
-        || matches!(
-            code,
-            "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01"
-        )
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01")
 }
 
 /// Runs `attempt` until it succeeds, fails for a reason that retrying cannot fix, or `budget`
 /// has passed since the first attempt.
-pub async fn retry<T, F, Fut>(
-    operation: &'static str,
-    budget: Duration,
-    mut attempt: F,
-) -> Result<T>
+pub async fn retry<T, F, Fut>(operation: &'static str, budget: Duration, mut attempt: F) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
@@ -57,9 +49,7 @@ where
                 }
                 return Ok(value);
             }
-            Err(StoreError::Database(e))
-                if is_transient(&e) && started.elapsed() + delay < budget =>
-            {
+            Err(StoreError::Database(e)) if is_transient(&e) && started.elapsed() + delay < budget => {
                 failures += 1;
                 // sqlx errors carry no connection string, so this cannot leak a password.
                 tracing::warn!(operation, error = %e, retry_in = ?delay, "database unavailable; retrying");
@@ -96,9 +86,7 @@ mod tests {
             let fail = calls < 3;
             async move {
                 if fail {
-                    Err(StoreError::Database(sqlx::Error::Io(
-                        std::io::ErrorKind::ConnectionReset.into(),
-                    )))
+                    Err(StoreError::Database(sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into())))
                 } else {
                     Ok(7)
                 }
@@ -110,17 +98,12 @@ mod tests {
 
         let started = Instant::now();
         let err = retry("test", Duration::from_millis(500), || async {
-            Err::<(), _>(StoreError::Database(sqlx::Error::Io(
-                std::io::ErrorKind::ConnectionRefused.into(),
-            )))
+            Err::<(), _>(StoreError::Database(sqlx::Error::Io(std::io::ErrorKind::ConnectionRefused.into())))
         })
         .await
         .unwrap_err();
         assert!(matches!(err, StoreError::Database(_)));
-        assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "the budget bounds the retries"
-        );
+        assert!(started.elapsed() < Duration::from_secs(2), "the budget bounds the retries");
 
         let mut calls = 0;
         let err = retry("test", Duration::from_secs(5), || {

@@ -15,21 +15,20 @@ use crate::store::*;
 impl Store for PgStore {
     async fn meta(&self, key: &str) -> Result<Option<String>> {
         retry::retry("meta", self.opts.retry_for, || async {
-            Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await?)
+            Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1").bind(key).fetch_optional(&self.pool).await?)
         })
         .await
     }
 
     async fn set_meta(&self, key: &str, value: &str) -> Result<()> {
         retry::retry("set meta", self.opts.retry_for, || async {
-            sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value")
-                .bind(key)
-                .bind(value)
-                .execute(&self.pool)
-                .await?;
+            sqlx::query(
+                "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            )
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
             Ok(())
         })
         .await
@@ -54,26 +53,15 @@ impl Store for PgStore {
     async fn insert_document(&self, doc: NewDocument) -> Result<Inserted> {
         let mut conflicts = 0;
         loop {
-            match retry::retry("insert document", self.opts.retry_for, || {
-                self.insert_once(&doc)
-            })
-            .await
-            {
+            match retry::retry("insert document", self.opts.retry_for, || self.insert_once(&doc)).await {
                 Err(e) if is_document_conflict(&e) && conflicts < 3 => conflicts += 1,
                 other => return other,
             }
         }
     }
 
-    async fn delete_document(
-        &self,
-        collections: &[String],
-        id: i64,
-    ) -> Result<Option<DocumentRow>> {
-        retry::retry("delete document", self.opts.retry_for, || {
-            self.delete_once(collections, id)
-        })
-        .await
+    async fn delete_document(&self, collections: &[String], id: i64) -> Result<Option<DocumentRow>> {
+        retry::retry("delete document", self.opts.retry_for, || self.delete_once(collections, id)).await
     }
 
     async fn documents(&self, collections: &[String]) -> Result<Vec<DocumentRow>> {
@@ -82,10 +70,7 @@ impl Store for PgStore {
              WHERE c.name = ANY($1) ORDER BY d.id DESC"
         );
         retry::retry("documents", self.opts.retry_for, || async {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                .bind(collections)
-                .fetch_all(&self.pool)
-                .await?;
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(collections).fetch_all(&self.pool).await?;
             rows.iter().map(document_row).collect()
         })
         .await
@@ -113,8 +98,7 @@ impl Store for PgStore {
                     title: row.try_get("title")?,
                     source: row.try_get("source")?,
                     text: row.try_get("text")?,
-                    locator: serde_json::from_str(&locator)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    locator: serde_json::from_str(&locator).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                     tokens: row.try_get::<i32, _>("tokens")? as u32,
                 })
             })
@@ -160,44 +144,31 @@ impl Store for PgStore {
 
     async fn last_seq(&self) -> Result<i64> {
         retry::retry("last seq", self.opts.retry_for, || async {
-            Ok(
-                sqlx::query_scalar("SELECT coalesce(max(seq), 0)::bigint FROM changes")
-                    .fetch_one(&self.pool)
-                    .await?,
-            )
+            Ok(sqlx::query_scalar("SELECT coalesce(max(seq), 0)::bigint FROM changes").fetch_one(&self.pool).await?)
         })
         .await
     }
 
     async fn pending_embeddings(&self, limit: i64) -> Result<Vec<(i64, String)>> {
         let rows = retry::retry("pending embeddings", self.opts.retry_for, || async {
-            Ok(
-                sqlx::query("SELECT id, text FROM chunks WHERE NOT embedded ORDER BY id LIMIT $1")
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?,
-            )
+            Ok(sqlx::query("SELECT id, text FROM chunks WHERE NOT embedded ORDER BY id LIMIT $1")
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
         })
         .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("id")?, r.try_get("text")?)))
-            .collect()
+        rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("text")?))).collect()
     }
 
     async fn set_embeddings(&self, items: &[(i64, Vec<f32>)]) -> Result<usize> {
-        retry::retry("set embeddings", self.opts.retry_for, || {
-            self.set_embeddings_once(items)
-        })
-        .await
+        retry::retry("set embeddings", self.opts.retry_for, || self.set_embeddings_once(items)).await
     }
 
     async fn clear_embeddings(&self) -> Result<()> {
         retry::retry("clear embeddings", self.opts.retry_for, || async {
             let mut tx = self.pool.begin().await?;
             vectors::drop_table(&mut tx).await?;
-            sqlx::query("UPDATE chunks SET embedded = false WHERE embedded")
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query("UPDATE chunks SET embedded = false WHERE embedded").execute(&mut *tx).await?;
             sqlx::query("DELETE FROM meta WHERE key IN ($1, $2)")
                 .bind(META_EMBED_MODEL)
                 .bind(META_EMBED_DIMS)
@@ -245,14 +216,8 @@ impl Store for PgStore {
         true
     }
 
-    async fn vector_search(
-        &self,
-        collections: &[String],
-        query: &[f32],
-        k: usize,
-    ) -> Result<Vec<(i64, f32)>> {
-        self.vector_search_with(collections, query, k, VectorPlan::Default)
-            .await
+    async fn vector_search(&self, collections: &[String], query: &[f32], k: usize) -> Result<Vec<(i64, f32)>> {
+        self.vector_search_with(collections, query, k, VectorPlan::Default).await
     }
 
     async fn watch_changes(&self) -> Result<Option<ChangeSignals>> {

@@ -71,11 +71,7 @@ pub(super) async fn table_dims(conn: &mut PgConnection) -> Result<Option<usize>>
 
 /// Makes sure `chunk_vectors` exists for vectors of `dims` dimensions, creating it with its
 /// indexes in the caller's transaction when it does not.
-pub(super) async fn ensure_table(
-    conn: &mut PgConnection,
-    store: &PgStore,
-    dims: usize,
-) -> Result<()> {
+pub(super) async fn ensure_table(conn: &mut PgConnection, store: &PgStore, dims: usize) -> Result<()> {
     let mismatch = |stored: usize| {
         StoreError::Corrupt(format!(
             "the stored vectors have {stored} dimensions but new ones have {dims}: run `footnote reindex --embeddings`"
@@ -86,10 +82,7 @@ pub(super) async fn ensure_table(
         Some(stored) => return Err(mismatch(stored)),
         None => {}
     }
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(DDL_LOCK)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(DDL_LOCK).execute(&mut *conn).await?;
     // Another instance may have created it while this one waited for the lock.
     match table_dims(conn).await? {
         Some(stored) if stored == dims => return Ok(()),
@@ -102,25 +95,16 @@ pub(super) async fn ensure_table(
             collection_id BIGINT NOT NULL,
             embedding     vector({dims}) NOT NULL)"
     );
-    sqlx::query(sqlx::AssertSqlSafe(create))
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("CREATE INDEX chunk_vectors_collection ON chunk_vectors (collection_id)")
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(sqlx::AssertSqlSafe(create)).execute(&mut *conn).await?;
+    sqlx::query("CREATE INDEX chunk_vectors_collection ON chunk_vectors (collection_id)").execute(&mut *conn).await?;
     if dims <= HNSW_MAX_DIMS {
         let index = format!(
             "CREATE INDEX {HNSW_INDEX} ON chunk_vectors USING hnsw (embedding vector_cosine_ops) WITH (m = {}, ef_construction = {})",
             store.opts.hnsw_m, store.opts.hnsw_ef_construction
         );
-        sqlx::query(sqlx::AssertSqlSafe(index))
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query(sqlx::AssertSqlSafe(index)).execute(&mut *conn).await?;
     } else {
-        tracing::warn!(
-            dims,
-            "pgvector indexes at most {HNSW_MAX_DIMS} dimensions: vector search will scan exactly"
-        );
+        tracing::warn!(dims, "pgvector indexes at most {HNSW_MAX_DIMS} dimensions: vector search will scan exactly");
     }
     tracing::info!(dims, "created the vector table");
     Ok(())
@@ -128,30 +112,18 @@ pub(super) async fn ensure_table(
 
 /// Drops `chunk_vectors` (the embedding model changed) in the caller's transaction.
 pub(super) async fn drop_table(conn: &mut PgConnection) -> Result<()> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(DDL_LOCK)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("DROP TABLE IF EXISTS chunk_vectors")
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(DDL_LOCK).execute(&mut *conn).await?;
+    sqlx::query("DROP TABLE IF EXISTS chunk_vectors").execute(&mut *conn).await?;
     Ok(())
 }
 
 /// Writes (or overwrites) the vectors of chunks of one collection.
-pub(super) async fn upsert(
-    conn: &mut PgConnection,
-    collection_id: i64,
-    items: &[(i64, &[f32])],
-) -> Result<()> {
+pub(super) async fn upsert(conn: &mut PgConnection, collection_id: i64, items: &[(i64, &[f32])]) -> Result<()> {
     if items.is_empty() {
         return Ok(());
     }
     let ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
-    let vectors: Vec<Vector> = items
-        .iter()
-        .map(|(_, v)| Vector::from(v.to_vec()))
-        .collect();
+    let vectors: Vec<Vector> = items.iter().map(|(_, v)| Vector::from(v.to_vec())).collect();
     sqlx::query(
         "INSERT INTO chunk_vectors (chunk_id, collection_id, embedding)
          SELECT u.id, $2, u.v FROM UNNEST($1::bigint[], $3::vector[]) AS u(id, v)
@@ -182,11 +154,11 @@ async fn prepare(
     // pgvector before 0.8 reserves the `hnsw.` prefix without these two settings: setting them
     // would fail there.
     if store.iterative_scan {
-        sql.push_str(", set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.max_scan_tuples', $3, true)");
+        sql.push_str(
+            ", set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.max_scan_tuples', $3, true)",
+        );
     }
-    let mut select = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(collections)
-        .bind(ef_search);
+    let mut select = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(collections).bind(ef_search);
     if store.iterative_scan {
         select = select.bind(MAX_SCAN_TUPLES.to_string());
     }
@@ -202,15 +174,8 @@ async fn run(
     ids: &[i64],
     k: usize,
 ) -> Result<Vec<(i64, f64)>> {
-    let rows = sqlx::query(sql)
-        .bind(query)
-        .bind(ids)
-        .bind(k as i64)
-        .fetch_all(&mut *conn)
-        .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("chunk_id")?, r.try_get("distance")?)))
-        .collect()
+    let rows = sqlx::query(sql).bind(query).bind(ids).bind(k as i64).fetch_all(&mut *conn).await?;
+    rows.iter().map(|r| Ok((r.try_get("chunk_id")?, r.try_get("distance")?))).collect()
 }
 
 /// Top `k` chunks of `collections` by cosine similarity (1 − cosine distance), best first.
@@ -234,31 +199,21 @@ pub(super) async fn search(
     let plan = choose(&mut tx, &ids, plan).await?;
     let mut hits = match plan {
         VectorPlan::Exact => run(&mut tx, EXACT_SEARCH, &q, &ids, k).await?,
-        VectorPlan::Default | VectorPlan::IndexOnly => {
-            run(&mut tx, INDEX_SEARCH, &q, &ids, k).await?
-        }
+        VectorPlan::Default | VectorPlan::IndexOnly => run(&mut tx, INDEX_SEARCH, &q, &ids, k).await?,
     };
     if plan == VectorPlan::Default && hits.len() < k {
-        let stored: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM chunk_vectors WHERE collection_id = ANY($1)")
-                .bind(&ids)
-                .fetch_one(&mut *tx)
-                .await?;
+        let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM chunk_vectors WHERE collection_id = ANY($1)")
+            .bind(&ids)
+            .fetch_one(&mut *tx)
+            .await?;
         if stored as usize > hits.len() {
-            tracing::debug!(
-                found = hits.len(),
-                stored,
-                "the index scan fell short; searching exactly"
-            );
+            tracing::debug!(found = hits.len(), stored, "the index scan fell short; searching exactly");
             hits = run(&mut tx, EXACT_SEARCH, &q, &ids, k).await?;
         }
     }
     tx.commit().await?;
     hits.sort_by(|a, b| a.1.total_cmp(&b.1));
-    Ok(hits
-        .into_iter()
-        .map(|(id, distance)| (id, (1.0 - distance) as f32))
-        .collect())
+    Ok(hits.into_iter().map(|(id, distance)| (id, (1.0 - distance) as f32)).collect())
 }
 
 /// Decides between the exact scan and the index for [`VectorPlan::Default`] by counting the
@@ -291,12 +246,7 @@ async fn choose(conn: &mut PgConnection, ids: &[i64], plan: VectorPlan) -> Resul
 }
 
 /// The plan PostgreSQL picks for the search answers use (`EXPLAIN` text, one line per node).
-pub(super) async fn explain(
-    store: &PgStore,
-    collections: &[String],
-    query: &[f32],
-    k: usize,
-) -> Result<String> {
+pub(super) async fn explain(store: &PgStore, collections: &[String], query: &[f32], k: usize) -> Result<String> {
     let mut tx = store.pool.begin().await?;
     let (_, ids) = prepare(&mut tx, store, collections, k).await?;
     let sql = match choose(&mut tx, &ids, VectorPlan::Default).await? {

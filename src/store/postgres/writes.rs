@@ -19,13 +19,12 @@ impl PgStore {
         .bind(&doc.collection)
         .fetch_one(&mut *tx)
         .await?;
-        let same_content: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM documents WHERE collection_id = $1 AND content_hash = $2",
-        )
-        .bind(collection_id)
-        .bind(&doc.content_hash)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let same_content: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM documents WHERE collection_id = $1 AND content_hash = $2")
+                .bind(collection_id)
+                .bind(&doc.content_hash)
+                .fetch_optional(&mut *tx)
+                .await?;
         if let Some(id) = same_content {
             let existing = document_by_id(&mut tx, id).await?;
             tx.rollback().await?;
@@ -48,8 +47,7 @@ impl PgStore {
         };
 
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let origin =
-            serde_json::to_value(&doc.origin).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let origin = serde_json::to_value(&doc.origin).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO documents (collection_id, source, title, kind, content_hash, bytes, pages, origin, added_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
@@ -74,10 +72,7 @@ impl PgStore {
         for (ordinal, chunk) in doc.chunks.iter().enumerate() {
             ordinals.push(ordinal as i32);
             texts.push(chunk.text.as_str());
-            locators.push(
-                serde_json::to_string(&chunk.locator)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            );
+            locators.push(serde_json::to_string(&chunk.locator).map_err(|e| StoreError::Corrupt(e.to_string()))?);
             tokens.push(chunk.tokens as i32);
             embedded.push(chunk.embedding.is_some());
         }
@@ -100,12 +95,8 @@ impl PgStore {
             let ordinal: i32 = row.try_get("ordinal")?;
             chunk_ids[ordinal as usize] = row.try_get("id")?;
         }
-        let vectors: Vec<(i64, &[f32])> = doc
-            .chunks
-            .iter()
-            .zip(&chunk_ids)
-            .filter_map(|(c, id)| c.embedding.as_deref().map(|v| (*id, v)))
-            .collect();
+        let vectors: Vec<(i64, &[f32])> =
+            doc.chunks.iter().zip(&chunk_ids).filter_map(|(c, id)| c.embedding.as_deref().map(|v| (*id, v))).collect();
         if let Some((_, first)) = vectors.first() {
             vectors::ensure_table(&mut tx, self, first.len()).await?;
             vectors::upsert(&mut tx, collection_id, &vectors).await?;
@@ -122,21 +113,13 @@ impl PgStore {
         })
     }
 
-    pub(super) async fn delete_once(
-        &self,
-        collections: &[String],
-        id: i64,
-    ) -> Result<Option<DocumentRow>> {
+    pub(super) async fn delete_once(&self, collections: &[String], id: i64) -> Result<Option<DocumentRow>> {
         let mut tx = self.pool.begin().await?;
         let sql = format!(
             "SELECT {DOCUMENT_COLUMNS} FROM documents d JOIN collections c ON c.id = d.collection_id
              WHERE d.id = $1 AND c.name = ANY($2) FOR UPDATE OF d"
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .bind(collections)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).bind(collections).fetch_optional(&mut *tx).await?;
         let Some(row) = row else {
             return Ok(None);
         };
@@ -164,16 +147,12 @@ impl PgStore {
         .fetch_all(&mut *tx)
         .await?;
         let mut log = ChangeBatch::default();
-        let mut by_collection: std::collections::BTreeMap<i64, Vec<(i64, &[f32])>> =
-            Default::default();
+        let mut by_collection: std::collections::BTreeMap<i64, Vec<(i64, &[f32])>> = Default::default();
         for row in &rows {
             let id: i64 = row.try_get("id")?;
             let name: String = row.try_get("name")?;
             if let Some((_, v)) = items.iter().find(|(i, _)| *i == id) {
-                by_collection
-                    .entry(row.try_get("collection_id")?)
-                    .or_default()
-                    .push((id, v.as_slice()));
+                by_collection.entry(row.try_get("collection_id")?).or_default().push((id, v.as_slice()));
                 log.push(id, &name, "embed");
             }
         }
@@ -206,10 +185,7 @@ impl ChangeBatch {
         if self.ids.is_empty() {
             return Ok(());
         }
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(CHANGE_LOG_LOCK)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(CHANGE_LOG_LOCK).execute(&mut *conn).await?;
         sqlx::query(
             "INSERT INTO changes (chunk_id, collection, op)
              SELECT u.id, u.collection, u.op FROM UNNEST($1::bigint[], $2::text[], $3::text[]) WITH ORDINALITY AS u(id, collection, op, n)
@@ -244,33 +220,22 @@ pub(super) async fn document_by_id(conn: &mut PgConnection, id: i64) -> Result<D
     let sql = format!(
         "SELECT {DOCUMENT_COLUMNS} FROM documents d JOIN collections c ON c.id = d.collection_id WHERE d.id = $1"
     );
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_one(&mut *conn)
-        .await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_one(&mut *conn).await?;
     document_row(&row)
 }
 
 /// Deletes a document with its chunks (their vectors go by cascade) and queues the log entries.
-async fn delete_in(
-    conn: &mut PgConnection,
-    doc: &DocumentRow,
-    log: &mut ChangeBatch,
-) -> Result<()> {
-    let ids: Vec<i64> =
-        sqlx::query_scalar("DELETE FROM chunks WHERE document_id = $1 RETURNING id")
-            .bind(doc.id)
-            .fetch_all(&mut *conn)
-            .await?;
+async fn delete_in(conn: &mut PgConnection, doc: &DocumentRow, log: &mut ChangeBatch) -> Result<()> {
+    let ids: Vec<i64> = sqlx::query_scalar("DELETE FROM chunks WHERE document_id = $1 RETURNING id")
+        .bind(doc.id)
+        .fetch_all(&mut *conn)
+        .await?;
     let mut ids = ids;
     ids.sort_unstable();
     for id in ids {
         log.push(id, &doc.collection, "delete");
     }
-    sqlx::query("DELETE FROM documents WHERE id = $1")
-        .bind(doc.id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query("DELETE FROM documents WHERE id = $1").bind(doc.id).execute(&mut *conn).await?;
     Ok(())
 }
 
@@ -279,10 +244,7 @@ async fn delete_in(
 pub(super) fn is_document_conflict(e: &StoreError) -> bool {
     match e {
         StoreError::Database(sqlx::Error::Database(db)) => {
-            db.code().as_deref() == Some("23505")
-                && db
-                    .constraint()
-                    .is_some_and(|c| c.starts_with("documents_unique"))
+            db.code().as_deref() == Some("23505") && db.constraint().is_some_and(|c| c.starts_with("documents_unique"))
         }
         _ => false,
     }

@@ -66,10 +66,7 @@ struct Turn {
 pub async fn chat(AxumState(shared): AxumState<Arc<Shared>>, body: Bytes) -> Reply {
     intake(&shared, "/api/chat", &body)?;
     let req: ChatBody = parse(&body)?;
-    let messages = req
-        .messages
-        .iter()
-        .map(|m| json!({"role": m.role, "content": m.content}));
+    let messages = req.messages.iter().map(|m| json!({"role": m.role, "content": m.content}));
     let turn = Turn {
         endpoint: Endpoint::Chat,
         model_name: req.model,
@@ -107,15 +104,8 @@ async fn answer(shared: &Shared, turn: Turn) -> Reply {
     let started = Instant::now();
     let model = find_model(shared, &turn.model_name)?;
     if let ModelKind::Embed { .. } = model.kind {
-        let verb = if turn.endpoint == Endpoint::Chat {
-            "chat"
-        } else {
-            "generate"
-        };
-        return Err(error(
-            400,
-            format!("\"{}\" does not support {verb}", turn.model_name),
-        ));
+        let verb = if turn.endpoint == Endpoint::Chat { "chat" } else { "generate" };
+        return Err(error(400, format!("\"{}\" does not support {verb}", turn.model_name)));
     }
     let keep = keep_alive(turn.keep_alive.as_ref())?;
     let load = ensure_loaded(shared, &model).await;
@@ -123,11 +113,7 @@ async fn answer(shared: &Shared, turn: Turn) -> Reply {
 
     if !turn.messages.iter().any(|m| m["role"] != "system") {
         // Loading only: one object whatever `stream` says, and no stats (as Ollama does).
-        let reason = if keep == KeepAlive::For(Duration::ZERO) {
-            "unload"
-        } else {
-            "load"
-        };
+        let reason = if keep == KeepAlive::For(Duration::ZERO) { "unload" } else { "load" };
         let mut line = json!({
             "model": turn.model_name, "created_at": now_rfc3339(), "done": true, "done_reason": reason,
         });
@@ -140,17 +126,8 @@ async fn answer(shared: &Shared, turn: Turn) -> Reply {
 
     let (reply_fn, token_delay, cut_after, error_after) = {
         let mut state = shared.lock();
-        let error_after = if turn.stream {
-            state.fail_stream_after.take()
-        } else {
-            None
-        };
-        (
-            state.reply.clone(),
-            state.token_delay,
-            state.cut_after,
-            error_after,
-        )
+        let error_after = if turn.stream { state.fail_stream_after.take() } else { None };
+        (state.reply.clone(), state.token_delay, state.cut_after, error_after)
     };
     let mut text = match reply_fn {
         Some(f) => f(&turn.messages),
@@ -165,11 +142,7 @@ async fn answer(shared: &Shared, turn: Turn) -> Reply {
             done_reason = "length";
         }
     }
-    let prompt_eval_count = turn
-        .messages
-        .iter()
-        .map(|m| token_count(m["content"].as_str().unwrap_or("")))
-        .sum();
+    let prompt_eval_count = turn.messages.iter().map(|m| token_count(m["content"].as_str().unwrap_or(""))).sum();
     let answer = Answer {
         endpoint: turn.endpoint,
         model: turn.model_name,

@@ -66,20 +66,14 @@ pub fn parse_go_duration(s: &str) -> Result<(bool, Duration), String> {
     }
     let mut total = 0f64;
     while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
         let number = &rest[..num_len];
         if number.is_empty() || number == "." || number.matches('.').count() > 1 {
             return Err(format!("time: invalid duration \"{s}\""));
         }
-        let value: f64 = number
-            .parse()
-            .map_err(|_| format!("time: invalid duration \"{s}\""))?;
+        let value: f64 = number.parse().map_err(|_| format!("time: invalid duration \"{s}\""))?;
         rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         let nanos_per = match unit {
             "ns" => 1.0,
@@ -90,9 +84,7 @@ pub fn parse_go_duration(s: &str) -> Result<(bool, Duration), String> {
             "h" => 3600e9,
             "" => return Err(err("missing unit")),
             other => {
-                return Err(format!(
-                    "time: unknown unit \"{other}\" in duration \"{s}\""
-                ));
+                return Err(format!("time: unknown unit \"{other}\" in duration \"{s}\""));
             }
         };
         total += value * nanos_per;
@@ -111,28 +103,12 @@ mod tests {
 
     #[test]
     fn go_durations() {
-        assert_eq!(
-            parse_go_duration("30m"),
-            Ok((false, Duration::from_secs(1800)))
-        );
-        assert_eq!(
-            parse_go_duration("1h30m"),
-            Ok((false, Duration::from_secs(5400)))
-        );
-        assert_eq!(
-            parse_go_duration("1.5s"),
-            Ok((false, Duration::from_millis(1500)))
-        );
+        assert_eq!(parse_go_duration("30m"), Ok((false, Duration::from_secs(1800))));
+        assert_eq!(parse_go_duration("1h30m"), Ok((false, Duration::from_secs(5400))));
+        assert_eq!(parse_go_duration("1.5s"), Ok((false, Duration::from_millis(1500))));
         assert_eq!(parse_go_duration("0"), Ok((false, Duration::ZERO)));
-        assert_eq!(
-            parse_go_duration("-5m"),
-            Ok((true, Duration::from_secs(300)))
-        );
-        assert!(
-            parse_go_duration("-1")
-                .unwrap_err()
-                .contains("missing unit")
-        );
+        assert_eq!(parse_go_duration("-5m"), Ok((true, Duration::from_secs(300))));
+        assert!(parse_go_duration("-1").unwrap_err().contains("missing unit"));
         assert!(parse_go_duration("5x").is_err());
         assert!(parse_go_duration("").is_err());
     }

@@ -14,12 +14,11 @@ const PREFIXES: &[&str] = &["search_query:", "search_document:"];
 pub const TRIGRAM_WEIGHT: f32 = 0.25;
 
 const STOP_WORDS: &[&str] = &[
-    "a", "about", "after", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be",
-    "been", "but", "by", "can", "could", "did", "do", "does", "for", "from", "had", "has", "have",
-    "he", "her", "his", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my", "no", "not",
-    "of", "on", "or", "our", "she", "so", "than", "that", "the", "their", "them", "then", "there",
-    "these", "they", "this", "those", "to", "was", "we", "were", "what", "when", "where", "which",
-    "who", "why", "will", "with", "would", "you", "your",
+    "a", "about", "after", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be", "been", "but", "by",
+    "can", "could", "did", "do", "does", "for", "from", "had", "has", "have", "he", "her", "his", "how", "i", "if",
+    "in", "into", "is", "it", "its", "me", "my", "no", "not", "of", "on", "or", "our", "she", "so", "than", "that",
+    "the", "their", "them", "then", "there", "these", "they", "this", "those", "to", "was", "we", "were", "what",
+    "when", "where", "which", "who", "why", "will", "with", "would", "you", "your",
 ];
 
 /// 64-bit FNV-1a.
@@ -76,10 +75,7 @@ pub fn token_count(text: &str) -> usize {
 
 /// Keeps the first `max` whitespace-separated words.
 pub fn truncate_tokens(text: &str, max: usize) -> String {
-    text.split_whitespace()
-        .take(max)
-        .collect::<Vec<_>>()
-        .join(" ")
+    text.split_whitespace().take(max).collect::<Vec<_>>().join(" ")
 }
 
 fn add_feature(vector: &mut [f32], key: &[u8], weight: f32) {
@@ -98,11 +94,7 @@ pub fn embed_text(text: &str, dims: usize) -> Vec<f32> {
         let padded: Vec<char> = format!("#{word}#").chars().collect();
         for window in padded.windows(3) {
             let trigram: String = window.iter().collect();
-            add_feature(
-                &mut vector,
-                format!("3:{trigram}").as_bytes(),
-                TRIGRAM_WEIGHT,
-            );
+            add_feature(&mut vector, format!("3:{trigram}").as_bytes(), TRIGRAM_WEIGHT);
         }
     }
     let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -120,11 +112,7 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
     let na = a.iter().map(|x| x * x).sum::<f32>().sqrt();
     let nb = b.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if na == 0.0 || nb == 0.0 {
-        0.0
-    } else {
-        dot / (na * nb)
-    }
+    if na == 0.0 || nb == 0.0 { 0.0 } else { dot / (na * nb) }
 }
 
 #[cfg(test)]
@@ -144,24 +132,13 @@ mod tests {
     fn similar_texts_are_closer_than_unrelated_ones() {
         let q = embed_text("search_query: how do I reset my password?", 768);
         let near = embed_text("search_document: To reset a password, open Settings.", 768);
-        let far = embed_text(
-            "search_document: The quarterly revenue grew by ten percent.",
-            768,
-        );
-        assert!(
-            cosine(&q, &near) > cosine(&q, &far) + 0.2,
-            "{} vs {}",
-            cosine(&q, &near),
-            cosine(&q, &far)
-        );
+        let far = embed_text("search_document: The quarterly revenue grew by ten percent.", 768);
+        assert!(cosine(&q, &near) > cosine(&q, &far) + 0.2, "{} vs {}", cosine(&q, &near), cosine(&q, &far));
     }
 
     #[test]
     fn stemming_and_prefixes() {
-        assert_eq!(
-            content_words("search_query: Indexing the indexes"),
-            vec!["index", "index"]
-        );
+        assert_eq!(content_words("search_query: Indexing the indexes"), vec!["index", "index"]);
         assert_eq!(stem("classes"), "class");
         assert_eq!(stem("class"), "class");
         assert_eq!(stem("is"), "is");

@@ -66,12 +66,7 @@ impl OllamaDouble {
             .await
             .unwrap_or_else(|e| panic!("the Ollama double cannot listen on 127.0.0.1:{port}: {e}"));
         let port = server.port();
-        OllamaDouble {
-            url: format!("http://127.0.0.1:{port}"),
-            port,
-            shared,
-            server: Arc::new(server),
-        }
+        OllamaDouble { url: format!("http://127.0.0.1:{port}"), port, shared, server: Arc::new(server) }
     }
 
     /// Closes the listener and every open connection; later connections are refused.
@@ -85,10 +80,7 @@ impl OllamaDouble {
     /// When the port was taken by someone else in the meantime.
     pub async fn restart(&self) {
         if let Err(e) = self.server.restart().await {
-            panic!(
-                "the Ollama double cannot listen again on 127.0.0.1:{}: {e}",
-                self.port
-            );
+            panic!("the Ollama double cannot listen again on 127.0.0.1:{}: {e}", self.port);
         }
     }
 

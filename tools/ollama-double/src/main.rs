@@ -5,8 +5,7 @@ use std::process::ExitCode;
 
 use footnote_ollama_double::OllamaDouble;
 
-const USAGE: &str =
-    "usage: footnote-ollama-double [--port N]   (default port 11434; 0 picks a free one)";
+const USAGE: &str = "usage: footnote-ollama-double [--port N]   (default port 11434; 0 picks a free one)";
 
 fn port_from_args() -> Result<u16, String> {
     let mut args = std::env::args().skip(1);
@@ -18,9 +17,7 @@ fn port_from_args() -> Result<u16, String> {
             "--help" | "-h" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
         };
-        port = value
-            .parse()
-            .map_err(|_| format!("`{value}` is not a port number"))?;
+        port = value.parse().map_err(|_| format!("`{value}` is not a port number"))?;
     }
     Ok(port)
 }
@@ -35,10 +32,7 @@ async fn main() -> ExitCode {
         }
     };
     let double = OllamaDouble::start_on(port).await;
-    println!(
-        "Ollama double listening at {} (Ctrl-C stops it)",
-        double.url
-    );
+    println!("Ollama double listening at {} (Ctrl-C stops it)", double.url);
     if let Err(e) = tokio::signal::ctrl_c().await {
         eprintln!("cannot wait for Ctrl-C: {e}");
         return ExitCode::FAILURE;

@@ -39,9 +39,7 @@ pub fn default_reply(messages: &[Value]) -> String {
     let mut ranked: Vec<(usize, &Source)> = sources
         .iter()
         .map(|s| {
-            let words: HashSet<String> = content_words(&format!("{}\n{}", s.header, s.body))
-                .into_iter()
-                .collect();
+            let words: HashSet<String> = content_words(&format!("{}\n{}", s.header, s.body)).into_iter().collect();
             (words.intersection(&asked).count(), s)
         })
         .filter(|(overlap, _)| *overlap > 0)
@@ -52,16 +50,8 @@ pub fn default_reply(messages: &[Value]) -> String {
     let Some((_, best)) = ranked.first() else {
         return "I don't know.".to_owned();
     };
-    let text = if best.body.trim().is_empty() {
-        &best.header
-    } else {
-        &best.body
-    };
-    let mut answer = format!(
-        "According to the documents, {} [{}].",
-        first_sentence(text),
-        best.number
-    );
+    let text = if best.body.trim().is_empty() { &best.header } else { &best.body };
+    let mut answer = format!("According to the documents, {} [{}].", first_sentence(text), best.number);
     if let Some((_, second)) = ranked.iter().find(|(_, s)| s.number != best.number) {
         answer.push_str(&format!(" See also [{}].", second.number));
     }
@@ -69,10 +59,7 @@ pub fn default_reply(messages: &[Value]) -> String {
 }
 
 fn content(message: &Value) -> &str {
-    message
-        .get("content")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
+    message.get("content").and_then(Value::as_str).unwrap_or_default()
 }
 
 /// `Some(n, rest)` when the line opens a source block: `[n] rest`.
@@ -99,11 +86,7 @@ fn parse_blocks(text: &str) -> (Vec<Source>, Vec<&str>) {
     let mut open = false;
     for line in text.lines() {
         if let Some((number, rest)) = header(line) {
-            sources.push(Source {
-                number,
-                header: rest.to_owned(),
-                body: String::new(),
-            });
+            sources.push(Source { number, header: rest.to_owned(), body: String::new() });
             open = true;
         } else if open && !ends_block(line) {
             if let Some(current) = sources.last_mut() {
@@ -124,11 +107,7 @@ fn question_text(text: &str) -> String {
     let (_, outside) = parse_blocks(text);
     let rest = outside.join("\n");
     if rest.trim().is_empty() {
-        text.lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or_default()
-            .to_owned()
+        text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default().to_owned()
     } else {
         rest
     }
@@ -190,10 +169,7 @@ mod tests {
         let user = "Sources:\n[1] geography.md\nParis is the capital of France. It is large.\n\n\
                     [2] cooking.md\nBread needs flour, water and yeast.\n\n\
                     Question: What is the capital of France?";
-        assert_eq!(
-            default_reply(&prompt(user)),
-            "According to the documents, Paris is the capital of France [1]."
-        );
+        assert_eq!(default_reply(&prompt(user)), "According to the documents, Paris is the capital of France [1].");
     }
 
     #[test]
@@ -210,10 +186,7 @@ mod tests {
 
     #[test]
     fn no_sources_or_no_overlap_means_i_dont_know() {
-        assert_eq!(
-            default_reply(&prompt("What is the capital of France?")),
-            "I don't know."
-        );
+        assert_eq!(default_reply(&prompt("What is the capital of France?")), "I don't know.");
         let user = "[1] x.md\nBread needs flour.\n---\nWho won the football match?";
         assert_eq!(default_reply(&prompt(user)), "I don't know.");
     }

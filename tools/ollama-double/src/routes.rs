@@ -52,10 +52,7 @@ pub struct ApiError {
 
 /// Shorthand for an [`ApiError`].
 pub fn error(status: u16, message: impl Into<String>) -> ApiError {
-    ApiError {
-        status,
-        message: message.into(),
-    }
+    ApiError { status, message: message.into() }
 }
 
 impl IntoResponse for ApiError {
@@ -69,20 +66,14 @@ impl IntoResponse for ApiError {
 pub type Reply = Result<Response, ApiError>;
 
 fn not_found(model: &str) -> ApiError {
-    error(
-        404,
-        format!("model \"{model}\" not found, try pulling it first"),
-    )
+    error(404, format!("model \"{model}\" not found, try pulling it first"))
 }
 
 /// Records the request, then answers with the failure armed by `fail_next`, if any.
 pub fn intake(shared: &Shared, path: &str, body: &Bytes) -> Result<(), ApiError> {
     let parsed = serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
     let mut state = shared.lock();
-    state.requests.push(Recorded {
-        path: path.to_owned(),
-        body: parsed,
-    });
+    state.requests.push(Recorded { path: path.to_owned(), body: parsed });
     match state.fail_next.take() {
         Some((status, message)) => Err(error(status, message)),
         None => Ok(()),
@@ -121,14 +112,8 @@ pub async fn ensure_loaded(shared: &Shared, model: &Model) -> Duration {
     let started = Instant::now();
     tokio::time::sleep(delay).await;
     // Mark it loaded now so that a request arriving meanwhile does not load it again.
-    shared
-        .lock()
-        .touch(&model.name, duration::DEFAULT_KEEP_ALIVE);
-    if delay.is_zero() {
-        Duration::ZERO
-    } else {
-        started.elapsed()
-    }
+    shared.lock().touch(&model.name, duration::DEFAULT_KEEP_ALIVE);
+    if delay.is_zero() { Duration::ZERO } else { started.elapsed() }
 }
 
 pub fn options(options: &Option<Map<String, Value>>, key: &str) -> Option<i64> {
@@ -167,19 +152,13 @@ async fn ps(AxumState(shared): Shr) -> Reply {
     state.expire(now);
     // "Forever" shows as far in the future, as Ollama's max duration does.
     let forever = now + chrono::Duration::days(106_751);
-    let mut loaded: Vec<_> = state
-        .loaded
-        .iter()
-        .map(|(n, until)| (n.clone(), *until))
-        .collect();
+    let mut loaded: Vec<_> = state.loaded.iter().map(|(n, until)| (n.clone(), *until)).collect();
     loaded.sort();
     let models: Vec<Value> = loaded
         .into_iter()
         .filter_map(|(name, until)| {
             let m = state.model(&name)?;
-            let expires = until
-                .unwrap_or(forever)
-                .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+            let expires = until.unwrap_or(forever).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
             Some(json!({
                 "name": m.name, "model": m.name, "size": m.size, "digest": m.digest(),
                 "details": m.details(), "expires_at": expires, "size_vram": m.size,
@@ -201,27 +180,17 @@ struct ShowBody {
 async fn show(AxumState(shared): Shr, body: Bytes) -> Reply {
     intake(&shared, "/api/show", &body)?;
     let req: ShowBody = parse(&body)?;
-    let name = if req.model.is_empty() {
-        req.name
-    } else {
-        req.model
-    };
+    let name = if req.model.is_empty() { req.name } else { req.model };
     let m = find_model(&shared, &name)?;
     let arch = &m.architecture;
     let mut info = Map::new();
     info.insert("general.architecture".into(), json!(arch));
     info.insert("general.parameter_count".into(), json!(m.size / 2));
     info.insert(format!("{arch}.context_length"), json!(m.context_length));
-    info.insert(
-        format!("{arch}.embedding_length"),
-        json!(m.embedding_length),
-    );
+    info.insert(format!("{arch}.embedding_length"), json!(m.embedding_length));
     info.insert(format!("{arch}.block_count"), json!(12));
     let (template, parameters) = match m.kind {
-        ModelKind::Chat => (
-            "{{ .System }}\n{{ .Prompt }}",
-            "stop \"<|im_end|>\"".to_owned(),
-        ),
+        ModelKind::Chat => ("{{ .System }}\n{{ .Prompt }}", "stop \"<|im_end|>\"".to_owned()),
         ModelKind::Embed { .. } => ("{{ .Prompt }}", format!("num_ctx {}", m.context_length)),
     };
     Ok(axum::Json(json!({
@@ -258,11 +227,7 @@ async fn embed(AxumState(shared): Shr, body: Bytes) -> Reply {
             Value::String(s) => vec![s.clone()],
             Value::Array(items) => items
                 .iter()
-                .map(|v| {
-                    v.as_str()
-                        .map(str::to_owned)
-                        .ok_or_else(|| error(400, "invalid input type"))
-                })
+                .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| error(400, "invalid input type")))
                 .collect::<Result<_, _>>()?,
             _ => return Err(error(400, "invalid input type")),
         };

@@ -31,11 +31,7 @@ impl Server {
     pub async fn bind(port: u16, app: Router) -> io::Result<Server> {
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
-        let server = Server {
-            addr,
-            app,
-            running: Mutex::new(None),
-        };
+        let server = Server { addr, app, running: Mutex::new(None) };
         *server.running.lock().await = Some(spawn(listener, server.app.clone()));
         Ok(server)
     }

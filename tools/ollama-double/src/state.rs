@@ -46,15 +46,7 @@ pub struct Model {
 }
 
 impl Model {
-    fn new(
-        name: &str,
-        kind: ModelKind,
-        arch: &str,
-        ctx: usize,
-        emb: usize,
-        params: &str,
-        size: u64,
-    ) -> Model {
+    fn new(name: &str, kind: ModelKind, arch: &str, ctx: usize, emb: usize, params: &str, size: u64) -> Model {
         Model {
             name: full_name(name),
             kind,
@@ -70,17 +62,13 @@ impl Model {
     pub fn custom(name: &str, kind: ModelKind) -> Model {
         match kind {
             ModelKind::Chat => Model::new(name, kind, "llama", 4096, 2048, "1B", 800_000_000),
-            ModelKind::Embed { dims } => {
-                Model::new(name, kind, "bert", 512, dims, "33M", 60_000_000)
-            }
+            ModelKind::Embed { dims } => Model::new(name, kind, "bert", 512, dims, "33M", 60_000_000),
         }
     }
 
     /// The sha256-looking digest (deterministic, made up).
     pub fn digest(&self) -> String {
-        (0..4u8)
-            .map(|i| format!("{:016x}", fnv1a64(format!("{i}{}", self.name).as_bytes())))
-            .collect()
+        (0..4u8).map(|i| format!("{:016x}", fnv1a64(format!("{i}{}", self.name).as_bytes()))).collect()
     }
 
     pub fn capabilities(&self) -> Vec<&'static str> {
@@ -113,11 +101,7 @@ impl Model {
 /// `name` with `:latest` added when it has no tag.
 pub fn full_name(name: &str) -> String {
     let last = name.rsplit('/').next().unwrap_or(name);
-    if last.contains(':') {
-        name.to_owned()
-    } else {
-        format!("{name}:latest")
-    }
+    if last.contains(':') { name.to_owned() } else { format!("{name}:latest") }
 }
 
 /// The double's mutable state, behind one lock.
@@ -137,24 +121,8 @@ pub struct State {
 impl Default for State {
     fn default() -> Self {
         let models = vec![
-            Model::new(
-                "qwen2.5:3b-instruct",
-                ModelKind::Chat,
-                "qwen2",
-                32768,
-                2048,
-                "3.1B",
-                1_929_912_432,
-            ),
-            Model::new(
-                "smollm2:135m",
-                ModelKind::Chat,
-                "llama",
-                8192,
-                576,
-                "134.52M",
-                270_898_672,
-            ),
+            Model::new("qwen2.5:3b-instruct", ModelKind::Chat, "qwen2", 32768, 2048, "3.1B", 1_929_912_432),
+            Model::new("smollm2:135m", ModelKind::Chat, "llama", 8192, 576, "134.52M", 270_898_672),
             Model::new(
                 "nomic-embed-text",
                 ModelKind::Embed { dims: 768 },
@@ -164,15 +132,7 @@ impl Default for State {
                 "137M",
                 274_302_450,
             ),
-            Model::new(
-                "all-minilm",
-                ModelKind::Embed { dims: 384 },
-                "bert",
-                512,
-                384,
-                "23M",
-                45_960_996,
-            ),
+            Model::new("all-minilm", ModelKind::Embed { dims: 384 }, "bert", 512, 384, "23M", 45_960_996),
         ];
         State {
             models,
@@ -221,11 +181,8 @@ impl State {
                 self.loaded.remove(name);
             }
             KeepAlive::For(d) => {
-                let until = chrono::Duration::from_std(d)
-                    .ok()
-                    .and_then(|d| Utc::now().checked_add_signed(d));
-                self.loaded
-                    .insert(name.to_owned(), until.or(Some(DateTime::<Utc>::MAX_UTC)));
+                let until = chrono::Duration::from_std(d).ok().and_then(|d| Utc::now().checked_add_signed(d));
+                self.loaded.insert(name.to_owned(), until.or(Some(DateTime::<Utc>::MAX_UTC)));
             }
         }
     }
@@ -240,8 +197,6 @@ pub struct Shared {
 impl Shared {
     /// Locks the state; a panic while it was held does not poison it for later tests.
     pub fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

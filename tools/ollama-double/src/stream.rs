@@ -56,10 +56,7 @@ impl Answer {
         line.insert("created_at".into(), json!(now_rfc3339()));
         match self.endpoint {
             Endpoint::Chat => {
-                line.insert(
-                    "message".into(),
-                    json!({"role": "assistant", "content": content}),
-                );
+                line.insert("message".into(), json!({"role": "assistant", "content": content}));
             }
             Endpoint::Generate => {
                 line.insert("response".into(), json!(content));
@@ -75,23 +72,14 @@ impl Answer {
         if let Value::Object(map) = &mut line {
             map.insert("done".into(), json!(true));
             map.insert("done_reason".into(), json!(self.done_reason));
-            map.insert(
-                "total_duration".into(),
-                json!(nanos(self.started.elapsed()).max(1)),
-            );
+            map.insert("total_duration".into(), json!(nanos(self.started.elapsed()).max(1)));
             if !self.load.is_zero() {
                 map.insert("load_duration".into(), json!(nanos(self.load)));
             }
             map.insert("prompt_eval_count".into(), json!(self.prompt_eval_count));
-            map.insert(
-                "prompt_eval_duration".into(),
-                json!(self.prompt_eval_count as u64 * 40_000 + 1),
-            );
+            map.insert("prompt_eval_duration".into(), json!(self.prompt_eval_count as u64 * 40_000 + 1));
             map.insert("eval_count".into(), json!(self.chunks.len()));
-            map.insert(
-                "eval_duration".into(),
-                json!(nanos(eval_started.elapsed()).max(1)),
-            );
+            map.insert("eval_duration".into(), json!(nanos(eval_started.elapsed()).max(1)));
         }
         line
     }
@@ -100,9 +88,7 @@ impl Answer {
     /// would have taken.
     pub async fn whole(self) -> Value {
         let eval_started = Instant::now();
-        let limit = self
-            .cut_after
-            .map_or(self.chunks.len(), |n| n.min(self.chunks.len()));
+        let limit = self.cut_after.map_or(self.chunks.len(), |n| n.min(self.chunks.len()));
         for _ in 0..limit {
             tokio::time::sleep(self.token_delay).await;
         }
@@ -112,12 +98,7 @@ impl Answer {
     /// The answer as NDJSON lines. A cut ends the body with an I/O error, which makes the
     /// server drop the connection without finishing the chunked body.
     pub fn into_stream(self) -> impl Stream<Item = Result<Bytes, io::Error>> + Send + 'static {
-        let state = Progress {
-            answer: self,
-            next: 0,
-            eval_started: Instant::now(),
-            over: false,
-        };
+        let state = Progress { answer: self, next: 0, eval_started: Instant::now(), over: false };
         futures::stream::unfold(state, |mut s| async move {
             if s.over {
                 return None;

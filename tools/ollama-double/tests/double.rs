@@ -14,39 +14,19 @@ use footnote_ollama_double::{ModelKind, OllamaDouble, cosine};
 use serde_json::{Value, json};
 
 async fn post(d: &OllamaDouble, path: &str, body: Value) -> (u16, Value) {
-    let resp = client()
-        .post(format!("{}{path}", d.url))
-        .json(&body)
-        .send()
-        .await
-        .expect("send");
+    let resp = client().post(format!("{}{path}", d.url)).json(&body).send().await.expect("send");
     let status = resp.status().as_u16();
     (status, resp.json().await.expect("json body"))
 }
 
 async fn get(d: &OllamaDouble, path: &str) -> Value {
-    reqwest::get(format!("{}{path}", d.url))
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json body")
+    reqwest::get(format!("{}{path}", d.url)).await.expect("send").json().await.expect("json body")
 }
 
 /// The NDJSON lines of a streamed answer.
 async fn lines(d: &OllamaDouble, path: &str, body: Value) -> Vec<Value> {
-    let text = client()
-        .post(format!("{}{path}", d.url))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
-        .collect()
+    let text = client().post(format!("{}{path}", d.url)).json(&body).send().await.unwrap().text().await.unwrap();
+    text.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect()
 }
 
 #[tokio::test]
@@ -57,22 +37,13 @@ async fn stop_refuses_connections_and_restart_serves_again_on_the_same_port() {
     d.add_model("custom:1b", ModelKind::Chat);
 
     d.stop().await;
-    let refused = tokio::net::TcpStream::connect(("127.0.0.1", d.port))
-        .await
-        .unwrap_err();
+    let refused = tokio::net::TcpStream::connect(("127.0.0.1", d.port)).await.unwrap_err();
     assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
 
     d.restart().await;
     assert_eq!(client().get(&d.url).send().await.unwrap().status(), 200);
     let tags = get(&d, "/api/tags").await;
-    assert!(
-        tags["models"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|m| m["name"] == "custom:1b"),
-        "state survives"
-    );
+    assert!(tags["models"].as_array().unwrap().iter().any(|m| m["name"] == "custom:1b"), "state survives");
 }
 
 #[tokio::test]
@@ -90,10 +61,7 @@ async fn stop_cuts_a_stream_in_progress() {
         tokio::time::sleep(Duration::from_millis(50)).await;
         stopper.stop().await;
     });
-    assert!(
-        resp.text().await.is_err(),
-        "the body must end with an error, not cleanly"
-    );
+    assert!(resp.text().await.is_err(), "the body must end with an error, not cleanly");
 }
 
 #[tokio::test]
@@ -113,23 +81,12 @@ async fn chat_streams_chunks_then_a_done_line_with_stats() {
         assert_eq!(c["message"]["role"], "assistant");
         assert!(chrono::DateTime::parse_from_rfc3339(c["created_at"].as_str().unwrap()).is_ok());
     }
-    let text: String = chunks
-        .iter()
-        .map(|c| c["message"]["content"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        text,
-        "According to the documents, Paris is the capital of France [1]."
-    );
+    let text: String = chunks.iter().map(|c| c["message"]["content"].as_str().unwrap()).collect();
+    assert_eq!(text, "According to the documents, Paris is the capital of France [1].");
     assert_eq!(last["done"], true);
     assert_eq!(last["done_reason"], "stop");
     assert_eq!(last["eval_count"], chunks.len());
-    for key in [
-        "total_duration",
-        "prompt_eval_count",
-        "prompt_eval_duration",
-        "eval_duration",
-    ] {
+    for key in ["total_duration", "prompt_eval_count", "prompt_eval_duration", "eval_duration"] {
         assert!(last[key].as_u64().unwrap() > 0, "{key}");
     }
 }
@@ -138,37 +95,16 @@ async fn chat_streams_chunks_then_a_done_line_with_stats() {
 async fn unknown_models_get_ollamas_404_and_bad_bodies_a_400() {
     let d = OllamaDouble::start().await;
     for path in ["/api/chat", "/api/generate", "/api/embed", "/api/show"] {
-        let (status, body) = post(
-            &d,
-            path,
-            json!({"model": "nope", "messages": [], "input": "x"}),
-        )
-        .await;
+        let (status, body) = post(&d, path, json!({"model": "nope", "messages": [], "input": "x"})).await;
         assert_eq!(status, 404, "{path}");
-        assert_eq!(
-            body["error"],
-            "model \"nope\" not found, try pulling it first"
-        );
+        assert_eq!(body["error"], "model \"nope\" not found, try pulling it first");
     }
-    let resp = client()
-        .post(format!("{}/api/embed", d.url))
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
+    let resp = client().post(format!("{}/api/embed", d.url)).body("{not json").send().await.unwrap();
     assert_eq!(resp.status(), 400);
     assert!(resp.json::<Value>().await.unwrap()["error"].is_string());
     let (status, body) = post(&d, "/api/embed", json!({"model": "all-minilm", "input": 5})).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid input type"))
-    );
-    let (status, _) = post(
-        &d,
-        "/api/chat",
-        json!({"model": "all-minilm", "messages": []}),
-    )
-    .await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid input type")));
+    let (status, _) = post(&d, "/api/chat", json!({"model": "all-minilm", "messages": []})).await;
     assert_eq!(status, 400, "embedding models do not chat");
 }
 
@@ -185,22 +121,9 @@ async fn embed_shapes_truncation_and_meaning() {
     assert!(body["prompt_eval_count"].as_u64().unwrap() > 0);
 
     let long = "word ".repeat(600);
-    let (status, body) = post(
-        &d,
-        "/api/embed",
-        json!({"model": "all-minilm", "input": long, "truncate": false}),
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("the input length exceeds the context length"))
-    );
-    let (status, body) = post(
-        &d,
-        "/api/embed",
-        json!({"model": "all-minilm", "input": long}),
-    )
-    .await;
+    let (status, body) = post(&d, "/api/embed", json!({"model": "all-minilm", "input": long, "truncate": false})).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("the input length exceeds the context length")));
+    let (status, body) = post(&d, "/api/embed", json!({"model": "all-minilm", "input": long})).await;
     assert_eq!(status, 200);
     assert_eq!(body["embeddings"][0].as_array().unwrap().len(), 384);
 }
@@ -209,57 +132,26 @@ async fn embed_shapes_truncation_and_meaning() {
 async fn loading_shows_in_ps_with_keep_alive_and_load_duration() {
     let d = OllamaDouble::start().await;
     d.set_load_delay(Duration::from_millis(60));
-    let (_, warm) = post(
-        &d,
-        "/api/chat",
-        json!({"model": "smollm2:135m", "messages": [], "keep_alive": "30m"}),
-    )
-    .await;
+    let (_, warm) = post(&d, "/api/chat", json!({"model": "smollm2:135m", "messages": [], "keep_alive": "30m"})).await;
     assert_eq!(warm["done_reason"], "load");
     assert_eq!(warm["message"]["content"], "");
-    let (_, embedded) = post(
-        &d,
-        "/api/embed",
-        json!({"model": "all-minilm", "input": "hi", "keep_alive": -1}),
-    )
-    .await;
+    let (_, embedded) = post(&d, "/api/embed", json!({"model": "all-minilm", "input": "hi", "keep_alive": -1})).await;
     assert!(embedded["load_duration"].as_u64().unwrap() >= 60_000_000);
-    let (_, again) = post(
-        &d,
-        "/api/embed",
-        json!({"model": "all-minilm", "input": "hi", "keep_alive": -1}),
-    )
-    .await;
+    let (_, again) = post(&d, "/api/embed", json!({"model": "all-minilm", "input": "hi", "keep_alive": -1})).await;
     assert!(again.get("load_duration").is_none(), "already loaded");
 
     let ps = get(&d, "/api/ps").await;
     let models = ps["models"].as_array().unwrap();
     assert_eq!(models.len(), 2);
-    let smol = models
-        .iter()
-        .find(|m| m["name"] == "smollm2:135m")
-        .unwrap_or_else(|| panic!("{ps}"));
-    let expires =
-        chrono::DateTime::parse_from_rfc3339(smol["expires_at"].as_str().unwrap()).unwrap();
-    let left = expires
-        .signed_duration_since(chrono::Utc::now())
-        .num_seconds();
+    let smol = models.iter().find(|m| m["name"] == "smollm2:135m").unwrap_or_else(|| panic!("{ps}"));
+    let expires = chrono::DateTime::parse_from_rfc3339(smol["expires_at"].as_str().unwrap()).unwrap();
+    let left = expires.signed_duration_since(chrono::Utc::now()).num_seconds();
     assert!((1790..=1800).contains(&left), "{left}");
     assert!(smol["size_vram"].as_u64().unwrap() > 0);
 
-    post(
-        &d,
-        "/api/embed",
-        json!({"model": "all-minilm", "input": [], "keep_alive": 0}),
-    )
-    .await;
+    post(&d, "/api/embed", json!({"model": "all-minilm", "input": [], "keep_alive": 0})).await;
     assert_eq!(d.loaded_models(), vec!["smollm2:135m".to_owned()]);
-    let (status, _) = post(
-        &d,
-        "/api/chat",
-        json!({"model": "smollm2:135m", "messages": [], "keep_alive": "-1"}),
-    )
-    .await;
+    let (status, _) = post(&d, "/api/chat", json!({"model": "smollm2:135m", "messages": [], "keep_alive": "-1"})).await;
     assert_eq!(status, 400, "Go cannot parse \"-1\" as a duration");
 }
 
@@ -281,37 +173,13 @@ async fn show_reports_architecture_lengths_and_capabilities() {
 async fn knobs_fail_next_cut_reply_and_recording() {
     let d = OllamaDouble::start().await;
     d.fail_next(503, "server busy");
-    let (status, body) = post(
-        &d,
-        "/api/chat",
-        json!({"model": "smollm2:135m", "messages": []}),
-    )
-    .await;
+    let (status, body) = post(&d, "/api/chat", json!({"model": "smollm2:135m", "messages": []})).await;
     assert_eq!((status, body["error"].as_str()), (503, Some("server busy")));
-    assert_eq!(
-        post(
-            &d,
-            "/api/chat",
-            json!({"model": "smollm2:135m", "messages": []})
-        )
-        .await
-        .0,
-        200
-    );
+    assert_eq!(post(&d, "/api/chat", json!({"model": "smollm2:135m", "messages": []})).await.0, 200);
 
-    d.set_reply(Some(Arc::new(|m: &[Value]| {
-        format!("{} messages, one two three four five", m.len())
-    })));
-    let got = lines(
-        &d,
-        "/api/generate",
-        json!({"model": "smollm2:135m", "prompt": "hi", "system": "be brief"}),
-    )
-    .await;
-    let text: String = got
-        .iter()
-        .map(|l| l["response"].as_str().unwrap())
-        .collect();
+    d.set_reply(Some(Arc::new(|m: &[Value]| format!("{} messages, one two three four five", m.len()))));
+    let got = lines(&d, "/api/generate", json!({"model": "smollm2:135m", "prompt": "hi", "system": "be brief"})).await;
+    let text: String = got.iter().map(|l| l["response"].as_str().unwrap()).collect();
     assert_eq!(text, "2 messages, one two three four five");
 
     d.cut_stream_after(Some(1));
@@ -321,19 +189,12 @@ async fn knobs_fail_next_cut_reply_and_recording() {
         .send()
         .await
         .unwrap();
-    assert!(
-        resp.text().await.is_err(),
-        "cut streams end with a broken body"
-    );
+    assert!(resp.text().await.is_err(), "cut streams end with a broken body");
     d.cut_stream_after(None);
 
     d.fail_stream_after(1, "llama runner process has terminated");
-    let got = lines(
-        &d,
-        "/api/chat",
-        json!({"model": "smollm2:135m", "messages": [{"role": "user", "content": "hi"}]}),
-    )
-    .await;
+    let got =
+        lines(&d, "/api/chat", json!({"model": "smollm2:135m", "messages": [{"role": "user", "content": "hi"}]})).await;
     assert_eq!(got.len(), 2);
     assert_eq!(got[1]["error"], "llama runner process has terminated");
 

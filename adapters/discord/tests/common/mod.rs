@@ -11,9 +11,8 @@ use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use footnote_adapter::{
-    Actor, Answer, AskEvent, Citation, DocumentInfo, ForgetReceipt, Gateway, GatewayError,
-    IngestError, IngestOutcome, IngestReceipt, Locator, ModelState, Question, Scope, Status,
-    Timings, Upload, WarmupReport,
+    Actor, Answer, AskEvent, Citation, DocumentInfo, ForgetReceipt, Gateway, GatewayError, IngestError, IngestOutcome,
+    IngestReceipt, Locator, ModelState, Question, Scope, Status, Timings, Upload, WarmupReport,
 };
 use footnote_discord::{Config, Handler, Settings};
 use futures::stream::BoxStream;
@@ -52,9 +51,7 @@ pub struct Double {
 impl Double {
     pub async fn start() -> Double {
         let calls = Arc::new(Mutex::new(Vec::new()));
-        let app = axum::Router::new()
-            .fallback(respond)
-            .with_state(calls.clone());
+        let app = axum::Router::new().fallback(respond).with_state(calls.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -97,48 +94,22 @@ fn message_json(id: &str, channel: &str, author: u64, content: &str) -> Value {
     })
 }
 
-async fn respond(
-    State(calls): State<Arc<Mutex<Vec<Call>>>>,
-    method: Method,
-    uri: Uri,
-    body: Bytes,
-) -> Response {
-    let path = uri
-        .path_and_query()
-        .map_or_else(|| uri.path().to_owned(), ToString::to_string);
-    let body = (!body.is_empty()).then(|| {
-        serde_json::from_slice(&body)
-            .unwrap_or(Value::String(String::from_utf8_lossy(&body).into()))
-    });
-    calls.lock().unwrap().push(Call {
-        method: method.to_string(),
-        path: path.clone(),
-        body,
-    });
-    let segments: Vec<&str> = uri
-        .path()
-        .trim_start_matches("/api/v10/")
-        .split('/')
-        .collect();
+async fn respond(State(calls): State<Arc<Mutex<Vec<Call>>>>, method: Method, uri: Uri, body: Bytes) -> Response {
+    let path = uri.path_and_query().map_or_else(|| uri.path().to_owned(), ToString::to_string);
+    let body = (!body.is_empty())
+        .then(|| serde_json::from_slice(&body).unwrap_or(Value::String(String::from_utf8_lossy(&body).into())));
+    calls.lock().unwrap().push(Call { method: method.to_string(), path: path.clone(), body });
+    let segments: Vec<&str> = uri.path().trim_start_matches("/api/v10/").split('/').collect();
     match (method.as_str(), segments.as_slice()) {
         (_, ["interactions", _, _, "callback"]) => StatusCode::NO_CONTENT.into_response(),
-        ("GET", ["", "files", name]) | ("GET", ["files", name]) => {
-            format!("contents of {name}").into_response()
-        }
-        ("GET", ["channels", id]) if *id == THREAD => {
-            axum::Json(fixture("thread_channel.json")).into_response()
-        }
+        ("GET", ["", "files", name]) | ("GET", ["files", name]) => format!("contents of {name}").into_response(),
+        ("GET", ["channels", id]) if *id == THREAD => axum::Json(fixture("thread_channel.json")).into_response(),
         ("GET", ["channels", _]) => axum::Json(fixture("text_channel.json")).into_response(),
         ("POST", ["channels", _, "messages", _, "threads"]) => {
             axum::Json(fixture("thread_channel.json")).into_response()
         }
         ("GET", ["channels", channel, "messages"]) => axum::Json(json!([
-            message_json(
-                "1235534900000000002",
-                channel,
-                BOT,
-                "Hold the reset button for 10 s [1]."
-            ),
+            message_json("1235534900000000002", channel, BOT, "Hold the reset button for 10 s [1]."),
             message_json(
                 "1235534900000000001",
                 channel,
@@ -147,9 +118,7 @@ async fn respond(
             ),
         ]))
         .into_response(),
-        ("POST" | "PATCH", _) => {
-            axum::Json(message_json(POSTED, "645027906669510667", BOT, "")).into_response()
-        }
+        ("POST" | "PATCH", _) => axum::Json(message_json(POSTED, "645027906669510667", BOT, "")).into_response(),
         _ => StatusCode::NOT_FOUND.into_response(),
     }
 }
@@ -169,36 +138,19 @@ pub struct FakeGateway {
 
 impl FakeGateway {
     pub fn new(events: Vec<AskEvent>) -> Arc<Self> {
-        Arc::new(FakeGateway {
-            events,
-            seen: Mutex::new(Vec::new()),
-        })
+        Arc::new(FakeGateway { events, seen: Mutex::new(Vec::new()) })
     }
 
     pub fn asks(&self) -> Vec<(Scope, Actor, Question)> {
         let seen = self.seen.lock().unwrap();
         seen.iter()
-            .filter_map(|s| {
-                if let Seen::Ask(a, b, c) = s {
-                    Some((a.clone(), b.clone(), c.clone()))
-                } else {
-                    None
-                }
-            })
+            .filter_map(|s| if let Seen::Ask(a, b, c) = s { Some((a.clone(), b.clone(), c.clone())) } else { None })
             .collect()
     }
 
     pub fn uploads(&self) -> Vec<Upload> {
         let seen = self.seen.lock().unwrap();
-        seen.iter()
-            .filter_map(|s| {
-                if let Seen::Ingest(_, _, u) = s {
-                    Some(u.clone())
-                } else {
-                    None
-                }
-            })
-            .collect()
+        seen.iter().filter_map(|s| if let Seen::Ingest(_, _, u) = s { Some(u.clone()) } else { None }).collect()
     }
 }
 
@@ -220,11 +172,7 @@ pub fn answer(text: &str) -> Answer {
         n: 1,
         document_id: "doc-1".into(),
         title: "Router manual".into(),
-        locator: Locator {
-            page: Some(12),
-            heading_path: vec!["Reset".into()],
-            ..Locator::default()
-        },
+        locator: Locator { page: Some(12), heading_path: vec!["Reset".into()], ..Locator::default() },
         snippet: "Press and hold the reset button for 10 seconds.".into(),
         score: 0.9,
     };
@@ -250,29 +198,13 @@ pub fn answer(text: &str) -> Answer {
 
 #[async_trait]
 impl Gateway for FakeGateway {
-    async fn ask_stream(
-        &self,
-        scope: &Scope,
-        actor: &Actor,
-        question: Question,
-    ) -> BoxStream<'static, AskEvent> {
-        self.seen
-            .lock()
-            .unwrap()
-            .push(Seen::Ask(scope.clone(), actor.clone(), question));
+    async fn ask_stream(&self, scope: &Scope, actor: &Actor, question: Question) -> BoxStream<'static, AskEvent> {
+        self.seen.lock().unwrap().push(Seen::Ask(scope.clone(), actor.clone(), question));
         Box::pin(futures::stream::iter(self.events.clone()))
     }
 
-    async fn ingest(
-        &self,
-        scope: &Scope,
-        actor: &Actor,
-        upload: Upload,
-    ) -> Result<IngestReceipt, IngestError> {
-        self.seen
-            .lock()
-            .unwrap()
-            .push(Seen::Ingest(scope.clone(), actor.clone(), upload.clone()));
+    async fn ingest(&self, scope: &Scope, actor: &Actor, upload: Upload) -> Result<IngestReceipt, IngestError> {
+        self.seen.lock().unwrap().push(Seen::Ingest(scope.clone(), actor.clone(), upload.clone()));
         if upload.file_name.ends_with(".exe") {
             return Err(IngestError::Unsupported("“setup.exe”".into()));
         }
@@ -292,12 +224,7 @@ impl Gateway for FakeGateway {
     }
 
     async fn status(&self, _: &Scope, _: &Actor) -> Result<Status, GatewayError> {
-        let model = |name: &str| ModelState {
-            name: name.into(),
-            available: true,
-            loaded: false,
-            expires_at: None,
-        };
+        let model = |name: &str| ModelState { name: name.into(), available: true, loaded: false, expires_at: None };
         Ok(Status {
             ollama_reachable: true,
             chat_model: model("llama3.2"),
@@ -320,12 +247,7 @@ impl Gateway for FakeGateway {
 
 /// A handler over `gateway` with the given edit interval and a 100 kB attachment limit.
 pub fn handler(gateway: Arc<FakeGateway>, edit_interval: Duration) -> Handler {
-    let settings = Settings {
-        max_attachment_bytes: 100_000,
-        edit_interval,
-        history_messages: 20,
-        guilds: Vec::new(),
-    };
+    let settings = Settings { max_attachment_bytes: 100_000, edit_interval, history_messages: 20, guilds: Vec::new() };
     let handler = Handler::new(gateway, settings);
     handler.set_bot_user(UserId::new(BOT));
     handler

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use footnote_adapter::{
-    Actor, Adapter, AdapterError, Answer, AskEvent, CancellationToken, Citation, DocumentInfo,
-    ForgetReceipt, Gateway, GatewayError, IngestError, IngestOutcome, IngestReceipt, Locator,
-    Question, Scope, Status, Timings, Upload, WarmupReport,
+    Actor, Adapter, AdapterError, Answer, AskEvent, CancellationToken, Citation, DocumentInfo, ForgetReceipt, Gateway,
+    GatewayError, IngestError, IngestOutcome, IngestReceipt, Locator, Question, Scope, Status, Timings, Upload,
+    WarmupReport,
 };
 use footnote_email::{CollectionMapping, Config, EmailAdapter, Failpoint, Security};
 use futures::stream::BoxStream;
@@ -40,12 +40,8 @@ fn env_or(key: &str, default: &str) -> String {
 pub fn peer() -> Peer {
     let peer = Peer {
         host: env_or("FOOTNOTE_TEST_IMAP_HOST", "127.0.0.1"),
-        imap_port: env_or("FOOTNOTE_TEST_IMAP_PORT", "31143")
-            .parse()
-            .expect("FOOTNOTE_TEST_IMAP_PORT"),
-        smtp_port: env_or("FOOTNOTE_TEST_SMTP_PORT", "32525")
-            .parse()
-            .expect("FOOTNOTE_TEST_SMTP_PORT"),
+        imap_port: env_or("FOOTNOTE_TEST_IMAP_PORT", "31143").parse().expect("FOOTNOTE_TEST_IMAP_PORT"),
+        smtp_port: env_or("FOOTNOTE_TEST_SMTP_PORT", "32525").parse().expect("FOOTNOTE_TEST_SMTP_PORT"),
         domain: env_or("FOOTNOTE_TEST_MAIL_DOMAIN", "localhost"),
         password: env_or("FOOTNOTE_TEST_MAIL_PASSWORD", "peer-password"),
     };
@@ -64,16 +60,8 @@ pub fn peer() -> Peer {
 impl Peer {
     /// A fresh mailbox name for this test run, so tests never share an INBOX.
     pub fn user(&self, role: &str) -> String {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        format!(
-            "{role}-{}-{:x}@{}",
-            std::process::id(),
-            nanos & 0xff_ffff_ffff,
-            self.domain
-        )
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+        format!("{role}-{}-{:x}@{}", std::process::id(), nanos & 0xff_ffff_ffff, self.domain)
     }
 
     /// The adapter's configuration for mailbox `bot`, allowing `allowed`.
@@ -110,25 +98,16 @@ impl Peer {
 
     /// Sends raw RFC 5322 bytes over SMTP.
     pub async fn send(&self, from: &str, to: &str, raw: &[u8]) {
-        let smtp = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.host)
-            .port(self.smtp_port)
-            .build();
-        let envelope =
-            Envelope::new(Some(from.parse().unwrap()), vec![to.parse().unwrap()]).unwrap();
+        let smtp = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.host).port(self.smtp_port).build();
+        let envelope = Envelope::new(Some(from.parse().unwrap()), vec![to.parse().unwrap()]).unwrap();
         smtp.send_raw(&envelope, raw).await.unwrap();
     }
 
     async fn session(&self, user: &str) -> async_imap::Session<tokio::net::TcpStream> {
-        let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.imap_port))
-            .await
-            .unwrap();
+        let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.imap_port)).await.unwrap();
         let mut client = async_imap::Client::new(tcp);
         client.read_response().await.unwrap().unwrap();
-        client
-            .login(user, &self.password)
-            .await
-            .map_err(|(e, _)| e)
-            .unwrap()
+        client.login(user, &self.password).await.map_err(|(e, _)| e).unwrap()
     }
 
     /// Every message in `user`'s `folder`, with whether it is `\Seen`.
@@ -137,20 +116,13 @@ impl Peer {
         if session.select(folder).await.is_err() {
             return Vec::new();
         }
-        let fetches: Vec<_> = session
-            .fetch("1:*", "(FLAGS BODY.PEEK[])")
-            .await
-            .unwrap()
-            .try_collect()
-            .await
-            .unwrap_or_default();
+        let fetches: Vec<_> =
+            session.fetch("1:*", "(FLAGS BODY.PEEK[])").await.unwrap().try_collect().await.unwrap_or_default();
         session.logout().await.ok();
         fetches
             .iter()
             .filter_map(|f| {
-                let seen = f
-                    .flags()
-                    .any(|flag| matches!(flag, async_imap::types::Flag::Seen));
+                let seen = f.flags().any(|flag| matches!(flag, async_imap::types::Flag::Seen));
                 f.body().map(|b| (b.to_vec(), seen))
             })
             .collect()
@@ -160,20 +132,11 @@ impl Peer {
     pub async fn wait_for(&self, user: &str, count: usize) -> Vec<Vec<u8>> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let got: Vec<Vec<u8>> = self
-                .messages(user, "INBOX")
-                .await
-                .into_iter()
-                .map(|(raw, _)| raw)
-                .collect();
+            let got: Vec<Vec<u8>> = self.messages(user, "INBOX").await.into_iter().map(|(raw, _)| raw).collect();
             if got.len() >= count {
                 return got;
             }
-            assert!(
-                Instant::now() < deadline,
-                "{user} has {} messages, waited for {count}",
-                got.len()
-            );
+            assert!(Instant::now() < deadline, "{user} has {} messages, waited for {count}", got.len());
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -182,37 +145,21 @@ impl Peer {
     pub async fn mark_all_unseen(&self, user: &str) {
         let mut session = self.session(user).await;
         session.select("INBOX").await.unwrap();
-        let _: Vec<_> = session
-            .store("1:*", "-FLAGS (\\Seen)")
-            .await
-            .unwrap()
-            .try_collect()
-            .await
-            .unwrap();
+        let _: Vec<_> = session.store("1:*", "-FLAGS (\\Seen)").await.unwrap().try_collect().await.unwrap();
         session.logout().await.ok();
     }
 }
 
 /// A header value of a raw message, trimmed.
 pub fn header(raw: &[u8], name: &str) -> Option<String> {
-    MessageParser::default()
-        .parse(raw)?
-        .header_raw(name)
-        .map(|v| v.trim().to_owned())
+    MessageParser::default().parse(raw)?.header_raw(name).map(|v| v.trim().to_owned())
 }
 
 /// A recorded gateway call.
 #[derive(Clone, Debug)]
 pub enum Call {
-    Ingest {
-        scope: Scope,
-        actor: Actor,
-        upload: Upload,
-    },
-    Ask {
-        scope: Scope,
-        question: Question,
-    },
+    Ingest { scope: Scope, actor: Actor, upload: Upload },
+    Ask { scope: Scope, question: Question },
 }
 
 /// A `Gateway` that records calls: ingest returns a receipt (a duplicate for bytes it has seen,
@@ -229,11 +176,7 @@ impl FakeGateway {
             .unwrap()
             .iter()
             .filter_map(|c| match c {
-                Call::Ingest {
-                    scope,
-                    actor,
-                    upload,
-                } => Some((scope.clone(), actor.clone(), upload.clone())),
+                Call::Ingest { scope, actor, upload } => Some((scope.clone(), actor.clone(), upload.clone())),
                 Call::Ask { .. } => None,
             })
             .collect()
@@ -257,11 +200,7 @@ pub fn answer() -> Answer {
         n,
         document_id: format!("doc-{n}"),
         title: title.into(),
-        locator: Locator {
-            page: Some(page),
-            subject: Some("Q3 report".into()),
-            ..Locator::default()
-        },
+        locator: Locator { page: Some(page), subject: Some("Q3 report".into()), ..Locator::default() },
         snippet: snippet.into(),
         score: 0.5,
     };
@@ -279,47 +218,24 @@ pub fn answer() -> Answer {
 
 #[async_trait]
 impl Gateway for FakeGateway {
-    async fn ask_stream(
-        &self,
-        scope: &Scope,
-        _actor: &Actor,
-        question: Question,
-    ) -> BoxStream<'static, AskEvent> {
-        self.calls.lock().unwrap().push(Call::Ask {
-            scope: scope.clone(),
-            question,
-        });
+    async fn ask_stream(&self, scope: &Scope, _actor: &Actor, question: Question) -> BoxStream<'static, AskEvent> {
+        self.calls.lock().unwrap().push(Call::Ask { scope: scope.clone(), question });
         futures::stream::iter([AskEvent::Done(answer())]).boxed()
     }
 
-    async fn ingest(
-        &self,
-        scope: &Scope,
-        actor: &Actor,
-        upload: Upload,
-    ) -> Result<IngestReceipt, IngestError> {
+    async fn ingest(&self, scope: &Scope, actor: &Actor, upload: Upload) -> Result<IngestReceipt, IngestError> {
         let mut calls = self.calls.lock().unwrap();
-        let duplicate = calls
-            .iter()
-            .any(|c| matches!(c, Call::Ingest { upload: u, .. } if u.bytes == upload.bytes));
+        let duplicate = calls.iter().any(|c| matches!(c, Call::Ingest { upload: u, .. } if u.bytes == upload.bytes));
         let receipt = IngestReceipt {
             document_id: format!("doc-{}", calls.len() + 1),
             title: upload.file_name.trim_end_matches(".eml").to_owned(),
             collection: scope.room.clone(),
             chunks: 3,
             pages: None,
-            outcome: if duplicate {
-                IngestOutcome::Duplicate
-            } else {
-                IngestOutcome::Added
-            },
+            outcome: if duplicate { IngestOutcome::Duplicate } else { IngestOutcome::Added },
             embeddings_pending: false,
         };
-        calls.push(Call::Ingest {
-            scope: scope.clone(),
-            actor: actor.clone(),
-            upload,
-        });
+        calls.push(Call::Ingest { scope: scope.clone(), actor: actor.clone(), upload });
         Ok(receipt)
     }
 
@@ -347,19 +263,12 @@ impl Running {
     /// Stops it and returns how `run` ended.
     pub async fn stop(self) -> Result<(), AdapterError> {
         self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(20), self.task)
-            .await
-            .expect("adapter stops")
-            .unwrap()
+        tokio::time::timeout(Duration::from_secs(20), self.task).await.expect("adapter stops").unwrap()
     }
 }
 
 /// Starts the adapter and waits until it has opened the mailbox (its state file exists).
-pub async fn start(
-    config: Config,
-    gateway: Arc<FakeGateway>,
-    failpoint: Option<Failpoint>,
-) -> Running {
+pub async fn start(config: Config, gateway: Arc<FakeGateway>, failpoint: Option<Failpoint>) -> Running {
     let state: PathBuf = config.state_path.clone();
     let existed = state.exists();
     let mut adapter = EmailAdapter::new(config).unwrap();
@@ -371,10 +280,7 @@ pub async fn start(
     if !existed {
         let deadline = Instant::now() + Duration::from_secs(20);
         while !state.exists() {
-            assert!(
-                Instant::now() < deadline && !task.is_finished(),
-                "adapter did not open the mailbox"
-            );
+            assert!(Instant::now() < deadline && !task.is_finished(), "adapter did not open the mailbox");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

@@ -56,9 +56,7 @@ impl SlackDouble {
     pub async fn start() -> Self {
         let state = Arc::new(DoubleState::default());
         let app = Router::new().fallback(record).with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind double");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind double");
         let addr = listener.local_addr().expect("address");
         tokio::spawn(async move { axum::serve(listener, app).await.expect("double serves") });
         SlackDouble { addr, state }
@@ -88,51 +86,32 @@ impl SlackDouble {
             if done(&calls) {
                 return calls;
             }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; calls: {:#?}",
-                calls
-            );
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; calls: {:#?}", calls);
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 }
 
 fn parse_body(headers: &HeaderMap, body: &[u8], query: Option<&str>) -> Value {
-    let is_json = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|c| c.contains("json"));
+    let is_json = headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|c| c.contains("json"));
     if is_json {
         return serde_json::from_slice(body).unwrap_or(Value::Null);
     }
-    let source = if body.is_empty() {
-        query.unwrap_or_default().as_bytes()
-    } else {
-        body
-    };
-    let map: serde_json::Map<String, Value> = url::form_urlencoded::parse(source)
-        .into_owned()
-        .map(|(k, v)| (k, Value::String(v)))
-        .collect();
+    let source = if body.is_empty() { query.unwrap_or_default().as_bytes() } else { body };
+    let map: serde_json::Map<String, Value> =
+        url::form_urlencoded::parse(source).into_owned().map(|(k, v)| (k, Value::String(v))).collect();
     Value::Object(map)
 }
 
 async fn record(State(state): State<Arc<DoubleState>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let bytes: Bytes = axum::body::to_bytes(body, 1 << 20)
-        .await
-        .unwrap_or_default();
+    let bytes: Bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
     let path = parts.uri.path().to_owned();
     let name = path.strip_prefix("/api/").unwrap_or(&path).to_owned();
     let call = Call {
         method: parts.method.to_string(),
         name: name.clone(),
-        authorization: parts
-            .headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        authorization: parts.headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned),
         body: parse_body(&parts.headers, &bytes, parts.uri.query()),
         at: Instant::now(),
     };
@@ -150,12 +129,7 @@ async fn record(State(state): State<Arc<DoubleState>>, request: Request) -> Resp
         }
     }
     if parts.method == Method::GET && path.starts_with("/files/") {
-        return (
-            StatusCode::OK,
-            [("content-type", "text/markdown")],
-            FILE_BYTES,
-        )
-            .into_response();
+        return (StatusCode::OK, [("content-type", "text/markdown")], FILE_BYTES).into_response();
     }
     let channel = call.body.get("channel").cloned().unwrap_or(json!("C1"));
     let reply = match name.as_str() {
@@ -222,11 +196,7 @@ pub fn two_citation_answer() -> Answer {
                 n: 1,
                 document_id: "doc_a".into(),
                 title: "Router manual".into(),
-                locator: Locator {
-                    page: Some(3),
-                    heading_path: vec!["Setup".into()],
-                    ..Default::default()
-                },
+                locator: Locator { page: Some(3), heading_path: vec!["Setup".into()], ..Default::default() },
                 snippet: "Use VLAN 10 for guests.".into(),
                 score: 0.9,
             },
@@ -235,9 +205,7 @@ pub fn two_citation_answer() -> Answer {
                 document_id: "doc_b".into(),
                 title: "notes.md".into(),
                 locator: Locator {
-                    link: Some(
-                        "https://acme.slack.com/archives/C0LAN2Q65/p1515449522000016".into(),
-                    ),
+                    link: Some("https://acme.slack.com/archives/C0LAN2Q65/p1515449522000016".into()),
                     ..Default::default()
                 },
                 snippet: "Reboot after any change.".into(),
@@ -252,17 +220,8 @@ pub fn two_citation_answer() -> Answer {
 
 #[async_trait]
 impl Gateway for FakeGateway {
-    async fn ask_stream(
-        &self,
-        scope: &Scope,
-        actor: &Actor,
-        question: Question,
-    ) -> BoxStream<'static, AskEvent> {
-        self.calls.lock().expect("lock").push(GatewayCall::Ask(
-            scope.clone(),
-            actor.clone(),
-            question,
-        ));
+    async fn ask_stream(&self, scope: &Scope, actor: &Actor, question: Question) -> BoxStream<'static, AskEvent> {
+        self.calls.lock().expect("lock").push(GatewayCall::Ask(scope.clone(), actor.clone(), question));
         let events = vec![
             AskEvent::Queued { position: 2 },
             AskEvent::LoadingModel,
@@ -279,18 +238,9 @@ impl Gateway for FakeGateway {
             .boxed()
     }
 
-    async fn ingest(
-        &self,
-        scope: &Scope,
-        actor: &Actor,
-        upload: Upload,
-    ) -> Result<IngestReceipt, IngestError> {
+    async fn ingest(&self, scope: &Scope, actor: &Actor, upload: Upload) -> Result<IngestReceipt, IngestError> {
         let title = upload.file_name.clone();
-        self.calls.lock().expect("lock").push(GatewayCall::Ingest(
-            scope.clone(),
-            actor.clone(),
-            upload,
-        ));
+        self.calls.lock().expect("lock").push(GatewayCall::Ingest(scope.clone(), actor.clone(), upload));
         Ok(IngestReceipt {
             document_id: "doc_new".into(),
             title,
@@ -303,16 +253,9 @@ impl Gateway for FakeGateway {
     }
 
     async fn warmup(&self, scope: &Scope, _actor: &Actor) -> Result<WarmupReport, GatewayError> {
-        self.calls
-            .lock()
-            .expect("lock")
-            .push(GatewayCall::Warmup(scope.clone()));
+        self.calls.lock().expect("lock").push(GatewayCall::Warmup(scope.clone()));
         Ok(WarmupReport {
-            models: vec![ModelWarmup {
-                name: "qwen3".into(),
-                took: Duration::from_millis(1500),
-                load: Duration::ZERO,
-            }],
+            models: vec![ModelWarmup { name: "qwen3".into(), took: Duration::from_millis(1500), load: Duration::ZERO }],
         })
     }
 
@@ -320,20 +263,11 @@ impl Gateway for FakeGateway {
         Err(GatewayError::Unavailable("Ollama is down.".into()))
     }
 
-    async fn documents(
-        &self,
-        _scope: &Scope,
-        _actor: &Actor,
-    ) -> Result<Vec<DocumentInfo>, GatewayError> {
+    async fn documents(&self, _scope: &Scope, _actor: &Actor) -> Result<Vec<DocumentInfo>, GatewayError> {
         Ok(Vec::new())
     }
 
-    async fn forget(
-        &self,
-        _scope: &Scope,
-        _actor: &Actor,
-        id: &str,
-    ) -> Result<ForgetReceipt, GatewayError> {
+    async fn forget(&self, _scope: &Scope, _actor: &Actor, id: &str) -> Result<ForgetReceipt, GatewayError> {
         Err(GatewayError::NotFound(id.into()))
     }
 }
@@ -350,12 +284,7 @@ pub fn config(double: &SlackDouble, signing_secret: Option<&str>) -> footnote_sl
 }
 
 /// An `app_mention` event callback as Slack documents it, optionally in a thread or with files.
-pub fn mention_event(
-    event_id: &str,
-    ts: &str,
-    thread_ts: Option<&str>,
-    files: Option<Value>,
-) -> Value {
+pub fn mention_event(event_id: &str, ts: &str, thread_ts: Option<&str>, files: Option<Value>) -> Value {
     let mut event = json!({
         "type": "app_mention", "user": "U2147483697", "text": "<@U0BOT> which VLAN do guests use?",
         "ts": ts, "channel": "C0LAN2Q65", "event_ts": ts
