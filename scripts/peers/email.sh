@@ -43,6 +43,14 @@ await_port() {
   return 1
 }
 alive() { [[ -s $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# Dovecot's pid file outlives a killed master, and its pid may since belong to another process.
+# A killed master can also linger as a zombie until its parent reaps it.
+dovecot_alive() {
+  alive "$1" || return 1
+  local stat
+  stat=$(cat "/proc/$(cat "$1")/stat" 2>/dev/null) || return 1
+  [[ $stat == *"(dovecot)"* && $stat != *") Z "* ]]
+}
 
 install_debs() {
   local want=() pkg policy=0
@@ -141,10 +149,11 @@ start() {
   chown "$MAIL_USER:$MAIL_USER" "$DATA/mail" "$DATA/home"
   write_dovecot_conf
 
-  if alive "$DATA/run/master.pid"; then
+  if dovecot_alive "$DATA/run/master.pid"; then
     say "dovecot is running; reloading its configuration"
     doveadm -c "$DATA/dovecot.conf" reload
   else
+    rm -f "$DATA/run/master.pid"
     listening "$IMAP_PORT" && fail "port $IMAP_PORT is taken; set FOOTNOTE_IMAP_PORT"
     listening "$LMTP_PORT" && fail "port $LMTP_PORT is taken; set FOOTNOTE_LMTP_PORT"
     # Detached from our stdout so `email.sh start | cmd` does not hang on the daemon.
@@ -187,7 +196,7 @@ stop() {
     say "smtp stopped"
   fi
   rm -f "$DATA/smtp.pid"
-  if alive "$DATA/run/master.pid"; then
+  if dovecot_alive "$DATA/run/master.pid"; then
     doveadm -c "$DATA/dovecot.conf" stop
     say "dovecot stopped"
   fi
