@@ -66,7 +66,9 @@ ensure_user() {
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-running() { [[ -s $PGDATA/PG_VERSION ]] && as_server_user "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; }
+running() {
+  [[ -s $PGDATA/PG_VERSION ]] && as_server_user "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1 && port_in_use "$PORT"
+}
 
 init_cluster() {
   mkdir -p "$DIR"
@@ -102,6 +104,16 @@ start() {
   if running; then
     say "PostgreSQL already running on 127.0.0.1:$PORT"
   else
+    # A server killed without a shutdown leaves postmaster.pid and the socket's lock file behind;
+    # their pid may since belong to another process, which would make PostgreSQL refuse to start.
+    local lock pid
+    for lock in "$PGDATA/postmaster.pid" "$DIR/.s.PGSQL.$PORT.lock"; do
+      [[ -s $lock ]] || continue
+      pid=$(head -1 "$lock" | tr -d ' ')
+      if [[ $(cat "/proc/$pid/comm" 2>/dev/null) != postgres ]]; then
+        rm -f "$lock" "${lock%.lock}"
+      fi
+    done
     port_in_use "$PORT" && fail "port $PORT is taken by another program: set FOOTNOTE_PG_PORT"
     as_server_user "$PGBIN/pg_ctl" -D "$PGDATA" -l "$DIR/postgres.log" -o "-p $PORT" -w -t 60 start >&2 \
       || { tail -20 "$DIR/postgres.log" >&2; fail "PostgreSQL did not start (log: $DIR/postgres.log)"; }
