@@ -1,34 +1,12 @@
 //! The `footnote` binary as a user runs it: ingest a folder, ask, list, forget, status, doctor,
 //! with settings from the environment and Ollama played by the double.
 
+mod common;
+
 use std::path::Path;
-use std::process::Output;
 
+use common::cli::{Cli, text};
 use footnote_ollama_double::OllamaDouble;
-
-struct Cli {
-    data: tempfile::TempDir,
-    url: String,
-}
-
-impl Cli {
-    fn run(&self, args: &[&str]) -> Output {
-        std::process::Command::new(env!("CARGO_BIN_EXE_footnote"))
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", self.data.path())
-            .env("FOOTNOTE_DATA_DIR", self.data.path().join("data"))
-            .env("FOOTNOTE_OLLAMA__URL", &self.url)
-            .current_dir(self.data.path())
-            .output()
-            .expect("run footnote")
-    }
-}
-
-fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
 
 fn write(dir: &Path, name: &str, body: &str) {
     std::fs::create_dir_all(dir.join(name).parent().unwrap()).unwrap();
@@ -39,7 +17,7 @@ fn write(dir: &Path, name: &str, body: &str) {
 async fn a_user_ingests_asks_lists_and_forgets() {
     // The commands block one worker thread; the double answers on the other.
     let double = OllamaDouble::start().await;
-    let cli = Cli { data: tempfile::tempdir().unwrap(), url: double.url.clone() };
+    let cli = Cli::new(&double.url);
     let docs = cli.data.path().join("docs");
     write(
         &docs,
@@ -93,7 +71,7 @@ async fn doctor_and_ask_say_what_to_fix_when_ollama_is_down() {
     let double = OllamaDouble::start().await;
     let url = double.url.clone();
     double.stop().await;
-    let cli = Cli { data: tempfile::tempdir().unwrap(), url: url.clone() };
+    let cli = Cli::new(&url);
     let doctor = cli.run(&["doctor"]);
     let shown = text(&doctor);
     assert!(!doctor.status.success());

@@ -1,40 +1,24 @@
 //! `footnote eval` end to end: the binary ingests the tiny BEIR fixture (`fixtures/beir-mini`)
 //! with Ollama played by the double, then ranks its queries in the three modes.
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+mod common;
 
+use std::path::{Path, PathBuf};
+
+use common::cli::{Cli, text};
 use footnote_ollama_double::OllamaDouble;
 use serde_json::Value;
 
-struct Cli {
-    data: tempfile::TempDir,
-    url: String,
+trait Json {
+    fn json(&self, args: &[&str]) -> Value;
 }
 
-impl Cli {
-    fn run(&self, args: &[&str]) -> Output {
-        std::process::Command::new(env!("CARGO_BIN_EXE_footnote"))
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", self.data.path())
-            .env("FOOTNOTE_DATA_DIR", self.data.path().join("data"))
-            .env("FOOTNOTE_OLLAMA__URL", &self.url)
-            .current_dir(self.data.path())
-            .output()
-            .expect("run footnote")
-    }
-
+impl Json for Cli {
     fn json(&self, args: &[&str]) -> Value {
         let out = self.run(args);
         assert!(out.status.success(), "{}", text(&out));
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&out)))
     }
-}
-
-fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
 fn fixture() -> PathBuf {
@@ -48,7 +32,7 @@ fn metric(report: &Value, mode: &str, name: &str) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eval_ingests_the_fixture_and_scores_three_modes() {
     let double = OllamaDouble::start().await;
-    let cli = Cli { data: tempfile::tempdir().unwrap(), url: double.url.clone() };
+    let cli = Cli::new(&double.url);
     let dir = fixture();
     let dir = dir.to_str().unwrap();
 
@@ -117,7 +101,7 @@ async fn eval_ingests_the_fixture_and_scores_three_modes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eval_refuses_bad_data_and_unsafe_collections() {
     let double = OllamaDouble::start().await;
-    let cli = Cli { data: tempfile::tempdir().unwrap(), url: double.url.clone() };
+    let cli = Cli::new(&double.url);
     let dir = cli.data.path().join("broken");
     std::fs::create_dir_all(dir.join("qrels")).unwrap();
     std::fs::write(dir.join("corpus.jsonl"), "{\"_id\":\"a\",\"text\":\"fine\"}\n{\"_id\":\"b\",\"text\":\"cut\n")

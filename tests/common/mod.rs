@@ -7,6 +7,7 @@
 //! and says to run `scripts/test-services.sh`: it never passes quietly.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod pg;
 
 pub use pg::Backend;
