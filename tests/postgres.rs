@@ -1,7 +1,8 @@
 //! PostgreSQL-only behaviour of the store: the HNSW index answers vector searches (EXPLAIN), a
 //! small collection inside a large one still gets its full k, two instances storing the same
 //! upload store it once, the change log cannot skip a late commit, a server without pgvector is
-//! named as such, and `footnote migrate`.
+//! named as such, `footnote migrate`, one vector partition per collection (forgetting removes
+//! its vectors), the migration from the unpartitioned layout, and back-fill claims.
 #![cfg(feature = "postgres")]
 
 mod common;
@@ -234,4 +235,107 @@ async fn footnote_migrate_prepares_an_empty_database() {
     for table in ["changes", "chunks", "collections", "documents", "meta"] {
         assert!(tables.iter().any(|t| t == table), "{table} missing: {tables:?}");
     }
+}
+
+/// Vectors per collection, counted in `chunk_vectors` (all partitions).
+async fn vectors_of(store: &PgStore, collection: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM chunk_vectors v JOIN collections c ON c.id = v.collection_id WHERE c.name = $1",
+    )
+    .bind(collection)
+    .fetch_one(store.pool())
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_collection_has_its_own_partition_and_forgetting_removes_the_vectors() {
+    let db = TestDatabase::create().await;
+    let store = store(&db).await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let center = unit((0..16).map(|_| rng.random_range(-1.0..1.0)).collect());
+    fill(&store, &mut rng, "alpha", 3, 4, &center).await;
+    fill(&store, &mut rng, "beta", 2, 4, &center).await;
+    let partitions: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+         WHERE i.inhparent = 'chunk_vectors'::regclass ORDER BY 1",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(partitions.len(), 2, "one partition per collection: {partitions:?}");
+    let indexes: Vec<String> =
+        sqlx::query_scalar("SELECT indexname::text FROM pg_indexes WHERE indexdef LIKE '%USING hnsw%' ORDER BY 1")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(indexes.len(), 2, "one HNSW index per collection: {indexes:?}");
+    assert!(indexes.iter().all(|i| i.starts_with(HNSW_INDEX)), "{indexes:?}");
+    assert_eq!((vectors_of(&store, "alpha").await, vectors_of(&store, "beta").await), (12, 8));
+
+    let docs = store.documents(&["alpha".into()]).await.unwrap();
+    store.delete_document(&["alpha".into()], docs[0].id).await.unwrap().expect("forgotten");
+    assert_eq!(vectors_of(&store, "alpha").await, 8, "the forgotten document's vectors stay behind");
+    assert_eq!(vectors_of(&store, "beta").await, 8);
+    // Replacing a document (same source, new content) swaps its vectors.
+    let replacement = document("beta", "beta-0", (0..2).map(|_| near(&mut rng, &center, 0.3)).collect());
+    assert!(matches!(store.insert_document(replacement).await.unwrap(), Inserted::Replaced { .. }));
+    assert_eq!(vectors_of(&store, "beta").await, 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vectors_of_the_earlier_unpartitioned_layout_are_made_again() {
+    let db = TestDatabase::create().await;
+    let store = store(&db).await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+    let center = unit((0..8).map(|_| rng.random_range(-1.0..1.0)).collect());
+    fill(&store, &mut rng, "old", 2, 3, &center).await;
+    // Turn the database back into what the first release left: one unpartitioned table, and
+    // the migration that replaces it not yet applied.
+    for sql in [
+        "DROP TABLE chunk_vectors",
+        "CREATE TABLE chunk_vectors (chunk_id BIGINT PRIMARY KEY REFERENCES chunks (id) ON DELETE CASCADE,
+            collection_id BIGINT NOT NULL, embedding vector(8) NOT NULL)",
+        "INSERT INTO chunk_vectors SELECT k.id, d.collection_id, array_fill(0.5, ARRAY[8])::vector
+            FROM chunks k JOIN documents d ON d.id = k.document_id",
+        "DELETE FROM _sqlx_migrations WHERE version = 2",
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(store.pool()).await.unwrap();
+    }
+    store.pool().close().await;
+
+    let store = self::store(&db).await;
+    let kind: Option<String> =
+        sqlx::query_scalar("SELECT relkind::text FROM pg_class WHERE oid = to_regclass('chunk_vectors')")
+            .fetch_optional(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(kind, None, "the old table is still there");
+    let pending = store.pending_embeddings(100).await.unwrap();
+    assert_eq!(pending.len(), 6, "every chunk waits for its embedding again");
+    let items: Vec<(i64, Vec<f32>)> = pending.iter().map(|(id, _)| (*id, near(&mut rng, &center, 0.3))).collect();
+    assert_eq!(store.set_embeddings(&items).await.unwrap(), 6);
+    assert_eq!(store.vector_search(&["old".into()], &center, 10).await.unwrap().len(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_back_filling_at_once_claim_different_chunks() {
+    let db = TestDatabase::create().await;
+    let (a, b) = (store(&db).await, store(&db).await);
+    let mut doc = document("pending", "waiting", vec![vec![0.0; 4]; 30]);
+    doc.chunks.iter_mut().for_each(|c| c.embedding = None);
+    a.insert_document(doc).await.unwrap();
+
+    let ids = |batch: &[(i64, String)]| batch.iter().map(|(id, _)| *id).collect::<Vec<_>>();
+    let first_a = ids(&a.pending_embeddings(20).await.unwrap());
+    let first_b = ids(&b.pending_embeddings(20).await.unwrap());
+    assert_eq!((first_a.len(), first_b.len()), (20, 10));
+    assert!(first_a.iter().all(|id| !first_b.contains(id)), "both instances got {first_a:?} / {first_b:?}");
+    // An attempt that failed (Ollama went away) is made again by the same instance.
+    assert_eq!(ids(&a.pending_embeddings(20).await.unwrap()), first_a);
+    // Done chunks leave the queue; the other instance's claim still holds its ten.
+    let items: Vec<(i64, Vec<f32>)> = first_a.iter().map(|id| (*id, vec![1.0, 0.0, 0.0, 0.0])).collect();
+    assert_eq!(a.set_embeddings(&items).await.unwrap(), 20);
+    assert!(a.pending_embeddings(20).await.unwrap().is_empty());
+    assert_eq!(ids(&b.pending_embeddings(20).await.unwrap()), first_b);
 }

@@ -30,7 +30,7 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 pub use retry::{is_transient, transient_code};
-pub use vectors::{HNSW_INDEX, VectorPlan};
+pub use vectors::{HNSW_INDEX, VectorPlan, hnsw_index_name, hnsw_index_sql};
 
 use super::*;
 
@@ -82,6 +82,8 @@ pub struct PgStore {
     opts: PgOptions,
     /// pgvector 0.8 or newer: iterative index scans are available.
     iterative_scan: bool,
+    /// Names this store's claims on pending embeddings (see `pending_embeddings`).
+    instance: String,
 }
 
 /// The error for a server without pgvector, or a user who may not install it; `None` when the
@@ -160,7 +162,7 @@ impl PgStore {
             );
         }
         retry::retry("migrate", opts.retry_for, || async { Ok(MIGRATOR.run(&pool).await?) }).await?;
-        Ok(PgStore { pool, opts, iterative_scan })
+        Ok(PgStore { pool, opts, iterative_scan, instance: format!("{:016x}", rand::random::<u64>()) })
     }
 
     /// Applies pending migrations (`footnote migrate`); they also run on every start.

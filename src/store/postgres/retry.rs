@@ -4,7 +4,7 @@
 //! admin_shutdown` or a `08xxx` connection exception. Every store operation is one transaction, so
 //! running it again is safe: an attempt that failed before its COMMIT left nothing behind. An
 //! ingest whose COMMIT went through but whose answer was lost is found again by its content hash
-//! on the next attempt and reported as stored (a duplicate of itself), never stored twice.
+//! and its attempt token on the next attempt, and reported as stored, never stored twice.
 
 use std::future::Future;
 use std::time::{Duration, Instant};

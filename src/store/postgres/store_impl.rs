@@ -11,6 +11,9 @@ use super::writes::{document_row, is_document_conflict};
 use super::{CHANGES_CHANNEL, DOCUMENT_COLUMNS, PgStore, VectorPlan, retry, vectors};
 use crate::store::*;
 
+/// How long a claim on pending embeddings keeps other instances away from them.
+const CLAIM_FOR: &str = "5 minutes";
+
 #[async_trait]
 impl Store for PgStore {
     async fn meta(&self, key: &str) -> Result<Option<String>> {
@@ -51,9 +54,10 @@ impl Store for PgStore {
     }
 
     async fn insert_document(&self, doc: NewDocument) -> Result<Inserted> {
+        let token = format!("{:032x}", rand::random::<u128>());
         let mut conflicts = 0;
         loop {
-            match retry::retry("insert document", self.opts.retry_for, || self.insert_once(&doc)).await {
+            match retry::retry("insert document", self.opts.retry_for, || self.insert_once(&doc, &token)).await {
                 Err(e) if is_document_conflict(&e) && conflicts < 3 => conflicts += 1,
                 other => return other,
             }
@@ -150,13 +154,26 @@ impl Store for PgStore {
     }
 
     async fn pending_embeddings(&self, limit: i64) -> Result<Vec<(i64, String)>> {
+        // Several instances back-fill at once: each claims its batch for a while, so they embed
+        // different chunks. A claim of this instance never stops it (a failed attempt is simply
+        // made again); another's runs out after CLAIM_FOR (that instance stopped or is stuck).
         let rows = retry::retry("pending embeddings", self.opts.retry_for, || async {
-            Ok(sqlx::query("SELECT id, text FROM chunks WHERE NOT embedded ORDER BY id LIMIT $1")
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?)
+            Ok(sqlx::query(
+                "UPDATE chunks SET claimed_by = $2, claimed_until = now() + $3::interval
+                 WHERE id IN (SELECT id FROM chunks
+                              WHERE NOT embedded AND (claimed_until IS NULL OR claimed_until < now() OR claimed_by = $2)
+                              ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+                 RETURNING id, text",
+            )
+            .bind(limit)
+            .bind(&self.instance)
+            .bind(CLAIM_FOR)
+            .fetch_all(&self.pool)
+            .await?)
         })
         .await?;
+        let mut rows = rows;
+        rows.sort_by_key(|r| r.try_get::<i64, _>("id").unwrap_or_default());
         rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("text")?))).collect()
     }
 
@@ -168,7 +185,11 @@ impl Store for PgStore {
         retry::retry("clear embeddings", self.opts.retry_for, || async {
             let mut tx = self.pool.begin().await?;
             vectors::drop_table(&mut tx).await?;
-            sqlx::query("UPDATE chunks SET embedded = false WHERE embedded").execute(&mut *tx).await?;
+            sqlx::query(
+                "UPDATE chunks SET embedded = false, claimed_until = NULL WHERE embedded OR claimed_until IS NOT NULL",
+            )
+            .execute(&mut *tx)
+            .await?;
             sqlx::query("DELETE FROM meta WHERE key IN ($1, $2)")
                 .bind(META_EMBED_MODEL)
                 .bind(META_EMBED_DIMS)

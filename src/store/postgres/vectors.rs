@@ -1,19 +1,25 @@
-//! Vectors in pgvector: the `chunk_vectors` table, its HNSW index, and search inside SQL.
+//! Vectors in pgvector: the `chunk_vectors` table, its HNSW indexes, and search inside SQL.
 //!
 //! The column is typed `vector(N)` with N the embedding model's dimension (384 for all-minilm,
 //! 768 for nomic-embed-text, …). N is only known when the first embedding arrives, so the table is
 //! created then, inside the transaction that stores it, under an advisory lock so that two
 //! instances cannot race to create it; `footnote reindex --embeddings` drops it.
 //!
-//! Every search filters by collection INSIDE the query (`WHERE collection_id = ANY($ids) ORDER BY
-//! embedding <=> $q LIMIT k`). With a plain HNSW scan such a filter is applied to the
-//! `hnsw.ef_search` nearest candidates only, so a small collection inside a large table could get
-//! fewer than k rows, or none. pgvector 0.8's iterative index scan (`hnsw.iterative_scan =
-//! relaxed_order`) keeps walking the graph until k rows pass the filter or `hnsw.max_scan_tuples`
-//! were visited; the settings are `SET LOCAL` (via `set_config(…, true)`) inside the search's own
-//! transaction, so they never leak to other queries on the pooled connection. If the index still
-//! returns fewer than k rows while the collections hold more vectors, an exact scan of those
-//! collections answers instead: nothing within the asker's collections is lost to the filter.
+//! The table is partitioned by collection (`PARTITION BY LIST (collection_id)`), one partition
+//! with its own HNSW index per collection, created with the collection's first vector. Every
+//! search filters by collection inside the query (`WHERE collection_id = ANY($ids) ORDER BY
+//! embedding <=> $q LIMIT k`) and PostgreSQL prunes the other partitions, so each collection is
+//! searched in its own graph: a small collection next to a large one gets its full k without the
+//! index walking past the large one's vectors (a filter on one shared graph is applied to the
+//! `hnsw.ef_search` nearest candidates, which may all belong to someone else). This is the
+//! embedded backend's design too (one vector index per collection). The search's settings are
+//! `SET LOCAL` (via `set_config(…, true)`) inside its own transaction, so they never leak to other
+//! queries on the pooled connection; pgvector 0.8's iterative scans stay on as a second line, and
+//! if the index still returns fewer than k rows while the collections hold more vectors, an exact
+//! scan of those collections answers instead: nothing within the asker's collections is lost.
+//!
+//! Vectors are stored inline (`STORAGE PLAIN`): 768 floats are 3 KB, over PostgreSQL's 2 KB
+//! TOAST threshold, and an out-of-line vector costs an extra index lookup per row in an exact scan.
 
 use pgvector::Vector;
 use sqlx::{PgConnection, Row};
@@ -21,7 +27,7 @@ use sqlx::{PgConnection, Row};
 use super::PgStore;
 use crate::store::{Result, StoreError};
 
-/// Serialises creating and dropping `chunk_vectors`.
+/// Serialises creating and dropping `chunk_vectors` and its partitions.
 const DDL_LOCK: i64 = 0x466f_6f74_6e02;
 /// pgvector cannot build an HNSW index over `vector` columns wider than this.
 const HNSW_MAX_DIMS: usize = 2000;
@@ -29,7 +35,7 @@ const HNSW_MAX_DIMS: usize = 2000;
 /// stored out of line (TOAST), so an exact scan costs a few microseconds per row: cheaper than
 /// walking the graph for a small collection, dearer for a large one (10,000 rows took ~60 ms).
 pub const EXACT_BELOW: i64 = 2000;
-/// Name of the HNSW index (EXPLAIN shows it when the index answers).
+/// How the names of the HNSW indexes start (EXPLAIN shows one when an index answers).
 pub const HNSW_INDEX: &str = "chunk_vectors_hnsw";
 /// Most index tuples an iterative scan visits before giving up (pgvector's default is 20,000).
 const MAX_SCAN_TUPLES: u32 = 50_000;
@@ -69,55 +75,103 @@ pub(super) async fn table_dims(conn: &mut PgConnection) -> Result<Option<usize>>
     Ok(dims.map(|d| d as usize))
 }
 
-/// Makes sure `chunk_vectors` exists for vectors of `dims` dimensions, creating it with its
-/// indexes in the caller's transaction when it does not.
-pub(super) async fn ensure_table(conn: &mut PgConnection, store: &PgStore, dims: usize) -> Result<()> {
-    let mismatch = |stored: usize| {
-        StoreError::Corrupt(format!(
-            "the stored vectors have {stored} dimensions but new ones have {dims}: run `footnote reindex --embeddings`"
-        ))
-    };
-    match table_dims(conn).await? {
-        Some(stored) if stored == dims => return Ok(()),
-        Some(stored) => return Err(mismatch(stored)),
-        None => {}
+/// The name of a collection's partition of `chunk_vectors`.
+fn partition(collection_id: i64) -> String {
+    format!("chunk_vectors_c{collection_id}")
+}
+
+/// The name of the HNSW index of a collection's partition (it starts with [`HNSW_INDEX`]).
+pub fn hnsw_index_name(collection_id: i64) -> String {
+    format!("{HNSW_INDEX}_c{collection_id}")
+}
+
+/// The statement that builds a collection's HNSW index.
+pub fn hnsw_index_sql(collection_id: i64, m: usize, ef_construction: usize) -> String {
+    format!(
+        "CREATE INDEX {} ON {} USING hnsw (embedding vector_cosine_ops) WITH (m = {m}, ef_construction = {ef_construction})",
+        hnsw_index_name(collection_id),
+        partition(collection_id),
+    )
+}
+
+/// Makes sure `chunk_vectors` exists for vectors of `dims` dimensions, with a partition for each
+/// of `collection_ids`. The DDL runs in its own short transaction, before the write that needs
+/// it: creating a partition locks the whole table, which must not last as long as an ingest.
+/// An empty table or partition left behind by a write that then fails is harmless.
+pub(super) async fn prepare_write(store: &PgStore, dims: usize, collection_ids: &[i64]) -> Result<()> {
+    let mut conn = store.pool.acquire().await?;
+    let stored = table_dims(&mut conn).await?;
+    let mut missing = Vec::new();
+    for &id in collection_ids {
+        let exists: bool =
+            sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL").bind(partition(id)).fetch_one(&mut *conn).await?;
+        if !exists {
+            missing.push(id);
+        }
     }
-    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(DDL_LOCK).execute(&mut *conn).await?;
-    // Another instance may have created it while this one waited for the lock.
-    match table_dims(conn).await? {
-        Some(stored) if stored == dims => return Ok(()),
-        Some(stored) => return Err(mismatch(stored)),
-        None => {}
+    if stored == Some(dims) && missing.is_empty() {
+        return Ok(());
     }
-    let create = format!(
-        "CREATE TABLE chunk_vectors (
-            chunk_id      BIGINT PRIMARY KEY REFERENCES chunks (id) ON DELETE CASCADE,
-            collection_id BIGINT NOT NULL,
-            embedding     vector({dims}) NOT NULL)"
-    );
-    sqlx::query(sqlx::AssertSqlSafe(create)).execute(&mut *conn).await?;
-    sqlx::query("CREATE INDEX chunk_vectors_collection ON chunk_vectors (collection_id)").execute(&mut *conn).await?;
-    if dims <= HNSW_MAX_DIMS {
-        let index = format!(
-            "CREATE INDEX {HNSW_INDEX} ON chunk_vectors USING hnsw (embedding vector_cosine_ops) WITH (m = {}, ef_construction = {})",
-            store.opts.hnsw_m, store.opts.hnsw_ef_construction
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(DDL_LOCK).execute(&mut *tx).await?;
+    // Another instance may have done it while this one waited for the lock.
+    match table_dims(&mut tx).await? {
+        Some(stored) if stored == dims => {}
+        Some(stored) => {
+            return Err(StoreError::Corrupt(format!(
+                "the stored vectors have {stored} dimensions but new ones have {dims}: run `footnote reindex --embeddings`"
+            )));
+        }
+        None => {
+            let create = format!(
+                "CREATE TABLE chunk_vectors (
+                    collection_id BIGINT NOT NULL,
+                    chunk_id      BIGINT NOT NULL,
+                    embedding     vector({dims}) NOT NULL,
+                    PRIMARY KEY (collection_id, chunk_id)
+                ) PARTITION BY LIST (collection_id)"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(create)).execute(&mut *tx).await?;
+            // Inline unless a row cannot fit a page (with toast_tuple_target on each partition).
+            sqlx::query("ALTER TABLE chunk_vectors ALTER COLUMN embedding SET STORAGE MAIN").execute(&mut *tx).await?;
+            tracing::info!(dims, "created the vector table");
+        }
+    }
+    for id in missing {
+        let exists: bool =
+            sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL").bind(partition(id)).fetch_one(&mut *tx).await?;
+        if exists {
+            continue;
+        }
+        let create = format!(
+            "CREATE TABLE {} PARTITION OF chunk_vectors FOR VALUES IN ({id}) WITH (toast_tuple_target = 8160)",
+            partition(id)
         );
-        sqlx::query(sqlx::AssertSqlSafe(index)).execute(&mut *conn).await?;
-    } else {
-        tracing::warn!(dims, "pgvector indexes at most {HNSW_MAX_DIMS} dimensions: vector search will scan exactly");
+        sqlx::query(sqlx::AssertSqlSafe(create)).execute(&mut *tx).await?;
+        if dims <= HNSW_MAX_DIMS {
+            let index = hnsw_index_sql(id, store.opts.hnsw_m, store.opts.hnsw_ef_construction);
+            sqlx::query(sqlx::AssertSqlSafe(index)).execute(&mut *tx).await?;
+        } else {
+            tracing::warn!(
+                dims,
+                "pgvector indexes at most {HNSW_MAX_DIMS} dimensions: vector search will scan exactly"
+            );
+        }
     }
-    tracing::info!(dims, "created the vector table");
+    tx.commit().await?;
     Ok(())
 }
 
-/// Drops `chunk_vectors` (the embedding model changed) in the caller's transaction.
+/// Drops `chunk_vectors` with every partition (the embedding model changed) in the caller's
+/// transaction.
 pub(super) async fn drop_table(conn: &mut PgConnection) -> Result<()> {
     sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(DDL_LOCK).execute(&mut *conn).await?;
     sqlx::query("DROP TABLE IF EXISTS chunk_vectors").execute(&mut *conn).await?;
     Ok(())
 }
 
-/// Writes (or overwrites) the vectors of chunks of one collection.
+/// Writes (or overwrites) the vectors of chunks of one collection. Its partition exists
+/// ([`prepare_write`]).
 pub(super) async fn upsert(conn: &mut PgConnection, collection_id: i64, items: &[(i64, &[f32])]) -> Result<()> {
     if items.is_empty() {
         return Ok(());
@@ -125,15 +179,29 @@ pub(super) async fn upsert(conn: &mut PgConnection, collection_id: i64, items: &
     let ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
     let vectors: Vec<Vector> = items.iter().map(|(_, v)| Vector::from(v.to_vec())).collect();
     sqlx::query(
-        "INSERT INTO chunk_vectors (chunk_id, collection_id, embedding)
-         SELECT u.id, $2, u.v FROM UNNEST($1::bigint[], $3::vector[]) AS u(id, v)
-         ON CONFLICT (chunk_id) DO UPDATE SET embedding = EXCLUDED.embedding, collection_id = EXCLUDED.collection_id",
+        "INSERT INTO chunk_vectors (collection_id, chunk_id, embedding)
+         SELECT $2, u.id, u.v FROM UNNEST($1::bigint[], $3::vector[]) AS u(id, v)
+         ON CONFLICT (collection_id, chunk_id) DO UPDATE SET embedding = EXCLUDED.embedding",
     )
     .bind(&ids)
     .bind(collection_id)
     .bind(&vectors)
     .execute(&mut *conn)
     .await?;
+    Ok(())
+}
+
+/// Deletes the vectors of deleted chunks of one collection (there is no foreign key to cascade
+/// them: it would probe every partition for each deleted chunk).
+pub(super) async fn delete(conn: &mut PgConnection, collection_id: i64, chunk_ids: &[i64]) -> Result<()> {
+    if chunk_ids.is_empty() || table_dims(conn).await?.is_none() {
+        return Ok(());
+    }
+    sqlx::query("DELETE FROM chunk_vectors WHERE collection_id = $1 AND chunk_id = ANY($2)")
+        .bind(collection_id)
+        .bind(chunk_ids)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -219,8 +287,7 @@ pub(super) async fn search(
 /// Decides between the exact scan and the index for [`VectorPlan::Default`] by counting the
 /// collections' vectors up to [`EXACT_BELOW`] (a short index-only scan), and steers the planner
 /// to the HNSW index when that is the choice: its estimate for a filtered HNSW scan does not
-/// know about iterative scans, and for a collection of a few percent of the table it prefers the
-/// collection index plus a sort over every row of it, which detoasts them all.
+/// know about iterative scans, and it may prefer a scan of every row of the partitions plus a sort.
 async fn choose(conn: &mut PgConnection, ids: &[i64], plan: VectorPlan) -> Result<VectorPlan> {
     if plan == VectorPlan::Default {
         let few: i64 = sqlx::query_scalar(

@@ -9,7 +9,21 @@ use super::{CHANGE_LOG_LOCK, DOCUMENT_COLUMNS, PgStore, vectors};
 use crate::store::*;
 
 impl PgStore {
-    pub(super) async fn insert_once(&self, doc: &NewDocument) -> Result<Inserted> {
+    /// One attempt at storing `doc`. `token` is the same for every attempt of one upload: an
+    /// attempt that finds the upload already stored under its own token knows that an earlier
+    /// attempt's COMMIT went through although its answer was lost, and reports it as new rather
+    /// than as a duplicate of itself.
+    pub(super) async fn insert_once(&self, doc: &NewDocument, token: &str) -> Result<Inserted> {
+        if let Some(dims) = doc.chunks.iter().find_map(|c| c.embedding.as_ref().map(Vec::len)) {
+            // The collection's id, for its vector partition (made outside the write: see there).
+            let collection_id: i64 = sqlx::query_scalar(
+                "INSERT INTO collections (name) VALUES ($1) ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+            )
+            .bind(&doc.collection)
+            .fetch_one(&self.pool)
+            .await?;
+            vectors::prepare_write(self, dims, &[collection_id]).await?;
+        }
         let mut tx = self.pool.begin().await?;
         // Upserting locks the collection's row: concurrent ingests into one collection take
         // turns, so the duplicate and same-source checks below see each other's commits.
@@ -19,15 +33,19 @@ impl PgStore {
         .bind(&doc.collection)
         .fetch_one(&mut *tx)
         .await?;
-        let same_content: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM documents WHERE collection_id = $1 AND content_hash = $2")
+        let same_content: Option<(i64, Option<String>)> =
+            sqlx::query_as("SELECT id, insert_token FROM documents WHERE collection_id = $1 AND content_hash = $2")
                 .bind(collection_id)
                 .bind(&doc.content_hash)
                 .fetch_optional(&mut *tx)
                 .await?;
-        if let Some(id) = same_content {
+        if let Some((id, stored_token)) = same_content {
             let existing = document_by_id(&mut tx, id).await?;
             tx.rollback().await?;
+            if stored_token.as_deref() == Some(token) {
+                tracing::info!(document = id, "an earlier attempt stored this upload; its answer was lost");
+                return Ok(Inserted::New(existing));
+            }
             return Ok(Inserted::Duplicate(existing));
         }
         let same_source: Option<i64> =
@@ -49,8 +67,8 @@ impl PgStore {
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let origin = serde_json::to_value(&doc.origin).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO documents (collection_id, source, title, kind, content_hash, bytes, pages, origin, added_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            "INSERT INTO documents (collection_id, source, title, kind, content_hash, bytes, pages, origin, added_at, insert_token)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
         )
         .bind(collection_id)
         .bind(&doc.source)
@@ -61,6 +79,7 @@ impl PgStore {
         .bind(doc.pages)
         .bind(sqlx::types::Json(origin))
         .bind(&now)
+        .bind(token)
         .fetch_one(&mut *tx)
         .await?;
 
@@ -97,10 +116,7 @@ impl PgStore {
         }
         let vectors: Vec<(i64, &[f32])> =
             doc.chunks.iter().zip(&chunk_ids).filter_map(|(c, id)| c.embedding.as_deref().map(|v| (*id, v))).collect();
-        if let Some((_, first)) = vectors.first() {
-            vectors::ensure_table(&mut tx, self, first.len()).await?;
-            vectors::upsert(&mut tx, collection_id, &vectors).await?;
-        }
+        vectors::upsert(&mut tx, collection_id, &vectors).await?;
         for chunk_id in chunk_ids {
             log.push(chunk_id, &doc.collection, "add");
         }
@@ -135,9 +151,15 @@ impl PgStore {
         let Some((_, first)) = items.first() else {
             return Ok(0);
         };
-        let mut tx = self.pool.begin().await?;
-        vectors::ensure_table(&mut tx, self, first.len()).await?;
         let ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
+        let collection_ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT d.collection_id FROM chunks k JOIN documents d ON d.id = k.document_id WHERE k.id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?;
+        vectors::prepare_write(self, first.len(), &collection_ids).await?;
+        let mut tx = self.pool.begin().await?;
         // Chunks deleted meanwhile are skipped; the rest are locked until COMMIT.
         let rows = sqlx::query(
             "UPDATE chunks k SET embedded = true FROM documents d JOIN collections c ON c.id = d.collection_id
@@ -224,13 +246,17 @@ pub(super) async fn document_by_id(conn: &mut PgConnection, id: i64) -> Result<D
     document_row(&row)
 }
 
-/// Deletes a document with its chunks (their vectors go by cascade) and queues the log entries.
+/// Deletes a document with its chunks and their vectors, and queues the log entries.
 async fn delete_in(conn: &mut PgConnection, doc: &DocumentRow, log: &mut ChangeBatch) -> Result<()> {
-    let ids: Vec<i64> = sqlx::query_scalar("DELETE FROM chunks WHERE document_id = $1 RETURNING id")
+    let collection_id: i64 = sqlx::query_scalar("SELECT collection_id FROM documents WHERE id = $1")
+        .bind(doc.id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let mut ids: Vec<i64> = sqlx::query_scalar("DELETE FROM chunks WHERE document_id = $1 RETURNING id")
         .bind(doc.id)
         .fetch_all(&mut *conn)
         .await?;
-    let mut ids = ids;
+    vectors::delete(conn, collection_id, &ids).await?;
     ids.sort_unstable();
     for id in ids {
         log.push(id, &doc.collection, "delete");
