@@ -1,7 +1,7 @@
 //! The web page in real headless Chromium (Debian's `chromium` + `chromium-driver`, installed by
 //! scripts/test.sh): upload a file and see its receipt and the listing, ask a question and see
-//! the answer stream in and end with its footnotes. Without Chromium the test fails, naming the
-//! script; it never skips.
+//! the answer stream in and end with its footnotes; forget the document and see the list and
+//! the status line follow. Without Chromium the test fails, naming the script; it never skips.
 
 mod common;
 mod service;
@@ -153,7 +153,23 @@ async fn the_web_page_uploads_lists_and_streams_an_answer_with_footnotes() {
         "the footnote shows its locator"
     );
 
+    // Forget it (after the confirmation): the list empties and the status line counts again.
+    eventually(Duration::from_secs(10), "the status line counting the upload", || async {
+        text_of(&browser, "#status").await.filter(|t| t.contains("· 1 document"))
+    })
+    .await;
     let shot = browser.screenshot().await.unwrap();
+    browser.find(Locator::Css("#documents button")).await.unwrap().click().await.unwrap();
+    browser.accept_alert().await.expect("the confirmation dialog");
+    eventually(Duration::from_secs(10), "the list without the document", || async {
+        text_of(&browser, "#documents").await.filter(|t| !t.contains("Penguins"))
+    })
+    .await;
+    eventually(Duration::from_secs(10), "the status line after forgetting", || async {
+        text_of(&browser, "#status").await.filter(|t| t.contains("· 0 documents"))
+    })
+    .await;
+
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("web-page.png");
     std::fs::write(&path, shot).unwrap();
     eprintln!("screenshot: {}", path.display());

@@ -264,9 +264,12 @@ pub async fn documents(State(state): State<AppState>) -> Html<String> {
 /// Forgets a document and returns the new list.
 #[utoipa::path(delete, path = "/ui/documents/{id}", tag = "web", params(("id" = String, Path, description = "Document id")),
     responses((status = 200, description = "Document list fragment", content_type = "text/html", body = String)))]
-pub async fn forget(State(state): State<AppState>, Path(id): Path<String>) -> Html<String> {
+pub async fn forget(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     let error = state.core().forget(&scope(&state), &state.actor(), &id).await.err().map(|e| e.user_message());
-    document_list(&state, error).await
+    let forgotten = error.is_none();
+    let list = document_list(&state, error).await;
+    // The status line counts documents: tell the page to refresh it.
+    if forgotten { ([("HX-Trigger", "document-forgotten")], list).into_response() } else { list.into_response() }
 }
 
 /// The status line: are the models warm?
@@ -280,7 +283,9 @@ pub async fn status(State(state): State<AppState>) -> Html<String> {
             let warm = s.chat_model.loaded && s.embed_model.loaded;
             let word = if warm { "warm" } else { "cold (the first answer loads them)" };
             let state = if warm { "warm" } else { "cold" };
-            (state, format!("Models {word} · {} · {} documents", s.chat_model.name, s.documents))
+            let documents =
+                if s.documents == 1 { "1 document".to_owned() } else { format!("{} documents", s.documents) };
+            (state, format!("Models {word} · {} · {documents}", s.chat_model.name))
         }
         Err(e) => ("down", e.user_message()),
     };
