@@ -113,7 +113,10 @@ impl Config {
             problems.push(format!("{p}.homeserver must start with http:// or https://, got {:?}", self.homeserver));
         }
         if !valid_user_id(&self.user_id) {
-            problems.push(format!("{p}.user_id must be a full user id such as @footnote:example.org, got {:?}", self.user_id));
+            problems.push(format!(
+                "{p}.user_id must be a full user id such as @footnote:example.org, got {:?}",
+                self.user_id
+            ));
         }
         let blank = |s: &Option<SecretString>| s.as_ref().is_none_or(|s| s.expose_secret().trim().is_empty());
         if blank(&self.password) && blank(&self.access_token) {

@@ -287,7 +287,12 @@ pub fn snippet_upload(text: &str, event_id: &str, origin: Origin) -> Upload {
     let words: Vec<&str> = text.split_whitespace().take(6).collect();
     let stem: String = words.join(" ").chars().filter(|c| c.is_alphanumeric() || *c == ' ').take(60).collect();
     let stem = if stem.trim().is_empty() { format!("snippet {event_id}") } else { stem.trim().to_owned() };
-    Upload { file_name: format!("{stem}.txt"), mime: Some("text/plain".into()), bytes: text.as_bytes().to_vec(), origin }
+    Upload {
+        file_name: format!("{stem}.txt"),
+        mime: Some("text/plain".into()),
+        bytes: text.as_bytes().to_vec(),
+        origin,
+    }
 }
 
 /// Refuses a file before downloading it when its declared size is over `max_bytes`. The text is
@@ -320,7 +325,8 @@ pub fn human_bytes(bytes: u64) -> String {
 /// decrypted, as JSON) into turns, oldest first: the bot's messages show their latest edit and
 /// are the assistant's turns; edits themselves, the bot's progress placeholders, state and
 /// non-message events, `skip` (the message being answered) and messages that are neither the
-/// bot's nor addressed to it in a way `text_of` accepts are left out. At most `limit` turns, the
+/// bot's nor addressed to it in a way `text_of` accepts are left out; the bot's answers lose their
+/// sources list. At most `limit` turns, the
 /// most recent ones.
 pub fn thread_history(
     events: &[Value],
@@ -329,9 +335,8 @@ pub fn thread_history(
     limit: usize,
     text_of: impl Fn(&str) -> Option<String>,
 ) -> Vec<Turn> {
-    let field = |e: &Value, path: &[&str]| {
-        path.iter().try_fold(e, |v, k| v.get(k)).and_then(Value::as_str).map(str::to_owned)
-    };
+    let field =
+        |e: &Value, path: &[&str]| path.iter().try_fold(e, |v, k| v.get(k)).and_then(Value::as_str).map(str::to_owned);
     // The latest edit of each event by its own sender.
     let mut edits: std::collections::HashMap<String, (u64, String)> = std::collections::HashMap::new();
     for e in events {
@@ -365,8 +370,10 @@ pub fn thread_history(
             let ts = e.get("origin_server_ts").and_then(Value::as_u64).unwrap_or(0);
             let body = edits.get(&id).map(|(_, b)| b.clone()).or_else(|| field(e, &["content", "body"]))?;
             if field(e, &["sender"]).as_deref() == Some(bot.as_str()) {
+                // The answer without its sources list: the next prompt numbers its own sources.
                 let body = crate::reply::strip_progress(&body)?;
-                Some((ts, Turn { role: Role::Assistant, text: body }))
+                let text = body.split("\n\nSources:\n").next().unwrap_or(&body).trim().to_owned();
+                Some((ts, Turn { role: Role::Assistant, text }))
             } else {
                 let text = text_of(strip_reply_fallback(&body))?;
                 Some((ts, Turn { role: Role::User, text }))
@@ -378,3 +385,6 @@ pub fn thread_history(
     turns.into_iter().skip(skip_n).map(|(_, t)| t).collect()
 }
 
+#[cfg(test)]
+#[path = "convert_tests.rs"]
+mod tests;

@@ -66,7 +66,12 @@ pub struct Handler {
 
 impl Handler {
     /// A handler for the bot `bot` that started at `started`.
-    pub fn new(gateway: Arc<dyn Gateway>, settings: Settings, bot: OwnedUserId, started: MilliSecondsSinceUnixEpoch) -> Self {
+    pub fn new(
+        gateway: Arc<dyn Gateway>,
+        settings: Settings,
+        bot: OwnedUserId,
+        started: MilliSecondsSinceUnixEpoch,
+    ) -> Self {
         Handler { gateway, settings, bot, started, direct: Mutex::new(HashSet::new()) }
     }
 
@@ -133,7 +138,8 @@ impl Handler {
         let cx = Context { bot: &self.bot, bot_name: bot_name.as_deref(), prefix: &self.settings.prefix, direct };
         let Some(inbound) = convert::inbound(&event, &cx) else { return };
         let thread = convert::thread_root(&event);
-        let scope = convert::scope(room.room_id().as_str(), space_of(&room).await, thread.as_ref().map(ToString::to_string));
+        let scope =
+            convert::scope(room.room_id().as_str(), space_of(&room).await, thread.as_ref().map(ToString::to_string));
         let actor = actor_of(&room, &event.sender).await;
         let prefix = &self.settings.prefix;
         let mut out = Reply::new(&room, &event);
@@ -186,7 +192,12 @@ impl Handler {
                 format!("Reply to a file (or a text message) with {prefix}ingest to add it to this room's documents.")
             }
             IngestTarget::File(file) => {
-                let origin = convert::origin(room.room_id().as_str(), event.event_id.as_str(), &event.sender, event.origin_server_ts);
+                let origin = convert::origin(
+                    room.room_id().as_str(),
+                    event.event_id.as_str(),
+                    &event.sender,
+                    event.origin_server_ts,
+                );
                 self.ingest_file(room, scope, actor, &file, origin).await
             }
             IngestTarget::RepliedTo(id) => {
@@ -206,10 +217,19 @@ impl Handler {
                     Ok(AnySyncTimelineEvent::MessageLike(AnySyncMessageLikeEvent::RoomMessage(
                         SyncMessageLikeEvent::Original(original),
                     ))) => original,
-                    _ => return format!("The message you replied to has no file or text to add. {}", ingest_hint(prefix)),
+                    _ => {
+                        return format!(
+                            "The message you replied to has no file or text to add. {}",
+                            ingest_hint(prefix)
+                        );
+                    }
                 };
-                let origin =
-                    convert::origin(room.room_id().as_str(), original.event_id.as_str(), &original.sender, original.origin_server_ts);
+                let origin = convert::origin(
+                    room.room_id().as_str(),
+                    original.event_id.as_str(),
+                    &original.sender,
+                    original.origin_server_ts,
+                );
                 if let Some(file) = convert::file_ref(&original.content.msgtype) {
                     return self.ingest_file(room, scope, actor, &file, origin).await;
                 }
@@ -235,7 +255,10 @@ impl Handler {
             Ok(bytes) => bytes,
             Err(error) => {
                 tracing::warn!(error = %error, file = %file.name, "Could not download a file.");
-                return format!("I couldn't download (or decrypt) “{}”; try sending it again. Nothing was added.", file.name);
+                return format!(
+                    "I couldn't download (or decrypt) “{}”; try sending it again. Nothing was added.",
+                    file.name
+                );
             }
         };
         let declared = FileRef { size: Some(bytes.len() as u64), ..file.clone() };
@@ -338,6 +361,7 @@ pub async fn actor_of(room: &Room, sender: &UserId) -> Actor {
         }
     };
     let is_creator = room.creators().unwrap_or_default().iter().any(|c| c == sender);
-    let display = room.get_member_no_sync(sender).await.ok().flatten().and_then(|m| m.display_name().map(str::to_owned));
+    let display =
+        room.get_member_no_sync(sender).await.ok().flatten().and_then(|m| m.display_name().map(str::to_owned));
     convert::actor(sender, display, power, is_creator)
 }

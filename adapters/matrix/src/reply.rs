@@ -301,3 +301,6 @@ pub fn help_text(prefix: &str) -> String {
     )
 }
 
+#[cfg(test)]
+#[path = "reply_tests.rs"]
+mod tests;

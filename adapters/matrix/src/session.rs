@@ -126,8 +126,10 @@ async fn login_fresh(config: &Config, store_dir: &Path, device: Option<String>) 
         .await
         .map_err(|e| AdapterError::Other(format!("cannot open the Matrix store {}: {e}", store_dir.display())))?;
     let saved = if let Some(password) = config.password.as_ref().filter(|p| !p.expose_secret().is_empty()) {
-        let mut login =
-            client.matrix_auth().login_username(&config.user_id, password.expose_secret()).initial_device_display_name(&config.device_name);
+        let mut login = client
+            .matrix_auth()
+            .login_username(&config.user_id, password.expose_secret())
+            .initial_device_display_name(&config.device_name);
         if let Some(device) = &device {
             login = login.device_id(device);
         }
@@ -148,8 +150,12 @@ async fn login_fresh(config: &Config, store_dir: &Path, device: Option<String>) 
             .map(|t| t.expose_secret().to_owned())
             .ok_or_else(|| AdapterError::Config("no password and no access token".into()))?;
         let device_id = whoami_device(&config.homeserver, &token).await?;
-        let saved =
-            Saved { homeserver: config.homeserver.clone(), user_id: config.user_id.clone(), device_id, access_token: token };
+        let saved = Saved {
+            homeserver: config.homeserver.clone(),
+            user_id: config.user_id.clone(),
+            device_id,
+            access_token: token,
+        };
         client
             .matrix_auth()
             .restore_session(matrix_session(&saved)?, RoomLoadSettings::default())
