@@ -293,10 +293,8 @@ impl Handler {
             Ok(root) => raw.push(root.into_raw()),
             Err(error) => tracing::warn!(error = %error, thread = %root, "Could not fetch a thread's root."),
         }
-        let mut options = RelationsOptions::default();
-        options.dir = Direction::Backward;
-        options.limit = UInt::new(100);
-        options.recurse = true;
+        let options =
+            RelationsOptions { dir: Direction::Backward, limit: UInt::new(100), recurse: true, ..Default::default() };
         match room.relations(root.clone(), options).await {
             Ok(relations) => raw.extend(relations.chunk.into_iter().map(|e| e.into_raw())),
             Err(error) => tracing::warn!(error = %error, thread = %root, "Could not read a thread's messages."),

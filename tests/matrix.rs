@@ -1,0 +1,251 @@
+//! The Matrix adapter end to end: a real Synapse (`scripts/peers/matrix.sh start`), the bot on a
+//! real core (SQLite, the Ollama double), and test users driven by matrix-sdk with their own
+//! crypto stores. Without the homeserver these tests FAIL, naming the command that starts it.
+#![cfg(feature = "matrix")]
+#![recursion_limit = "256"]
+
+mod common;
+mod matrix_peer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use footnote_adapter::Gateway;
+use matrix_peer::{Bot, Peer, Seen, User, markers, pdf, peer};
+use matrix_sdk::attachment::AttachmentConfig;
+use matrix_sdk::ruma::api::client::room::create_room::v3::Request as CreateRoom;
+use matrix_sdk::ruma::events::room::member::MembershipState;
+use matrix_sdk::ruma::events::room::message::{
+    AddMentions, ForwardThread, Relation, ReplyMetadata, ReplyWithinThread, RoomMessageEventContent,
+};
+use matrix_sdk::ruma::{OwnedEventId, OwnedUserId};
+use matrix_sdk::{Room, RoomState};
+
+const MANUAL: &[&str] = &[
+    "Router manual",
+    "To reset the router, hold the reset button for ten seconds until the lights blink.",
+    "The admin PIN is printed on the sticker under the router.",
+];
+
+/// A room created by `user` (encrypted when asked) with the bot invited; returns once it joined.
+async fn room_with_bot(user: &User, bot: &OwnedUserId, encrypted: bool) -> Room {
+    let room = user.client.create_room(CreateRoom::new()).await.unwrap();
+    if encrypted {
+        room.enable_encryption().await.unwrap();
+    }
+    room.invite_user_by_id(bot).await.unwrap();
+    user.wait_for_membership(room.room_id(), bot, MembershipState::Join).await;
+    room
+}
+
+async fn send_text(room: &Room, content: RoomMessageEventContent) -> OwnedEventId {
+    room.send(content).await.unwrap().response.event_id
+}
+
+/// The bot's reply in the thread rooted at `root` once its text satisfies `done`.
+async fn bot_reply(
+    user: &User,
+    bot: &OwnedUserId,
+    room: &Room,
+    root: &OwnedEventId,
+    nth: usize,
+    done: impl Fn(&str) -> bool,
+) -> (Seen, String) {
+    user.wait_for(&format!("reply {nth} of the bot in the thread of {root}"), |_| {
+        let replies = user.thread_replies(bot, room.room_id(), root.as_str());
+        let reply = replies.get(nth)?.clone();
+        let text = user.current_text(reply.event.event_id.as_str())?;
+        done(&text).then_some((reply, text))
+    })
+    .await
+}
+
+/// Uploads the manual, replies `!ingest` to it and checks the receipt in the thread.
+async fn ingest_manual(user: &User, bot: &OwnedUserId, room: &Room) -> Seen {
+    let mime: mime::Mime = "application/pdf".parse().unwrap();
+    let file = room.send_attachment("router-manual.pdf", &mime, pdf(MANUAL), AttachmentConfig::new()).await.unwrap();
+    let command = RoomMessageEventContent::text_plain("!ingest").make_reply_to(
+        ReplyMetadata::new(&file.event_id, &user.id, None),
+        ForwardThread::No,
+        AddMentions::No,
+    );
+    let ingest = send_text(room, command).await;
+    let (receipt, text) = bot_reply(user, bot, room, &ingest, 0, |t| t.starts_with("Added")).await;
+    assert!(text.to_lowercase().contains("router") && text.contains("chunks"), "{text}");
+    receipt
+}
+
+/// Asks, waits for the final answer in the thread on the question, and checks that every `[n]`
+/// of the text is a listed source.
+async fn ask(user: &User, bot: &OwnedUserId, room: &Room, question: &str) -> (OwnedEventId, Seen, String) {
+    let asked = send_text(room, RoomMessageEventContent::text_plain(format!("!ask {question}"))).await;
+    let (reply, text) = bot_reply(user, bot, room, &asked, 0, |t| t.contains("\n\nSources:\n")).await;
+    check_sources(&text);
+    (asked, reply, text)
+}
+
+fn check_sources(text: &str) {
+    let (answer, sources) = text.split_once("\n\nSources:\n").unwrap();
+    let listed: std::collections::BTreeSet<u32> =
+        sources.lines().filter_map(|l| l.strip_prefix('[')?.split(']').next()?.parse().ok()).collect();
+    assert!(!markers(answer).is_empty(), "the answer cites: {text}");
+    assert!(markers(answer).is_subset(&listed), "every marker is a listed source: {text}");
+    assert_eq!(listed.iter().copied().collect::<Vec<_>>(), (1..=listed.len() as u32).collect::<Vec<_>>());
+}
+
+/// A follow-up in the thread of `root`, answered in the same thread with the thread's history.
+async fn follow_up(user: &User, bot: &OwnedUserId, room: &Room, root: &OwnedEventId, question: &str) -> String {
+    let content = RoomMessageEventContent::text_plain(format!("!ask {question}")).make_for_thread(
+        ReplyMetadata::new(root, &user.id, None),
+        ReplyWithinThread::No,
+        AddMentions::No,
+    );
+    send_text(room, content).await;
+    let (_, text) = bot_reply(user, bot, room, root, 1, |t| t.contains("\n\nSources:\n")).await;
+    check_sources(&text);
+    text
+}
+
+/// The chat messages of the Ollama double's last `/api/chat` request, as (role, content).
+fn last_chat(env: &common::TestEnv) -> Vec<(String, String)> {
+    let request = env.double.requests().into_iter().rev().find(|r| r.path == "/api/chat").expect("a chat request");
+    request.body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["role"].as_str().unwrap().to_owned(), m["content"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+struct Setup {
+    env: common::TestEnv,
+    peer: Peer,
+    gateway: Arc<dyn Gateway>,
+    bot_id: OwnedUserId,
+    alice: User,
+    config: footnote_matrix::Config,
+}
+
+async fn setup() -> Setup {
+    let peer = peer().await;
+    let env = common::TestEnv::new().await;
+    let gateway: Arc<dyn Gateway> = Arc::new(env.core().await);
+    let bot_name = matrix_peer::unique("bot");
+    let bot_id = peer.register(&bot_name, "bot-password").await;
+    let alice = User::new(&peer, "alice", env.dir.path()).await;
+    let config = peer.bot_config(&bot_id, "bot-password", &env.dir.path().join("bot-store"), &[alice.id.to_string()]);
+    Setup { env, peer, gateway, bot_id, alice, config }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn invite_ingest_a_pdf_ask_and_follow_up_in_a_thread() {
+    let s = setup().await;
+    let bot = Bot::start(s.config.clone(), s.gateway.clone());
+    let room = room_with_bot(&s.alice, &s.bot_id, false).await;
+    ingest_manual(&s.alice, &s.bot_id, &room).await;
+
+    let (asked, reply, text) = ask(&s.alice, &s.bot_id, &room, "How long must the reset button be held?").await;
+    assert!(text.contains("ten seconds") && text.contains("p. 1"), "the source names its page: {text}");
+    let Some(Relation::Thread(thread)) = &reply.event.content.relates_to else { panic!("not in a thread") };
+    assert_eq!((&thread.event_id, thread.is_falling_back), (&asked, true));
+    assert_eq!(thread.in_reply_to.as_ref().map(|r| &r.event_id), Some(&asked), "the reply fallback");
+    let formatted = s.alice.seen.lock().unwrap().iter().rev().find_map(|s| match &s.event.content.relates_to {
+        Some(Relation::Replacement(r)) if r.event_id == reply.event.event_id => {
+            serde_json::to_value(&r.new_content).ok()
+        }
+        _ => None,
+    });
+    let formatted = formatted.expect("the answer was streamed by edits");
+    assert_eq!(formatted["format"], "org.matrix.custom.html");
+    assert!(formatted["formatted_body"].as_str().unwrap().contains("<b>Sources:</b>"), "{formatted}");
+
+    let second = follow_up(&s.alice, &s.bot_id, &room, &asked, "And where is the admin PIN?").await;
+    assert!(second.contains("sticker"), "{second}");
+    let chat = last_chat(&s.env);
+    assert!(
+        chat.iter().any(|(role, text)| role == "user" && text.contains("How long must the reset button be held?")),
+        "the first question is in the follow-up's history: {chat:#?}"
+    );
+    assert!(
+        chat.iter()
+            .any(|(role, text)| role == "assistant" && text.contains("ten seconds") && !text.contains("Sources:")),
+        "the first answer (without its sources list) is in the history: {chat:#?}"
+    );
+    // The bot's own messages never made it ask anything: one question, one follow-up.
+    let asks = s.env.double.requests().iter().filter(|r| r.path == "/api/chat").count();
+    assert_eq!(asks, 2);
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_encrypted_room_works_both_ways_and_a_restart_keeps_the_device() {
+    let s = setup().await;
+    let bot = Bot::start(s.config.clone(), s.gateway.clone());
+    let room = room_with_bot(&s.alice, &s.bot_id, true).await;
+    assert!(room.latest_encryption_state().await.unwrap().is_encrypted());
+    let receipt = ingest_manual(&s.alice, &s.bot_id, &room).await;
+    assert!(receipt.encrypted, "the receipt came encrypted");
+    let (_, reply, text) = ask(&s.alice, &s.bot_id, &room, "How long must the reset button be held?").await;
+    assert!(reply.encrypted && text.contains("ten seconds"), "{text}");
+
+    let session_file = s.config.store_dir.join("session.json");
+    let session = |path: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let before = session(&session_file);
+    // Registering through the admin API made a device too; the bot's login made exactly one more.
+    let devices_before = s.peer.devices(before["access_token"].as_str().unwrap()).await;
+    assert!(devices_before.iter().any(|d| d == before["device_id"].as_str().unwrap()), "{devices_before:?}");
+    bot.stop().await;
+    // Sent while the bot is away: history, never answered after the restart.
+    let missed = send_text(&room, RoomMessageEventContent::text_plain("!ask Where is the admin PIN?")).await;
+
+    let bot = Bot::start(s.config.clone(), s.gateway.clone());
+    let (_, reply, text) = ask(&s.alice, &s.bot_id, &room, "Where is the admin PIN printed?").await;
+    assert!(reply.encrypted && text.contains("sticker"), "decrypts after the restart: {text}");
+    let after = session(&session_file);
+    assert_eq!(before["device_id"], after["device_id"], "the same device after the restart");
+    let devices = s.peer.devices(after["access_token"].as_str().unwrap()).await;
+    assert_eq!(devices, devices_before, "no new device per start");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&session_file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        s.alice.thread_replies(&s.bot_id, room.room_id(), missed.as_str()).is_empty(),
+        "old history is not answered"
+    );
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_disallowed_inviter_is_declined_and_an_uninvited_room_is_never_joined() {
+    let s = setup().await;
+    let bot = Bot::start(s.config.clone(), s.gateway.clone());
+    let eve = User::new(&s.peer, "eve", s.env.dir.path()).await;
+    let evil = eve.client.create_room(CreateRoom::new()).await.unwrap();
+    evil.invite_user_by_id(&s.bot_id).await.unwrap();
+    eve.wait_for_membership(evil.room_id(), &s.bot_id, MembershipState::Leave).await;
+
+    // Alice's room without the bot: asking and mentioning it there reaches nobody.
+    let lonely = s.alice.client.create_room(CreateRoom::new()).await.unwrap();
+    send_text(&lonely, RoomMessageEventContent::text_plain(format!("!ask {} where is the PIN?", s.bot_id))).await;
+    // An allowed invite still works afterwards, and the bot answers there.
+    let room = room_with_bot(&s.alice, &s.bot_id, false).await;
+    let asked = send_text(&room, RoomMessageEventContent::text_plain("!help")).await;
+    let (_, help) = bot_reply(&s.alice, &s.bot_id, &room, &asked, 0, |t| t.contains("!ingest")).await;
+    assert!(help.contains("!ask"), "{help}");
+
+    let bot_rooms = |state: RoomState| s.alice.client.rooms().into_iter().filter(move |r| r.state() == state).count();
+    assert!(bot_rooms(RoomState::Joined) >= 2);
+    let members = lonely.members_no_sync(matrix_sdk::RoomMemberships::ACTIVE).await.unwrap();
+    assert!(members.iter().all(|m| m.user_id() != s.bot_id), "the bot never joined the room it was not invited to");
+    assert!(
+        s.alice.seen.lock().unwrap().iter().all(|m| m.room != lonely.room_id() || m.event.sender != s.bot_id),
+        "the bot said nothing in the room it was not invited to"
+    );
+    assert_eq!(s.env.double.requests().iter().filter(|r| r.path == "/api/chat").count(), 0);
+    bot.stop().await;
+}
