@@ -249,3 +249,75 @@ async fn a_disallowed_inviter_is_declined_and_an_uninvited_room_is_never_joined(
     assert_eq!(s.env.double.requests().iter().filter(|r| r.path == "/api/chat").count(), 0);
     bot.stop().await;
 }
+
+/// The document id a receipt names (`… as document ID.`).
+fn document_id(receipt: &str) -> String {
+    let rest = receipt.split("as document ").nth(1).expect("a receipt names its document");
+    rest.split(['.', ',', ' ']).next().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_direct_message_needs_no_prefix_and_bad_files_get_a_reply() {
+    let mut s = setup().await;
+    s.config.max_file_bytes = 4_000;
+    let bot = Bot::start(s.config.clone(), s.gateway.clone());
+    let mut request = CreateRoom::new();
+    request.is_direct = true;
+    request.invite = vec![s.bot_id.clone()];
+    let dm = s.alice.client.create_room(request).await.unwrap();
+    s.alice.wait_for_membership(dm.room_id(), &s.bot_id, MembershipState::Join).await;
+
+    // A file sent to the bot is ingested without a command; the receipt is in its thread.
+    let pdf_type: mime::Mime = "application/pdf".parse().unwrap();
+    let file = dm.send_attachment("router-manual.pdf", &pdf_type, pdf(MANUAL), AttachmentConfig::new()).await.unwrap();
+    let (_, receipt) = bot_reply(&s.alice, &s.bot_id, &dm, &file.event_id, 0, |t| t.starts_with("Added")).await;
+    // Over the size limit (declared by the sender's client): refused before downloading.
+    let big =
+        dm.send_attachment("big.txt", &mime::TEXT_PLAIN, vec![b'a'; 5_000], AttachmentConfig::new()).await.unwrap();
+    let (_, refusal) = bot_reply(&s.alice, &s.bot_id, &dm, &big.event_id, 0, |_| true).await;
+    assert!(refusal.contains("over this bot's limit of 4.0 kB"), "{refusal}");
+    // A broken file: the core's reason, not silence.
+    let broken =
+        dm.send_attachment("broken.pdf", &pdf_type, b"no PDF here".to_vec(), AttachmentConfig::new()).await.unwrap();
+    let (_, unreadable) = bot_reply(&s.alice, &s.bot_id, &dm, &broken.event_id, 0, |_| true).await;
+    assert!(unreadable.contains("“broken.pdf”") && unreadable.contains("not a PDF"), "{unreadable}");
+
+    // Any message is a question.
+    let asked = send_text(&dm, RoomMessageEventContent::text_plain("Where is the admin PIN printed?")).await;
+    let (_, answer) = bot_reply(&s.alice, &s.bot_id, &dm, &asked, 0, |t| t.contains("\n\nSources:\n")).await;
+    check_sources(&answer);
+    assert!(answer.contains("sticker"), "{answer}");
+    let listed = send_text(&dm, RoomMessageEventContent::text_plain("!sources")).await;
+    let (_, sources) = bot_reply(&s.alice, &s.bot_id, &dm, &listed, 0, |_| true).await;
+    assert!(sources.starts_with("1 document here:") && sources.contains(&document_id(&receipt)), "{sources}");
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_room_creator_may_forget_and_a_member_may_not() {
+    let s = setup().await;
+    let bot = Bot::start(s.config.clone(), s.gateway.clone());
+    let room = room_with_bot(&s.alice, &s.bot_id, false).await;
+    let receipt = ingest_manual(&s.alice, &s.bot_id, &room).await;
+    let id = document_id(&s.alice.current_text(receipt.event.event_id.as_str()).unwrap());
+    let bob = User::new(&s.peer, "bob", s.env.dir.path()).await;
+    room.invite_user_by_id(&bob.id).await.unwrap();
+    let mut tries = 0;
+    while let Err(error) = bob.client.join_room_by_id(room.room_id()).await {
+        tries += 1;
+        assert!(tries < 50, "bob cannot join: {error}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    s.alice.wait_for_membership(room.room_id(), &bob.id, MembershipState::Join).await;
+
+    // Bob has power 0: the default rules let only admins (owners) forget.
+    let bob_room = bob.client.get_room(room.room_id()).unwrap();
+    let tried = send_text(&bob_room, RoomMessageEventContent::text_plain(format!("!forget {id}"))).await;
+    let (_, denied) = bot_reply(&s.alice, &s.bot_id, &room, &tried, 0, |_| true).await;
+    assert_eq!(denied, "You are not allowed to do that here.");
+    // Alice created the room (version 12: creators are not in m.room.power_levels): an owner.
+    let forgot = send_text(&room, RoomMessageEventContent::text_plain(format!("!forget {id}"))).await;
+    let (_, done) = bot_reply(&s.alice, &s.bot_id, &room, &forgot, 0, |_| true).await;
+    assert!(done.starts_with("Forgot") && done.contains(&id), "{done}");
+    bot.stop().await;
+}
