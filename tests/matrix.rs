@@ -321,3 +321,53 @@ async fn the_room_creator_may_forget_and_a_member_may_not() {
     assert!(done.starts_with("Forgot") && done.contains(&id), "{done}");
     bot.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn progress_is_streamed_by_edits_while_the_bot_is_typing() {
+    let s = setup().await;
+    let bot = Bot::start(s.config.clone(), s.gateway.clone());
+    let room = room_with_bot(&s.alice, &s.bot_id, false).await;
+    ingest_manual(&s.alice, &s.bot_id, &room).await;
+    s.env.double.unload_all();
+    s.env.double.set_load_delay(Duration::from_millis(800));
+    s.env.double.set_token_delay(Duration::from_millis(120));
+    // Two questions at once: the chat model answers one at a time, so one waits in the queue.
+    let first = send_text(&room, RoomMessageEventContent::text_plain("!ask How long must the reset button be held?"));
+    let second = send_text(&room, RoomMessageEventContent::text_plain("!ask Where is the admin PIN printed?"));
+    let (first, second) = tokio::join!(first, second);
+    let mut shown = Vec::new();
+    for asked in [&first, &second] {
+        let (reply, text) = bot_reply(&s.alice, &s.bot_id, &room, asked, 0, |t| t.contains("\n\nSources:\n")).await;
+        check_sources(&text);
+        shown.extend(s.alice.texts(reply.event.event_id.as_str()));
+    }
+    assert!(shown.iter().any(|t| t == "…"), "the placeholder comes first: {shown:#?}");
+    assert!(shown.iter().any(|t| t == "Loading the model…"), "model loading is shown: {shown:#?}");
+    assert!(shown.iter().any(|t| t.starts_with("Waiting for the model: position")), "the queue is shown: {shown:#?}");
+    assert!(
+        shown.iter().any(|t| t.ends_with(" …") && t.len() > 4 && !t.contains("Sources:")),
+        "the text is shown as it is written: {shown:#?}"
+    );
+    let typing = s.alice.typing.lock().unwrap().clone();
+    assert!(typing.iter().any(|(r, u)| r == room.room_id() && u == &s.bot_id), "the bot was typing: {typing:?}");
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_access_token_logs_in_on_its_own_device() {
+    let s = setup().await;
+    let localpart = s.bot_id.localpart().to_owned();
+    let (token, device) = s.peer.login(&localpart, "bot-password").await;
+    let mut config = s.config.clone();
+    config.password = None;
+    config.access_token = Some(token.into());
+    let bot = Bot::start(config.clone(), s.gateway.clone());
+    let room = room_with_bot(&s.alice, &s.bot_id, true).await;
+    let asked = send_text(&room, RoomMessageEventContent::text_plain("!help")).await;
+    let (reply, _) = bot_reply(&s.alice, &s.bot_id, &room, &asked, 0, |t| t.contains("!ingest")).await;
+    assert!(reply.encrypted, "an encrypted reply from the token's device");
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(config.store_dir.join("session.json")).unwrap()).unwrap();
+    assert_eq!(saved["device_id"], device.as_str());
+    bot.stop().await;
+}

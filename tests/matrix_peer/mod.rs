@@ -14,6 +14,7 @@ use hmac::{Hmac, Mac};
 use matrix_sdk::config::SyncSettings;
 use matrix_sdk::ruma::events::room::member::{MembershipState, OriginalSyncRoomMemberEvent};
 use matrix_sdk::ruma::events::room::message::{MessageType, OriginalSyncRoomMessageEvent, Relation};
+use matrix_sdk::ruma::events::typing::SyncTypingEvent;
 use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, RoomId};
 use matrix_sdk::{Client, Room};
 use serde_json::{Value, json};
@@ -91,6 +92,14 @@ impl Peer {
         config
     }
 
+    /// Logs `localpart` in over the client API (a device of its own); returns (access token, device id).
+    pub async fn login(&self, localpart: &str, password: &str) -> (String, String) {
+        let body = json!({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": localpart}, "password": password});
+        let url = format!("{}/_matrix/client/v3/login", self.url);
+        let answer: Value = reqwest::Client::new().post(url).json(&body).send().await.unwrap().json().await.unwrap();
+        (answer["access_token"].as_str().unwrap().to_owned(), answer["device_id"].as_str().unwrap().to_owned())
+    }
+
     /// The devices of a user, as the user's own access token lists them.
     pub async fn devices(&self, access_token: &str) -> Vec<String> {
         let url = format!("{}/_matrix/client/v3/devices", self.url);
@@ -126,6 +135,8 @@ pub struct User {
     pub id: OwnedUserId,
     pub seen: Arc<Mutex<Vec<Seen>>>,
     pub members: Arc<Mutex<Vec<(OwnedRoomId, String, MembershipState)>>>,
+    /// Everyone this user saw typing, with the room.
+    pub typing: Arc<Mutex<Vec<(OwnedRoomId, OwnedUserId)>>>,
     sync: JoinHandle<()>,
 }
 
@@ -168,12 +179,21 @@ impl User {
                 record.lock().unwrap().push((room.room_id().to_owned(), event.state_key.to_string(), state));
             }
         });
+        let typing: Arc<Mutex<Vec<(OwnedRoomId, OwnedUserId)>>> = Arc::default();
+        let record = typing.clone();
+        client.add_event_handler(move |event: SyncTypingEvent, room: Room| {
+            let record = record.clone();
+            async move {
+                let mut typing = record.lock().unwrap();
+                typing.extend(event.content.user_ids.into_iter().map(|u| (room.room_id().to_owned(), u)));
+            }
+        });
         client.sync_once(SyncSettings::default()).await.unwrap();
         let syncing = client.clone();
         let sync = tokio::spawn(async move {
             let _ = syncing.sync(SyncSettings::default().timeout(Duration::from_secs(5))).await;
         });
-        User { client, id, seen, members, sync }
+        User { client, id, seen, members, typing, sync }
     }
 
     /// Waits until `check` finds something in what this user received (up to 60 s).
@@ -213,6 +233,17 @@ impl User {
             .filter(|s| matches!(&s.event.content.relates_to, Some(Relation::Thread(t)) if t.event_id == root))
             .cloned()
             .collect()
+    }
+
+    /// Every text the bot's event `id` showed, in order: itself, then each edit.
+    pub fn texts(&self, id: &str) -> Vec<String> {
+        let seen = self.seen.lock().unwrap();
+        let first = seen.iter().filter(|s| s.event.event_id == id).map(Seen::body);
+        let edits = seen
+            .iter()
+            .filter(|s| matches!(&s.event.content.relates_to, Some(Relation::Replacement(r)) if r.event_id == id))
+            .map(Seen::body);
+        first.chain(edits).collect()
     }
 
     /// The latest text of the bot's event `id` (its last edit, else itself).
