@@ -7,6 +7,7 @@
 //! errors included.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,8 +29,9 @@ use crate::convert::{self, Context, FileRef, Inbound, IngestTarget};
 use crate::reply;
 use crate::stream::{Reply, stream_answer};
 
-/// Events sent this long before the bot started still count as new (clock skew between the
-/// homeserver and the bot); anything older is history and never answered.
+/// Once the bot has caught up, events stamped this long before it started still count as new
+/// (clock skew between the homeserver and the bot). While it catches up, nothing stamped before
+/// its start counts: that is what it missed while it was down, history it never answers.
 const CLOCK_SKEW_MS: u64 = 5_000;
 
 /// What the handler needs from the configuration.
@@ -62,6 +64,10 @@ pub struct Handler {
     started: MilliSecondsSinceUnixEpoch,
     /// Direct-message rooms joined in this run (before the homeserver echoes `m.direct` back).
     direct: Mutex<HashSet<OwnedRoomId>>,
+    /// Rooms whose invite was answered in this run (an invite can arrive twice at start).
+    invites: Mutex<HashSet<OwnedRoomId>>,
+    /// True during the first sync after the start.
+    catching_up: AtomicBool,
 }
 
 impl Handler {
@@ -72,7 +78,20 @@ impl Handler {
         bot: OwnedUserId,
         started: MilliSecondsSinceUnixEpoch,
     ) -> Self {
-        Handler { gateway, settings, bot, started, direct: Mutex::new(HashSet::new()) }
+        Handler {
+            gateway,
+            settings,
+            bot,
+            started,
+            direct: Mutex::new(HashSet::new()),
+            invites: Mutex::new(HashSet::new()),
+            catching_up: AtomicBool::new(true),
+        }
+    }
+
+    /// Marks the end of the first sync: from now on, events are live.
+    pub fn caught_up(&self) {
+        self.catching_up.store(false, Ordering::Relaxed);
     }
 
     /// An invite event: acts on the bot's own pending invites.
@@ -88,6 +107,9 @@ impl Handler {
 
     /// Joins when `inviter` (or their server) is allowed, else declines.
     pub async fn answer_invite(&self, room: &Room, inviter: &UserId, is_direct: bool) {
+        if !self.invites.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(room.room_id().to_owned()) {
+            return;
+        }
         if !convert::invite_allowed(inviter, &self.settings.allowed_inviters) {
             tracing::info!(room = %room.room_id(), inviter = %inviter, "Declining an invite from someone not allowed.");
             if let Err(error) = room.leave().await {
@@ -124,12 +146,16 @@ impl Handler {
             || room.is_direct().await.unwrap_or(false)
     }
 
-    /// A message event: answers it when it is for the bot.
+    /// Whether an event stamped `ts` is new: decide it when the sync delivers the event (the
+    /// answer itself runs later, in a task of its own).
+    pub fn is_new(&self, ts: MilliSecondsSinceUnixEpoch) -> bool {
+        let skew = if self.catching_up.load(Ordering::Relaxed) { 0 } else { CLOCK_SKEW_MS };
+        convert::is_fresh(ts, self.started, skew)
+    }
+
+    /// A message event (already found [new](Self::is_new)): answers it when it is for the bot.
     pub async fn on_message(&self, event: OriginalSyncRoomMessageEvent, room: Room) {
         if room.state() != RoomState::Joined || event.sender == self.bot {
-            return;
-        }
-        if !convert::is_fresh(event.origin_server_ts, self.started, CLOCK_SKEW_MS) {
             return;
         }
         let direct = self.is_direct(&room).await;

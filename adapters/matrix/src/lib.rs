@@ -74,24 +74,44 @@ impl Adapter for MatrixAdapter {
 
     async fn run(self: Box<Self>, gateway: Arc<dyn Gateway>, shutdown: CancellationToken) -> Result<(), AdapterError> {
         let store_dir = self.config.store_dir.clone();
+        let started = MilliSecondsSinceUnixEpoch::now();
         let client = tokio::select! {
             client = session::connect(&self.config, &store_dir) => client?,
             () = shutdown.cancelled() => return Ok(()),
         };
         let bot = client.user_id().ok_or_else(|| AdapterError::Other("logged in without a user id".into()))?.to_owned();
-        let started = MilliSecondsSinceUnixEpoch::now();
-        // Catch up without handlers: everything before this start is history, never answered.
-        // The keys that arrive meanwhile are still stored, so older encrypted messages stay readable.
+        let handler = Arc::new(Handler::new(gateway, Settings::from(&self.config), bot.clone(), started));
+        let on_message = handler.clone();
+        client.add_event_handler(move |event: OriginalSyncRoomMessageEvent, room: Room| {
+            let handler = on_message.clone();
+            let new = handler.is_new(event.origin_server_ts);
+            async move {
+                // Answers take a while: never hold up the sync loop.
+                if new {
+                    tokio::spawn(async move { handler.on_message(event, room).await });
+                }
+            }
+        });
+        let on_invite = handler.clone();
+        client.add_event_handler(move |event: StrippedRoomMemberEvent, room: Room| {
+            let handler = on_invite.clone();
+            async move {
+                tokio::spawn(async move { handler.on_invite(event, room).await });
+            }
+        });
+        // Catch up first: messages stamped before this start are what the bot missed while it was
+        // down, history it never answers (the handler checks); newer ones in this batch are
+        // answered. The keys that arrived meanwhile are stored, so encrypted rooms stay readable.
         let caught_up = tokio::select! {
             response = client.sync_once(SyncSettings::default().timeout(Duration::ZERO)) => {
                 response.map_err(|e| sync_error(&e, &store_dir))?
             }
             () = shutdown.cancelled() => return Ok(()),
         };
-        let handler = Arc::new(Handler::new(gateway, Settings::from(&self.config), bot.clone(), started));
+        handler.caught_up();
         tracing::info!(adapter = "matrix", user = %bot, "Connected to Matrix.");
 
-        // Invites that came while the bot was away.
+        // Invites that came while the bot was away (each is answered once).
         for room in client.invited_rooms() {
             let handler = handler.clone();
             tokio::spawn(async move {
@@ -107,21 +127,6 @@ impl Adapter for MatrixAdapter {
                 }
             });
         }
-        let on_message = handler.clone();
-        client.add_event_handler(move |event: OriginalSyncRoomMessageEvent, room: Room| {
-            let handler = on_message.clone();
-            async move {
-                // Answers take a while: never hold up the sync loop.
-                tokio::spawn(async move { handler.on_message(event, room).await });
-            }
-        });
-        let on_invite = handler.clone();
-        client.add_event_handler(move |event: StrippedRoomMemberEvent, room: Room| {
-            let handler = on_invite.clone();
-            async move {
-                tokio::spawn(async move { handler.on_invite(event, room).await });
-            }
-        });
         let settings = SyncSettings::default().token(caught_up.next_batch).timeout(SYNC_TIMEOUT);
         tokio::select! {
             result = client.sync(settings) => match result {
