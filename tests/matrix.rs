@@ -127,8 +127,13 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
+    setup_with(|_| {}).await
+}
+
+async fn setup_with(configure: impl FnOnce(&mut footnote::config::Config)) -> Setup {
     let peer = peer().await;
-    let env = common::TestEnv::new().await;
+    let mut env = common::TestEnv::new().await;
+    configure(&mut env.config);
     let gateway: Arc<dyn Gateway> = Arc::new(env.core().await);
     let bot_name = matrix_peer::unique("bot");
     let bot_id = peer.register(&bot_name, "bot-password").await;
@@ -371,5 +376,39 @@ async fn an_access_token_logs_in_on_its_own_device() {
     let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(config.store_dir.join("session.json")).unwrap()).unwrap();
     assert_eq!(saved["device_id"], device.as_str());
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rooms_of_one_space_share_a_collection_when_mapped_by_space() {
+    let s = setup_with(|c| c.scopes.mapping = footnote::config::Mapping::Space).await;
+    let bot = Bot::start(s.config.clone(), s.gateway.clone());
+    let mut request = CreateRoom::new();
+    let space_type = serde_json::value::to_raw_value(&serde_json::json!({"type": "m.space"})).unwrap();
+    request.creation_content = Some(matrix_sdk::ruma::serde::Raw::from_json(space_type));
+    let space = s.alice.client.create_room(request).await.unwrap();
+    space.invite_user_by_id(&s.bot_id).await.unwrap();
+    s.alice.wait_for_membership(space.room_id(), &s.bot_id, MembershipState::Join).await;
+    let mut rooms = Vec::new();
+    for _ in 0..2 {
+        let room = s.alice.client.create_room(CreateRoom::new()).await.unwrap();
+        let via = serde_json::json!({"via": [s.peer.server_name]});
+        space.send_state_event_raw("m.space.child", room.room_id().as_str(), via.clone()).await.unwrap();
+        let parent = serde_json::json!({"via": [s.peer.server_name], "canonical": true});
+        room.send_state_event_raw("m.space.parent", space.room_id().as_str(), parent).await.unwrap();
+        room.invite_user_by_id(&s.bot_id).await.unwrap();
+        s.alice.wait_for_membership(room.room_id(), &s.bot_id, MembershipState::Join).await;
+        rooms.push(room);
+    }
+    let outside = room_with_bot(&s.alice, &s.bot_id, false).await;
+
+    let receipt = ingest_manual(&s.alice, &s.bot_id, &rooms[0]).await;
+    let id = document_id(&s.alice.current_text(receipt.event.event_id.as_str()).unwrap());
+    let listed = send_text(&rooms[1], RoomMessageEventContent::text_plain("!sources")).await;
+    let (_, sources) = bot_reply(&s.alice, &s.bot_id, &rooms[1], &listed, 0, |_| true).await;
+    assert!(sources.contains(&id), "the other room of the space sees the document: {sources}");
+    let listed = send_text(&outside, RoomMessageEventContent::text_plain("!sources")).await;
+    let (_, none) = bot_reply(&s.alice, &s.bot_id, &outside, &listed, 0, |_| true).await;
+    assert!(none.starts_with("There are no documents here yet"), "a room outside the space does not: {none}");
     bot.stop().await;
 }
