@@ -142,8 +142,9 @@ impl Handler {
     }
 
     async fn is_direct(&self, room: &Room) -> bool {
-        self.direct.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(room.room_id())
-            || room.is_direct().await.unwrap_or(false)
+        let joined_as_direct =
+            self.direct.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(room.room_id());
+        joined_as_direct || room.is_direct().await.unwrap_or(false)
     }
 
     /// Whether an event stamped `ts` is new: decide it when the sync delivers the event (the
