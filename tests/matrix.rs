@@ -355,6 +355,21 @@ async fn progress_is_streamed_by_edits_while_the_bot_is_typing() {
         shown.iter().any(|t| t.ends_with(" …") && t.len() > 4 && !t.contains("Sources:")),
         "the text is shown as it is written: {shown:#?}"
     );
+    // Progress edits are throttled to the edit interval (200 ms here); only the final answer
+    // goes out at once. Server timestamps, so allow for some network jitter.
+    for asked in [&first, &second] {
+        let reply = &s.alice.thread_replies(&s.bot_id, room.room_id(), asked.as_str())[0];
+        let seen = s.alice.seen.lock().unwrap().clone();
+        let mut stamps: Vec<u64> = std::iter::once(&reply.event)
+            .chain(seen.iter().map(|m| &m.event).filter(|e| {
+                matches!(&e.content.relates_to, Some(Relation::Replacement(r)) if r.event_id == reply.event.event_id)
+            }))
+            .map(|e| u64::from(e.origin_server_ts.0))
+            .collect();
+        stamps.pop();
+        assert!(stamps.len() >= 3, "{stamps:?}");
+        assert!(stamps.windows(2).all(|w| w[1] >= w[0] + 100), "edits at least ~200 ms apart: {stamps:?}");
+    }
     let typing = s.alice.typing.lock().unwrap().clone();
     assert!(typing.iter().any(|(r, u)| r == room.room_id() && u == &s.bot_id), "the bot was typing: {typing:?}");
     bot.stop().await;

@@ -57,10 +57,10 @@ impl MatrixAdapter {
     }
 }
 
-fn sync_error(error: &matrix_sdk::Error, store_dir: &std::path::Path) -> AdapterError {
+fn sync_error(error: &matrix_sdk::Error) -> AdapterError {
     if let Some(ErrorKind::UnknownToken { .. }) = error.client_api_error_kind() {
-        // The session was logged out elsewhere: forget it, so the restart logs in again.
-        let _ = std::fs::remove_file(session::session_path(store_dir));
+        // Logged out elsewhere. The restart finds the saved session refused and logs in again
+        // with the same device id, so the store's keys stay in use.
         return AdapterError::Connection("the homeserver no longer accepts the bot's session".into());
     }
     AdapterError::Connection(format!("Matrix sync failed: {error}"))
@@ -104,7 +104,7 @@ impl Adapter for MatrixAdapter {
         // answered. The keys that arrived meanwhile are stored, so encrypted rooms stay readable.
         let caught_up = tokio::select! {
             response = client.sync_once(SyncSettings::default().timeout(Duration::ZERO)) => {
-                response.map_err(|e| sync_error(&e, &store_dir))?
+                response.map_err(|e| sync_error(&e))?
             }
             () = shutdown.cancelled() => return Ok(()),
         };
@@ -131,7 +131,7 @@ impl Adapter for MatrixAdapter {
         tokio::select! {
             result = client.sync(settings) => match result {
                 Ok(()) => Err(AdapterError::Connection("the Matrix sync loop ended".into())),
-                Err(error) => Err(sync_error(&error, &store_dir)),
+                Err(error) => Err(sync_error(&error)),
             },
             () = shutdown.cancelled() => {
                 tracing::info!(adapter = "matrix", "Disconnecting from Matrix.");
