@@ -427,3 +427,30 @@ async fn rooms_of_one_space_share_a_collection_when_mapped_by_space() {
     assert!(none.starts_with("There are no documents here yet"), "a room outside the space does not: {none}");
     bot.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_undecryptable_direct_message_is_answered_not_dropped() {
+    let s = setup().await;
+    let bot = Bot::start(s.config.clone(), s.gateway.clone());
+    let mut request = CreateRoom::new();
+    request.is_direct = true;
+    request.invite = vec![s.bot_id.clone()];
+    let dm = s.alice.client.create_room(request).await.unwrap();
+    s.alice.wait_for_membership(dm.room_id(), &s.bot_id, MembershipState::Join).await;
+    dm.enable_encryption().await.unwrap();
+    // An encrypted event whose session the bot never received, sent around alice's client.
+    let token = s.alice.client.access_token().unwrap();
+    let url = format!("{}/_matrix/client/v3/rooms/{}/send/m.room.encrypted/utd-1", s.peer.url, dm.room_id());
+    let content = serde_json::json!({
+        "algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AwgAEnAcgZ8kR2z3bm9ub2lzZQ",
+        "device_id": "NOSUCHDEVICE", "sender_key": "aGVsbG8gd29ybGQgaGVsbG8gd29ybGQgaGVsbG8gd29y",
+        "session_id": "bm8gc3VjaCBzZXNzaW9uIGV2ZXIgc2hhcmVkIHdpdGggdGhlIGJvdA"
+    });
+    let sent: serde_json::Value =
+        reqwest::Client::new().put(url).bearer_auth(token).json(&content).send().await.unwrap().json().await.unwrap();
+    let event_id: OwnedEventId = sent["event_id"].as_str().unwrap().try_into().unwrap();
+    let (reply, text) = bot_reply(&s.alice, &s.bot_id, &dm, &event_id, 0, |_| true).await;
+    assert!(text.starts_with("I couldn't decrypt your message"), "{text}");
+    assert!(reply.encrypted, "the reply itself is encrypted");
+    bot.stop().await;
+}

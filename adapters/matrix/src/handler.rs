@@ -17,8 +17,11 @@ use matrix_sdk::deserialized_responses::TimelineEventKind;
 use matrix_sdk::media::{MediaFormat, MediaRequestParameters};
 use matrix_sdk::room::{ParentSpace, RelationsOptions};
 use matrix_sdk::ruma::api::Direction;
+use matrix_sdk::ruma::events::room::encrypted::OriginalSyncRoomEncryptedEvent;
 use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMemberEvent};
-use matrix_sdk::ruma::events::room::message::{MessageType, OriginalSyncRoomMessageEvent};
+use matrix_sdk::ruma::events::room::message::{
+    AddMentions, MessageType, OriginalSyncRoomMessageEvent, ReplyMetadata, ReplyWithinThread,
+};
 use matrix_sdk::ruma::events::room::power_levels::UserPowerLevel;
 use matrix_sdk::ruma::events::{AnySyncMessageLikeEvent, AnySyncTimelineEvent, SyncMessageLikeEvent};
 use matrix_sdk::ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId, OwnedUserId, UInt, UserId};
@@ -27,7 +30,7 @@ use matrix_sdk::{Room, RoomState};
 use crate::config::Config;
 use crate::convert::{self, Context, FileRef, Inbound, IngestTarget};
 use crate::reply;
-use crate::stream::{Reply, stream_answer};
+use crate::stream::{Reply, notice, stream_answer};
 
 /// Once the bot has caught up, events stamped this long before it started still count as new
 /// (clock skew between the homeserver and the bot). While it catches up, nothing stamped before
@@ -202,6 +205,24 @@ impl Handler {
             Inbound::Unknown(word) => format!("I don't know {prefix}{word}. {}", reply::help_text(prefix)),
         };
         out.say(&text).await;
+    }
+
+    /// A message the bot could not decrypt (its key never reached the bot's device). In a DM it
+    /// was surely meant for the bot, so the sender is told; elsewhere it is only logged.
+    pub async fn on_undecryptable(&self, event: OriginalSyncRoomEncryptedEvent, room: Room) {
+        if room.state() != RoomState::Joined || event.sender == self.bot {
+            return;
+        }
+        tracing::warn!(room = %room.room_id(), event = %event.event_id, sender = %event.sender, "Could not decrypt a message.");
+        if !self.is_direct(&room).await {
+            return;
+        }
+        let body = reply::text_bodies(reply::UNDECRYPTABLE).swap_remove(0);
+        let metadata = ReplyMetadata::new(&event.event_id, &event.sender, None);
+        let content = notice(&body).make_for_thread(metadata, ReplyWithinThread::No, AddMentions::No);
+        if let Err(error) = room.send(content).await {
+            tracing::warn!(error = %error, room = %room.room_id(), "Could not send a reply to Matrix.");
+        }
     }
 
     /// Ingests what `!ingest` (or a file sent in a DM) points at; returns the line to show.

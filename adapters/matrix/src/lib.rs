@@ -33,6 +33,7 @@ use matrix_sdk::config::SyncSettings;
 use matrix_sdk::deserialized_responses::SyncOrStrippedState;
 use matrix_sdk::ruma::MilliSecondsSinceUnixEpoch;
 use matrix_sdk::ruma::api::error::ErrorKind;
+use matrix_sdk::ruma::events::room::encrypted::OriginalSyncRoomEncryptedEvent;
 use matrix_sdk::ruma::events::room::member::StrippedRoomMemberEvent;
 use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
 
@@ -89,6 +90,16 @@ impl Adapter for MatrixAdapter {
                 // Answers take a while: never hold up the sync loop.
                 if new {
                     tokio::spawn(async move { handler.on_message(event, room).await });
+                }
+            }
+        });
+        let on_undecryptable = handler.clone();
+        client.add_event_handler(move |event: OriginalSyncRoomEncryptedEvent, room: Room| {
+            let handler = on_undecryptable.clone();
+            let new = handler.is_new(event.origin_server_ts);
+            async move {
+                if new {
+                    tokio::spawn(async move { handler.on_undecryptable(event, room).await });
                 }
             }
         });

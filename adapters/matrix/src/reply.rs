@@ -20,6 +20,9 @@ pub const TEXT_PIECE_CHARS: usize = 2_500;
 const SNIPPET_MAX: usize = 300;
 /// The longest title shown for a source.
 const TITLE_MAX: usize = 200;
+/// The reply to a direct message the bot could not decrypt.
+pub const UNDECRYPTABLE: &str = "I couldn't decrypt your message: its key did not reach my device. Please send it \
+     again; if this keeps happening, your client may need to trust (verify) my session.";
 /// The placeholder of an answer that has just been asked.
 pub const PLACEHOLDER: &str = "…";
 
