@@ -297,6 +297,11 @@ async fn a_direct_message_needs_no_prefix_and_bad_files_get_a_reply() {
     let listed = send_text(&dm, RoomMessageEventContent::text_plain("!sources")).await;
     let (_, sources) = bot_reply(&s.alice, &s.bot_id, &dm, &listed, 0, |_| true).await;
     assert!(sources.starts_with("1 document here:") && sources.contains(&document_id(&receipt)), "{sources}");
+    for (command, expected) in [("!status", "Ollama: reachable"), ("!warmup", "Models are warm")] {
+        let sent = send_text(&dm, RoomMessageEventContent::text_plain(command)).await;
+        let (_, text) = bot_reply(&s.alice, &s.bot_id, &dm, &sent, 0, |_| true).await;
+        assert!(text.starts_with(expected), "{command}: {text}");
+    }
     bot.stop().await;
 }
 
@@ -317,6 +322,17 @@ async fn the_room_creator_may_forget_and_a_member_may_not() {
     }
     s.alice.wait_for_membership(room.room_id(), &bob.id, MembershipState::Join).await;
 
+    // A text message replied to with !ingest becomes a small document.
+    let snippet =
+        send_text(&room, RoomMessageEventContent::text_plain("The guest network password is on the fridge.")).await;
+    let command = RoomMessageEventContent::text_plain("!ingest").make_reply_to(
+        ReplyMetadata::new(&snippet, &s.alice.id, None),
+        ForwardThread::No,
+        AddMentions::No,
+    );
+    let ingest = send_text(&room, command).await;
+    let (_, added) = bot_reply(&s.alice, &s.bot_id, &room, &ingest, 0, |_| true).await;
+    assert!(added.starts_with("Added “The guest network password is"), "{added}");
     // Bob has power 0: the default rules let only admins (owners) forget.
     let bob_room = bob.client.get_room(room.room_id()).unwrap();
     let tried = send_text(&bob_room, RoomMessageEventContent::text_plain(format!("!forget {id}"))).await;
