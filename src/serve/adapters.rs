@@ -83,6 +83,18 @@ fn build_one(cfg: &Config, name: &str, section: &figment::value::Value) -> Resul
             Ok(Box::new(footnote_slack::SlackAdapter::new(c.clone())?) as Box<dyn Adapter>)
         }));
     }
+    #[cfg(feature = "matrix")]
+    if name == "matrix" {
+        let mut c: footnote_matrix::Config = section.deserialize().map_err(read)?;
+        // A relative store (session + encryption keys) lives in the data directory.
+        if c.store_dir.is_relative() {
+            c.store_dir = cfg.data_dir.join(&c.store_dir);
+        }
+        c.validate().map_err(|p| p.into_iter().map(|p| format!("[adapters.matrix]: {p}")).collect::<Vec<_>>())?;
+        return Ok(AdapterSpec::new("matrix", move || {
+            Ok(Box::new(footnote_matrix::MatrixAdapter::new(c.clone())?) as Box<dyn Adapter>)
+        }));
+    }
     #[cfg(feature = "email")]
     if name == "email" {
         let mut c: footnote_email::Config = section.deserialize().map_err(read)?;
@@ -183,17 +195,46 @@ pub async fn supervise(spec: AdapterSpec, gateway: Arc<dyn Gateway>, shutdown: C
 mod tests {
     use super::*;
 
+    fn empty() -> figment::value::Value {
+        figment::value::Value::Dict(Default::default(), figment::value::Dict::new())
+    }
+
     #[test]
-    #[cfg(not(feature = "matrix"))]
     fn a_section_for_an_adapter_not_compiled_in_names_the_feature() {
         let mut cfg = Config::default();
-        cfg.adapters
-            .insert("matrix".into(), figment::value::Value::Dict(Default::default(), figment::value::Dict::new()));
-        cfg.adapters.insert("irc".into(), figment::value::Value::Dict(Default::default(), figment::value::Dict::new()));
+        // With every adapter compiled in (the default build), only the unknown name is refused.
+        let missing = KNOWN.iter().find(|(_, _, compiled)| !compiled);
+        if let Some((name, _, _)) = missing {
+            cfg.adapters.insert((*name).into(), empty());
+        }
+        cfg.adapters.insert("irc".into(), empty());
         let problems = build_adapters(&cfg).err().expect("refused");
-        assert!(problems.iter().any(|p| p.contains("--features matrix")), "{problems:?}");
+        if let Some((_, feature, _)) = missing {
+            assert!(problems.iter().any(|p| p.contains(&format!("--features {feature}"))), "{problems:?}");
+        }
         assert!(problems.iter().any(|p| p.contains("no adapter named \"irc\"")), "{problems:?}");
         assert!(build_adapters(&Config::default()).unwrap().is_empty());
+    }
+
+    #[test]
+    #[cfg(feature = "matrix")]
+    fn the_matrix_section_is_read_and_checked_by_the_matrix_crate() {
+        let section = |pairs: &[(&str, &str)]| {
+            let mut dict = figment::value::Dict::new();
+            for (k, v) in pairs {
+                dict.insert((*k).into(), figment::value::Value::from(*v));
+            }
+            figment::value::Value::Dict(Default::default(), dict)
+        };
+        let mut cfg = Config::default();
+        cfg.adapters.insert("matrix".into(), section(&[("homeserver", "matrix.example.org"), ("user_id", "@bot:x")]));
+        let problems = build_adapters(&cfg).err().expect("no password, no scheme");
+        assert!(problems.iter().all(|p| p.starts_with("[adapters.matrix]")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.contains("homeserver")) && problems.iter().any(|p| p.contains("password")));
+        let good = [("homeserver", "https://matrix.example.org"), ("user_id", "@bot:example.org"), ("password", "pw")];
+        cfg.adapters.insert("matrix".into(), section(&good));
+        let specs = build_adapters(&cfg).expect("a complete section builds");
+        assert_eq!(specs.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["matrix"]);
     }
 
     #[test]

@@ -1,0 +1,309 @@
+//! Pure rendering of gateway results into Matrix message bodies: a plain-text `body` and an
+//! HTML `formatted_body`, within the homeserver's event size limit.
+//!
+//! Answers keep their `[n]` markers in both bodies and list the numbered sources after the text
+//! (title, page or heading, snippet, and a link for chat-ingested sources). A Matrix event may be
+//! at most 65,536 bytes of JSON; an edit (`m.replace`) carries its content twice (the `* ` fallback
+//! and `m.new_content`), so one part holds at most [`PART_BUDGET`] bytes of body and formatted
+//! body together, and longer answers continue in further events.
+
+use footnote_adapter::render::{source_line, split_message};
+use footnote_adapter::{Answer, Citation, DocumentInfo, ForgetReceipt, Status, WarmupReport};
+
+/// Bytes of `body` + `formatted_body` in one part, so that an edit carrying it twice plus the
+/// event envelope stays well under the 65,536-byte event limit.
+pub const PART_BUDGET: usize = 28_000;
+/// Characters of answer text per piece before it is split (4-byte characters and HTML escaping
+/// included, a piece stays under [`PART_BUDGET`]).
+pub const TEXT_PIECE_CHARS: usize = 2_500;
+/// The longest snippet shown for a source.
+const SNIPPET_MAX: usize = 300;
+/// The longest title shown for a source.
+const TITLE_MAX: usize = 200;
+/// The reply to a direct message the bot could not decrypt.
+pub const UNDECRYPTABLE: &str = "I couldn't decrypt your message: its key did not reach my device. Please send it \
+     again; if this keeps happening, your client may need to trust (verify) my session.";
+/// The placeholder of an answer that has just been asked.
+pub const PLACEHOLDER: &str = "…";
+
+/// A message's two bodies.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Body {
+    /// The plain-text `body`.
+    pub plain: String,
+    /// The `formatted_body` (`org.matrix.custom.html`).
+    pub html: String,
+}
+
+impl Body {
+    /// Bytes both bodies take.
+    pub fn len(&self) -> usize {
+        self.plain.len() + self.html.len()
+    }
+
+    /// True when both bodies are empty.
+    pub fn is_empty(&self) -> bool {
+        self.plain.is_empty() && self.html.is_empty()
+    }
+}
+
+/// Escapes text for HTML.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text as HTML paragraphs: blank lines separate paragraphs, single line breaks become `<br>`.
+pub fn paragraphs(text: &str) -> String {
+    text.split("\n\n")
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| format!("<p>{}</p>", escape(p).replace('\n', "<br>")))
+        .collect()
+}
+
+/// Cuts `text` to at most `max` characters, ending with `…` when it was cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out = out.trim_end().to_owned();
+    out.push('…');
+    out
+}
+
+/// A short text (a receipt, an error's user message) as bodies, split under the budget.
+pub fn text_bodies(text: &str) -> Vec<Body> {
+    let pieces = split_message(text, TEXT_PIECE_CHARS);
+    let blocks = pieces.into_iter().map(|p| Block { html: paragraphs(&p), plain: p, joiner: "\n\n" }).collect();
+    pack(blocks)
+}
+
+/// One source, shortened for a chat message.
+fn short(citation: &Citation) -> Citation {
+    let snippet = citation.snippet.split_whitespace().collect::<Vec<_>>().join(" ");
+    Citation {
+        title: truncate(&citation.title, TITLE_MAX),
+        snippet: truncate(&snippet, SNIPPET_MAX),
+        ..citation.clone()
+    }
+}
+
+/// One source as HTML: `[n] <b>Title</b> — p. 3 · Heading`, the quoted snippet, and a link to the
+/// original message for chat-ingested sources.
+pub fn source_html(citation: &Citation) -> String {
+    let c = short(citation);
+    let mut html = format!("[{}] <b>{}</b>", c.n, escape(&c.title));
+    let locator = c.locator.to_string();
+    if !locator.is_empty() {
+        html.push_str(&format!(" — {}", escape(&locator)));
+    }
+    if !c.snippet.is_empty() {
+        html.push_str(&format!("<br><i>“{}”</i>", escape(&c.snippet)));
+    }
+    if let Some(link) = &c.locator.link
+        && (link.starts_with("https://") || link.starts_with("http://"))
+    {
+        html.push_str(&format!(" <a href=\"{}\">original message</a>", escape(link)));
+    }
+    html
+}
+
+/// A block of a message and what joins it to the previous block in the plain body.
+struct Block {
+    plain: String,
+    html: String,
+    joiner: &'static str,
+}
+
+/// Packs blocks greedily into bodies of at most [`PART_BUDGET`] bytes.
+fn pack(blocks: Vec<Block>) -> Vec<Body> {
+    let mut parts: Vec<Body> = Vec::new();
+    let mut current = Body::default();
+    for block in blocks {
+        let extra = block.plain.len() + block.html.len() + block.joiner.len();
+        if !current.is_empty() && current.len() + extra > PART_BUDGET {
+            parts.push(std::mem::take(&mut current));
+        }
+        if !current.plain.is_empty() {
+            current.plain.push_str(block.joiner);
+        }
+        current.plain.push_str(&block.plain);
+        current.html.push_str(&block.html);
+    }
+    if !current.is_empty() || parts.is_empty() {
+        parts.push(current);
+    }
+    parts
+}
+
+/// The final answer as bodies: the notice, the text with its `[n]` markers, then `Sources:` and
+/// one numbered line per source. Long answers are split into several parts, each under the
+/// budget, never inside a marker.
+pub fn answer_bodies(answer: &Answer) -> Vec<Body> {
+    let mut blocks = Vec::new();
+    if let Some(notice) = answer.notice {
+        let text = notice.user_message();
+        blocks.push(Block { plain: text.to_owned(), html: format!("<p><i>{}</i></p>", escape(text)), joiner: "\n\n" });
+    }
+    let text = answer.text.trim();
+    if text.is_empty() && answer.citations.is_empty() && answer.notice.is_none() {
+        blocks.push(Block {
+            plain: "I have no answer to that.".into(),
+            html: "<p>I have no answer to that.</p>".into(),
+            joiner: "\n\n",
+        });
+    }
+    for piece in split_message(text, TEXT_PIECE_CHARS) {
+        blocks.push(Block { html: paragraphs(&piece), plain: piece, joiner: "\n\n" });
+    }
+    if !answer.citations.is_empty() {
+        blocks.push(Block { plain: "Sources:".into(), html: "<p><b>Sources:</b></p>".into(), joiner: "\n\n" });
+        for citation in &answer.citations {
+            blocks.push(Block {
+                plain: source_line(&short(citation)),
+                html: format!("<p>{}</p>", source_html(citation)),
+                joiner: "\n",
+            });
+        }
+    }
+    pack(blocks)
+}
+
+/// What the streamed reply shows while the answer is being written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// Waiting in the model queue; 1 means next.
+    Queued(usize),
+    /// The model is loading.
+    Loading,
+    /// The text streamed so far.
+    Writing(String),
+}
+
+const QUEUED: &str = "Waiting for the model: position ";
+const LOADING: &str = "Loading the model…";
+const WRITING: &str = "Writing…";
+
+/// The text of a reply in progress, within one part.
+pub fn progress_text(progress: &Progress) -> String {
+    match progress {
+        Progress::Queued(position) => format!("{QUEUED}{position}"),
+        Progress::Loading => LOADING.to_owned(),
+        Progress::Writing(text) if text.trim().is_empty() => WRITING.to_owned(),
+        Progress::Writing(text) => {
+            let tail: String = if text.chars().count() > TEXT_PIECE_CHARS {
+                let skip = text.chars().count() - TEXT_PIECE_CHARS;
+                format!("…{}", text.chars().skip(skip).collect::<String>())
+            } else {
+                text.clone()
+            };
+            format!("{} …", tail.trim())
+        }
+    }
+}
+
+/// The text of one of the bot's messages as a thread turn: `None` for a progress placeholder;
+/// a streamed, unfinished text loses its trailing ` …`.
+pub fn strip_progress(body: &str) -> Option<String> {
+    let body = body.trim();
+    if body.is_empty() || body == PLACEHOLDER || body == LOADING || body == WRITING || body.starts_with(QUEUED) {
+        return None;
+    }
+    Some(body.strip_suffix(" …").unwrap_or(body).to_owned())
+}
+
+/// The warm-up report: how long each model took to load.
+pub fn warmup_text(report: &WarmupReport) -> String {
+    if report.models.is_empty() {
+        return "There are no models to warm up.".to_owned();
+    }
+    let lines: Vec<String> = report
+        .models
+        .iter()
+        .map(|m| {
+            if m.load.is_zero() {
+                format!("- {} was already loaded (ready in {:.1} s)", m.name, m.took.as_secs_f64())
+            } else {
+                format!("- {} loaded in {:.1} s (ready in {:.1} s)", m.name, m.load.as_secs_f64(), m.took.as_secs_f64())
+            }
+        })
+        .collect();
+    format!("Models are warm:\n{}", lines.join("\n"))
+}
+
+/// The status report.
+pub fn status_text(status: &Status) -> String {
+    let model = |m: &footnote_adapter::ModelState| {
+        let state = match (m.available, m.loaded) {
+            (_, true) => "loaded",
+            (true, false) => "available, not loaded",
+            (false, false) => "not available",
+        };
+        format!("{}: {state}", m.name)
+    };
+    let mut out = format!(
+        "Ollama: {}\nChat model {}\nEmbedding model {}\nDocuments: {}, chunks: {}",
+        if status.ollama_reachable { "reachable" } else { "unreachable" },
+        model(&status.chat_model),
+        model(&status.embed_model),
+        status.documents,
+        status.chunks
+    );
+    if status.pending_embeddings > 0 {
+        out.push_str(&format!(", waiting for embeddings: {}", status.pending_embeddings));
+    }
+    if let Some(problem) = &status.problem {
+        out.push_str(&format!("\nProblem: {problem}"));
+    }
+    out
+}
+
+/// The document listing for `!sources`.
+pub fn documents_text(documents: &[DocumentInfo], prefix: &str) -> String {
+    if documents.is_empty() {
+        return format!(
+            "There are no documents here yet. Send a file and reply to it with {prefix}ingest (in a direct \
+             message, just send the file)."
+        );
+    }
+    let s = if documents.len() == 1 { "" } else { "s" };
+    let mut out = format!("{} document{s} here:", documents.len());
+    for doc in documents {
+        out.push_str(&format!("\n- {} {} ({}, {} chunks)", doc.id, doc.title, doc.kind, doc.chunks));
+    }
+    out
+}
+
+/// The receipt of `!forget`.
+pub fn forget_text(receipt: &ForgetReceipt) -> String {
+    format!("Forgot “{}” (document {}, {} chunks).", receipt.title, receipt.document_id, receipt.chunks)
+}
+
+/// The text of `!help`, and of a mention with nothing else.
+pub fn help_text(prefix: &str) -> String {
+    format!(
+        "I answer questions from this room's documents, citing numbered sources.\n\
+         - {prefix}ask question, or mention me with a question: I answer in a thread; ask follow-ups in the \
+         thread the same way.\n\
+         - Reply to a file (or a text message) with {prefix}ingest: I add it to this room's documents.\n\
+         - {prefix}sources lists the documents, {prefix}forget ID removes one.\n\
+         - {prefix}warmup loads the models, {prefix}status shows whether they are ready.\n\
+         In a direct message, just write your question or send a file."
+    )
+}
+
+#[cfg(test)]
+#[path = "reply_tests.rs"]
+mod tests;

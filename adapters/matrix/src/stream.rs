@@ -1,0 +1,160 @@
+//! Where a reply goes, and how a streamed answer is shown there.
+//!
+//! A [`Reply`] posts into the thread of the message it answers (an `m.thread` relation with the
+//! reply fallback, continuing the thread when the message was already in one), then edits its
+//! first event with `m.replace`. [`stream_answer`] drives a gateway answer stream into it: a
+//! typing notification while the model works, queue position and model loading as edits, the
+//! text as it is written (edited at most once per interval), and finally the checked answer with
+//! its numbered sources, continued in further thread events when it is longer than one event.
+
+use std::time::{Duration, Instant};
+
+use footnote_adapter::{AskError, AskEvent};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use matrix_sdk::Room;
+use matrix_sdk::ruma::OwnedEventId;
+use matrix_sdk::ruma::events::room::message::{
+    AddMentions, OriginalSyncRoomMessageEvent, ReplacementMetadata, ReplyWithinThread, RoomMessageEventContent,
+};
+
+use crate::reply::{Body, Progress, answer_bodies, progress_text, text_bodies};
+
+/// The content of one of the bot's messages: a notice (bots' convention, so other bots do not
+/// answer it) with an HTML body.
+pub fn notice(body: &Body) -> RoomMessageEventContent {
+    RoomMessageEventContent::notice_html(body.plain.clone(), body.html.clone())
+}
+
+/// `content` as a message in the thread of `to` (a new thread on it, or the thread it is in).
+pub fn in_thread(content: RoomMessageEventContent, to: &OriginalSyncRoomMessageEvent) -> RoomMessageEventContent {
+    content.make_for_thread(to, ReplyWithinThread::No, AddMentions::No)
+}
+
+/// `content` as an edit (`m.replace`) of the bot's event `of`.
+pub fn replacement(content: RoomMessageEventContent, of: OwnedEventId) -> RoomMessageEventContent {
+    content.make_replacement(ReplacementMetadata::new(of, None))
+}
+
+/// A reply in the thread of one message: posted once, then edited.
+pub struct Reply<'a> {
+    room: &'a Room,
+    to: &'a OriginalSyncRoomMessageEvent,
+    posted: Option<OwnedEventId>,
+}
+
+impl<'a> Reply<'a> {
+    /// A reply to `to` in `room`, not yet posted.
+    pub fn new(room: &'a Room, to: &'a OriginalSyncRoomMessageEvent) -> Self {
+        Reply { room, to, posted: None }
+    }
+
+    /// The bot's event, once posted.
+    pub fn posted(&self) -> Option<&OwnedEventId> {
+        self.posted.as_ref()
+    }
+
+    /// Shows `body` as the main reply: posts it in the thread, or edits the posted event.
+    pub async fn show(&mut self, body: &Body) -> matrix_sdk::Result<()> {
+        match &self.posted {
+            Some(id) => self.room.send(replacement(notice(body), id.clone())).await.map(drop),
+            None => {
+                let response = self.room.send(in_thread(notice(body), self.to)).await?;
+                self.posted = Some(response.response.event_id);
+                Ok(())
+            }
+        }
+    }
+
+    /// Adds `body` after the main reply, as another event in the thread.
+    pub async fn follow(&mut self, body: &Body) -> matrix_sdk::Result<()> {
+        self.room.send(in_thread(notice(body), self.to)).await.map(drop)
+    }
+
+    /// Shows the first body and follows with the rest; a failed send is logged and the rest is
+    /// still tried.
+    pub async fn deliver(&mut self, bodies: &[Body]) {
+        for (i, body) in bodies.iter().enumerate() {
+            let sent = if i == 0 { self.show(body).await } else { self.follow(body).await };
+            if let Err(error) = sent {
+                tracing::warn!(error = %error, part = i, room = %self.room.room_id(), "Could not send a reply to Matrix.");
+            }
+        }
+    }
+
+    /// Shows a short text (a receipt, an error's user message).
+    pub async fn say(&mut self, text: &str) {
+        self.deliver(&text_bodies(text)).await;
+    }
+}
+
+/// Shows an answer stream in `reply`: a typing notification until the answer is complete,
+/// progress and text edits at most once per `interval` (the first always shows), then the checked
+/// answer, which replaces what was streamed.
+pub async fn stream_answer(reply: &mut Reply<'_>, mut events: BoxStream<'static, AskEvent>, interval: Duration) {
+    let room = reply.room;
+    let typing = |on: bool| async move {
+        if let Err(error) = room.typing_notice(on).await {
+            tracing::debug!(error = %error, "Could not send a typing notification.");
+        }
+    };
+    typing(true).await;
+    if let Err(error) = reply.show(&text_bodies(crate::reply::PLACEHOLDER)[0]).await {
+        tracing::warn!(error = %error, room = %room.room_id(), "Could not post the answer placeholder.");
+    }
+    let mut streamed = String::new();
+    let mut last_edit = Some(Instant::now());
+    let mut pending: Option<Progress> = None;
+    loop {
+        // Wait for the next event, but show a throttled-away progress once the interval is over.
+        let wait = last_edit.map_or(Duration::ZERO, |at| interval.saturating_sub(at.elapsed()));
+        let next = if pending.is_some() {
+            match tokio::time::timeout(wait, events.next()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    show_progress(reply, pending.take(), &mut last_edit).await;
+                    typing(true).await;
+                    continue;
+                }
+            }
+        } else {
+            events.next().await
+        };
+        let Some(event) = next else { break };
+        let progress = match event {
+            AskEvent::Queued { position } => Progress::Queued(position),
+            AskEvent::LoadingModel => Progress::Loading,
+            AskEvent::Token(token) => {
+                streamed.push_str(&token);
+                Progress::Writing(streamed.clone())
+            }
+            AskEvent::Done(answer) => {
+                reply.deliver(&answer_bodies(&answer)).await;
+                typing(false).await;
+                return;
+            }
+            AskEvent::Failed(error) => {
+                reply.say(&error.user_message()).await;
+                typing(false).await;
+                return;
+            }
+        };
+        pending = Some(progress);
+        if last_edit.is_none_or(|at| at.elapsed() >= interval) {
+            show_progress(reply, pending.take(), &mut last_edit).await;
+            typing(true).await;
+        }
+    }
+    tracing::error!("The answer stream ended without an answer.");
+    reply.say(&AskError::Internal.user_message()).await;
+    typing(false).await;
+}
+
+async fn show_progress(reply: &mut Reply<'_>, progress: Option<Progress>, last_edit: &mut Option<Instant>) {
+    let Some(progress) = progress else { return };
+    *last_edit = Some(Instant::now());
+    let body = text_bodies(&progress_text(&progress)).swap_remove(0);
+    if let Err(error) = reply.show(&body).await {
+        tracing::warn!(error = %error, "Could not show answer progress on Matrix.");
+    }
+}
