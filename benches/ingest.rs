@@ -105,6 +105,7 @@ fn upload(path: &Path) -> Upload {
 struct Figures {
     files: usize,
     chunks: i64,
+    started: Instant,
     wall: Duration,
 }
 
@@ -115,11 +116,18 @@ fn report(name: &str, run: &Figures, ollama: &OllamaDouble, batch_size: usize) {
     let wall = run.wall.as_secs_f64();
     let outside = 1.0 - busy.as_secs_f64() / wall;
     let efficiency = inputs as f64 / (calls.len().max(1) * batch_size) as f64;
+    // Where the embedder was idle: before its first call, after its last, and between calls.
+    let first = calls.iter().map(|c| c.started).min().unwrap_or(run.started);
+    let last = calls.iter().map(|c| c.finished).max().unwrap_or(run.started);
+    let before = first.saturating_duration_since(run.started).as_secs_f64();
+    let after = (run.started + run.wall).saturating_duration_since(last).as_secs_f64();
+    let between = wall - busy.as_secs_f64() - before - after;
     let minimal = (inputs as f64 / batch_size as f64).ceil();
     println!(
         "{name:<9} {:>5} files {:>6} chunks  wall {:>7.2} s  {:>7.1} files/s  {:>7.1} chunks/s  \
          embed calls {:>5} (fewest possible {minimal}), {:>5.1} inputs/call, batching {:>5.1}%  \
-         embedder busy {:>6.2} s  outside the embedder {:>5.1}%",
+         embedder busy {:>6.2} s  outside the embedder {:>5.1}% (idle before the first call {:.2} s, \
+         between calls {:.2} s, after the last {:.2} s)",
         run.files,
         run.chunks,
         wall,
@@ -130,6 +138,9 @@ fn report(name: &str, run: &Figures, ollama: &OllamaDouble, batch_size: usize) {
         efficiency * 100.0,
         busy.as_secs_f64(),
         outside * 100.0,
+        before,
+        between,
+        after,
     );
 }
 
@@ -147,7 +158,7 @@ async fn per_file(corpus: &Path, ollama: &OllamaDouble) -> Figures {
     let wall = started.elapsed();
     let counts = rag.store().counts(None).await.unwrap();
     assert_eq!(counts.pending_embeddings, 0);
-    Figures { files: files.len(), chunks: counts.chunks, wall }
+    Figures { files: files.len(), chunks: counts.chunks, started, wall }
 }
 
 /// `Rag::ingest_many` over every file.
@@ -165,7 +176,7 @@ async fn bulk(corpus: &Path, ollama: &OllamaDouble) -> Figures {
     assert!(results.iter().all(Result::is_ok));
     let counts = rag.store().counts(None).await.unwrap();
     assert_eq!(counts.pending_embeddings, 0);
-    Figures { files: files.len(), chunks: counts.chunks, wall }
+    Figures { files: files.len(), chunks: counts.chunks, started, wall }
 }
 
 /// The whole `footnote ingest DIR` command.
@@ -186,7 +197,7 @@ async fn cli(corpus: &Path, ollama: &OllamaDouble) -> Figures {
     assert!(status.success(), "footnote ingest failed: {status}");
     let rag = Rag::open(config(data.path(), ollama), ModelCheck::Refuse).await.unwrap();
     let counts = rag.store().counts(None).await.unwrap();
-    Figures { files: files_in(corpus).len(), chunks: counts.chunks, wall }
+    Figures { files: files_in(corpus).len(), chunks: counts.chunks, started, wall }
 }
 
 async fn run() {
