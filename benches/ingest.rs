@@ -200,14 +200,13 @@ async fn cli(corpus: &Path, ollama: &OllamaDouble) -> Figures {
     Figures { files: files_in(corpus).len(), chunks: counts.chunks, started, wall }
 }
 
-async fn run() {
+async fn run(ollama: OllamaDouble) {
     let smoke = std::env::var_os("BENCH_SMOKE").is_some();
     let small = env_or("BENCH_SMALL", if smoke { 20 } else { 400 });
     let large = env_or("BENCH_LARGE", if smoke { 1 } else { 10 });
     let delay = Duration::from_millis(env_or("BENCH_EMBED_DELAY_MS", 40));
     let corpus = tempfile::tempdir().unwrap();
     let bytes = write_corpus(corpus.path(), small, large);
-    let ollama = OllamaDouble::start().await;
     ollama.set_embed_delay(delay);
     let defaults = Config::default();
     let batch = defaults.ollama.embed_batch_size;
@@ -228,5 +227,9 @@ async fn run() {
 
 fn main() {
     footnote::install_crypto_provider();
-    tokio::runtime::Runtime::new().unwrap().block_on(run());
+    // The double gets threads of its own, as Ollama is a process of its own: on the bench's
+    // runtime, a worker busy with indexing would delay its replies and count as embedder idle.
+    let double_runtime = tokio::runtime::Runtime::new().unwrap();
+    let ollama = double_runtime.block_on(OllamaDouble::start());
+    tokio::runtime::Runtime::new().unwrap().block_on(run(ollama));
 }

@@ -190,5 +190,6 @@ async fn run() {
 }
 
 fn main() {
+    footnote::install_crypto_provider();
     tokio::runtime::Runtime::new().unwrap().block_on(run());
 }

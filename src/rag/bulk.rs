@@ -39,7 +39,7 @@ const PREPARE_AHEAD: usize = 4;
 /// Capacity of the channels between stages (documents or batches).
 const QUEUED: usize = 64;
 /// While a bulk ingest runs, the indexes catch up at most this often (and once at the end).
-pub const INDEX_EVERY: Duration = Duration::from_secs(1);
+pub const INDEX_EVERY: Duration = Duration::from_millis(250);
 
 /// One input of [`Rag::ingest_many`]: an upload, or why it could not be read (which becomes its
 /// result).

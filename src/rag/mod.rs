@@ -79,6 +79,9 @@ impl Rag {
             return Err(RagError::EmbedModelChanged { stored, configured: cfg.ollama.embed_model.clone() });
         }
         let dims = store.meta(META_EMBED_DIMS).await?.and_then(|d| d.parse().ok());
+        // Building the tokenizer the chunker measures with takes a noticeable fraction of a
+        // second: start it now, alongside opening the indexes, rather than at the first upload.
+        drop(tokio::task::spawn_blocking(|| crate::ingest::count_tokens("")));
         let indexes = Indexes::open(&cfg.data_dir.join("index"), dims, HnswParams::from(&cfg.retrieval))?;
         let rag = Rag {
             ollama: OllamaClient::new(&cfg.ollama)?,
