@@ -65,7 +65,7 @@ impl Serve {
     async fn start(ollama: &OllamaDouble) -> Serve {
         let data = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_footnote"))
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_footnote"))
             .arg("serve")
             .env("FOOTNOTE_DATA_DIR", data.path())
             .env("FOOTNOTE_SERVER__LISTEN", format!("127.0.0.1:{port}"))
@@ -82,6 +82,8 @@ impl Serve {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("footnote serve did not become healthy");
     }
 
@@ -152,10 +154,10 @@ async fn run() {
             while loading.load(Ordering::Relaxed) {
                 let question = serde_json::json!({ "question": questions[n % questions.len()] });
                 let reply = http.post(format!("{base}/api/ask/stream")).json(&question).send().await;
-                if let Ok(reply) = reply {
-                    if reply.bytes().await.is_ok() {
-                        answered.fetch_add(1, Ordering::Relaxed);
-                    }
+                if let Ok(reply) = reply
+                    && reply.bytes().await.is_ok()
+                {
+                    answered.fetch_add(1, Ordering::Relaxed);
                 }
                 n += 1;
             }

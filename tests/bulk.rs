@@ -21,7 +21,7 @@ use common::*;
 use footnote::rag::gateway::Core;
 use footnote::rag::{BulkInput, Rag};
 use footnote::store::ChangeOp;
-use footnote_adapter::{Actor, Gateway, IngestError, IngestOutcome, IngestReceipt};
+use footnote_adapter::{Actor, IngestError, IngestOutcome, IngestReceipt};
 use footnote_ollama_double::embed_text;
 use futures::StreamExt;
 
