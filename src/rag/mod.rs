@@ -36,6 +36,13 @@ const WARMUP_QUEUE_USER: &str = "\u{0}warmup";
 /// Chunks embedded per back-fill step.
 const BACKFILL_BATCH: i64 = 256;
 
+/// Builds the tokenizer the chunker measures with (a noticeable fraction of a second) on a
+/// blocking thread while the store and indexes open, rather than at the first upload. Once built,
+/// calling this again costs nothing.
+fn warm_tokenizer() {
+    drop(tokio::task::spawn_blocking(|| crate::ingest::count_tokens("")));
+}
+
 /// How `Rag::open` treats a configured embedding model that differs from the stored one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ModelCheck {
@@ -65,6 +72,7 @@ impl Rag {
     /// Opens the configured store (see [`crate::store::open`]) and the indexes in the data
     /// directory, and catches the indexes up.
     pub async fn open(cfg: Config, check: ModelCheck) -> Result<Arc<Rag>, RagError> {
+        warm_tokenizer();
         let data_dir = &cfg.data_dir;
         std::fs::create_dir_all(data_dir)
             .map_err(|e| RagError::DataDir { path: data_dir.display().to_string(), reason: e.to_string() })?;
@@ -79,9 +87,7 @@ impl Rag {
             return Err(RagError::EmbedModelChanged { stored, configured: cfg.ollama.embed_model.clone() });
         }
         let dims = store.meta(META_EMBED_DIMS).await?.and_then(|d| d.parse().ok());
-        // Building the tokenizer the chunker measures with takes a noticeable fraction of a
-        // second: start it now, alongside opening the indexes, rather than at the first upload.
-        drop(tokio::task::spawn_blocking(|| crate::ingest::count_tokens("")));
+        warm_tokenizer();
         let indexes = Indexes::open(&cfg.data_dir.join("index"), dims, HnswParams::from(&cfg.retrieval))?;
         let rag = Rag {
             ollama: OllamaClient::new(&cfg.ollama)?,
