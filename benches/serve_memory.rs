@@ -99,7 +99,8 @@ impl Drop for Serve {
     }
 }
 
-async fn upload(http: &reqwest::Client, base: &str, name: &str, text: String) -> Duration {
+/// Uploads a file; returns how long it took and the number of chunks stored.
+async fn upload(http: &reqwest::Client, base: &str, name: &str, text: String) -> (Duration, u64) {
     let started = Instant::now();
     let part = reqwest::multipart::Part::bytes(text.into_bytes()).file_name(name.to_owned());
     let form = reqwest::multipart::Form::new().part("file", part);
@@ -107,7 +108,8 @@ async fn upload(http: &reqwest::Client, base: &str, name: &str, text: String) ->
     let status = reply.status();
     let body = reply.text().await.unwrap_or_default();
     assert!(status.is_success(), "upload of {name} failed: {status} {body}");
-    started.elapsed()
+    let receipt: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    (started.elapsed(), receipt["chunks"].as_u64().unwrap_or(0))
 }
 
 async fn run() {
@@ -164,7 +166,7 @@ async fn run() {
         }));
     }
     let text = large_markdown(file_mb * 1_000_000);
-    let took = upload(&http, &serve.base, "manual.md", text).await;
+    let (took, chunks) = upload(&http, &serve.base, "manual.md", text).await;
     loading.store(false, Ordering::Relaxed);
     for client in clients {
         let _ = client.await;
@@ -181,7 +183,7 @@ async fn run() {
     println!("  idle (empty data directory):  VmRSS {}", mb(idle));
     println!(
         "  under load ({askers} streamed asks at a time, {} answered, while a {file_mb} MB Markdown file was \
-         uploaded and ingested in {:.1} s):  peak VmRSS {} (sampled every 20 ms), VmHWM {}",
+         uploaded and ingested as {chunks} chunks in {:.1} s):  peak VmRSS {} (sampled every 20 ms), VmHWM {}",
         answered.load(Ordering::Relaxed),
         took.as_secs_f64(),
         mb(peak.load(Ordering::Relaxed)),
