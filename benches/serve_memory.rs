@@ -177,8 +177,10 @@ async fn run() {
     tokio::time::sleep(settle).await;
     let after = status_kb(pid, "VmRSS").unwrap_or(0);
 
+    let build = if cfg!(debug_assertions) { "debug" } else { "release" };
     println!(
-        "footnote serve (release, default adapters compiled in, SQLite; Ollama double: 40 ms per embed request, 10 ms per token)"
+        "footnote serve ({build}, default adapters compiled in, SQLite; Ollama double: 40 ms per embed request, \
+         10 ms per token)"
     );
     println!("  idle (empty data directory):  VmRSS {}", mb(idle));
     println!(
