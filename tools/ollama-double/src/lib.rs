@@ -4,7 +4,8 @@
 //! NDJSON or whole, `/api/embed`, `/api/show`, `/api/tags`, `/api/ps`, `/api/version`, `GET /`),
 //! answers with deterministic, meaningful embeddings ([`embed_text`]: a hashed bag of words) and
 //! with answers that cite the prompt's numbered sources ([`default_reply`]), and fails on demand:
-//! load and token delays, cut streams, error replies, a stopped server.
+//! load, token and per-request embed delays, cut streams, error replies, a stopped server. It
+//! records the requests it received, and each embed call's timing and size ([`busy_time`]).
 //!
 //! ```no_run
 //! # async fn demo() {
