@@ -4,6 +4,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use footnote_adapter::IngestError;
 
 /// Expands directories recursively (skipping hidden entries), keeps files as given, sorted.
 pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
@@ -39,18 +40,15 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 }
 
 /// Reads a file, refusing it without reading when it is larger than `max` bytes.
-pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot open it: {e}"))?;
+pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, IngestError> {
+    let file = std::fs::File::open(path).map_err(|e| IngestError::Unreadable(format!("cannot open it ({e})")))?;
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let too_large = || {
-        footnote_adapter::IngestError::TooLarge(format!("the limit is {}", bytesize::ByteSize::b(max).display().iec()))
-            .user_message()
-    };
+    let too_large = || IngestError::TooLarge(format!("the limit is {}", bytesize::ByteSize::b(max).display().iec()));
     if len > max {
         return Err(too_large());
     }
     let mut bytes = Vec::with_capacity(len as usize);
-    file.take(max + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read it: {e}"))?;
+    file.take(max + 1).read_to_end(&mut bytes).map_err(|e| IngestError::Unreadable(format!("cannot read it ({e})")))?;
     if bytes.len() as u64 > max {
         return Err(too_large());
     }

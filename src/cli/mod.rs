@@ -71,26 +71,26 @@ pub async fn ingest(config: Config, collection: &str, paths: &[PathBuf]) -> Resu
         ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    // Files are read as the pipeline asks for them; results come back in the same order.
+    let uploads = futures::stream::iter(files.clone()).map(move |path| {
+        files::read_limited(&path, max).map(|bytes| Upload {
+            file_name: files::source_name(&path),
+            mime: None,
+            bytes,
+            origin: Default::default(),
+        })
+    });
+    let mut results = core.ingest_many(&scope(collection), &Actor::operator(), uploads);
     let mut failed = 0;
     for path in &files {
         let name = path.display().to_string();
         bar.set_message(name.clone());
-        let outcome = match files::read_limited(path, max) {
-            Ok(bytes) => {
-                let upload =
-                    Upload { file_name: files::source_name(path), mime: None, bytes, origin: Default::default() };
-                core.ingest(&scope(collection), &Actor::operator(), upload)
-                    .await
-                    .map(|r| r.summary())
-                    .map_err(|e| e.user_message())
-            }
-            Err(message) => Err(message),
-        };
+        let Some(outcome) = results.next().await else { anyhow::bail!("the ingest stopped before {name}") };
         let line = match outcome {
-            Ok(summary) => format!("✓ {name}: {summary}"),
-            Err(message) => {
+            Ok(receipt) => format!("✓ {name}: {}", receipt.summary()),
+            Err(e) => {
                 failed += 1;
-                format!("✗ {name}: {message}")
+                format!("✗ {name}: {}", e.user_message())
             }
         };
         // A hidden bar (output is not a terminal) drops its println: print directly then.

@@ -67,6 +67,39 @@ fn failed(error: AskError) -> BoxStream<'static, AskEvent> {
 }
 
 impl Core {
+    /// Many uploads into `scope` through [`Rag::ingest_many`]: the permission is checked once,
+    /// and each input gets its result, in input order, as [`Gateway::ingest`] would give it.
+    pub fn ingest_many<S>(
+        &self,
+        scope: &Scope,
+        actor: &Actor,
+        uploads: S,
+    ) -> BoxStream<'static, Result<IngestReceipt, IngestError>>
+    where
+        S: futures::Stream<Item = super::BulkInput> + Send + 'static,
+    {
+        let gate = self.0.gate();
+        let refusal = if gate.is_closing() {
+            Some(IngestError::Unavailable(AskError::ShuttingDown.user_message()))
+        } else if !self.allows(scope, actor, Action::Ingest) {
+            Some(IngestError::Denied)
+        } else {
+            None
+        };
+        let results = match refusal {
+            Some(refusal) => uploads.map(move |_| Err(refusal.clone())).boxed(),
+            None => {
+                let collection = gate.policy.collection(scope);
+                self.0.ingest_many(&collection, uploads).map(|r| r.map_err(RagError::into_ingest_error)).boxed()
+            }
+        };
+        results
+            .inspect(|result| {
+                metrics::counter!("footnote_ingest_total", "outcome" => ingest_outcome(result)).increment(1);
+            })
+            .boxed()
+    }
+
     /// The collections `scope` reads (one today; a list so that scopes may read several).
     pub fn collections(&self, scope: &Scope) -> Vec<String> {
         vec![self.0.gate().policy.collection(scope)]

@@ -1,8 +1,10 @@
-//! The `Rag` service: ingest files, answer questions with checked citations, and keep the
+//! The `Rag` service: ingest files (one at a time, or many through a pipeline that packs chunks
+//! of several files into full embed calls), answer questions with checked citations, and keep the
 //! derived indexes and pending embeddings in step with the store. [`gateway`] puts it behind the
 //! adapter-facing [`footnote_adapter::Gateway`] trait.
 
 mod ask;
+mod bulk;
 pub mod citations;
 mod error;
 pub mod gate;
@@ -11,20 +13,22 @@ pub mod prompt;
 pub mod queue;
 pub mod scopes;
 mod sync;
+mod upload;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use footnote_adapter::{IngestError, IngestOutcome, IngestReceipt, ModelWarmup, Upload, WarmupReport};
+use footnote_adapter::{ModelWarmup, WarmupReport};
 
+pub use bulk::{BulkInput, INDEX_EVERY};
 pub use error::RagError;
 
 use crate::config::{Config, EmbedPrefixes};
 use crate::index::Indexes;
 use crate::index::vector::HnswParams;
-use crate::ingest::{self, Chunker, Limits};
+use crate::ingest::{Chunker, Limits};
 use crate::llm::OllamaClient;
-use crate::store::{Inserted, META_EMBED_DIMS, META_EMBED_MODEL, NewChunk, NewDocument, Store};
+use crate::store::{META_EMBED_DIMS, META_EMBED_MODEL, Store};
 
 /// The queue's name for warm-up calls, which wait their turn like questions.
 const WARMUP_QUEUE_USER: &str = "\u{0}warmup";
@@ -32,16 +36,11 @@ const WARMUP_QUEUE_USER: &str = "\u{0}warmup";
 /// Chunks embedded per back-fill step.
 const BACKFILL_BATCH: i64 = 256;
 
-fn receipt(row: crate::store::DocumentRow, outcome: IngestOutcome, embeddings_pending: bool) -> IngestReceipt {
-    IngestReceipt {
-        document_id: row.id.to_string(),
-        title: row.title,
-        collection: row.collection,
-        chunks: row.chunks as u32,
-        pages: row.pages.map(|p| p as u32),
-        outcome,
-        embeddings_pending,
-    }
+/// Builds the tokenizer the chunker measures with (a noticeable fraction of a second) on a
+/// blocking thread while the store and indexes open, rather than at the first upload. Once built,
+/// calling this again costs nothing.
+fn warm_tokenizer() {
+    drop(tokio::task::spawn_blocking(|| crate::ingest::count_tokens("")));
 }
 
 /// How `Rag::open` treats a configured embedding model that differs from the stored one.
@@ -73,6 +72,7 @@ impl Rag {
     /// Opens the configured store (see [`crate::store::open`]) and the indexes in the data
     /// directory, and catches the indexes up.
     pub async fn open(cfg: Config, check: ModelCheck) -> Result<Arc<Rag>, RagError> {
+        warm_tokenizer();
         let data_dir = &cfg.data_dir;
         std::fs::create_dir_all(data_dir)
             .map_err(|e| RagError::DataDir { path: data_dir.display().to_string(), reason: e.to_string() })?;
@@ -87,6 +87,7 @@ impl Rag {
             return Err(RagError::EmbedModelChanged { stored, configured: cfg.ollama.embed_model.clone() });
         }
         let dims = store.meta(META_EMBED_DIMS).await?.and_then(|d| d.parse().ok());
+        warm_tokenizer();
         let indexes = Indexes::open(&cfg.data_dir.join("index"), dims, HnswParams::from(&cfg.retrieval))?;
         let rag = Rag {
             ollama: OllamaClient::new(&cfg.ollama)?,
@@ -143,6 +144,7 @@ impl Rag {
         vectors.pop().ok_or_else(|| RagError::Ollama(crate::llm::OllamaError::BadResponse("no embedding".into())))
     }
 
+    /// Records the model and dimension on first use; refuses another dimension later.
     async fn check_dims(&self, dims: usize) -> Result<(), RagError> {
         let model = &self.cfg.ollama.embed_model;
         match self.store.meta(META_EMBED_DIMS).await?.and_then(|d| d.parse::<usize>().ok()) {
@@ -157,65 +159,6 @@ impl Rag {
                 Ok(())
             }
         }
-    }
-
-    /// Stores an upload in `collection`: extract, chunk, embed (or queue the embeddings when the
-    /// model is unreachable), commit the document with all its chunks in one transaction.
-    pub async fn ingest(&self, collection: &str, upload: Upload) -> Result<IngestReceipt, RagError> {
-        let size = upload.bytes.len() as u64;
-        if size > self.limits.max_file_size {
-            return Err(RagError::Ingest(IngestError::TooLarge(format!(
-                "the limit is {}",
-                bytesize::ByteSize::b(self.limits.max_file_size).display().iec()
-            ))));
-        }
-        let hash = blake3::hash(&upload.bytes).to_hex().to_string();
-        if let Some(row) = self.store.document_by_hash(collection, &hash).await? {
-            return Ok(receipt(row, IngestOutcome::Duplicate, false));
-        }
-        let extracted = ingest::extract(&upload.file_name, upload.mime.as_deref(), upload.bytes, &self.limits)
-            .await
-            .map_err(RagError::Ingest)?;
-        let drafts = self.chunker.chunk(&extracted);
-        if drafts.is_empty() {
-            return Err(RagError::Ingest(IngestError::Unreadable("it contains no text I can read".into())));
-        }
-        let texts: Vec<String> = drafts.iter().map(|d| d.text.clone()).collect();
-        let embeddings = match self.embed_documents(&texts).await {
-            Ok(vectors) => vectors.into_iter().map(Some).collect(),
-            Err(RagError::Ollama(e)) => {
-                error::count_ollama_error(&e);
-                tracing::warn!(error = %e, file = %upload.file_name, "embedding failed; stored for keyword search, embeddings queued");
-                vec![None; drafts.len()]
-            }
-            Err(e) => return Err(e),
-        };
-        let pending = embeddings.iter().any(Option::is_none);
-        let chunks = drafts
-            .into_iter()
-            .zip(embeddings)
-            .map(|(d, embedding)| NewChunk { text: d.text, locator: d.locator, tokens: d.tokens, embedding })
-            .collect();
-        let doc = NewDocument {
-            collection: collection.to_owned(),
-            source: upload.file_name.clone(),
-            title: extracted.title.clone(),
-            kind: extracted.kind.as_str().to_owned(),
-            content_hash: hash,
-            bytes: size as i64,
-            pages: extracted.pages.map(i64::from),
-            origin: upload.origin,
-            chunks,
-        };
-        let inserted = self.store.insert_document(doc).await?;
-        self.indexes.catch_up(self.store.as_ref()).await?;
-        let (row, outcome) = match inserted {
-            Inserted::New(row) => (row, IngestOutcome::Added),
-            Inserted::Replaced { new, old } => (new, IngestOutcome::Replaced { previous_id: old.id.to_string() }),
-            Inserted::Duplicate(row) => (row, IngestOutcome::Duplicate),
-        };
-        let pending = pending && row.pending_embeddings > 0;
-        Ok(receipt(row, outcome, pending))
     }
 
     /// Embeds every chunk still waiting for its embedding. Stops quietly (returning what it did)

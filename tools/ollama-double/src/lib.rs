@@ -4,7 +4,8 @@
 //! NDJSON or whole, `/api/embed`, `/api/show`, `/api/tags`, `/api/ps`, `/api/version`, `GET /`),
 //! answers with deterministic, meaningful embeddings ([`embed_text`]: a hashed bag of words) and
 //! with answers that cite the prompt's numbered sources ([`default_reply`]), and fails on demand:
-//! load and token delays, cut streams, error replies, a stopped server.
+//! load, token and per-request embed delays, cut streams, error replies, a stopped server. It
+//! records the requests it received, and each embed call's timing and size ([`busy_time`]).
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -34,7 +35,7 @@ use std::time::Duration;
 pub use duration::{KeepAlive, parse_go_duration};
 pub use embed::{content_words, cosine, embed_text};
 pub use reply::default_reply;
-pub use state::{ModelKind, Recorded, ReplyFn};
+pub use state::{EmbedCall, ModelKind, Recorded, ReplyFn, busy_time};
 
 use server::Server;
 use state::{Model, Shared};
@@ -95,6 +96,13 @@ impl OllamaDouble {
         self.shared.lock().load_delay = delay;
     }
 
+    /// A fixed time every `/api/embed` request with inputs takes on top of the work (after the
+    /// model load), whatever the number of inputs: the per-batch latency of a real model, for
+    /// benchmarks of batching. Zero (the default) turns it off.
+    pub fn set_embed_delay(&self, delay: Duration) {
+        self.shared.lock().embed_delay = delay;
+    }
+
     /// From now on, chat and generate answers stop after `n` chunks: the connection is closed
     /// without a `done` line (a non-streamed answer is dropped unanswered). `None` turns it off.
     pub fn cut_stream_after(&self, n: Option<usize>) {
@@ -123,9 +131,17 @@ impl OllamaDouble {
         self.shared.lock().requests.clone()
     }
 
-    /// Forgets the recorded requests.
+    /// Every `/api/embed` request answered with vectors so far, in the order they finished: start
+    /// and end of its handling and its number of inputs. [`busy_time`] of them is how long the embedder was working.
+    pub fn embed_calls(&self) -> Vec<EmbedCall> {
+        self.shared.lock().embed_calls.clone()
+    }
+
+    /// Forgets the recorded requests and embed calls.
     pub fn reset_requests(&self) {
-        self.shared.lock().requests.clear();
+        let mut state = self.shared.lock();
+        state.requests.clear();
+        state.embed_calls.clear();
     }
 
     /// Adds (or replaces) a model. A new chat model has architecture `llama` and context 4096;

@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 use crate::answer::{chat, generate};
 use crate::duration::{self, KeepAlive};
 use crate::embed::{embed_text, token_count, truncate_tokens};
-use crate::state::{Model, ModelKind, Recorded, Shared};
+use crate::state::{EmbedCall, Model, ModelKind, Recorded, Shared};
 
 type Shr = AxumState<Arc<Shared>>;
 
@@ -236,7 +236,11 @@ async fn embed(AxumState(shared): Shr, body: Bytes) -> Reply {
         (req, inputs, model, keep)
     };
     let load = ensure_loaded(&shared, &model).await;
-    shared.lock().touch(&model.name, keep);
+    let delay = {
+        let mut state = shared.lock();
+        state.touch(&model.name, keep);
+        state.embed_delay
+    };
     if inputs.is_empty() {
         // Ollama loads the model, then answers an empty input with no vectors and no stats.
         return Ok(axum::Json(json!({"model": req.model, "embeddings": []})).into_response());
@@ -245,6 +249,9 @@ async fn embed(AxumState(shared): Shr, body: Bytes) -> Reply {
         Some(n) if n > 0 => model.context_length.min(n as usize),
         _ => model.context_length,
     };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let mut tokens = 0;
     let mut embeddings = Vec::with_capacity(inputs.len());
     for text in &inputs {
@@ -270,5 +277,8 @@ async fn embed(AxumState(shared): Shr, body: Bytes) -> Reply {
     if !load.is_zero() {
         reply["load_duration"] = json!(u64::try_from(load.as_nanos()).unwrap_or(u64::MAX));
     }
-    Ok(axum::Json(reply).into_response())
+    let response = axum::Json(reply).into_response();
+    let call = EmbedCall { started, finished: Instant::now(), inputs: inputs.len() };
+    shared.lock().embed_calls.push(call);
+    Ok(response)
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -30,6 +30,36 @@ pub struct Recorded {
     pub path: String,
     /// The JSON body (`Null` when there was none or it was not JSON).
     pub body: Value,
+}
+
+/// One `/api/embed` request as the double served it: when its handler started and finished (the
+/// reply body already serialised) and how many inputs it embedded. See
+/// [`crate::OllamaDouble::embed_calls`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EmbedCall {
+    pub started: Instant,
+    pub finished: Instant,
+    pub inputs: usize,
+}
+
+/// The time during which at least one of `calls` was being served: the length of the union of
+/// their intervals, so that concurrent requests count once.
+pub fn busy_time(calls: &[EmbedCall]) -> Duration {
+    let mut spans: Vec<(Instant, Instant)> = calls.iter().map(|c| (c.started, c.finished)).collect();
+    spans.sort();
+    let mut total = Duration::ZERO;
+    let mut current: Option<(Instant, Instant)> = None;
+    for (start, end) in spans {
+        current = match current {
+            Some((s, e)) if start <= e => Some((s, e.max(end))),
+            Some((s, e)) => {
+                total += e - s;
+                Some((start, end))
+            }
+            None => Some((start, end)),
+        };
+    }
+    total + current.map_or(Duration::ZERO, |(s, e)| e - s)
 }
 
 /// A model the double pretends to have pulled.
@@ -111,11 +141,14 @@ pub struct State {
     pub loaded: HashMap<String, Option<DateTime<Utc>>>,
     pub token_delay: Duration,
     pub load_delay: Duration,
+    /// Added to every `/api/embed` request that has inputs (a model's fixed per-batch cost).
+    pub embed_delay: Duration,
     pub cut_after: Option<usize>,
     pub fail_next: Option<(u16, String)>,
     pub fail_stream_after: Option<(usize, String)>,
     pub reply: Option<ReplyFn>,
     pub requests: Vec<Recorded>,
+    pub embed_calls: Vec<EmbedCall>,
 }
 
 impl Default for State {
@@ -139,11 +172,13 @@ impl Default for State {
             loaded: HashMap::new(),
             token_delay: Duration::ZERO,
             load_delay: Duration::ZERO,
+            embed_delay: Duration::ZERO,
             cut_after: None,
             fail_next: None,
             fail_stream_after: None,
             reply: None,
             requests: Vec::new(),
+            embed_calls: Vec::new(),
         }
     }
 }
@@ -198,5 +233,26 @@ impl Shared {
     /// Locks the state; a panic while it was held does not poison it for later tests.
     pub fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(base: Instant, from_ms: u64, to_ms: u64) -> EmbedCall {
+        let at = |ms| base + Duration::from_millis(ms);
+        EmbedCall { started: at(from_ms), finished: at(to_ms), inputs: 1 }
+    }
+
+    #[test]
+    fn busy_time_counts_overlapping_calls_once() {
+        let t = Instant::now();
+        assert_eq!(busy_time(&[]), Duration::ZERO);
+        // 0–40 and 20–60 overlap (60 ms busy); 100–140 stands alone; 110–120 lies inside it.
+        let calls = [call(t, 100, 140), call(t, 20, 60), call(t, 0, 40), call(t, 110, 120)];
+        assert_eq!(busy_time(&calls), Duration::from_millis(100));
+        // Touching intervals join without a gap.
+        assert_eq!(busy_time(&[call(t, 0, 10), call(t, 10, 30)]), Duration::from_millis(30));
     }
 }

@@ -156,6 +156,31 @@ async fn loading_shows_in_ps_with_keep_alive_and_load_duration() {
 }
 
 #[tokio::test]
+async fn embed_delay_applies_per_request_and_calls_are_recorded_with_their_inputs() {
+    let d = OllamaDouble::start().await;
+    d.set_embed_delay(Duration::from_millis(50));
+    let started = std::time::Instant::now();
+    let (a, b) = tokio::join!(
+        post(&d, "/api/embed", json!({"model": "all-minilm", "input": ["one", "two", "three"]})),
+        post(&d, "/api/embed", json!({"model": "all-minilm", "input": "four"})),
+    );
+    assert_eq!((a.0, b.0), (200, 200));
+    // An empty input loads the model and embeds nothing: no delay, no call recorded.
+    post(&d, "/api/embed", json!({"model": "all-minilm", "input": []})).await;
+    let calls = d.embed_calls();
+    let mut inputs: Vec<usize> = calls.iter().map(|c| c.inputs).collect();
+    inputs.sort();
+    assert_eq!(inputs, vec![1, 3]);
+    for call in &calls {
+        assert!(call.started >= started && call.finished - call.started >= Duration::from_millis(50));
+    }
+    let busy = footnote_ollama_double::busy_time(&calls);
+    assert!(busy >= Duration::from_millis(50) && busy <= started.elapsed(), "{busy:?}");
+    d.reset_requests();
+    assert!(d.embed_calls().is_empty());
+}
+
+#[tokio::test]
 async fn show_reports_architecture_lengths_and_capabilities() {
     let d = OllamaDouble::start().await;
     let (_, body) = post(&d, "/api/show", json!({"model": "nomic-embed-text"})).await;
