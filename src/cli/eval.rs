@@ -44,7 +44,6 @@ pub async fn eval(config: Config, dir: &Path, args: EvalArgs) -> Result<ExitCode
     let data =
         beir::load(dir, &args.split).with_context(|| format!("cannot read the BEIR data set in {}", dir.display()))?;
     let collection = args.collection.clone().unwrap_or_else(|| default_collection(dir));
-    let concurrency = config.ollama.embed_parallelism * 2;
     let rag = Rag::open(config, ModelCheck::Refuse).await.context("cannot open the data directory")?;
     if !args.json {
         eprintln!(
@@ -69,7 +68,7 @@ pub async fn eval(config: Config, dir: &Path, args: EvalArgs) -> Result<ExitCode
             query_bar.set_position(done as u64);
         }
     };
-    let corpus = run::fill_collection(&rag, &collection, &data.corpus, args.reuse, concurrency, &progress).await?;
+    let corpus = run::fill_collection(&rag, &collection, &data.corpus, args.reuse, &progress).await?;
     ingest_bar.finish_and_clear();
     let options = QueryOptions { top_k: args.top_k, limit: args.limit_queries };
     let (queries, modes) = run::evaluate(&rag, &collection, &data, &options, &progress).await?;

@@ -2,6 +2,7 @@
 //! three modes, score the document rankings.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Instant;
 
 use footnote_adapter::{IngestOutcome, Upload};
@@ -112,14 +113,14 @@ pub fn document_markdown(doc: &CorpusDoc) -> String {
 }
 
 /// Fills `collection` with the corpus (each document an upload named by its corpus id), or
-/// keeps it as it is when `reuse` is set and it already holds documents. `concurrency` uploads
-/// are in flight at once; the embedding calls dominate.
+/// keeps it as it is when `reuse` is set and it already holds documents. The uploads go through
+/// the bulk ingest ([`Rag::ingest_many`]), which packs the chunks of many small documents into
+/// full embedding calls.
 pub async fn fill_collection(
-    rag: &Rag,
+    rag: &Arc<Rag>,
     collection: &str,
     corpus: &[CorpusDoc],
     reuse: bool,
-    concurrency: usize,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<CorpusSummary, EvalError> {
     if !collection.starts_with("eval:") {
@@ -141,17 +142,20 @@ pub async fn fill_collection(
         let total = corpus.len();
         let mut done = 0;
         progress(Progress::Ingest { done, total });
-        let mut results = futures::stream::iter(corpus.iter().map(|doc| async move {
-            let upload = Upload {
+        let uploads = corpus.to_vec().into_iter().map(|doc| {
+            Ok(Upload {
                 file_name: doc.id.clone(),
                 mime: Some("text/markdown".into()),
-                bytes: document_markdown(doc).into_bytes(),
+                bytes: document_markdown(&doc).into_bytes(),
                 origin: Default::default(),
-            };
-            (doc.id.as_str(), rag.ingest(collection, upload).await)
-        }))
-        .buffer_unordered(concurrency.max(1));
-        while let Some((id, result)) = results.next().await {
+            })
+        });
+        // One result per upload, in input order. The stream ends once the indexes hold every
+        // stored document, so it is read to its end (not zipped with the corpus, which ends first).
+        let mut results = rag.ingest_many(collection, futures::stream::iter(uploads));
+        let mut ids = corpus.iter().map(|doc| doc.id.as_str());
+        while let Some(result) = results.next().await {
+            let id = ids.next().unwrap_or_default();
             match result {
                 Ok(receipt) if receipt.outcome == IngestOutcome::Duplicate => summary.duplicates.push(id.to_owned()),
                 Ok(_) => {}
