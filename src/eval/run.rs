@@ -13,7 +13,7 @@ use super::EvalError;
 use super::beir::{CorpusDoc, Dataset};
 use super::metrics::{self, Summary};
 use crate::config::{Fusion, RetrievalConfig};
-use crate::rag::{Rag, RagError};
+use crate::rag::{BulkInput, Rag, RagError};
 use crate::retrieval::{self, Mode};
 
 /// Candidates taken from each retriever during an evaluation (chunk level, before the chunks
@@ -142,14 +142,17 @@ pub async fn fill_collection(
         let total = corpus.len();
         let mut done = 0;
         progress(Progress::Ingest { done, total });
-        let uploads = corpus.to_vec().into_iter().map(|doc| {
-            Ok(Upload {
-                file_name: doc.id.clone(),
-                mime: Some("text/markdown".into()),
-                bytes: document_markdown(&doc).into_bytes(),
-                origin: Default::default(),
+        let uploads: Vec<BulkInput> = corpus
+            .iter()
+            .map(|doc| {
+                Ok(Upload {
+                    file_name: doc.id.clone(),
+                    mime: Some("text/markdown".into()),
+                    bytes: document_markdown(doc).into_bytes(),
+                    origin: Default::default(),
+                })
             })
-        });
+            .collect();
         // One result per upload, in input order. The stream ends once the indexes hold every
         // stored document, so it is read to its end (not zipped with the corpus, which ends first).
         let mut results = rag.ingest_many(collection, futures::stream::iter(uploads));
