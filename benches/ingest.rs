@@ -187,6 +187,11 @@ async fn cli(corpus: &Path, ollama: &OllamaDouble) -> Figures {
     let status = tokio::process::Command::new(env!("CARGO_BIN_EXE_footnote"))
         .arg("ingest")
         .arg(corpus)
+        // Only the settings given here: the caller's FOOTNOTE_* variables (scripts/test.sh exports
+        // FOOTNOTE_TEST_*) would be read as settings.
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", data.path())
         .env("FOOTNOTE_DATA_DIR", data.path())
         .env("FOOTNOTE_OLLAMA__URL", &ollama.url)
         .stdout(std::process::Stdio::null())

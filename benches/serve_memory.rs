@@ -67,6 +67,10 @@ impl Serve {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_footnote"))
             .arg("serve")
+            // Only the settings given here (see benches/ingest.rs).
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", data.path())
             .env("FOOTNOTE_DATA_DIR", data.path())
             .env("FOOTNOTE_SERVER__LISTEN", format!("127.0.0.1:{port}"))
             .env("FOOTNOTE_OLLAMA__URL", &ollama.url)
