@@ -54,7 +54,7 @@ cargo check --locked -p footnote --no-default-features --lib --bins
 # The benchmark at smoke size (debug build): proves it still builds and measures. The real
 # figures come from `cargo bench --bench retrieval` (see BENCHMARKS.md).
 log "benchmark smoke run"
-BENCH_SMOKE=1 cargo test --locked --bench retrieval --bench hybrid --bench ask_overhead --bench ingest \
+BENCH_SMOKE=1 cargo test --locked --bench retrieval --bench hybrid --bench ask_overhead --bench ingest --bench support_check \
   --bench serve_memory --bench postgres
 log "running: ${runner[*]} $*"
 "${runner[@]}" "$@"

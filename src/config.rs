@@ -20,10 +20,12 @@ mod load;
 mod ollama_host;
 mod scopes;
 mod service;
+mod support;
 pub use load::ConfigError;
 pub use ollama_host::ollama_host_url;
 pub use scopes::{ADMIN, ANYONE, Mapping, NamedCollection, Principal, RoomMatch, ScopesConfig};
 pub use service::{DEFAULT_LISTEN, LimitsConfig, ServerConfig};
+pub use support::{SupportConfig, Verify};
 
 /// The file read when neither `--config` nor `FOOTNOTE_CONFIG` names one.
 pub const DEFAULT_CONFIG_FILE: &str = "footnote.toml";
@@ -269,11 +271,26 @@ pub struct AnswerConfig {
     /// Replaces the built-in system prompt when not empty.
     #[serde(deserialize_with = "de_lenient_string")]
     pub system_prompt: String,
+    /// How answers are checked against their sources: `off`, `embed`, `model`.
+    pub verify: Verify,
+    /// Longest time the model judge (`verify = "model"`) may add to one answer.
+    #[serde(with = "humantime_serde")]
+    pub verify_budget: Duration,
+    /// Weights and thresholds of the support check.
+    pub support: SupportConfig,
 }
 
 impl Default for AnswerConfig {
     fn default() -> Self {
-        AnswerConfig { reserve_tokens: 768, history_turns: 6, snippet_chars: 220, system_prompt: String::new() }
+        AnswerConfig {
+            reserve_tokens: 768,
+            history_turns: 6,
+            snippet_chars: 220,
+            system_prompt: String::new(),
+            verify: Verify::default(),
+            verify_budget: support::DEFAULT_VERIFY_BUDGET,
+            support: SupportConfig::default(),
+        }
     }
 }
 

@@ -74,9 +74,12 @@ enum Command {
     /// Measure retrieval quality on a BEIR data set (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv):
     /// nDCG@10, Recall@10, Recall@100 and MRR@10 for BM25, vector and hybrid search. The corpus
     /// goes into a throwaway collection (`--collection`, default `eval:<directory name>`).
+    #[command(args_conflicts_with_subcommands = true)]
     Eval {
+        #[command(subcommand)]
+        what: Option<EvalWhat>,
         #[arg(value_name = "DIR")]
-        dir: PathBuf,
+        dir: Option<PathBuf>,
         /// Qrels file to use: qrels/SPLIT.tsv.
         #[arg(long, default_value = "test")]
         split: String,
@@ -94,6 +97,31 @@ enum Command {
         #[arg(long, value_name = "N", default_value_t = footnote::eval::run::DEFAULT_EVAL_TOP_K,
               value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
         top_k: usize,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum EvalWhat {
+    /// Measure the support check on labelled statement/passage pairs (JSONL with `statement`,
+    /// `passage`, `label` SUPPORT / CONTRADICT / NOINFO): precision, recall and F1 of
+    /// "supported" against the rest, ROC-AUC, and the confusion per label.
+    Citations {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Fit the weights and thresholds on FILE, report them (with 5-fold cross-validated
+        /// figures) and print them as an `[answer.support]` section.
+        #[arg(long)]
+        tune: bool,
+        /// Lexical evidence only: no embeddings (the check's fallback when they are missing).
+        #[arg(long)]
+        lexical: bool,
+        /// Also ask the chat model (the `answer.verify = "model"` judge) about up to N pairs
+        /// the scores leave in doubt, and report what its verdicts change.
+        #[arg(long, value_name = "N")]
+        judge: Option<usize>,
     },
 }
 
@@ -130,7 +158,13 @@ fn main() -> ExitCode {
             Command::Doctor => cli::doctor(config).await,
             Command::Serve => cli::serve(config).await,
             Command::Migrate => cli::migrate::migrate(config).await,
-            Command::Eval { dir, split, reuse, json, limit_queries, top_k } => {
+            Command::Eval { what: Some(EvalWhat::Citations { file, json, tune, lexical, judge }), .. } => {
+                cli::eval_citations(config, &file, cli::CitationArgs { json, tune, lexical, judge }).await
+            }
+            Command::Eval { what: None, dir: None, .. } => Err(anyhow::anyhow!(
+                "give a BEIR data set directory (`footnote eval DIR`) or `footnote eval citations FILE`"
+            )),
+            Command::Eval { what: None, dir: Some(dir), split, reuse, json, limit_queries, top_k } => {
                 // The global --collection defaults to "default", which eval never uses.
                 let collection = (collection != "default").then_some(collection);
                 let args = cli::EvalArgs { split, collection, reuse, json, limit_queries, top_k };

@@ -1,4 +1,5 @@
-//! `footnote eval DIR`: retrieval quality on a BEIR-layout data set, as a table or JSON.
+//! `footnote eval DIR`: retrieval quality on a BEIR-layout data set, as a table or JSON; and
+//! `footnote eval citations FILE`: the support check on labelled statement/passage pairs.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -145,5 +146,123 @@ pub fn table(r: &Report) -> String {
         q.without_relevant,
         q.qrels_unknown_documents
     ));
+    out
+}
+
+/// What `footnote eval citations` was asked.
+#[derive(Clone, Debug)]
+pub struct CitationArgs {
+    pub json: bool,
+    /// Fit new weights and thresholds on the file and report those.
+    pub tune: bool,
+    /// Lexical evidence only (no embeddings).
+    pub lexical: bool,
+    /// Ask the chat model about up to this many doubtful pairs.
+    pub judge: Option<usize>,
+}
+
+/// `footnote eval citations FILE`
+pub async fn eval_citations(config: Config, file: &Path, args: CitationArgs) -> Result<ExitCode> {
+    use footnote::eval::citations;
+    use footnote::eval::tune;
+    use footnote::rag::support::{Features, Weights};
+
+    let pairs = citations::load(file).with_context(|| format!("cannot read the pairs in {}", file.display()))?;
+    let embed = !args.lexical;
+    if !args.json {
+        let how = if embed { format!("embedding with {}", config.ollama.embed_model) } else { "lexical only".into() };
+        eprintln!("{} pairs from {}; {how}…", pairs.len(), file.display());
+    }
+    let (features, embedding) = citations::features(&config, &pairs, embed).await?;
+    let rows: Vec<[f32; 6]> = features.iter().map(Features::values).collect();
+    let truth: Vec<bool> = pairs.iter().map(citations::Pair::supported).collect();
+    let used = [embed, true, true, true, true, true];
+    let (weights, cross_validated) = if args.tune {
+        (tune::tune(&rows, &truth, used), Some(tune::cross_validate(&rows, &truth, used, 5)))
+    } else if embed {
+        (Weights::from_config(&config.answer.support), None)
+    } else {
+        (Weights::LEXICAL, None)
+    };
+    let model = embed.then_some(config.ollama.embed_model.as_str());
+    let mut report = citations::report(file, &pairs, &features, &weights, model, embedding, cross_validated);
+    if let Some(limit) = args.judge {
+        report.judge = Some(citations::judge_doubtful(&config, &pairs, &features, &weights, limit).await?);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", citation_table(&report));
+        if args.tune {
+            println!("\nWeights picked on this file (for footnote.toml):\n");
+            print!("{}", citations::toml_section(&weights, model.unwrap_or("")));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The citation report as text.
+pub fn citation_table(r: &footnote::eval::citations::CitationReport) -> String {
+    let mut out = String::new();
+    let labels: Vec<String> = r.labels.iter().map(|(l, n)| format!("{n} {l}")).collect();
+    out.push_str(&format!("{}: {} pairs ({})\n", r.file, r.pairs, labels.join(", ")));
+    match &r.embed_model {
+        Some(m) => out.push_str(&format!("Mode: embed ({m}, {:.0} s embedding) + lexical\n\n", r.embedding_seconds)),
+        None => out.push_str("Mode: lexical only\n\n"),
+    }
+    let f = &r.figures;
+    let p = &f.at_threshold;
+    out.push_str("| scorer | threshold | precision | recall | F1 | ROC-AUC |\n|---|---:|---:|---:|---:|---:|\n");
+    out.push_str(&format!(
+        "| support check | {:.3} | {:.3} | {:.3} | **{:.3}** | **{:.3}** |\n",
+        p.threshold, p.precision, p.recall, p.f1, f.auc
+    ));
+    let b = &r.overlap_baseline;
+    out.push_str(&format!(
+        "| content-word overlap alone (best threshold) | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |\n",
+        b.best.threshold, b.best.precision, b.best.recall, b.best.f1, b.auc
+    ));
+    if let Some(b) = &r.cosine_baseline {
+        out.push_str(&format!(
+            "| embedding cosine alone (best threshold) | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |\n",
+            b.best.threshold, b.best.precision, b.best.recall, b.best.f1, b.auc
+        ));
+    }
+    if let Some((auc, best)) = &r.cross_validated {
+        out.push_str(&format!(
+            "| support check, 5-fold cross-validated | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |\n",
+            best.threshold, best.precision, best.recall, best.f1, auc
+        ));
+    }
+    out.push_str(&format!("\nSUPPORT vs CONTRADICT only: ROC-AUC {:.3}\n", f.auc_support_vs_contradict));
+    out.push_str("\n| label | called supported | not supported |\n|---|---:|---:|\n");
+    for (label, c) in &f.confusion {
+        out.push_str(&format!("| {label} | {} | {} |\n", c.supported, c.not_supported));
+    }
+    let names: Vec<String> = r.features.iter().zip(&r.weights).map(|(n, w)| format!("{n} {w:.3}")).collect();
+    out.push_str(&format!(
+        "\nWeights: bias {:.3}, {}; thresholds supported {:.3}, weak {:.3}, attribute {:.3}.\n",
+        r.bias,
+        names.join(", "),
+        r.supported,
+        r.weak,
+        r.attribute
+    ));
+    if let Some(j) = &r.judge {
+        let w = &j.with_judge;
+        out.push_str(&format!(
+            "\nModel judge ({}): {} doubtful pairs asked, {} answered yes/no, {:.1}% right, {:.0} s. With its verdicts: \
+             precision {:.3}, recall {:.3}, F1 {:.3}, ROC-AUC {:.3}.\n",
+            j.model,
+            j.asked,
+            j.answered,
+            j.accuracy * 100.0,
+            j.seconds,
+            w.at_threshold.precision,
+            w.at_threshold.recall,
+            w.at_threshold.f1,
+            w.auc
+        ));
+    }
     out
 }

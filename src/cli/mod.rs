@@ -22,7 +22,7 @@ use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 
 pub use doctor::doctor;
-pub use eval::{EvalArgs, eval};
+pub use eval::{CitationArgs, EvalArgs, eval, eval_citations};
 pub use serve::serve;
 
 /// Logs go to stderr; `-v` raises the level, `RUST_LOG` overrides it.
@@ -114,12 +114,14 @@ pub async fn ask(config: Config, collection: &str, question: &str, json: bool) -
     let mut events = core.ask_stream(&scope(collection), &Actor::operator(), Question::new(question)).await;
     let mut out = std::io::stdout().lock();
     let mut streamed = false;
+    let mut shown = String::new();
     while let Some(event) = events.next().await {
         match event {
             AskEvent::Queued { position } if !json => eprintln!("(waiting for the model, position {position})"),
             AskEvent::LoadingModel if !json => eprintln!("(loading the model…)"),
             AskEvent::Token(piece) if !json => {
                 streamed = true;
+                shown.push_str(&piece);
                 out.write_all(piece.as_bytes())?;
                 out.flush()?;
             }
@@ -131,8 +133,17 @@ pub async fn ask(config: Config, collection: &str, question: &str, json: bool) -
                 }
                 if streamed {
                     writeln!(out)?;
+                    // The support check may have moved, dropped or added markers: show its
+                    // version under what streamed.
+                    let same = |a: &str, b: &str| a.split_whitespace().eq(b.split_whitespace());
+                    if !same(&footnote::rag::citations::tidy(&shown), &answer.text) {
+                        writeln!(out, "\nChecked against the sources:\n{}", answer.text)?;
+                    }
                 } else {
                     writeln!(out, "{}", answer.text)?;
+                }
+                for note in render::answer_notes(&answer) {
+                    writeln!(out, "({note})")?;
                 }
                 if answer.notice == Some(Notice::Uncited) {
                     writeln!(out, "\n({})", Notice::Uncited.user_message())?;

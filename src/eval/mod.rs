@@ -1,4 +1,6 @@
-//! Retrieval evaluation on BEIR-layout data sets (`footnote eval`).
+//! Retrieval evaluation on BEIR-layout data sets (`footnote eval DIR`), and the support check
+//! measured on labelled statement/passage pairs (`footnote eval citations FILE`, [`citations`],
+//! with [`tune`] picking its weights).
 //!
 //! - [`beir`] reads the corpus, the queries and the qrels of one split.
 //! - [`run`] ingests the corpus into a throwaway collection through [`crate::rag::Rag`], ranks
@@ -10,8 +12,10 @@
 //! the test double) and any store backend.
 
 pub mod beir;
+pub mod citations;
 pub mod metrics;
 pub mod run;
+pub mod tune;
 
 use std::path::PathBuf;
 

@@ -14,7 +14,7 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
-use footnote_adapter::{Answer, AskEvent, Gateway, Question, Scope};
+use footnote_adapter::{ATTRIBUTED_MARK, Answer, AskEvent, Gateway, NOT_FOUND_TAG, Question, Scope};
 use futures::{Stream, StreamExt};
 use minijinja::{Environment, Value, context};
 use rand::RngCore;
@@ -157,8 +157,16 @@ fn answer_html(id: &str, answer: &Answer) -> String {
     for c in &answer.citations {
         let marker = format!("[{}]", c.n);
         out = out.replace(&marker, &format!("<sup><a href=\"#fn-{id}-{n}\">[{n}]</a></sup>", n = c.n));
+        let attributed = format!("[{}{ATTRIBUTED_MARK}]", c.n);
+        out = out.replace(
+            &attributed,
+            &format!(
+                "<sup class=\"attributed\" title=\"Matched by Footnote, not cited by the model\"><a href=\"#fn-{id}-{n}\">[{n}{ATTRIBUTED_MARK}]</a></sup>",
+                n = c.n
+            ),
+        );
     }
-    out
+    out.replace(NOT_FOUND_TAG, "<mark class=\"not-found\">not found in the sources</mark>")
 }
 
 fn escape(text: &str) -> String {
@@ -171,12 +179,17 @@ fn final_fragment(state: &AppState, id: &str, question: &str, event: AskEvent) -
             let citations: Vec<Value> = answer
                 .citations
                 .iter()
-                .map(|c| context! { n => c.n, title => c.title.clone(), locator => c.locator.to_string(), snippet => c.snippet.clone() })
+                .map(|c| context! {
+                    n => c.n, title => c.title.clone(), locator => c.locator.to_string(), snippet => c.snippet.clone(),
+                    remark => footnote_adapter::render::support_remark(c),
+                })
                 .collect();
             context! {
                 id, question,
                 text_html => Value::from_safe_string(answer_html(id, &answer)),
                 notice => answer.notice.map(|n| n.user_message()),
+                notes => footnote_adapter::render::answer_notes(&answer),
+                cut_short => answer.cut_short,
                 citations,
             }
         }

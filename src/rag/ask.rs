@@ -4,14 +4,14 @@
 
 use std::time::{Duration, Instant};
 
-use footnote_adapter::{Answer, AskError, AskEvent, Citation, Notice, Question, Timings};
+use footnote_adapter::{Answer, AskError, AskEvent, Citation, CitedBy, Notice, Question, Support, Timings};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::citations::{self, CitationRewriter};
 use super::{Rag, RagError, prompt};
 use crate::ingest::count_tokens;
-use crate::llm::{ChatRequest, OllamaError};
+use crate::llm::{ChatRequest, ChatStats, OllamaError};
 use crate::retrieval::{self, Source};
 
 /// Longest question accepted, in characters.
@@ -89,6 +89,8 @@ impl Rag {
                 notice: Some(Notice::NothingFound),
                 model: String::new(),
                 timings,
+                sentences: Vec::new(),
+                cut_short: false,
             });
         }
 
@@ -113,13 +115,14 @@ impl Rag {
 
         if model_down {
             timings.total = started.elapsed();
-            let order: Vec<usize> = (1..=sources.len()).collect();
             return Ok(Answer {
                 text: Notice::ModelUnreachable.user_message().to_owned(),
-                citations: self.citations(&sources, &order, &search),
+                citations: self.listed(&sources, &search),
                 notice: Some(Notice::ModelUnreachable),
                 model: String::new(),
                 timings,
+                sentences: Vec::new(),
+                cut_short: false,
             });
         }
 
@@ -148,6 +151,7 @@ impl Rag {
         let mut rewriter = CitationRewriter::new(sources.len());
         let mut raw = String::new();
         let mut shown = String::new();
+        let mut stats: Option<ChatStats> = None;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| RagError::from(e).into_ask_error())?;
             if !chunk.content.is_empty() {
@@ -162,25 +166,55 @@ impl Rag {
                 }
             }
             if chunk.done {
+                stats = chunk.stats;
                 break;
             }
         }
         shown.push_str(&rewriter.finish());
         let text = citations::tidy(&shown).trim().to_owned();
-        timings.total = started.elapsed();
         tracing::debug!(raw = %raw, "model answer");
-
         if text.is_empty() {
             return Err(RagError::Ollama(OllamaError::StreamCut).into_ask_error());
         }
-        let used = rewriter.used().to_vec();
-        let (citations, notice) = if used.is_empty() {
-            let order: Vec<usize> = (1..=sources.len()).collect();
-            (self.citations(&sources, &order, &format!("{search} {text}")), Some(Notice::Uncited))
-        } else {
-            (self.citations(&sources, &used, &format!("{search} {text}")), None)
+        let cut_short = stats.as_ref().is_some_and(|s| was_cut_short(s, num_ctx));
+        let query = format!("{search} {text}");
+
+        let Some(checked) = self.check_support(&raw, &sources, cut_short, num_ctx).await else {
+            // The check is off: markers were only renumbered.
+            let used = rewriter.used().to_vec();
+            let (citations, notice) = if used.is_empty() {
+                (self.listed(&sources, &query), Some(Notice::Uncited))
+            } else {
+                (self.citations(&sources, &used, &query), None)
+            };
+            timings.total = started.elapsed();
+            return Ok(Answer { text, citations, notice, model, timings, sentences: Vec::new(), cut_short });
         };
-        Ok(Answer { text, citations, notice, model, timings })
+        let (citations, notice) = if checked.order.is_empty() {
+            (self.listed(&sources, &query), Some(Notice::Uncited))
+        } else {
+            let order: Vec<usize> = checked.order.iter().map(|i| i + 1).collect();
+            let mut citations = self.citations(&sources, &order, &query);
+            for (citation, &(support, score, cited_by)) in citations.iter_mut().zip(&checked.citations) {
+                citation.support = support;
+                citation.support_score = score;
+                citation.cited_by = cited_by;
+            }
+            (citations, None)
+        };
+        timings.total = started.elapsed();
+        Ok(Answer { text: checked.text, citations, notice, model, timings, sentences: checked.sentences, cut_short })
+    }
+
+    /// Every packed source, listed without being cited (the answer cites none of them).
+    fn listed(&self, sources: &[Source], query: &str) -> Vec<Citation> {
+        let order: Vec<usize> = (1..=sources.len()).collect();
+        let mut citations = self.citations(sources, &order, query);
+        for citation in &mut citations {
+            citation.support = Support::NotCited;
+            citation.cited_by = CitedBy::None;
+        }
+        citations
     }
 
     /// Citations for the sources in `order` (1-based indexes into `sources`), numbered from 1.
@@ -197,6 +231,9 @@ impl Rag {
                     locator: prompt::shown_locator(&source.chunk),
                     snippet: citations::snippet(&source.chunk.text, query, self.cfg.answer.snippet_chars),
                     score: source.score,
+                    support: Support::Unchecked,
+                    support_score: None,
+                    cited_by: CitedBy::Model,
                 })
             })
             .collect()
@@ -209,6 +246,13 @@ impl Rag {
             Err(_) => true,
         }
     }
+}
+
+/// True when the model stopped before finishing: its length limit (`done_reason` "length"), or
+/// the prompt and the answer filled the context window.
+fn was_cut_short(stats: &ChatStats, num_ctx: u32) -> bool {
+    let filled = num_ctx > 0 && stats.prompt_eval_count + stats.eval_count >= u64::from(num_ctx);
+    stats.done_reason.as_deref() == Some("length") || filled
 }
 
 /// Model names match with or without the implicit `:latest` tag.

@@ -112,7 +112,7 @@ fn strip_prefix_word(s: &str) -> &str {
 }
 
 /// The source numbers a bracket's content names, or `None` if it is not a citation.
-fn parse_marker(inner: &str) -> Option<Vec<usize>> {
+pub(crate) fn parse_marker(inner: &str) -> Option<Vec<usize>> {
     let lower = inner.trim().to_ascii_lowercase();
     let body = strip_prefix_word(&lower);
     if body.is_empty() {

@@ -5,6 +5,7 @@
 
 mod ask;
 mod bulk;
+mod check;
 pub mod citations;
 mod error;
 pub mod gate;
@@ -12,6 +13,7 @@ pub mod gateway;
 pub mod prompt;
 pub mod queue;
 pub mod scopes;
+pub mod support;
 mod sync;
 mod upload;
 

@@ -190,6 +190,10 @@ pub trait Store: Send + Sync {
     /// The chunks with these ids (in any order; missing ids are skipped).
     async fn chunks(&self, ids: &[i64]) -> Result<Vec<ChunkRow>>;
 
+    /// The stored embeddings of the chunks with these ids (in any order; chunks without one, or
+    /// missing, are skipped). The support check compares answer sentences with them.
+    async fn chunk_vectors(&self, ids: &[i64]) -> Result<Vec<(i64, Vec<f32>)>>;
+
     /// Up to `limit` log entries after `seq`, oldest first.
     async fn changes_since(&self, seq: i64, limit: i64) -> Result<Vec<Change>>;
 

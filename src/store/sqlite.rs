@@ -271,6 +271,22 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn chunk_vectors(&self, ids: &[i64]) -> Result<Vec<(i64, Vec<f32>)>> {
+        let ids = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let rows = sqlx::query(
+            "SELECT id, embedding FROM chunks WHERE embedding IS NOT NULL AND id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let bytes: Vec<u8> = row.try_get("embedding")?;
+                Ok((row.try_get("id")?, decode_vector(&bytes)?))
+            })
+            .collect()
+    }
+
     async fn changes_since(&self, seq: i64, limit: i64) -> Result<Vec<Change>> {
         let rows = sqlx::query(
             "SELECT g.seq, g.chunk_id, g.collection, g.op, d.title, k.text, k.embedding

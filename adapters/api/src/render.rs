@@ -1,11 +1,45 @@
 //! Shared rendering of answers: numbered sources as text, and splitting long text at a platform's
 //! message limit without cutting a `[n]` marker, a word or a line in half where avoidable.
 
-use crate::{Answer, Citation};
+use crate::{ATTRIBUTED_MARK, Answer, Citation, CitedBy, Support};
 
-/// One source as a single line: `[1] Title — p. 3 · Intro: “snippet”`.
+/// Says that the answer is incomplete.
+pub const CUT_SHORT_NOTE: &str = "The answer was cut short: the model stopped before it finished.";
+/// Explains the `[n†]` markers.
+pub const ATTRIBUTED_NOTE: &str =
+    "[n†]: a source Footnote matched to the sentence; the model cited no source or a wrong one there.";
+
+/// Lines to show after the answer text: that it was cut short, and what `[n†]` means when the
+/// text has such markers.
+pub fn answer_notes(answer: &Answer) -> Vec<&'static str> {
+    let mut notes = Vec::new();
+    if answer.cut_short {
+        notes.push(CUT_SHORT_NOTE);
+    }
+    if answer.text.contains(&format!("{ATTRIBUTED_MARK}]")) {
+        notes.push(ATTRIBUTED_NOTE);
+    }
+    notes
+}
+
+/// A short remark on how a source backs the answer, for its line in the sources: empty when the
+/// model cited it and the check found it supported (or could not check).
+pub fn support_remark(citation: &Citation) -> &'static str {
+    match (citation.cited_by, citation.support) {
+        (CitedBy::Footnote, _) => "matched by Footnote",
+        (_, Support::Partial) => "partly supports the answer",
+        _ => "",
+    }
+}
+
+/// One source as a single line: `[1] Title — p. 3 · Intro: “snippet”`, with its
+/// [`support_remark`] in parentheses when there is one.
 pub fn source_line(citation: &Citation) -> String {
     let mut line = format!("[{}] {}", citation.n, citation.title);
+    let remark = support_remark(citation);
+    if !remark.is_empty() {
+        line.push_str(&format!(" ({remark})"));
+    }
     let locator = citation.locator.to_string();
     if !locator.is_empty() {
         line.push_str(" — ");
@@ -22,7 +56,8 @@ pub fn sources_plain(citations: &[Citation]) -> String {
     citations.iter().map(source_line).collect::<Vec<_>>().join("\n")
 }
 
-/// The whole answer as plain text: notice, answer, then the sources under a `Sources:` line.
+/// The whole answer as plain text: notice, answer, notes, then the sources under a `Sources:`
+/// line.
 pub fn answer_plain(answer: &Answer) -> String {
     let mut out = String::new();
     if let Some(notice) = answer.notice {
@@ -32,6 +67,13 @@ pub fn answer_plain(answer: &Answer) -> String {
     if !answer.text.trim().is_empty() {
         out.push_str(answer.text.trim());
         out.push_str("\n\n");
+    }
+    let notes = answer_notes(answer);
+    for note in &notes {
+        out.push_str(&format!("({note})\n"));
+    }
+    if !notes.is_empty() {
+        out.push('\n');
     }
     if !answer.citations.is_empty() {
         out.push_str("Sources:\n");
@@ -71,7 +113,8 @@ fn avoid_marker(text: &str, at: usize) -> usize {
     let head = &text[..at];
     if let Some(open) = head.rfind('[') {
         let inside = &head[open + 1..];
-        if inside.chars().all(|c| c.is_ascii_digit()) && !head[open..].contains(']') && open > 0 {
+        let marker_like = inside.chars().all(|c| c.is_ascii_digit() || c == ATTRIBUTED_MARK);
+        if marker_like && !head[open..].contains(']') && open > 0 {
             return open;
         }
     }

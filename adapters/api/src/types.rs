@@ -176,6 +176,69 @@ pub struct Citation {
     pub snippet: String,
     /// Fused retrieval score (higher is better); comparable only within one answer.
     pub score: f32,
+    /// How well this source backs the sentences that cite it: the weakest of them.
+    #[serde(default)]
+    pub support: Support,
+    /// The support check's probability that this source backs its weakest sentence (0 to 1),
+    /// when it was checked.
+    #[serde(default)]
+    pub support_score: Option<f32>,
+    /// Who put this source's markers in the text: the model, Footnote's check, or both.
+    #[serde(default)]
+    pub cited_by: CitedBy,
+}
+
+/// How well the sources back a sentence, or a source the sentences citing it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Support {
+    /// The check found the source saying what the sentence says.
+    Supported,
+    /// The source shares some of the sentence's content, but the check is not sure it says it.
+    Partial,
+    /// No source says it: the sentence is marked "not found in the sources".
+    NotFound,
+    /// Not checked: no claim to check (a greeting, "See also"), the check is off, or the answer
+    /// was not written by the model.
+    #[default]
+    Unchecked,
+    /// A source listed without being cited (the answer cites nothing, or the model was down).
+    NotCited,
+}
+
+/// Who placed a citation's markers in the answer text.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CitedBy {
+    /// The model wrote every marker of this source (`[n]`), and the check kept them.
+    #[default]
+    Model,
+    /// Footnote placed them (`[n†]`): the model cited another source or none for the sentence.
+    Footnote,
+    /// Some markers are the model's, some Footnote's.
+    Both,
+    /// No marker: the source is listed without being cited.
+    None,
+}
+
+/// The marker suffix of a citation placed by Footnote rather than the model: `[2†]`.
+pub const ATTRIBUTED_MARK: char = '†';
+/// The tag after a sentence that no source supports.
+pub const NOT_FOUND_TAG: &str = "[not found in the sources]";
+
+/// One sentence of an answer as the support check saw it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SentenceCheck {
+    /// The sentence without its markers.
+    pub text: String,
+    /// The citations (`n`) it carries after the check.
+    pub sources: Vec<u32>,
+    pub support: Support,
+    /// The check's probability that its best source backs it (0 to 1), when it was checked.
+    pub score: Option<f32>,
 }
 
 /// Why an answer looks the way it does, when it is not a plain cited answer.
@@ -223,16 +286,27 @@ pub struct Timings {
 }
 
 /// A complete, checked answer.
+///
+/// Markers in `text`: `[n]` was written by the model and kept by the check, `[n†]` was placed by
+/// Footnote's check (see [`ATTRIBUTED_MARK`]); a sentence that no source supports is followed by
+/// [`NOT_FOUND_TAG`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Answer {
-    /// The answer text; every `[n]` in it refers to `citations[n-1]`.
+    /// The answer text; every `[n]` or `[n†]` in it refers to `citations[n-1]`.
     pub text: String,
     pub citations: Vec<Citation>,
     pub notice: Option<Notice>,
     /// The chat model that wrote it (empty when no model was used).
     pub model: String,
     pub timings: Timings,
+    /// Each sentence with its support after the check (empty when there was nothing to check).
+    #[serde(default)]
+    pub sentences: Vec<SentenceCheck>,
+    /// True when the model stopped before it finished (its length limit or the context window
+    /// ran out): the answer is incomplete.
+    #[serde(default)]
+    pub cut_short: bool,
 }
 
 /// What an answer in progress reports.

@@ -7,7 +7,7 @@
 //! The plain [`Outgoing`] and [`EmbedSpec`] values are tested here and turned into serenity
 //! builders by the handler.
 
-use footnote_adapter::render::split_message;
+use footnote_adapter::render::{answer_notes, split_message, support_remark};
 use footnote_adapter::{Answer, Citation, DocumentInfo, ForgetReceipt, Status, WarmupReport};
 use serenity::all::{CreateEmbed, CreateEmbedFooter};
 
@@ -96,8 +96,8 @@ pub fn text_messages(text: &str) -> Vec<Outgoing> {
     pieces
 }
 
-/// The final answer as messages: the notice and the text (split at the limit), with the sources
-/// embeds on the last message.
+/// The final answer as messages: the notice, the text (split at the limit) and its notes (cut
+/// short, what `[n†]` means), with the sources embeds on the last message.
 pub fn answer_messages(answer: &Answer) -> Vec<Outgoing> {
     let mut text = String::new();
     if let Some(notice) = answer.notice {
@@ -108,6 +108,9 @@ pub fn answer_messages(answer: &Answer) -> Vec<Outgoing> {
             text.push_str("\n\n");
         }
         text.push_str(answer.text.trim());
+    }
+    for note in answer_notes(answer) {
+        text.push_str(&format!("\n_({note})_"));
     }
     if text.is_empty() {
         text.push_str("I have no answer to that.");
@@ -123,7 +126,13 @@ pub fn answer_messages(answer: &Answer) -> Vec<Outgoing> {
 /// One field per source: `[n] Title`, then the locator, a quoted snippet and a link to the
 /// original chat message for chat-ingested sources.
 fn source_field(citation: &Citation, snippet_max: usize) -> (String, String) {
-    let name = truncate(&format!("[{}] {}", citation.n, citation.title), FIELD_NAME_LIMIT);
+    let remark = support_remark(citation);
+    let name = if remark.is_empty() {
+        format!("[{}] {}", citation.n, citation.title)
+    } else {
+        format!("[{}] {} ({remark})", citation.n, citation.title)
+    };
+    let name = truncate(&name, FIELD_NAME_LIMIT);
     let mut lines = Vec::new();
     let locator = citation.locator.to_string();
     if !locator.is_empty() {

@@ -16,11 +16,22 @@ fn citation(n: u32, snippet: &str) -> Citation {
         locator: Locator { page: Some(n), heading_path: vec!["Setup".into(), "Reset".into()], ..Locator::default() },
         snippet: snippet.to_owned(),
         score: 0.5,
+        support: footnote_adapter::Support::Unchecked,
+        support_score: None,
+        cited_by: footnote_adapter::CitedBy::Model,
     }
 }
 
 fn answer(text: &str, citations: Vec<Citation>) -> Answer {
-    Answer { text: text.to_owned(), citations, notice: None, model: "llama3.2".into(), timings: Timings::default() }
+    Answer {
+        text: text.to_owned(),
+        citations,
+        notice: None,
+        model: "llama3.2".into(),
+        timings: Timings::default(),
+        sentences: Vec::new(),
+        cut_short: false,
+    }
 }
 
 #[test]
@@ -140,4 +151,29 @@ fn warmup_reports_how_long_each_model_took() {
 fn truncation_counts_characters() {
     assert_eq!(truncate("héllo wörld", 7), "héllo…");
     assert_eq!(truncate("short", 7), "short");
+}
+
+#[test]
+fn the_support_check_marking_reaches_the_message() {
+    let mut matched = citation(2, "Magma rises through the crust.");
+    matched.cited_by = footnote_adapter::CitedBy::Footnote;
+    matched.support = footnote_adapter::Support::Supported;
+    let mut a = answer(
+        &format!(
+            "Penguins eat krill [1]. A volcano erupts when magma rises [2{}]. Penguins fly {}.",
+            footnote_adapter::ATTRIBUTED_MARK,
+            footnote_adapter::NOT_FOUND_TAG
+        ),
+        vec![citation(1, "Penguins eat krill."), matched],
+    );
+    a.cut_short = true;
+    let messages = answer_messages(&a);
+    let content = &messages[0].content;
+    assert!(content.contains("magma rises [2†]"), "{content}");
+    assert!(content.contains("Penguins fly [not found in the sources]."), "{content}");
+    assert!(content.contains(footnote_adapter::render::ATTRIBUTED_NOTE), "{content}");
+    assert!(content.contains(footnote_adapter::render::CUT_SHORT_NOTE), "{content}");
+    let fields = &messages[0].embeds[0].fields;
+    assert_eq!(fields[0].0, "[1] Manual 1");
+    assert_eq!(fields[1].0, "[2] Manual 2 (matched by Footnote)");
 }

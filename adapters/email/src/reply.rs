@@ -76,6 +76,9 @@ fn answer_html(answer: &Answer) -> String {
         out.push_str(&format!("<p><em>{}</em></p>", html_escape(notice.user_message())));
     }
     out.push_str(&paragraphs(answer.text.trim()));
+    for note in render::answer_notes(answer) {
+        out.push_str(&format!("<p><em>{}</em></p>", html_escape(note)));
+    }
     if !answer.citations.is_empty() {
         out.push_str("<p><strong>Sources</strong></p><ol>");
         for citation in &answer.citations {
@@ -88,6 +91,10 @@ fn answer_html(answer: &Answer) -> String {
 
 fn source_html(citation: &Citation) -> String {
     let mut item = format!("<li value=\"{}\"><strong>{}</strong>", citation.n, html_escape(&citation.title));
+    let remark = render::support_remark(citation);
+    if !remark.is_empty() {
+        item.push_str(&format!(" <em>({remark})</em>"));
+    }
     let locator = citation.locator.to_string();
     if !locator.is_empty() {
         item.push_str(&format!(" — {}", html_escape(&locator)));
@@ -171,6 +178,9 @@ mod tests {
             locator: Locator { page: Some(n), ..Locator::default() },
             snippet: snippet.into(),
             score: 1.0,
+            support: footnote_adapter::Support::Unchecked,
+            support_score: None,
+            cited_by: footnote_adapter::CitedBy::Model,
         };
         Answer {
             text: "It is <b>42</b> & rising [1][2].".into(),
@@ -178,6 +188,8 @@ mod tests {
             notice: None,
             model: "m".into(),
             timings: Timings::default(),
+            sentences: Vec::new(),
+            cut_short: false,
         }
     }
 

@@ -7,7 +7,7 @@
 //! and `m.new_content`), so one part holds at most [`PART_BUDGET`] bytes of body and formatted
 //! body together, and longer answers continue in further events.
 
-use footnote_adapter::render::{source_line, split_message};
+use footnote_adapter::render::{answer_notes, source_line, split_message, support_remark};
 use footnote_adapter::{Answer, Citation, DocumentInfo, ForgetReceipt, Status, WarmupReport};
 
 /// Bytes of `body` + `formatted_body` in one part, so that an edit carrying it twice plus the
@@ -105,6 +105,10 @@ fn short(citation: &Citation) -> Citation {
 pub fn source_html(citation: &Citation) -> String {
     let c = short(citation);
     let mut html = format!("[{}] <b>{}</b>", c.n, escape(&c.title));
+    let remark = support_remark(&c);
+    if !remark.is_empty() {
+        html.push_str(&format!(" <i>({remark})</i>"));
+    }
     let locator = c.locator.to_string();
     if !locator.is_empty() {
         html.push_str(&format!(" — {}", escape(&locator)));
@@ -148,7 +152,8 @@ fn pack(blocks: Vec<Block>) -> Vec<Body> {
     parts
 }
 
-/// The final answer as bodies: the notice, the text with its `[n]` markers, then `Sources:` and
+/// The final answer as bodies: the notice, the text with its `[n]` markers and its notes (cut
+/// short, what `[n†]` means), then `Sources:` and
 /// one numbered line per source. Long answers are split into several parts, each under the
 /// budget, never inside a marker.
 pub fn answer_bodies(answer: &Answer) -> Vec<Body> {
@@ -167,6 +172,13 @@ pub fn answer_bodies(answer: &Answer) -> Vec<Body> {
     }
     for piece in split_message(text, TEXT_PIECE_CHARS) {
         blocks.push(Block { html: paragraphs(&piece), plain: piece, joiner: "\n\n" });
+    }
+    for note in answer_notes(answer) {
+        blocks.push(Block {
+            plain: format!("({note})"),
+            html: format!("<p><i>{}</i></p>", escape(note)),
+            joiner: "\n",
+        });
     }
     if !answer.citations.is_empty() {
         blocks.push(Block { plain: "Sources:".into(), html: "<p><b>Sources:</b></p>".into(), joiner: "\n\n" });

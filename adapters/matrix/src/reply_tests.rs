@@ -11,7 +11,17 @@ use super::*;
 use crate::stream::{in_thread, notice, replacement};
 
 fn citation(n: u32, title: &str, locator: Locator, snippet: &str) -> Citation {
-    Citation { n, document_id: format!("doc-{n}"), title: title.into(), locator, snippet: snippet.into(), score: 0.5 }
+    Citation {
+        n,
+        document_id: format!("doc-{n}"),
+        title: title.into(),
+        locator,
+        snippet: snippet.into(),
+        score: 0.5,
+        support: footnote_adapter::Support::Unchecked,
+        support_score: None,
+        cited_by: footnote_adapter::CitedBy::Model,
+    }
 }
 
 fn answer(text: &str) -> Answer {
@@ -34,6 +44,8 @@ fn answer(text: &str) -> Answer {
         notice: None,
         model: "llama3.2".into(),
         timings: Timings::default(),
+        sentences: Vec::new(),
+        cut_short: false,
     }
 }
 

@@ -5,7 +5,7 @@
 //! Slack's limits are respected here: 3000 characters per text object and 50 blocks per message,
 //! so a long answer becomes several messages.
 
-use footnote_adapter::render::split_message;
+use footnote_adapter::render::{answer_notes, split_message, support_remark};
 use footnote_adapter::{Answer, Citation, DocumentInfo, Status, WarmupReport};
 use slack_morphism::prelude::*;
 
@@ -65,6 +65,10 @@ pub fn text_pieces(text: &str) -> Vec<String> {
 /// One source as `context` text: `*[n]* Title — p. 3 · Intro`, the quoted snippet, and a link.
 pub fn citation_text(citation: &Citation) -> String {
     let mut out = format!("*[{}]* {}", citation.n, escape(&citation.title));
+    let remark = support_remark(citation);
+    if !remark.is_empty() {
+        out.push_str(&format!(" _({remark})_"));
+    }
     let locator = citation.locator.to_string();
     if !locator.is_empty() {
         out.push_str(" — ");
@@ -81,7 +85,8 @@ pub fn citation_text(citation: &Citation) -> String {
 }
 
 /// The final answer as one or more messages of at most [`MAX_BLOCKS`] blocks each: the notice
-/// (if any), the answer text with its `[n]` markers, a divider, then one block per source.
+/// (if any), the answer text with its `[n]` markers, its notes (cut short, what `[n†]` means), a
+/// divider, then one block per source.
 pub fn answer_messages(answer: &Answer) -> Vec<Vec<SlackBlock>> {
     let mut blocks = Vec::new();
     if let Some(notice) = answer.notice {
@@ -89,6 +94,9 @@ pub fn answer_messages(answer: &Answer) -> Vec<Vec<SlackBlock>> {
     }
     if !answer.text.trim().is_empty() {
         blocks.extend(text_pieces(answer.text.trim()).into_iter().map(section));
+    }
+    for note in answer_notes(answer) {
+        blocks.push(context(format!("_{}_", escape(note))));
     }
     if !answer.citations.is_empty() {
         blocks.push(SlackDividerBlock::new().into());

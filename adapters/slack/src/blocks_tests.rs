@@ -6,11 +6,29 @@ use serde_json::{Value, json};
 use super::*;
 
 fn citation(n: u32, title: &str, locator: Locator, snippet: &str) -> Citation {
-    Citation { n, document_id: format!("doc{n}"), title: title.into(), locator, snippet: snippet.into(), score: 0.5 }
+    Citation {
+        n,
+        document_id: format!("doc{n}"),
+        title: title.into(),
+        locator,
+        snippet: snippet.into(),
+        score: 0.5,
+        support: footnote_adapter::Support::Unchecked,
+        support_score: None,
+        cited_by: footnote_adapter::CitedBy::Model,
+    }
 }
 
 fn answer(text: &str, citations: Vec<Citation>, notice: Option<Notice>) -> Answer {
-    Answer { text: text.into(), citations, notice, model: "m".into(), timings: Timings::default() }
+    Answer {
+        text: text.into(),
+        citations,
+        notice,
+        model: "m".into(),
+        timings: Timings::default(),
+        sentences: Vec::new(),
+        cut_short: false,
+    }
 }
 
 fn json_of(blocks: &[SlackBlock]) -> Value {

@@ -109,6 +109,10 @@ impl Store for PgStore {
             .collect()
     }
 
+    async fn chunk_vectors(&self, ids: &[i64]) -> Result<Vec<(i64, Vec<f32>)>> {
+        retry::retry("chunk vectors", self.opts.retry_for, || vectors::of_chunks(self, ids)).await
+    }
+
     async fn changes_since(&self, seq: i64, limit: i64) -> Result<Vec<Change>> {
         // Vectors are searched in the database, so the log is read without them.
         let rows = retry::retry("changes", self.opts.retry_for, || async {

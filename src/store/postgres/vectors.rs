@@ -76,6 +76,24 @@ pub(super) async fn table_dims(conn: &mut PgConnection) -> Result<Option<usize>>
     Ok(dims.map(|d| d as usize))
 }
 
+/// The stored vectors of these chunks (none while the table does not exist).
+pub(super) async fn of_chunks(store: &PgStore, ids: &[i64]) -> Result<Vec<(i64, Vec<f32>)>> {
+    let mut conn = store.pool.acquire().await?;
+    if ids.is_empty() || table_dims(&mut conn).await?.is_none() {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query("SELECT chunk_id, embedding FROM chunk_vectors WHERE chunk_id = ANY($1)")
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let vector: Vector = row.try_get("embedding")?;
+            Ok((row.try_get("chunk_id")?, vector.to_vec()))
+        })
+        .collect()
+}
+
 /// The name of a collection's partition of `chunk_vectors`.
 fn partition(collection_id: i64) -> String {
     format!("chunk_vectors_c{collection_id}")

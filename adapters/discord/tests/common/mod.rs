@@ -175,6 +175,9 @@ pub fn answer(text: &str) -> Answer {
         locator: Locator { page: Some(12), heading_path: vec!["Reset".into()], ..Locator::default() },
         snippet: "Press and hold the reset button for 10 seconds.".into(),
         score: 0.9,
+        support: footnote_adapter::Support::Unchecked,
+        support_score: None,
+        cited_by: footnote_adapter::CitedBy::Model,
     };
     let chat = Citation {
         n: 2,
@@ -186,6 +189,9 @@ pub fn answer(text: &str) -> Answer {
         },
         snippet: "The admin PIN is on the sticker.".into(),
         score: 0.7,
+        support: footnote_adapter::Support::Unchecked,
+        support_score: None,
+        cited_by: footnote_adapter::CitedBy::Model,
     };
     Answer {
         text: text.into(),
@@ -193,6 +199,8 @@ pub fn answer(text: &str) -> Answer {
         notice: None,
         model: "llama3.2".into(),
         timings: Timings::default(),
+        sentences: Vec::new(),
+        cut_short: false,
     }
 }
 

@@ -203,6 +203,9 @@ pub fn answer() -> Answer {
         locator: Locator { page: Some(page), subject: Some("Q3 report".into()), ..Locator::default() },
         snippet: snippet.into(),
         score: 0.5,
+        support: footnote_adapter::Support::Unchecked,
+        support_score: None,
+        cited_by: footnote_adapter::CitedBy::Model,
     };
     Answer {
         text: "Revenue grew by 12% <fast> [1], mostly in Europe [2].".into(),
@@ -213,6 +216,8 @@ pub fn answer() -> Answer {
         notice: None,
         model: "fake".into(),
         timings: Timings::default(),
+        sentences: Vec::new(),
+        cut_short: false,
     }
 }
 

@@ -199,6 +199,9 @@ pub fn two_citation_answer() -> Answer {
                 locator: Locator { page: Some(3), heading_path: vec!["Setup".into()], ..Default::default() },
                 snippet: "Use VLAN 10 for guests.".into(),
                 score: 0.9,
+                support: footnote_adapter::Support::Unchecked,
+                support_score: None,
+                cited_by: footnote_adapter::CitedBy::Model,
             },
             Citation {
                 n: 2,
@@ -210,11 +213,16 @@ pub fn two_citation_answer() -> Answer {
                 },
                 snippet: "Reboot after any change.".into(),
                 score: 0.5,
+                support: footnote_adapter::Support::Unchecked,
+                support_score: None,
+                cited_by: footnote_adapter::CitedBy::Model,
             },
         ],
         notice: None,
         model: "test".into(),
         timings: Timings::default(),
+        sentences: Vec::new(),
+        cut_short: false,
     }
 }
 

@@ -1,0 +1,71 @@
+//! `[answer]` settings of the support check: whether it runs, the optional model judge, and the
+//! weights and thresholds `footnote eval citations --tune` picked.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// How answers are checked against their sources.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verify {
+    /// No check: markers are only renumbered, and those naming no source dropped.
+    Off,
+    /// Embeddings and lexical evidence (the default).
+    #[default]
+    Embed,
+    /// As `embed`, then the chat model answers yes or no for each doubtful sentence, within
+    /// `answer.verify_budget`.
+    Model,
+}
+
+/// `[answer.support]`: the support check's logistic model over its features, and the thresholds
+/// on the probability it gives. The defaults were picked by `footnote eval citations --tune` on
+/// the SciFact claims train split with `all-minilm`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SupportConfig {
+    /// The embedding model these weights were tuned with. With another model, cosines are not
+    /// comparable and the check uses its built-in lexical weights instead.
+    pub tuned_for: String,
+    pub bias: f32,
+    /// Weight of the cosine of the sentence's and the chunk's embeddings.
+    pub cosine: f32,
+    /// Weight of the share of the sentence's content words found in the chunk.
+    pub recall: f32,
+    /// Weight of that share within the chunk's best two-sentence window.
+    pub window: f32,
+    /// Weight of the share of the sentence's word pairs found in the chunk.
+    pub pairs: f32,
+    /// Weight of the share of its names (capitalised words, `BRCA1`) found in the chunk.
+    pub entities: f32,
+    /// Weight of "the sentence states a number the chunk lacks" (which also vetoes support).
+    pub number_missing: f32,
+    /// Probability at or above which a source supports a sentence.
+    pub supported: f32,
+    /// Probability at or above which a model's marker stays, flagged as partial support.
+    pub weak: f32,
+    /// Probability at or above which Footnote adds a marker to a sentence the model left without.
+    pub attribute: f32,
+}
+
+impl Default for SupportConfig {
+    fn default() -> Self {
+        SupportConfig {
+            tuned_for: "all-minilm".into(),
+            bias: -8.0,
+            cosine: 6.0,
+            recall: 6.0,
+            window: 1.0,
+            pairs: 0.5,
+            entities: 0.5,
+            number_missing: -1.0,
+            supported: 0.45,
+            weak: 0.15,
+            attribute: 0.7,
+        }
+    }
+}
+
+/// The time the model judge may add to one answer by default.
+pub const DEFAULT_VERIFY_BUDGET: Duration = Duration::from_secs(5);
