@@ -55,10 +55,11 @@ async fn markers_are_checked_and_renumbered_by_first_use() {
     let env = TestEnv::new().await;
     let core = zoo(&env).await;
     env.double.set_reply(Some(Arc::new(|_: &[serde_json::Value]| {
-        "Magma rises [2]. Starters need flour [9]. Again [2][1].".to_owned()
+        // Sentences too short to be claims: only the markers' numbers are checked here.
+        "Magma rises [2]. Flour too [9]. Again [2][1].".to_owned()
     })));
     let (_, answer) = ask(&core, "zoo", Question::new("volcano magma starter flour")).await;
-    assert_eq!(answer.text, "Magma rises [1]. Starters need flour. Again [1][2].");
+    assert_eq!(answer.text, "Magma rises [1]. Flour too. Again [1][2].");
     assert_eq!(answer.citations.len(), 2);
     assert_eq!(answer.citations[0].n, 1);
     assert_eq!(answer.citations[1].n, 2);

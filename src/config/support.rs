@@ -53,16 +53,16 @@ impl Default for SupportConfig {
     fn default() -> Self {
         SupportConfig {
             tuned_for: "all-minilm".into(),
-            bias: -8.0,
-            cosine: 6.0,
-            recall: 6.0,
-            window: 1.0,
-            pairs: 0.5,
-            entities: 0.5,
-            number_missing: -1.0,
-            supported: 0.45,
-            weak: 0.15,
-            attribute: 0.7,
+            bias: -5.0841,
+            cosine: 3.7122,
+            recall: 3.6898,
+            window: 0.3786,
+            pairs: -0.8635,
+            entities: 0.4515,
+            number_missing: -0.8507,
+            supported: 0.2684,
+            weak: 0.1581,
+            attribute: 0.6,
         }
     }
 }

@@ -8,8 +8,10 @@ use crate::rag::support::Weights;
 
 /// Recall of supported pairs the `weak` threshold keeps (a model's marker below it is dropped).
 pub const WEAK_RECALL: f64 = 0.95;
-/// Precision of supported pairs the `attribute` threshold reaches (Footnote adds a marker).
-pub const ATTRIBUTE_PRECISION: f64 = 0.9;
+/// Precision of supported pairs the `attribute` threshold reaches (Footnote adds a marker). Not
+/// higher: SciFact's claims are never copied from their abstracts, and at 0.9 even a sentence
+/// copied word for word from a source would stay below the threshold.
+pub const ATTRIBUTE_PRECISION: f64 = 0.75;
 const STEPS: usize = 4000;
 const RATE: f64 = 0.5;
 const L2: f64 = 1e-3;

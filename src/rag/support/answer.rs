@@ -55,7 +55,14 @@ pub struct Parsed {
 impl Sentence {
     /// The sentence's words without markers.
     pub fn claim(&self) -> String {
-        let text: String = self.body.chars().filter(|c| *c != PLACEHOLDER).collect();
+        let mut text = String::new();
+        let mut rest = self.body.as_str();
+        while let Some(i) = rest.find(PLACEHOLDER) {
+            text.push_str(&rest[..i]);
+            let len = placeholder_len(&rest[i..]).unwrap_or(PLACEHOLDER.len_utf8());
+            rest = &rest[i + len..];
+        }
+        text.push_str(rest);
         text.split_whitespace().collect::<Vec<_>>().join(" ")
     }
 

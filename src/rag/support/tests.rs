@@ -56,13 +56,13 @@ fn an_unsupported_sentence_is_marked_and_its_marker_dropped() {
 fn an_unmarked_answer_gets_footnote_markers_where_a_source_clearly_supports() {
     let c = check(
         "The male penguin keeps the egg warm on his feet while the female feeds at sea. \
-         Sourdough rises thanks to a starter of wild yeast. Have a nice day!",
+         Sourdough rises thanks to a starter of wild yeast. Hope this helps!",
     );
     assert_eq!(
         c.text,
         format!(
             "The male penguin keeps the egg warm on his feet while the female feeds at sea [1{ATTRIBUTED_MARK}]. \
-             Sourdough rises thanks to a starter of wild yeast [2{ATTRIBUTED_MARK}]. Have a nice day!"
+             Sourdough rises thanks to a starter of wild yeast [2{ATTRIBUTED_MARK}]. Hope this helps!"
         )
     );
     assert_eq!(c.order, vec![0, 2]);
