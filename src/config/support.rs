@@ -62,7 +62,7 @@ impl Default for SupportConfig {
             number_missing: -0.8507,
             supported: 0.2684,
             weak: 0.1581,
-            attribute: 0.6,
+            attribute: 0.7861,
         }
     }
 }
