@@ -16,6 +16,31 @@ fn reply(text: &'static str) -> Option<footnote_ollama_double::ReplyFn> {
     Some(Arc::new(move |_: &[serde_json::Value]| text.to_owned()))
 }
 
+/// The number the prompt gives the source whose text contains `needle`.
+fn number_of(messages: &[serde_json::Value], needle: &str) -> usize {
+    let prompt = messages.iter().rev().find(|m| m["role"] == "user").and_then(|m| m["content"].as_str());
+    let mut current = 0;
+    for line in prompt.unwrap_or_default().lines() {
+        if let Some(n) = line.strip_prefix('[').and_then(|l| l.split(']').next()).and_then(|n| n.parse().ok()) {
+            current = n;
+        }
+        if line.contains(needle) {
+            return current;
+        }
+    }
+    panic!("no source contains {needle:?}")
+}
+
+/// A reply written by `f` from the numbers of the krill and the magma sources.
+fn citing(f: fn(usize, usize) -> String) -> Option<footnote_ollama_double::ReplyFn> {
+    Some(Arc::new(move |messages: &[serde_json::Value]| {
+        let krill = number_of(messages, "krill");
+        let magma =
+            if messages.iter().any(|m| m.to_string().contains("magma")) { number_of(messages, "magma") } else { 0 };
+        f(krill, magma)
+    }))
+}
+
 /// A core over the zoo documents, embedding with `all-minilm` (the model the shipped weights
 /// were tuned for, so the check compares vectors).
 async fn zoo(env: &mut TestEnv) -> footnote::rag::gateway::Core {
@@ -31,11 +56,13 @@ async fn zoo(env: &mut TestEnv) -> footnote::rag::gateway::Core {
 async fn wrong_markers_move_unsupported_claims_are_tagged_and_right_ones_stay() {
     let mut env = TestEnv::new().await;
     let core = zoo(&mut env).await;
-    env.double.set_reply(reply(
-        "Penguins eat krill, squid and fish caught while diving [1]. \
-         A volcano erupts when magma rises through the crust [1]. \
-         Penguins have been seen flying over the Sahara desert at night [1].",
-    ));
+    env.double.set_reply(citing(|krill, _| {
+        format!(
+            "Penguins eat krill, squid and fish caught while diving [{krill}]. \
+             A volcano erupts when magma rises through the crust [{krill}]. \
+             Penguins have been seen flying over the Sahara desert at night [{krill}]."
+        )
+    }));
     let (events, answer) = ask(&core, "zoo", Question::new("What do penguins eat, and why do volcanoes erupt?")).await;
     assert!(events.iter().filter(|e| matches!(e, AskEvent::Token(_))).count() > 1, "still streamed");
     let titles: Vec<&str> = answer.citations.iter().map(|c| c.title.as_str()).collect();
@@ -92,7 +119,8 @@ async fn the_api_json_carries_support_levels() {
     let form = reqwest::multipart::Form::new()
         .part("file", reqwest::multipart::Part::bytes(ZOO[0].1.as_bytes().to_vec()).file_name(ZOO[0].0));
     assert_eq!(http.post(url(&running, "/api/documents")).multipart(form).send().await.unwrap().status(), 200);
-    env.double.set_reply(reply("Penguins eat krill, squid and fish caught while diving [1]."));
+    env.double
+        .set_reply(citing(|krill, _| format!("Penguins eat krill, squid and fish caught while diving [{krill}].")));
     let body: serde_json::Value = http
         .post(url(&running, "/api/ask"))
         .json(&serde_json::json!({ "question": "What do penguins eat?" }))
@@ -147,7 +175,7 @@ async fn the_model_judge_decides_a_doubtful_sentence() {
                 }
                 .to_owned()
             }
-            _ => "Penguins eat krill, squid and fish caught while diving [1].".to_owned(),
+            _ => format!("Penguins eat krill, squid and fish caught while diving [{}].", number_of(messages, "krill")),
         }
     })));
     let (_, answer) = ask(&core, "zoo", Question::new("What do penguins eat?")).await;
