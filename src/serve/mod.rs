@@ -9,6 +9,7 @@
 pub mod adapters;
 mod background;
 pub mod control;
+pub mod lease;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -82,7 +83,9 @@ pub async fn start(cfg: Config, options: Options) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("cannot open the data in {}", cfg.data_dir.display()))?;
     let core = Core(rag.clone());
-    let state = AppState::new(core.clone());
+    let leases = rag.store().leases();
+    let board = Arc::new(lease::Board::new(leases.clone(), &specs));
+    let state = AppState::with_adapters(core.clone(), board.clone());
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let addr = listener.local_addr()?;
     if state.is_open() {
@@ -100,7 +103,16 @@ pub async fn start(cfg: Config, options: Options) -> anyhow::Result<Running> {
     background::spawn_sync(&tracker, rag.clone(), stop_rest.clone());
     let gateway: Arc<dyn Gateway> = Arc::new(core.clone());
     for spec in specs {
-        tracker.spawn(adapters::supervise(spec, gateway.clone(), stop_rest.clone(), options.backoff));
+        let (gateway, stop, backoff) = (gateway.clone(), stop_rest.clone(), options.backoff);
+        match &leases {
+            // Several instances may share this database: one at a time runs each connection.
+            Some(leases) if spec.leased => {
+                tracker.spawn(lease::hold(spec, gateway, stop, backoff, leases.clone(), board.clone()));
+            }
+            _ => {
+                tracker.spawn(async move { adapters::supervise(&spec, gateway, stop, backoff).await });
+            }
+        }
     }
     let control = ControlFile::new(addr);
     let router = http::router(state).merge(control::router(rag.clone(), &control.token));
