@@ -49,8 +49,10 @@ pub trait Ledger: Send + Sync {
     /// without a ledger.
     fn resume_since(&self) -> Option<SystemTime>;
 
-    /// Takes charge of the event with platform id `id` (a Matrix event id, a Message-ID).
-    async fn claim(&self, id: &str) -> Result<Claim, LedgerError>;
+    /// Takes charge of the event with platform id `id` (a Matrix event id, a Message-ID),
+    /// leaving `note` for a later holder (where to tell the asker, for instance). Taking over an
+    /// earlier holder's claim keeps that holder's note, which [`Claim::Resumed`] returns.
+    async fn claim(&self, id: &str, note: &str) -> Result<Claim, LedgerError>;
 
     /// Replaces the note of an event this holder claimed (where its reply is, so that a later
     /// holder can continue it).
@@ -59,9 +61,131 @@ pub trait Ledger: Send + Sync {
     /// Marks an event this holder claimed as finished.
     async fn finish(&self, id: &str) -> Result<(), LedgerError>;
 
+    /// The events earlier holders claimed and never finished, as (id, note), oldest first: an
+    /// adapter that cannot handle them again (the platform will not deliver them twice) tells
+    /// their askers to ask again, after claiming them itself, and finishes them.
+    async fn unfinished(&self) -> Result<Vec<(String, String)>, LedgerError>;
+
     /// The value stored under `key`, if any.
     async fn load(&self, key: &str) -> Result<Option<String>, LedgerError>;
 
     /// Stores `value` under `key`, replacing the old one.
     async fn save(&self, key: &str, value: &str) -> Result<(), LedgerError>;
+}
+
+/// A [`Ledger`] in memory, for tests of adapters: one holder at a time, whose "lease" is a name
+/// that [`MemoryLedger::take_over`] changes.
+#[cfg(feature = "test-utils")]
+pub mod memory {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+    use std::time::SystemTime;
+
+    use async_trait::async_trait;
+
+    use super::{Claim, Ledger, LedgerError};
+
+    /// One recorded event: holder, finished, note.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct Event {
+        /// The holder that claimed it last.
+        pub holder: String,
+        /// Finished.
+        pub done: bool,
+        /// The note left with it.
+        pub note: String,
+    }
+
+    /// The ledger of one adapter connection, in memory.
+    #[derive(Debug, Default)]
+    pub struct MemoryLedger {
+        holder: Mutex<String>,
+        events: Mutex<BTreeMap<String, Event>>,
+        values: Mutex<BTreeMap<String, String>>,
+        resume_since: Option<SystemTime>,
+    }
+
+    impl MemoryLedger {
+        /// A ledger held by `holder`.
+        pub fn new(holder: &str) -> Self {
+            MemoryLedger { holder: Mutex::new(holder.to_owned()), ..Default::default() }
+        }
+
+        /// Another holder takes the connection over (the last one died).
+        pub fn take_over(&self, holder: &str) {
+            *self.holder.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = holder.to_owned();
+        }
+
+        /// Every recorded event.
+        pub fn events(&self) -> BTreeMap<String, Event> {
+            self.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        }
+
+        fn holder(&self) -> String {
+            self.holder.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        }
+    }
+
+    #[async_trait]
+    impl Ledger for MemoryLedger {
+        fn resume_since(&self) -> Option<SystemTime> {
+            self.resume_since
+        }
+
+        async fn claim(&self, id: &str, note: &str) -> Result<Claim, LedgerError> {
+            let holder = self.holder();
+            let mut events = self.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match events.get_mut(id) {
+                None => {
+                    events.insert(id.to_owned(), Event { holder, done: false, note: note.to_owned() });
+                    Ok(Claim::New)
+                }
+                Some(event) if event.done || event.holder == holder => Ok(Claim::Taken),
+                Some(event) => {
+                    event.holder = holder;
+                    Ok(Claim::Resumed { note: event.note.clone() })
+                }
+            }
+        }
+
+        async fn note(&self, id: &str, note: &str) -> Result<(), LedgerError> {
+            let holder = self.holder();
+            let mut events = self.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(event) = events.get_mut(id).filter(|e| e.holder == holder) {
+                event.note = note.to_owned();
+            }
+            Ok(())
+        }
+
+        async fn finish(&self, id: &str) -> Result<(), LedgerError> {
+            let holder = self.holder();
+            let mut events = self.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(event) = events.get_mut(id).filter(|e| e.holder == holder) {
+                event.done = true;
+            }
+            Ok(())
+        }
+
+        async fn unfinished(&self) -> Result<Vec<(String, String)>, LedgerError> {
+            let holder = self.holder();
+            let events = self.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            Ok(events
+                .iter()
+                .filter(|(_, e)| !e.done && e.holder != holder)
+                .map(|(id, e)| (id.clone(), e.note.clone()))
+                .collect())
+        }
+
+        async fn load(&self, key: &str) -> Result<Option<String>, LedgerError> {
+            Ok(self.values.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(key).cloned())
+        }
+
+        async fn save(&self, key: &str, value: &str) -> Result<(), LedgerError> {
+            self.values
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(key.to_owned(), value.to_owned());
+            Ok(())
+        }
+    }
 }

@@ -15,7 +15,7 @@
 //!   records there so that the instance taking it over carries on ([`Gateway::ledger`]).
 
 mod error;
-mod ledger;
+pub mod ledger;
 pub mod render;
 mod types;
 

@@ -218,7 +218,7 @@ impl Handler {
     /// the next holder handles it). Otherwise the reply an earlier holder started, if any.
     async fn claim(&self, id: &EventId) -> Option<Option<OwnedEventId>> {
         let Some(ledger) = &self.ledger else { return Some(None) };
-        match ledger.claim(id.as_str()).await {
+        match ledger.claim(id.as_str(), "").await {
             Ok(Claim::New) => Some(None),
             Ok(Claim::Resumed { note }) => {
                 tracing::info!(event = %id, "Taking over a message another instance did not finish.");

@@ -168,15 +168,16 @@ impl Ledger for PgLease {
         self.resume_since
     }
 
-    async fn claim(&self, id: &str) -> Result<Claim, LedgerError> {
+    async fn claim(&self, id: &str, note: &str) -> Result<Claim, LedgerError> {
         let mut conn = self.conn.lock().await;
         let inserted = sqlx::query(
-            "INSERT INTO adapter_events (adapter_key, event_id, lease, state) VALUES ($1, $2, $3, 'claimed')
+            "INSERT INTO adapter_events (adapter_key, event_id, lease, state, note) VALUES ($1, $2, $3, 'claimed', $4)
              ON CONFLICT (adapter_key, event_id) DO NOTHING",
         )
         .bind(&self.key)
         .bind(id)
         .bind(&self.lease)
+        .bind(note)
         .execute(&mut *conn)
         .await
         .map_err(ledger_error)?;
@@ -236,6 +237,22 @@ impl Ledger for PgLease {
         .await
         .map_err(ledger_error)?;
         Ok(())
+    }
+
+    async fn unfinished(&self) -> Result<Vec<(String, String)>, LedgerError> {
+        let mut conn = self.conn.lock().await;
+        let rows = sqlx::query(
+            "SELECT event_id, note FROM adapter_events
+             WHERE adapter_key = $1 AND state = 'claimed' AND lease <> $2 ORDER BY claimed_at",
+        )
+        .bind(&self.key)
+        .bind(&self.lease)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(ledger_error)?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("event_id").map_err(ledger_error)?, row.try_get("note").map_err(ledger_error)?)))
+            .collect()
     }
 
     async fn load(&self, key: &str) -> Result<Option<String>, LedgerError> {
