@@ -56,5 +56,8 @@ cargo check --locked -p footnote --no-default-features --lib --bins
 log "benchmark smoke run"
 BENCH_SMOKE=1 cargo test --locked --bench retrieval --bench hybrid --bench ask_overhead --bench ingest --bench support_check \
   --bench serve_memory --bench postgres
+# The README's "Run it" section, followed as written: serve, then the terminal commands.
+log "following the README's Run it section"
+scripts/readme-run-it.sh
 log "running: ${runner[*]} $*"
 "${runner[@]}" "$@"

@@ -71,10 +71,17 @@ pub async fn doctor(config: Config) -> Result<ExitCode> {
         );
     }
 
-    match Rag::open(config.clone(), ModelCheck::Refuse).await {
+    let opened = match Rag::index_access(&config, "doctor") {
+        Ok(access) => Rag::open_as(config.clone(), ModelCheck::Refuse, access).await,
+        Err(e) => Err(e),
+    };
+    match opened {
         Ok(rag) => {
             let status = rag.status(None).await?;
             r.ok(&format!("database opens: {} documents, {} chunks", status.documents, status.chunks));
+            if let Some(holder) = rag.indexes().holder() {
+                r.ok(&format!("search indexes are kept up to date by {}", holder.describe()));
+            }
             if status.pending_embeddings > 0 {
                 r.bad(
                     &format!(

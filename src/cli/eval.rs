@@ -45,7 +45,8 @@ pub async fn eval(config: Config, dir: &Path, args: EvalArgs) -> Result<ExitCode
     let data =
         beir::load(dir, &args.split).with_context(|| format!("cannot read the BEIR data set in {}", dir.display()))?;
     let collection = args.collection.clone().unwrap_or_else(|| default_collection(dir));
-    let rag = Rag::open(config, ModelCheck::Refuse).await.context("cannot open the data directory")?;
+    let access = Rag::index_access(&config, "eval")?;
+    let rag = Rag::open_as(config, ModelCheck::Refuse, access).await.context("cannot open the data directory")?;
     if !args.json {
         eprintln!(
             "Data set {}: {} documents, {} queries, qrels/{}.tsv for {} queries; collection “{collection}”.",

@@ -1,11 +1,18 @@
 //! The CLI commands. Questions, uploads, listings and forgetting go through the same
 //! [`Gateway`] the chat adapters use (scope: platform `cli`, room = the collection); `reindex`
 //! and `doctor` are operator commands on the core itself.
+//!
+//! Every command works next to a running `footnote serve` on the same data directory. A command
+//! keeps the search indexes itself only when no other process holds their writer lock; beside
+//! the server it opens them read-only, writes the database (which is safe from several processes)
+//! and waits until the server's catch-up has indexed its writes ([`Rag::settle`]) before it
+//! reports. `reindex` asks the server to rebuild its own indexes ([`reindex`]).
 
 mod doctor;
 mod eval;
 mod files;
 pub mod migrate;
+mod reindex;
 mod serve;
 
 use std::io::Write;
@@ -16,13 +23,15 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use footnote::config::Config;
 use footnote::rag::gateway::Core;
-use footnote::rag::{ModelCheck, Rag};
+use footnote::rag::{ModelCheck, Rag, Settled};
+use footnote::serve::ControlFile;
 use footnote_adapter::{Actor, AskEvent, Gateway, Notice, Question, Scope, Upload, render};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 
 pub use doctor::doctor;
 pub use eval::{CitationArgs, EvalArgs, eval, eval_citations};
+pub use reindex::reindex;
 pub use serve::serve;
 
 /// Logs go to stderr; `-v` raises the level, `RUST_LOG` overrides it.
@@ -36,10 +45,21 @@ pub fn init_logging(verbose: u8) {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
 }
 
-async fn open(config: Config) -> Result<Arc<Rag>> {
+/// Opens the core for `command`: as the keeper of the indexes when nobody else is, else
+/// read-only beside the process that keeps them, once that process has indexed everything
+/// stored so far.
+async fn open(config: Config, command: &str) -> Result<Arc<Rag>> {
     let dir = config.data_dir.display().to_string();
-    let rag = Rag::open(config, ModelCheck::Refuse).await.with_context(|| format!("cannot open the data in {dir}"))?;
-    // Chunks stored while Ollama was down get their embeddings on the next start.
+    let access = Rag::index_access(&config, command)?;
+    let rag = Rag::open_as(config, ModelCheck::Refuse, access)
+        .await
+        .with_context(|| format!("cannot open the data in {dir}"))?;
+    if !rag.indexes().is_writer() {
+        settle(&rag).await?;
+        return Ok(rag);
+    }
+    // Chunks stored while Ollama was down get their embeddings on the next start (a server
+    // next to this command does it itself).
     if rag.store().counts(None).await?.pending_embeddings > 0 {
         let filled = rag.backfill().await?;
         if filled > 0 {
@@ -48,6 +68,35 @@ async fn open(config: Config) -> Result<Arc<Rag>> {
         }
     }
     Ok(rag)
+}
+
+/// Makes what this command stored searchable: written to disk by the keeper of the indexes, or
+/// indexed by the server next to it (asked to do it now, and waited for; if it is too slow, the
+/// user hears so).
+async fn settle(rag: &Rag) -> Result<()> {
+    rag.flush()?;
+    if rag.indexes().holder().is_some_and(|h| h.is_server()) {
+        nudge(rag).await;
+    }
+    if let Settled::Behind { holder } = rag.settle().await? {
+        eprintln!("({holder} has not indexed the latest changes yet: they become searchable once it has)");
+    }
+    Ok(())
+}
+
+/// Asks the server next to this command to catch its indexes up now rather than at its next
+/// poll. Best effort: without an answer, it catches up on its own within seconds.
+async fn nudge(rag: &Rag) {
+    let Some(control) = ControlFile::read(&rag.config().data_dir) else { return };
+    let asked = reqwest::Client::new()
+        .post(format!("{}/local/catch-up", control.url))
+        .bearer_auth(&control.token)
+        .timeout(std::time::Duration::from_secs(10))
+        .send()
+        .await;
+    if let Err(e) = asked.and_then(|r| r.error_for_status()) {
+        tracing::info!(error = %e, "The server did not take the catch-up request; waiting for its own.");
+    }
 }
 
 fn scope(collection: &str) -> Scope {
@@ -64,7 +113,7 @@ pub async fn ingest(config: Config, collection: &str, paths: &[PathBuf]) -> Resu
             paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
         );
     }
-    let rag = open(config).await?;
+    let rag = open(config, "ingest").await?;
     let core = Core(rag.clone());
     let bar = ProgressBar::new(files.len() as u64);
     bar.set_style(
@@ -102,14 +151,14 @@ pub async fn ingest(config: Config, collection: &str, paths: &[PathBuf]) -> Resu
         bar.inc(1);
     }
     bar.finish_and_clear();
-    rag.flush()?;
+    settle(&rag).await?;
     println!("{} file(s) processed, {} refused, collection “{collection}”.", files.len(), failed);
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 /// `footnote ask "..."`
 pub async fn ask(config: Config, collection: &str, question: &str, json: bool) -> Result<ExitCode> {
-    let rag = open(config).await?;
+    let rag = open(config, "ask").await?;
     let core = Core(rag.clone());
     let mut events = core.ask_stream(&scope(collection), &Actor::operator(), Question::new(question)).await;
     let mut out = std::io::stdout().lock();
@@ -183,7 +232,7 @@ pub async fn ask(config: Config, collection: &str, question: &str, json: bool) -
 
 /// `footnote warmup`
 pub async fn warmup(config: Config) -> Result<ExitCode> {
-    let rag = open(config).await?;
+    let rag = open(config, "warmup").await?;
     match Core(rag).warmup(&scope("default"), &Actor::operator()).await {
         Ok(report) => {
             for m in report.models {
@@ -206,7 +255,7 @@ pub async fn warmup(config: Config) -> Result<ExitCode> {
 /// `footnote status`
 pub async fn status(config: Config, collection: &str, json: bool) -> Result<ExitCode> {
     let url = config.ollama.url.clone();
-    let rag = open(config).await?;
+    let rag = open(config, "status").await?;
     let status = rag.status(None).await?;
     let here = rag.status(Some(&[collection.to_owned()])).await?;
     if json {
@@ -229,6 +278,9 @@ pub async fn status(config: Config, collection: &str, json: bool) -> Result<Exit
         status.documents, status.chunks, status.pending_embeddings
     );
     println!("Collection “{collection}”: {} documents, {} chunks", here.documents, here.chunks);
+    if let Some(holder) = rag.indexes().holder() {
+        println!("Search indexes: kept up to date by {}", holder.describe());
+    }
     if let Some(problem) = &status.problem {
         println!("Problem: {problem}");
     }
@@ -237,7 +289,7 @@ pub async fn status(config: Config, collection: &str, json: bool) -> Result<Exit
 
 /// `footnote documents`
 pub async fn documents(config: Config, collection: &str, json: bool) -> Result<ExitCode> {
-    let rag = open(config).await?;
+    let rag = open(config, "documents").await?;
     let docs = Core(rag)
         .documents(&scope(collection), &Actor::operator())
         .await
@@ -265,9 +317,9 @@ pub async fn documents(config: Config, collection: &str, json: bool) -> Result<E
 
 /// `footnote forget ID`
 pub async fn forget(config: Config, collection: &str, id: &str) -> Result<ExitCode> {
-    let rag = open(config).await?;
+    let rag = open(config, "forget").await?;
     let result = Core(rag.clone()).forget(&scope(collection), &Actor::operator(), id).await;
-    rag.flush()?;
+    settle(&rag).await?;
     match result {
         Ok(receipt) => {
             println!("Forgot “{}” (document {}, {} chunks).", receipt.title, receipt.document_id, receipt.chunks);
@@ -278,22 +330,4 @@ pub async fn forget(config: Config, collection: &str, id: &str) -> Result<ExitCo
             Ok(ExitCode::from(1))
         }
     }
-}
-
-/// `footnote reindex [--embeddings]`
-pub async fn reindex(config: Config, embeddings: bool) -> Result<ExitCode> {
-    let model = config.ollama.embed_model.clone();
-    let check = if embeddings { ModelCheck::Allow } else { ModelCheck::Refuse };
-    let rag = Rag::open(config, check).await.context("cannot open the data")?;
-    let embedded = rag.reindex(embeddings).await?;
-    let status = rag.status(None).await?;
-    println!(
-        "Rebuilt the search indexes: {} chunks; {embedded} embedded with {model}; {} still waiting for embeddings.",
-        status.chunks, status.pending_embeddings
-    );
-    if status.pending_embeddings > 0 {
-        println!("Ollama was not reachable for the rest: run `footnote reindex` again once it is.");
-        return Ok(ExitCode::from(1));
-    }
-    Ok(ExitCode::SUCCESS)
 }

@@ -168,6 +168,11 @@ impl Config {
     pub fn sqlite_path(&self) -> PathBuf {
         self.data_dir.join("footnote.db")
     }
+
+    /// The directory of the derived search indexes (and of their writer lock).
+    pub fn index_dir(&self) -> PathBuf {
+        self.data_dir.join("index")
+    }
 }
 
 /// Reads the sections of the user's settings over the defaults.

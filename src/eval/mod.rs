@@ -41,6 +41,9 @@ pub enum EvalError {
     /// Some chunks have no embedding after ingestion (the embedding model was unreachable).
     #[error("{0} chunk(s) have no embedding: is the embedding model reachable? Run again with --reuse once it is")]
     MissingEmbeddings(i64),
+    /// The process keeping the search indexes (named) has not indexed the collection in time.
+    #[error("{0} has not indexed the collection yet: run again with --reuse in a moment")]
+    NotIndexed(String),
     #[error(transparent)]
     Rag(#[from] RagError),
     #[error(transparent)]

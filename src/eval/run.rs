@@ -13,7 +13,7 @@ use super::EvalError;
 use super::beir::{CorpusDoc, Dataset};
 use super::metrics::{self, Summary};
 use crate::config::{Fusion, RetrievalConfig};
-use crate::rag::{BulkInput, Rag, RagError};
+use crate::rag::{BulkInput, Rag, RagError, Settled};
 use crate::retrieval::{self, Mode};
 
 /// Candidates taken from each retriever during an evaluation (chunk level, before the chunks
@@ -180,6 +180,10 @@ pub async fn fill_collection(
     rag.flush()?;
     if counts.pending_embeddings > 0 {
         return Err(EvalError::MissingEmbeddings(counts.pending_embeddings));
+    }
+    // Next to a running server, its catch-up indexes what was stored here.
+    if let Settled::Behind { holder } = rag.settle().await? {
+        return Err(EvalError::NotIndexed(holder));
     }
     summary.documents = counts.documents;
     summary.chunks = counts.chunks;

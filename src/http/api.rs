@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::{AppState, DEFAULT_COLLECTION};
+use crate::serve::lease::AdapterHolding;
 
 /// An error reply: a stable kind for programs and a sentence for people.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -291,9 +292,27 @@ pub async fn warmup(State(state): State<AppState>) -> Result<Json<WarmupReport>,
     Ok(Json(state.core().warmup(&scope(None), &state.actor()).await?))
 }
 
-/// Whether Ollama is reachable, which models are loaded, and how much the collection holds.
+/// The status with what only the service knows: which instance answered, and which instance
+/// runs each chat adapter.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ServiceStatus {
+    #[serde(flatten)]
+    pub status: Status,
+    /// The instance that answered (host name and process id).
+    pub instance: String,
+    /// Every chat adapter this instance is configured with, and the instance running it.
+    pub adapters: Vec<AdapterHolding>,
+}
+
+/// Whether Ollama is reachable, which models are loaded, how much the collection holds, and
+/// which instance runs which chat adapter.
 #[utoipa::path(get, path = "/api/status", tag = "api", security(("bearer" = [])), params(CollectionQuery), responses(
-    (status = 200, body = Status), (status = 401, body = ErrorBody)))]
-pub async fn status(State(state): State<AppState>, Query(q): Query<CollectionQuery>) -> Result<Json<Status>, ApiError> {
-    Ok(Json(state.core().status(&scope(q.collection.as_deref()), &state.actor()).await?))
+    (status = 200, body = ServiceStatus), (status = 401, body = ErrorBody)))]
+pub async fn status(
+    State(state): State<AppState>,
+    Query(q): Query<CollectionQuery>,
+) -> Result<Json<ServiceStatus>, ApiError> {
+    let status = state.core().status(&scope(q.collection.as_deref()), &state.actor()).await?;
+    let board = state.board();
+    Ok(Json(ServiceStatus { status, instance: board.instance().to_owned(), adapters: board.report().await }))
 }

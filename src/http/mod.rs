@@ -28,6 +28,7 @@ use secrecy::ExposeSecret;
 
 use crate::config::Config;
 use crate::rag::gateway::Core;
+use crate::serve::lease::Board;
 
 pub use auth::Auth;
 
@@ -74,11 +75,18 @@ pub struct Shared {
     pending: web::Pending,
     web_collection: String,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Which instance runs which chat adapter.
+    board: Arc<Board>,
 }
 
 impl AppState {
-    /// Builds the state over a running core.
+    /// Builds the state over a running core with no chat adapters.
     pub fn new(core: Core) -> AppState {
+        Self::with_adapters(core, Arc::new(Board::new(None, &[])))
+    }
+
+    /// Builds the state over a running core whose chat adapters `board` describes.
+    pub fn with_adapters(core: Core, board: Arc<Board>) -> AppState {
         let cfg = core.0.config();
         AppState(Arc::new(Shared {
             auth: Auth::new(&cfg.server.tokens),
@@ -86,6 +94,7 @@ impl AppState {
             pending: web::Pending::default(),
             web_collection: cfg.server.web_collection.clone(),
             metrics: metrics::handle(),
+            board,
             core,
         }))
     }
@@ -97,6 +106,10 @@ impl AppState {
 
     fn core(&self) -> &Core {
         &self.0.core
+    }
+
+    fn board(&self) -> &Board {
+        &self.0.board
     }
 
     /// Who an authenticated HTTP caller is: the operator (tokens are the operator's).

@@ -302,5 +302,21 @@ pub async fn status(State(state): State<AppState>) -> Html<String> {
         }
         Err(e) => ("down", e.user_message()),
     };
+    let adapters: Vec<String> = state
+        .board()
+        .report()
+        .await
+        .into_iter()
+        .map(|a| match (a.here, a.holder) {
+            (true, _) => format!("{} here", a.adapter),
+            (false, Some(holder)) => format!("{} on {holder}", a.adapter),
+            (false, None) => format!("{} being taken over", a.adapter),
+        })
+        .collect();
+    let line = if adapters.is_empty() {
+        line
+    } else {
+        format!("{line} · {} · adapters: {}", state.board().instance(), adapters.join(", "))
+    };
     render(&state, "status.html", context! { state => dot, line })
 }

@@ -6,6 +6,10 @@
 //! the top-k cut only ever sees chunks the asker may read. The watermark (the last change-log
 //! sequence number applied) is stored as the payload of each tantivy commit: index contents and
 //! watermark change together or not at all.
+//!
+//! Only the process holding the indexes' writer lock ([`super::lock`]) opens it for writing
+//! ([`Bm25Index::open`], which may rebuild it); any other process opens it read-only
+//! ([`Bm25Index::open_read_only`]) and never touches its files.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -17,6 +21,8 @@ use tantivy::tokenizer::{
     Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer, TokenStream,
 };
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Term, doc};
+
+use super::lock::WriterLock;
 
 const TOKENIZER: &str = "footnote_en";
 const WRITER_MEMORY: usize = 50_000_000;
@@ -34,6 +40,13 @@ pub enum Bm25Error {
     Io(#[from] std::io::Error),
     #[error("open directory: {0}")]
     OpenDirectory(#[from] tantivy::directory::error::OpenDirectoryError),
+    /// A change was asked of an index opened read-only (another process holds the writer lock).
+    #[error("the index is open read-only: another process keeps it")]
+    ReadOnly,
+    /// Opened read-only, the index is missing or from another version: only the process holding
+    /// the writer lock may build it.
+    #[error("the index in {0} is missing or being rebuilt")]
+    NotReady(String),
 }
 
 #[derive(Clone, Copy)]
@@ -48,7 +61,8 @@ struct Fields {
 pub struct Bm25Index {
     index: Index,
     reader: IndexReader,
-    writer: Mutex<IndexWriter>,
+    /// `None` when opened read-only.
+    writer: Option<Mutex<IndexWriter>>,
     fields: Fields,
     analyzer: TextAnalyzer,
 }
@@ -86,15 +100,21 @@ fn parse_payload(payload: Option<&str>) -> Option<i64> {
     rest.parse().ok()
 }
 
+/// True when `index` has this build's schema and a readable watermark.
+fn usable(index: &Index, schema: &Schema) -> bool {
+    index.schema() == *schema
+        && index.load_metas().map(|m| parse_payload(m.payload.as_deref()).is_some()).unwrap_or(false)
+}
+
 impl Bm25Index {
     /// Opens the index in `dir`, or creates it. An index of another schema version, or one that
-    /// cannot be opened, is wiped and starts from watermark 0 (the caller replays the log).
-    pub fn open(dir: &Path) -> Result<Self, Bm25Error> {
+    /// cannot be opened, is wiped and starts from watermark 0 (the caller replays the log). The
+    /// writer lock is the caller's proof that no other process uses the directory meanwhile.
+    pub fn open(dir: &Path, _lock: &WriterLock) -> Result<Self, Bm25Error> {
         std::fs::create_dir_all(dir)?;
         let (schema, fields) = schema();
         let existing = Index::open_in_dir(dir).ok().filter(|index| {
-            let ok = index.schema() == schema
-                && index.load_metas().map(|m| parse_payload(m.payload.as_deref()).is_some()).unwrap_or(false);
+            let ok = usable(index, &schema);
             if !ok {
                 tracing::warn!(dir = %dir.display(), "BM25 index is from another version or unreadable; rebuilding it");
             }
@@ -119,7 +139,37 @@ impl Bm25Index {
         index.tokenizers().register(TOKENIZER, analyzer());
         let writer = index.writer(WRITER_MEMORY)?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        Ok(Bm25Index { index, reader, writer: Mutex::new(writer), fields, analyzer: analyzer() })
+        Ok(Bm25Index { index, reader, writer: Some(Mutex::new(writer)), fields, analyzer: analyzer() })
+    }
+
+    /// Opens the index that another process keeps (it holds the writer lock), for searching
+    /// only: nothing in `dir` is created, changed or deleted, and tantivy's own writer lock is
+    /// never taken. [`refresh`](Self::refresh) shows that process's later commits.
+    pub fn open_read_only(dir: &Path) -> Result<Self, Bm25Error> {
+        let (schema, fields) = schema();
+        let not_ready = || Bm25Error::NotReady(dir.display().to_string());
+        let index = Index::open_in_dir(dir).map_err(|_| not_ready())?;
+        if !usable(&index, &schema) {
+            return Err(not_ready());
+        }
+        index.tokenizers().register(TOKENIZER, analyzer());
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        Ok(Bm25Index { index, reader, writer: None, fields, analyzer: analyzer() })
+    }
+
+    /// True when this process may change the index.
+    pub fn is_writable(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    /// Shows the latest commit (of this process or of the one keeping the index).
+    pub fn refresh(&self) -> Result<(), Bm25Error> {
+        Ok(self.reader.reload()?)
+    }
+
+    fn writer(&self) -> Result<std::sync::MutexGuard<'_, IndexWriter>, Bm25Error> {
+        let writer = self.writer.as_ref().ok_or(Bm25Error::ReadOnly)?;
+        Ok(writer.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// The last change-log sequence number this index holds.
@@ -129,7 +179,7 @@ impl Bm25Index {
 
     /// Applies a batch of changes and commits them with the new watermark, atomically.
     pub fn apply(&self, adds: &[(u64, &str, &str, &str)], deletes: &[u64], watermark: i64) -> Result<(), Bm25Error> {
-        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut writer = self.writer()?;
         for &id in deletes {
             writer.delete_term(Term::from_field_u64(self.fields.chunk_id, id));
         }
@@ -153,7 +203,7 @@ impl Bm25Index {
 
     /// Deletes everything (for `footnote reindex`), leaving watermark 0.
     pub fn clear(&self) -> Result<(), Bm25Error> {
-        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut writer = self.writer()?;
         writer.delete_all_documents()?;
         let mut commit = writer.prepare_commit()?;
         commit.set_payload(&payload(0));

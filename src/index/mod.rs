@@ -5,8 +5,14 @@
 //! applied (its watermark); [`Indexes::catch_up`] replays what came after, on start, after every
 //! write and on `footnote reindex`. A crash between a database commit and an index update is
 //! therefore harmless: the next catch-up applies the missing changes.
+//!
+//! Only the process holding the data directory's writer lock ([`lock`]) changes the files; it is
+//! `footnote serve` while it runs. Any other process (a command next to the server) opens them
+//! read-only: its catch-up applies the vector changes in memory only, and reads the BM25 index as
+//! the writer commits it ([`Indexes::settled`] tells when the writer has caught up).
 
 pub mod bm25;
+pub mod lock;
 pub mod vector;
 
 use std::collections::BTreeMap;
@@ -17,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use crate::store::{ChangeOp, Store, StoreError};
 use bm25::{Bm25Error, Bm25Index};
+use lock::{Access, Holder, WriterLock};
 use vector::{HnswParams, VectorIndex, VectorIndexError};
 
 /// Changes read from the log per step.
@@ -33,6 +40,12 @@ pub enum IndexError {
     Vector(#[from] VectorIndexError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The lock file could not be used.
+    #[error("index lock {path}: {reason}")]
+    Lock { path: String, reason: String },
+    /// Only the process holding the writer lock may do this (rebuild, drop, persist).
+    #[error("{} keeps the search indexes in {dir}", holder.describe())]
+    NotWriter { holder: Holder, dir: String },
 }
 
 struct Vectors {
@@ -45,22 +58,47 @@ struct Vectors {
 pub struct Indexes {
     bm25: Bm25Index,
     vectors: RwLock<Option<Arc<Vectors>>>,
+    dir: PathBuf,
     vector_dir: PathBuf,
     params: HnswParams,
     sync: tokio::sync::Mutex<Instant>,
+    /// Held for as long as these indexes live, when this process keeps them.
+    writer: Option<WriterLock>,
+    /// Who keeps them, when another process does.
+    holder: Option<Holder>,
 }
 
 impl Indexes {
-    /// Opens the indexes under `dir` (`dir/bm25`, `dir/vectors`). `dims` is the stored embedding
-    /// dimension, when known.
+    /// Opens the indexes under `dir` (`dir/bm25`, `dir/vectors`) as their writer: takes the
+    /// writer lock or fails naming its holder. `dims` is the stored embedding dimension, when
+    /// known.
     pub fn open(dir: &Path, dims: Option<usize>, params: HnswParams) -> Result<Self, IndexError> {
-        let bm25 = Bm25Index::open(&dir.join("bm25"))?;
+        let access = lock::acquire(dir, "index").map_err(|e| IndexError::Lock {
+            path: dir.join(lock::LOCK_FILE).display().to_string(),
+            reason: e.to_string(),
+        })?;
+        if let Access::Read(holder) = access {
+            return Err(IndexError::NotWriter { holder, dir: dir.display().to_string() });
+        }
+        Self::open_with(dir, dims, params, access)
+    }
+
+    /// Opens the indexes under `dir` with the access this process has: as their writer (they
+    /// may be rebuilt if unreadable), or read-only beside the process that keeps them.
+    pub fn open_with(dir: &Path, dims: Option<usize>, params: HnswParams, access: Access) -> Result<Self, IndexError> {
+        let (bm25, writer, holder) = match access {
+            Access::Write(lock) => (Bm25Index::open(&dir.join("bm25"), &lock)?, Some(lock), None),
+            Access::Read(holder) => (Bm25Index::open_read_only(&dir.join("bm25"))?, None, Some(holder)),
+        };
         let indexes = Indexes {
             bm25,
             vectors: RwLock::new(None),
+            dir: dir.to_owned(),
             vector_dir: dir.join("vectors"),
             params,
             sync: tokio::sync::Mutex::new(Instant::now()),
+            writer,
+            holder,
         };
         if let Some(dims) = dims {
             indexes.open_vectors(dims)?;
@@ -68,12 +106,33 @@ impl Indexes {
         Ok(indexes)
     }
 
+    /// True when this process keeps the indexes (holds the writer lock).
+    pub fn is_writer(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    /// The process that keeps the indexes, when it is another one.
+    pub fn holder(&self) -> Option<&Holder> {
+        self.holder.as_ref()
+    }
+
+    fn require_writer(&self) -> Result<(), IndexError> {
+        match &self.holder {
+            Some(holder) => Err(IndexError::NotWriter { holder: holder.clone(), dir: self.dir.display().to_string() }),
+            None => Ok(()),
+        }
+    }
+
     fn open_vectors(&self, dims: usize) -> Result<Arc<Vectors>, IndexError> {
         let mut slot = self.vectors.write().unwrap_or_else(|e| e.into_inner());
         if let Some(v) = slot.as_ref().filter(|v| v.index.dims() == dims) {
             return Ok(v.clone());
         }
-        let index = VectorIndex::open(&self.vector_dir, dims, self.params)?;
+        let index = if self.is_writer() {
+            VectorIndex::open(&self.vector_dir, dims, self.params)?
+        } else {
+            VectorIndex::open_read_only(&self.vector_dir, dims, self.params)?
+        };
         let applied = AtomicI64::new(index.watermark());
         let v = Arc::new(Vectors { index: Arc::new(index), applied });
         *slot = Some(v.clone());
@@ -94,11 +153,24 @@ impl Indexes {
     }
 
     /// Applies every change the indexes have not seen yet. Returns how many were applied.
+    ///
+    /// Read-only, the vector changes are applied in memory and the BM25 index only shows what
+    /// its writer committed since the last call.
     pub async fn catch_up(&self, store: &dyn Store) -> Result<usize, IndexError> {
         let mut last_persist = self.sync.lock().await;
+        if !self.is_writer() {
+            self.bm25.refresh()?;
+            if self.vectors().is_none()
+                && !store.searches_vectors()
+                && let Some(dims) = store.meta(crate::store::META_EMBED_DIMS).await?.and_then(|d| d.parse().ok())
+            {
+                self.open_vectors(dims)?;
+            }
+        }
         let mut applied = 0;
         loop {
-            let bm25_mark = self.bm25.watermark();
+            // Read-only, the BM25 index is not ours to advance: only vectors are replayed.
+            let bm25_mark = if self.is_writer() { self.bm25.watermark() } else { i64::MAX };
             let vectors = self.vectors();
             let vec_mark = vectors.as_ref().map(|v| v.applied.load(Ordering::Acquire)).unwrap_or(bm25_mark);
             let changes = store.changes_since(bm25_mark.min(vec_mark), BATCH).await?;
@@ -150,15 +222,24 @@ impl Indexes {
             }
             applied += changes.len();
         }
-        if last_persist.elapsed() >= PERSIST_EVERY {
+        if self.is_writer() && last_persist.elapsed() >= PERSIST_EVERY {
             self.persist_vectors()?;
             *last_persist = Instant::now();
         }
         Ok(applied)
     }
 
-    /// Writes the vector index to disk with its watermark.
+    /// True when the BM25 index holds every change up to `seq` (the vector index follows in
+    /// [`catch_up`](Self::catch_up)). Read-only, this is the writer's progress on disk.
+    pub fn settled(&self, seq: i64) -> bool {
+        self.bm25.watermark() >= seq
+    }
+
+    /// Writes the vector index to disk with its watermark (read-only: nothing to write).
     pub fn persist_vectors(&self) -> Result<(), IndexError> {
+        if !self.is_writer() {
+            return Ok(());
+        }
         if let Some(v) = self.vectors() {
             let mark = v.applied.load(Ordering::Acquire);
             if mark != v.index.watermark() {
@@ -170,6 +251,7 @@ impl Indexes {
 
     /// Empties both indexes so the next catch-up rebuilds them from the whole log.
     pub async fn clear(&self) -> Result<(), IndexError> {
+        self.require_writer()?;
         let _guard = self.sync.lock().await;
         self.bm25.clear()?;
         if let Some(v) = self.vectors() {
@@ -181,6 +263,7 @@ impl Indexes {
 
     /// Drops the vector index (the embedding model changed); the next vectors open a new one.
     pub async fn drop_vectors(&self, store: &dyn Store) -> Result<(), IndexError> {
+        self.require_writer()?;
         let _guard = self.sync.lock().await;
         let taken = self.vectors.write().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(v) = taken {
@@ -189,5 +272,42 @@ impl Indexes {
             v.index.persist(store.last_seq().await?)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_writer_rebuilds_and_readers_see_its_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let params = HnswParams::default();
+        // An index this build cannot read: a writer would wipe and rebuild it.
+        std::fs::create_dir_all(dir.path().join("bm25")).unwrap();
+        std::fs::write(dir.path().join("bm25/meta.json"), "not an index").unwrap();
+
+        let writer_access = lock::acquire(dir.path(), lock::SERVE).unwrap();
+        assert!(writer_access.is_write());
+        let Access::Read(holder) = lock::acquire(dir.path(), "ask").unwrap() else { panic!("two writers") };
+        let refused = Indexes::open_with(dir.path(), None, params, Access::Read(holder.clone()));
+        assert!(matches!(refused, Err(IndexError::Bm25(Bm25Error::NotReady(_)))));
+        assert_eq!(std::fs::read_to_string(dir.path().join("bm25/meta.json")).unwrap(), "not an index");
+        let Err(IndexError::NotWriter { holder: named, .. }) = Indexes::open(dir.path(), None, params) else {
+            panic!("a second writer opened the indexes");
+        };
+        assert!(named.is_server());
+
+        let writer = Indexes::open_with(dir.path(), None, params, writer_access).expect("the holder rebuilds");
+        assert!(writer.is_writer());
+        let reader = Indexes::open_with(dir.path(), None, params, Access::Read(holder)).expect("readable now");
+        assert!(!reader.is_writer() && reader.holder().is_some_and(Holder::is_server));
+        writer.bm25().apply(&[(7, "c", "Penguins", "penguins eat krill")], &[], 5).unwrap();
+        assert!(!reader.settled(6) && reader.settled(5));
+        reader.bm25().refresh().unwrap();
+        let collections = ["c".to_owned()];
+        assert_eq!(reader.bm25().search(&collections, "krill", 5).unwrap().first().map(|h| h.0), Some(7));
+        assert!(matches!(reader.bm25().clear(), Err(Bm25Error::ReadOnly)));
+        assert!(reader.persist_vectors().is_ok(), "a reader has nothing to write");
     }
 }

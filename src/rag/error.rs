@@ -32,6 +32,9 @@ pub enum RagError {
     /// The data directory cannot be used.
     #[error("data directory {path}: {reason}")]
     DataDir { path: String, reason: String },
+    /// Another process keeps the indexes and has not made them readable in time.
+    #[error("{holder} is building the search indexes in {dir}; try again in a moment")]
+    IndexesNotReady { holder: String, dir: String },
 }
 
 /// What a chat user is told when the model queue is full.

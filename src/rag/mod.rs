@@ -24,10 +24,13 @@ use footnote_adapter::{ModelWarmup, WarmupReport};
 
 pub use bulk::{BulkInput, INDEX_EVERY};
 pub use error::RagError;
+pub use sync::Settled;
 
 use crate::config::{Config, EmbedPrefixes};
-use crate::index::Indexes;
+use crate::index::bm25::Bm25Error;
+use crate::index::lock::Access;
 use crate::index::vector::HnswParams;
+use crate::index::{IndexError, Indexes};
 use crate::ingest::{Chunker, Limits};
 use crate::llm::OllamaClient;
 use crate::store::{META_EMBED_DIMS, META_EMBED_MODEL, Store};
@@ -72,25 +75,56 @@ pub struct Rag {
 
 impl Rag {
     /// Opens the configured store (see [`crate::store::open`]) and the indexes in the data
-    /// directory, and catches the indexes up.
+    /// directory, and catches the indexes up. This process keeps the indexes when their writer
+    /// lock is free; otherwise it uses them read-only beside the process that holds it (see
+    /// [`Rag::open_as`]).
     pub async fn open(cfg: Config, check: ModelCheck) -> Result<Arc<Rag>, RagError> {
+        let access = Self::index_access(&cfg, "library")?;
+        Self::open_as(cfg, check, access).await
+    }
+
+    /// Takes the writer lock of the data directory's indexes for `command` if it is free,
+    /// else says who holds it (see [`crate::index::lock`]).
+    pub fn index_access(cfg: &Config, command: &str) -> Result<Access, RagError> {
+        let dir = cfg.index_dir();
+        crate::index::lock::acquire(&dir, command)
+            .map_err(|e| RagError::DataDir { path: dir.display().to_string(), reason: e.to_string() })
+    }
+
+    /// [`Rag::open`] with the index access already decided: with [`Access::Write`] this process
+    /// keeps the indexes; with [`Access::Read`] it never changes them on disk, applies vector
+    /// changes in memory, and its writes reach the BM25 index once the holder catches up
+    /// ([`Rag::settle`]).
+    pub async fn open_as(cfg: Config, check: ModelCheck, access: Access) -> Result<Arc<Rag>, RagError> {
         warm_tokenizer();
         let data_dir = &cfg.data_dir;
         std::fs::create_dir_all(data_dir)
             .map_err(|e| RagError::DataDir { path: data_dir.display().to_string(), reason: e.to_string() })?;
         let store = crate::store::open(&cfg).await?;
-        Self::with_store(cfg, store, check).await
+        Self::with_store_as(cfg, store, check, access).await
     }
 
-    /// Builds the service on an already opened store.
+    /// Builds the service on an already opened store, keeping the indexes when their lock is
+    /// free (as [`Rag::open`]).
     pub async fn with_store(cfg: Config, store: Arc<dyn Store>, check: ModelCheck) -> Result<Arc<Rag>, RagError> {
+        let access = Self::index_access(&cfg, "library")?;
+        Self::with_store_as(cfg, store, check, access).await
+    }
+
+    /// Builds the service on an already opened store with the given index access.
+    pub async fn with_store_as(
+        cfg: Config,
+        store: Arc<dyn Store>,
+        check: ModelCheck,
+        access: Access,
+    ) -> Result<Arc<Rag>, RagError> {
         let stored_model = store.meta(META_EMBED_MODEL).await?;
         if let Some(stored) = stored_model.filter(|m| *m != cfg.ollama.embed_model && check == ModelCheck::Refuse) {
             return Err(RagError::EmbedModelChanged { stored, configured: cfg.ollama.embed_model.clone() });
         }
         let dims = store.meta(META_EMBED_DIMS).await?.and_then(|d| d.parse().ok());
         warm_tokenizer();
-        let indexes = Indexes::open(&cfg.data_dir.join("index"), dims, HnswParams::from(&cfg.retrieval))?;
+        let indexes = Self::open_indexes(&cfg, dims, access).await?;
         let rag = Rag {
             ollama: OllamaClient::new(&cfg.ollama)?,
             chunker: Chunker::new(cfg.ingest.chunk_tokens, cfg.ingest.chunk_overlap),
@@ -105,6 +139,32 @@ impl Rag {
         };
         rag.indexes.catch_up(rag.store.as_ref()).await?;
         Ok(Arc::new(rag))
+    }
+
+    /// Opens the indexes. Read-only, a BM25 index that is missing or being rebuilt by its
+    /// writer is waited for (up to [`sync::SETTLE_WAIT`]).
+    async fn open_indexes(cfg: &Config, dims: Option<usize>, access: Access) -> Result<Indexes, RagError> {
+        let dir = cfg.index_dir();
+        let params = HnswParams::from(&cfg.retrieval);
+        let holder = match access {
+            Access::Write(_) => return Ok(Indexes::open_with(&dir, dims, params, access)?),
+            Access::Read(holder) => holder,
+        };
+        let deadline = Instant::now() + sync::SETTLE_WAIT;
+        loop {
+            match Indexes::open_with(&dir, dims, params, Access::Read(holder.clone())) {
+                Err(IndexError::Bm25(Bm25Error::NotReady(_))) if Instant::now() < deadline => {
+                    tokio::time::sleep(sync::SETTLE_POLL).await;
+                }
+                Err(IndexError::Bm25(Bm25Error::NotReady(_))) => {
+                    return Err(RagError::IndexesNotReady {
+                        holder: holder.describe(),
+                        dir: dir.display().to_string(),
+                    });
+                }
+                other => return Ok(other?),
+            }
+        }
     }
 
     pub fn config(&self) -> &Config {

@@ -6,6 +6,9 @@
 //! connection is down (SQLite has none and is only polled, which is cheap: one indexed query).
 //! It also back-fills embeddings that are still missing (Ollama was down) every
 //! [`BACKFILL_EVERY`].
+//!
+//! A process that uses the indexes read-only (a command next to `footnote serve`) writes the
+//! database only; [`Rag::settle`] waits until the server's catch-up has indexed those writes.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +17,7 @@ use futures::StreamExt;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::Rag;
+use super::{Rag, RagError};
 
 /// Catch-up interval when no notification arrives.
 pub const POLL_EVERY: Duration = Duration::from_secs(2);
@@ -22,8 +25,60 @@ pub const POLL_EVERY: Duration = Duration::from_secs(2);
 pub const BACKFILL_EVERY: Duration = Duration::from_secs(30);
 /// Pause before listening again after the notification stream failed to open.
 const RELISTEN_AFTER: Duration = Duration::from_secs(10);
+/// How long [`Rag::settle`] waits for the process that keeps the indexes (it catches up at
+/// least every [`POLL_EVERY`]).
+pub const SETTLE_WAIT: Duration = Duration::from_secs(30);
+/// How often [`Rag::settle`] looks at that process's progress.
+pub const SETTLE_POLL: Duration = Duration::from_millis(100);
+
+/// What [`Rag::settle`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Settled {
+    /// The indexes hold every change that was in the database when it was called.
+    Done,
+    /// The process keeping the indexes (named) has not indexed them within [`SETTLE_WAIT`]:
+    /// they are stored and become searchable once it does.
+    Behind { holder: String },
+}
 
 impl Rag {
+    /// Waits until the indexes hold every change the database had when called. This process
+    /// keeps the indexes: one catch-up. Another one does: until its BM25 commits reach that point
+    /// (vectors are replayed in memory here), or, should it have gone away, this process takes
+    /// the writer lock and catches up itself.
+    pub async fn settle(&self) -> Result<Settled, RagError> {
+        let target = self.store.last_seq().await?;
+        let deadline = Instant::now() + SETTLE_WAIT;
+        loop {
+            self.indexes.catch_up(self.store.as_ref()).await?;
+            let Some(holder) = self.indexes.holder() else { return Ok(Settled::Done) };
+            if self.indexes.settled(target) {
+                return Ok(Settled::Done);
+            }
+            if self.catch_up_if_abandoned().await? {
+                continue;
+            }
+            if Instant::now() >= deadline {
+                return Ok(Settled::Behind { holder: holder.describe() });
+            }
+            tokio::time::sleep(SETTLE_POLL).await;
+        }
+    }
+
+    /// Read-only: when the writer lock has become free (its holder ended), takes it for one
+    /// catch-up of the files on disk. Returns whether it did.
+    async fn catch_up_if_abandoned(&self) -> Result<bool, RagError> {
+        let access = Self::index_access(&self.cfg, "catch-up")?;
+        if !access.is_write() {
+            return Ok(false);
+        }
+        let dims = self.store.meta(crate::store::META_EMBED_DIMS).await?.and_then(|d| d.parse().ok());
+        let writer = Self::open_indexes(&self.cfg, dims, access).await?;
+        writer.catch_up(self.store.as_ref()).await?;
+        writer.persist_vectors()?;
+        Ok(true)
+    }
+
     /// Starts the background task that keeps this instance's indexes in step with the database
     /// and back-fills missing embeddings, until `shutdown` is cancelled. Failures are logged and
     /// retried on the next round; the task ends only on shutdown.

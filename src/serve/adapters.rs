@@ -9,6 +9,7 @@ use footnote_adapter::{Adapter, AdapterError, Gateway};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::store::lease::AdapterKey;
 
 /// Builds a fresh adapter; called again for every restart (`run` consumes the adapter).
 pub type BuildAdapter = Box<dyn Fn() -> Result<Box<dyn Adapter>, AdapterError> + Send + Sync>;
@@ -19,16 +20,48 @@ pub struct AdapterSpec {
     pub name: String,
     /// Makes a new instance.
     pub build: BuildAdapter,
+    /// What tells this adapter's connection apart from others of the same adapter (the bot
+    /// account, the mailbox); never a secret. Names its lease.
+    pub identity: String,
+    /// Whether the connection may be held by one instance only (a chat session, a mailbox), so
+    /// that several instances on one database take turns; false for what every instance may
+    /// serve at once (Slack's Events API, which arrives over HTTP).
+    pub leased: bool,
 }
 
 impl AdapterSpec {
-    /// A spec from a name and a builder.
+    /// A spec from a name and a builder (held by one instance at a time, identity empty).
     pub fn new(
         name: impl Into<String>,
         build: impl Fn() -> Result<Box<dyn Adapter>, AdapterError> + Send + Sync + 'static,
     ) -> Self {
-        AdapterSpec { name: name.into(), build: Box::new(build) }
+        AdapterSpec { name: name.into(), build: Box::new(build), identity: String::new(), leased: true }
     }
+
+    /// The same spec for the connection named `identity`.
+    #[must_use]
+    pub fn with_identity(mut self, identity: impl Into<String>) -> Self {
+        self.identity = identity.into();
+        self
+    }
+
+    /// The same spec, run by every instance at once.
+    #[must_use]
+    pub fn unleased(mut self) -> Self {
+        self.leased = false;
+        self
+    }
+
+    /// The key of the connection's lease.
+    pub fn key(&self) -> AdapterKey {
+        AdapterKey { adapter: self.name.clone(), identity: self.identity.clone() }
+    }
+}
+
+/// A short, stable fingerprint of a secret, to tell connections apart without showing it.
+#[cfg(any(feature = "discord", feature = "slack"))]
+fn fingerprint(secret: &str) -> String {
+    blake3::hash(secret.as_bytes()).to_hex()[..12].to_owned()
 }
 
 /// The chat adapters Footnote knows: config section name, cargo feature, compiled in or not.
@@ -71,17 +104,27 @@ fn build_one(cfg: &Config, name: &str, section: &figment::value::Value) -> Resul
     if name == "discord" {
         let c: footnote_discord::Config = section.deserialize().map_err(read)?;
         c.validate().map_err(|p| p.into_iter().map(|p| format!("[adapters.discord]: {p}")).collect::<Vec<_>>())?;
+        let identity = match c.application_id {
+            Some(id) => format!("application {id}"),
+            None => format!("bot token {}", fingerprint(secrecy::ExposeSecret::expose_secret(&c.token))),
+        };
         return Ok(AdapterSpec::new("discord", move || {
             Ok(Box::new(footnote_discord::DiscordAdapter::new(c.clone())?) as Box<dyn Adapter>)
-        }));
+        })
+        .with_identity(identity));
     }
     #[cfg(feature = "slack")]
     if name == "slack" {
         let c: footnote_slack::Config = section.deserialize().map_err(read)?;
         c.validate().map_err(|p| p.into_iter().map(|p| format!("[adapters.slack]: {p}")).collect::<Vec<_>>())?;
-        return Ok(AdapterSpec::new("slack", move || {
+        let identity = format!("bot token {}", fingerprint(secrecy::ExposeSecret::expose_secret(&c.bot_token)));
+        // Events API requests may reach any instance; a Socket Mode connection is one instance's.
+        let events = c.mode == footnote_slack::Mode::Events;
+        let spec = AdapterSpec::new("slack", move || {
             Ok(Box::new(footnote_slack::SlackAdapter::new(c.clone())?) as Box<dyn Adapter>)
-        }));
+        })
+        .with_identity(identity);
+        return Ok(if events { spec.unleased() } else { spec });
     }
     #[cfg(feature = "matrix")]
     if name == "matrix" {
@@ -91,9 +134,11 @@ fn build_one(cfg: &Config, name: &str, section: &figment::value::Value) -> Resul
             c.store_dir = cfg.data_dir.join(&c.store_dir);
         }
         c.validate().map_err(|p| p.into_iter().map(|p| format!("[adapters.matrix]: {p}")).collect::<Vec<_>>())?;
+        let identity = format!("{} on {}", c.user_id, c.homeserver);
         return Ok(AdapterSpec::new("matrix", move || {
             Ok(Box::new(footnote_matrix::MatrixAdapter::new(c.clone())?) as Box<dyn Adapter>)
-        }));
+        })
+        .with_identity(identity));
     }
     #[cfg(feature = "email")]
     if name == "email" {
@@ -103,9 +148,11 @@ fn build_one(cfg: &Config, name: &str, section: &figment::value::Value) -> Resul
             c.state_path = cfg.data_dir.join(&c.state_path);
         }
         c.validate().map_err(|p| vec![format!("[adapters.email]: {p}")])?;
+        let identity = format!("{} at {} {}", c.username, c.imap_host, c.mailbox);
         return Ok(AdapterSpec::new("email", move || {
             Ok(Box::new(footnote_email::EmailAdapter::new(c.clone())?) as Box<dyn Adapter>)
-        }));
+        })
+        .with_identity(identity));
     }
     Err(vec![format!("[adapters.{name}]: this build has no adapter of that name")])
 }
@@ -145,9 +192,23 @@ impl Default for Backoff {
     }
 }
 
+/// Why [`supervise`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// `shutdown` was cancelled.
+    Asked,
+    /// The adapter's configuration cannot work: it is not restarted.
+    Config,
+}
+
 /// Runs one adapter until `shutdown`, restarting it with backoff after an error, a panic or an
 /// unasked-for return. A configuration error stops it for good (restarting cannot help).
-pub async fn supervise(spec: AdapterSpec, gateway: Arc<dyn Gateway>, shutdown: CancellationToken, backoff: Backoff) {
+pub async fn supervise(
+    spec: &AdapterSpec,
+    gateway: Arc<dyn Gateway>,
+    shutdown: CancellationToken,
+    backoff: Backoff,
+) -> Stopped {
     let name = spec.name.clone();
     let mut delay = backoff.initial;
     loop {
@@ -159,12 +220,12 @@ pub async fn supervise(spec: AdapterSpec, gateway: Arc<dyn Gateway>, shutdown: C
                 match run.await {
                     Ok(Ok(())) if shutdown.is_cancelled() => {
                         tracing::info!(adapter = %name, "Adapter stopped.");
-                        return;
+                        return Stopped::Asked;
                     }
                     Ok(Ok(())) => Err("returned without being asked to stop".to_owned()),
                     Ok(Err(AdapterError::Config(why))) => {
                         tracing::error!(adapter = %name, error = %why, "Adapter configuration error; not restarting it. Fix the configuration and restart footnote.");
-                        return;
+                        return Stopped::Config;
                     }
                     Ok(Err(e)) => Err(e.to_string()),
                     Err(join) => Err(format!("panicked: {join}")),
@@ -172,7 +233,7 @@ pub async fn supervise(spec: AdapterSpec, gateway: Arc<dyn Gateway>, shutdown: C
             }
             Err(AdapterError::Config(why)) => {
                 tracing::error!(adapter = %name, error = %why, "Adapter configuration error; not starting it.");
-                return;
+                return Stopped::Config;
             }
             Err(e) => Err(e.to_string()),
         };
@@ -185,7 +246,7 @@ pub async fn supervise(spec: AdapterSpec, gateway: Arc<dyn Gateway>, shutdown: C
         }
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
-            _ = shutdown.cancelled() => return,
+            _ = shutdown.cancelled() => return Stopped::Asked,
         }
         delay = (delay * 2).min(backoff.max);
     }

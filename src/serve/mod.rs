@@ -8,6 +8,8 @@
 
 pub mod adapters;
 mod background;
+pub mod control;
+pub mod lease;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,13 +23,17 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::http::{self, AppState};
+use crate::index::lock::{self, Access};
 use crate::rag::gateway::Core;
 use crate::rag::{ModelCheck, Rag};
 
 pub use adapters::{AdapterSpec, Backoff, build_adapters};
+pub use control::ControlFile;
 
 /// How long the adapters and the HTTP server get to close after the answers drained.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a start waiting for a command to release the index writer lock looks again.
+const LOCK_POLL: Duration = Duration::from_millis(250);
 
 /// Extra inputs of [`start`] that do not come from the configuration.
 #[derive(Default)]
@@ -72,11 +78,14 @@ pub async fn start(cfg: Config, options: Options) -> anyhow::Result<Running> {
     let mut specs = build_adapters(&cfg).map_err(|problems| anyhow::anyhow!(problems.join("\n")))?;
     specs.extend(options.adapters);
 
-    let rag = Rag::open(cfg.clone(), ModelCheck::Refuse)
+    let access = writer_lock(&cfg).await?;
+    let rag = Rag::open_as(cfg.clone(), ModelCheck::Refuse, access)
         .await
         .with_context(|| format!("cannot open the data in {}", cfg.data_dir.display()))?;
     let core = Core(rag.clone());
-    let state = AppState::new(core.clone());
+    let leases = rag.store().leases();
+    let board = Arc::new(lease::Board::new(leases.clone(), &specs));
+    let state = AppState::with_adapters(core.clone(), board.clone());
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let addr = listener.local_addr()?;
     if state.is_open() {
@@ -94,9 +103,22 @@ pub async fn start(cfg: Config, options: Options) -> anyhow::Result<Running> {
     background::spawn_sync(&tracker, rag.clone(), stop_rest.clone());
     let gateway: Arc<dyn Gateway> = Arc::new(core.clone());
     for spec in specs {
-        tracker.spawn(adapters::supervise(spec, gateway.clone(), stop_rest.clone(), options.backoff));
+        let (gateway, stop, backoff) = (gateway.clone(), stop_rest.clone(), options.backoff);
+        match &leases {
+            // Several instances may share this database: one at a time runs each connection.
+            Some(leases) if spec.leased => {
+                tracker.spawn(lease::hold(spec, gateway, stop, backoff, leases.clone(), board.clone()));
+            }
+            _ => {
+                tracker.spawn(async move { adapters::supervise(&spec, gateway, stop, backoff).await });
+            }
+        }
     }
-    let router = http::router(state);
+    let control = ControlFile::new(addr);
+    let router = http::router(state).merge(control::router(rag.clone(), &control.token));
+    if let Err(e) = control.write(&cfg.data_dir) {
+        tracing::warn!(error = %e, "Cannot write serve.json: `footnote reindex` cannot reach this server.");
+    }
     #[cfg(feature = "slack")]
     let router = match adapters::slack_events_router(&cfg, gateway.clone())? {
         Some(slack) => router.merge(slack),
@@ -122,6 +144,7 @@ pub async fn start(cfg: Config, options: Options) -> anyhow::Result<Running> {
         if let Err(e) = rag.flush() {
             tracing::error!(error = %e, "Cannot write the vector index to disk; it is rebuilt on the next start.");
         }
+        ControlFile::remove(&rag.config().data_dir);
         if server.is_finished() {
             server.await.context("the HTTP server task failed")?.context("the HTTP server failed")?;
         }
@@ -129,6 +152,32 @@ pub async fn start(cfg: Config, options: Options) -> anyhow::Result<Running> {
         Ok(())
     });
     Ok(Running { addr, core, shutdown, done })
+}
+
+/// Takes the writer lock of the data directory's indexes: a command that holds it (`footnote
+/// ingest`, …) is waited for; another server holding it is an error that says so in one line.
+async fn writer_lock(cfg: &Config) -> anyhow::Result<Access> {
+    let mut waiting = false;
+    loop {
+        match Rag::index_access(cfg, lock::SERVE)? {
+            Access::Read(holder) if holder.is_server() => anyhow::bail!(
+                "Footnote is running (pid {}) and holds the data directory {}: stop it, or give this one its own data directory (data_dir or FOOTNOTE_DATA_DIR)",
+                holder.pid.map_or_else(|| "unknown".to_owned(), |p| p.to_string()),
+                cfg.data_dir.display()
+            ),
+            Access::Read(holder) => {
+                if !waiting {
+                    tracing::info!(
+                        holder = %holder.describe(), dir = %cfg.data_dir.display(),
+                        "Waiting for a command to finish with the search indexes before starting."
+                    );
+                    waiting = true;
+                }
+                tokio::time::sleep(LOCK_POLL).await;
+            }
+            access => return Ok(access),
+        }
+    }
 }
 
 /// Runs the service until `shutdown` completes (SIGTERM/SIGINT in `main`), then shuts down.

@@ -8,6 +8,7 @@
 //! transaction, and appends to the change log in the same transaction, so an index that follows
 //! the log by sequence number can never miss or half-see a document.
 
+pub mod lease;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod sqlite;
@@ -230,6 +231,12 @@ pub trait Store: Send + Sync {
     /// be lost (a reconnect) or spurious: callers poll as well.
     async fn watch_changes(&self) -> Result<Option<ChangeSignals>> {
         Ok(None)
+    }
+
+    /// Leases on chat adapter connections when several instances share this database
+    /// (PostgreSQL); `None` when one process owns it (SQLite) and runs every adapter.
+    fn leases(&self) -> Option<Arc<dyn lease::Leases>> {
+        None
     }
 }
 

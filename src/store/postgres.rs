@@ -17,6 +17,7 @@
 //! transaction), so it costs little; the alternative (filtering by `pg_snapshot_xmin`) would need
 //! the watermark to be a snapshot instead of a number.
 
+mod lease;
 mod retry;
 mod store_impl;
 mod vectors;
@@ -84,6 +85,8 @@ pub struct PgStore {
     iterative_scan: bool,
     /// Names this store's claims on pending embeddings (see `pending_embeddings`).
     instance: String,
+    /// The adapter leases of this instance.
+    leases: std::sync::Arc<lease::PgLeases>,
 }
 
 /// The error for a server without pgvector, or a user who may not install it; `None` when the
@@ -162,7 +165,8 @@ impl PgStore {
             );
         }
         retry::retry("migrate", opts.retry_for, || async { Ok(MIGRATOR.run(&pool).await?) }).await?;
-        Ok(PgStore { pool, opts, iterative_scan, instance: format!("{:016x}", rand::random::<u64>()) })
+        let leases = std::sync::Arc::new(lease::PgLeases::new(connect, pool.clone(), super::lease::instance_name()));
+        Ok(PgStore { pool, opts, iterative_scan, instance: format!("{:016x}", rand::random::<u64>()), leases })
     }
 
     /// Applies pending migrations (`footnote migrate`); they also run on every start.

@@ -9,6 +9,7 @@
 
 pub mod cli;
 pub mod pg;
+pub mod process;
 
 pub use pg::Backend;
 

@@ -11,12 +11,16 @@
 //!   never contains a raw error string, a URL with credentials, SQL or a token.
 //! - [`render`] holds the shared helpers that turn numbered sources into text and split long
 //!   answers at a platform's message limit without cutting a citation in half.
+//! - [`Ledger`]: when several Footnote instances share a database, what an adapter connection
+//!   records there so that the instance taking it over carries on ([`Gateway::ledger`]).
 
 mod error;
+pub mod ledger;
 pub mod render;
 mod types;
 
 pub use error::{AskError, GatewayError, IngestError};
+pub use ledger::{Claim, Ledger, LedgerError};
 pub use types::*;
 
 use std::sync::Arc;
@@ -61,6 +65,12 @@ pub trait Gateway: Send + Sync {
 
     /// Removes a document (by the id shown in receipts and listings) and all its chunks.
     async fn forget(&self, scope: &Scope, actor: &Actor, document_id: &str) -> Result<ForgetReceipt, GatewayError>;
+
+    /// The shared progress of the adapter connection this gateway was handed to, when several
+    /// instances share the database (see [`Ledger`]); `None` otherwise.
+    fn ledger(&self) -> Option<Arc<dyn Ledger>> {
+        None
+    }
 }
 
 /// Errors that end an adapter's run; the runtime logs them and restarts the adapter with backoff.

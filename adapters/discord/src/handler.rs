@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use footnote_adapter::{Actor, Gateway, Question, Scope};
+use footnote_adapter::{Actor, Claim, Gateway, Ledger, Question, Scope};
 use serenity::all::{
     Attachment, CacheHttp, Channel, ChannelId, Command as SlashCommand, CommandInteraction, Context, CreateThread,
     EventHandler, GetMessages, GuildId, Interaction, Message, MessageId, Ready, UserId,
@@ -49,12 +49,68 @@ pub struct Handler {
     gateway: Arc<dyn Gateway>,
     settings: Settings,
     bot: OnceLock<UserId>,
+    /// The shared progress of the bot when several instances take turns running it.
+    ledger: Option<Arc<dyn Ledger>>,
 }
 
 impl Handler {
     /// A handler calling `gateway`.
     pub fn new(gateway: Arc<dyn Gateway>, settings: Settings) -> Self {
-        Handler { gateway, settings, bot: OnceLock::new() }
+        Handler { ledger: gateway.ledger(), gateway, settings, bot: OnceLock::new() }
+    }
+
+    /// Records that this instance handles event `id` (a message or an interaction), with where
+    /// to tell the asker should it stop before finishing. False when it is not this instance's
+    /// to handle (already done, or the ledger cannot be reached: the lease is then being lost).
+    async fn claim(&self, id: &str, channel: ChannelId, message: Option<MessageId>, user: UserId) -> bool {
+        let Some(ledger) = &self.ledger else { return true };
+        let note = format!("{channel}/{}/{user}", message.map(|m| m.to_string()).unwrap_or_default());
+        match ledger.claim(id, &note).await {
+            Ok(Claim::Taken) => false,
+            Ok(_) => true,
+            Err(error) => {
+                tracing::warn!(%error, event = id, "Could not claim an event; it is left to the next holder.");
+                false
+            }
+        }
+    }
+
+    /// Records event `id` as handled.
+    async fn finish(&self, id: &str) {
+        if let Some(ledger) = &self.ledger
+            && let Err(error) = ledger.finish(id).await
+        {
+            tracing::warn!(%error, event = id, "Could not record an event as handled.");
+        }
+    }
+
+    /// After connecting: tells everyone whose question an instance that stopped was answering
+    /// to ask again (Discord will not deliver it twice), in the channel they asked in.
+    pub async fn tell_unfinished(&self, http: impl CacheHttp + Copy) {
+        let Some(ledger) = &self.ledger else { return };
+        let unfinished = match ledger.unfinished().await {
+            Ok(unfinished) => unfinished,
+            Err(error) => {
+                tracing::warn!(%error, "Could not read what the previous instance left unfinished.");
+                return;
+            }
+        };
+        for (id, note) in unfinished {
+            if !matches!(ledger.claim(&id, &note).await, Ok(Claim::Resumed { .. })) {
+                continue;
+            }
+            let mut parts = note.split('/').map(|p| p.parse::<u64>().ok().filter(|v| *v != 0));
+            let (channel, message, user) = (parts.next().flatten(), parts.next().flatten(), parts.next().flatten());
+            if let Some(channel) = channel {
+                tracing::info!(event = %id, "Telling an asker that their question was not finished.");
+                let text = match (message, user) {
+                    (None, Some(user)) => format!("<@{user}> {}", reply::RESTARTED),
+                    _ => reply::RESTARTED.to_owned(),
+                };
+                Sink::channel(ChannelId::new(channel), message.map(MessageId::new)).say(http, &text).await;
+            }
+            self.finish(&id).await;
+        }
     }
 
     /// Records the bot's own user id (from the Ready event), which mentions are matched against.
@@ -80,6 +136,15 @@ impl Handler {
             tracing::warn!(error = %error, command = %cmd.data.name, "Could not acknowledge a command.");
             return;
         }
+        let id = format!("interaction:{}", cmd.id);
+        if !self.claim(&id, cmd.channel_id, None, cmd.user.id).await {
+            return;
+        }
+        self.run_command(http, cmd).await;
+        self.finish(&id).await;
+    }
+
+    async fn run_command(&self, http: impl CacheHttp + Copy, cmd: &CommandInteraction) {
         let scope = convert::command_scope(cmd);
         let owner = cmd.guild_id.and_then(|g| http.cache().and_then(|c| c.guild(g).map(|g| g.owner_id)));
         let actor = convert::command_actor(cmd, owner);
@@ -133,6 +198,15 @@ impl Handler {
         let Some(inbound) = convert::inbound(msg, bot) else {
             return;
         };
+        let id = format!("message:{}", msg.id);
+        if !self.claim(&id, msg.channel_id, Some(msg.id), msg.author.id).await {
+            return;
+        }
+        self.act(http, msg, inbound).await;
+        self.finish(&id).await;
+    }
+
+    async fn act(&self, http: impl CacheHttp + Copy, msg: &Message, inbound: Inbound) {
         let thread_parent = self.thread_parent(http, msg).await;
         let scope = convert::scope(msg.guild_id, msg.channel_id, thread_parent);
         let actor = convert::message_actor(msg, cached_admin(http, msg));
@@ -265,6 +339,7 @@ impl EventHandler for Events {
         if let Err(error) = self.0.register_commands(&ctx).await {
             tracing::error!(error = %error, "Could not register the slash commands.");
         }
+        self.0.tell_unfinished(&ctx).await;
     }
 
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {

@@ -286,6 +286,10 @@ pub fn forget_text(receipt: &ForgetReceipt) -> String {
     format!("Forgot “{}” (document {}, {} chunks).", receipt.title, receipt.document_id, receipt.chunks)
 }
 
+/// Told, by the instance that took the bot over, to someone whose question an instance that
+/// stopped (crashed, or lost its database) was answering.
+pub const RESTARTED: &str = "I was restarted before I could finish answering this. Please ask again.";
+
 /// The text of `/help`, and of a mention with nothing else.
 pub fn help_text() -> &'static str {
     "I answer questions from this channel's documents, citing numbered sources.\n\

@@ -287,3 +287,43 @@ async fn other_commands_relay_reports_and_errors() {
     assert!(texts[1].starts_with("Ollama: reachable\nChat model `llama3.2`: available, not loaded"), "{}", texts[1]);
     assert_eq!(texts[3], "You are not allowed to do that here.");
 }
+
+#[tokio::test]
+async fn a_new_holder_tells_whoever_an_instance_left_unanswered_to_ask_again() {
+    use footnote_adapter::Ledger;
+    use footnote_adapter::ledger::memory::MemoryLedger;
+    use std::sync::Arc;
+
+    provider();
+    let double = Double::start().await;
+    let http = double.http();
+    let ledger = Arc::new(MemoryLedger::new("instance-a"));
+    let gateway = FakeGateway::with_ledger(script("Hold the button [1]."), ledger.clone());
+    // Instance A answers a mention in full, then stops in the middle of another question.
+    let msg: Message = load("message_mention_attachments.json", |v| {
+        v["attachments"] = Value::Array(Vec::new());
+        v["content"] = "<@1000000000000000001> How do I reset the router?".into();
+    });
+    handler(gateway.clone(), Duration::ZERO).handle_message(&http, &msg).await;
+    let answered = "message:1235534017654321098";
+    assert!(ledger.events()[answered].done, "the answered mention is recorded as done");
+    let note = "645027906669510667/1235534900000000009/53908232506183680";
+    ledger.claim("message:1235534900000000009", note).await.unwrap();
+
+    // Instance B takes the bot over: one "ask again", as a reply to the unanswered question.
+    ledger.take_over("instance-b");
+    let before = double.calls().len();
+    let b = handler(gateway.clone(), Duration::ZERO);
+    b.tell_unfinished(&http).await;
+    let told: Vec<_> = double.calls().into_iter().skip(before).collect();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0].line(), "POST /api/v10/channels/645027906669510667/messages");
+    let body = told[0].body.as_ref().unwrap();
+    assert!(body["content"].as_str().unwrap().contains("Please ask again"), "{body}");
+    assert_eq!(body["message_reference"]["message_id"], "1235534900000000009");
+    assert!(ledger.events().values().all(|e| e.done));
+    // Told once: a later start finds nothing left.
+    b.tell_unfinished(&http).await;
+    assert_eq!(double.calls().len(), before + 1);
+    assert_eq!(gateway.asks().len(), 1, "nothing was asked again on the user's behalf");
+}

@@ -1,7 +1,7 @@
 //! The adapter's internal error type. Its `Display` is for the log only: users get fixed,
 //! safe sentences (see `reply.rs`), never one of these strings.
 
-use footnote_adapter::AdapterError;
+use footnote_adapter::{AdapterError, LedgerError};
 
 /// Everything that can go wrong while talking to the mail servers or keeping state.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +38,9 @@ pub enum EmailError {
     /// A test failpoint fired (simulated crash).
     #[error("failpoint {0:?} fired")]
     Failpoint(crate::Failpoint),
+    /// The shared state could not be read or written (several instances on one database).
+    #[error("{0}")]
+    Ledger(#[from] LedgerError),
 }
 
 impl From<EmailError> for AdapterError {
@@ -46,9 +49,11 @@ impl From<EmailError> for AdapterError {
             EmailError::Login(_) | EmailError::ServerName(_) | EmailError::State { .. } => {
                 AdapterError::Config(error.to_string())
             }
-            EmailError::Imap(_) | EmailError::Io(_) | EmailError::Smtp(_) | EmailError::NoUidValidity(_) => {
-                AdapterError::Connection(error.to_string())
-            }
+            EmailError::Imap(_)
+            | EmailError::Io(_)
+            | EmailError::Smtp(_)
+            | EmailError::NoUidValidity(_)
+            | EmailError::Ledger(_) => AdapterError::Connection(error.to_string()),
             EmailError::Build(_) | EmailError::Failpoint(_) => AdapterError::Other(error.to_string()),
         }
     }

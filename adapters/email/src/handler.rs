@@ -10,6 +10,11 @@
 //!
 //! A crash before 3 repeats the work (the core dedupes an identical ingest; a repeated reply has
 //! the same Message-ID); a crash between 3 and 5 only repeats the marking.
+//!
+//! When several instances share a database, the state lives in the gateway's ledger and only
+//! the instance holding the mailbox's lease runs this loop: the instance that takes the mailbox
+//! over after a crash reads the same state, so it answers the mail the crashed one had not
+//! finished, and only that.
 
 use std::sync::Arc;
 
@@ -38,9 +43,14 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Loads the state and prepares SMTP; does not connect yet.
-    pub fn new(config: Config, gateway: Arc<dyn Gateway>, failpoint: Option<Failpoint>) -> Result<Self, EmailError> {
-        let state = StateStore::load(&config.state_path)?;
+    /// Loads the state (from the gateway's ledger when several instances share the mailbox)
+    /// and prepares SMTP; does not connect yet.
+    pub async fn new(
+        config: Config,
+        gateway: Arc<dyn Gateway>,
+        failpoint: Option<Failpoint>,
+    ) -> Result<Self, EmailError> {
+        let state = StateStore::open(&config.state_path, gateway.ledger()).await?;
         let smtp = imap::smtp(&config)?;
         Ok(Worker { config, gateway, state, smtp, failpoint })
     }
@@ -109,7 +119,7 @@ impl Worker {
             ),
         }
         if change != MailboxChange::Same {
-            self.state.save()?;
+            self.state.save().await?;
         }
         let query = format!("UID {}:* UNSEEN NOT DELETED", self.state.next_uid());
         let mut uids: Vec<u32> =
@@ -137,7 +147,7 @@ impl Worker {
     async fn handle(&mut self, session: &mut ImapSession, uid: u32) -> Result<(), EmailError> {
         let Some(meta) = Self::fetch(session, uid, "(UID RFC822.SIZE)").await? else {
             self.state.mark_handled(uid);
-            return self.state.save();
+            return self.state.save().await;
         };
         let size = u64::from(meta.size.unwrap_or(0));
         let oversize = (size > self.config.max_message_bytes).then_some(size);
@@ -151,24 +161,24 @@ impl Worker {
         let (Some(inbound), action) = (classified.inbound, classified.action) else {
             tracing::info!(uid, "Ignoring a mail without a usable sender.");
             self.state.mark_handled(uid);
-            return self.state.save();
+            return self.state.save().await;
         };
         if let Action::Ignore(reason) = &action {
             tracing::info!(uid, sender = %inbound.sender, message_id = %inbound.message_id, %reason, "Leaving mail alone.");
             self.state.mark_handled(uid);
-            return self.state.save();
+            return self.state.save().await;
         }
         if self.state.is_done(&inbound.message_id) {
             tracing::info!(uid, message_id = %inbound.message_id, "Mail already handled; only marking it.");
         } else {
             self.work(&inbound, action).await?;
             self.state.record_done(&inbound.message_id);
-            self.state.save()?;
+            self.state.save().await?;
         }
         self.trip(Failpoint::BeforeMark)?;
         self.mark_processed(session, uid).await?;
         self.state.mark_handled(uid);
-        self.state.save()
+        self.state.save().await
     }
 
     async fn work(&mut self, inbound: &Inbound, action: Action) -> Result<(), EmailError> {

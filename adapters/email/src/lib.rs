@@ -72,7 +72,7 @@ impl Adapter for EmailAdapter {
     }
 
     async fn run(self: Box<Self>, gateway: Arc<dyn Gateway>, shutdown: CancellationToken) -> Result<(), AdapterError> {
-        let worker = handler::Worker::new(self.config, gateway, self.failpoint)?;
+        let worker = handler::Worker::new(self.config, gateway, self.failpoint).await?;
         worker.run(shutdown).await.map_err(|error| {
             tracing::error!(%error, "Email adapter stopped.");
             AdapterError::from(error)

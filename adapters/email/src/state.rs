@@ -1,5 +1,7 @@
 //! The adapter's own small persistent state, a JSON file at `state_path` written atomically
-//! (temporary file, fsync, rename, fsync of the folder).
+//! (temporary file, fsync, rename, fsync of the folder), or, when several Footnote instances
+//! share a database and take turns holding the mailbox, the same JSON kept in the gateway's
+//! [`Ledger`] so that the instance taking the mailbox over carries on from the same point.
 //!
 //! The adapter cannot reach the core's database through the `footnote-adapter` boundary, and the
 //! facts kept here only matter to the mailbox it reads: which UIDs of which UIDVALIDITY are done,
@@ -13,7 +15,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use footnote_adapter::{Role, Turn};
+use std::sync::Arc;
+
+use footnote_adapter::{Ledger, Role, Turn};
 use serde::{Deserialize, Serialize};
 
 use crate::error::EmailError;
@@ -24,6 +28,8 @@ const MAX_DONE: usize = 20_000;
 const MAX_THREADS: usize = 1_000;
 /// Most turns kept per conversation (the newest).
 const MAX_TURNS: usize = 20;
+/// The ledger key of the state.
+const LEDGER_KEY: &str = "state";
 
 /// One conversation: its turns and the Message-IDs that belong to it.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -64,11 +70,18 @@ pub enum MailboxChange {
     },
 }
 
-/// The state file and its contents.
-#[derive(Debug)]
+/// The state and where it is kept.
 pub struct StateStore {
     path: PathBuf,
+    /// Set when the state lives in the shared ledger instead of the file.
+    ledger: Option<Arc<dyn Ledger>>,
     data: Data,
+}
+
+impl std::fmt::Debug for StateStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateStore").field("path", &self.path).field("shared", &self.ledger.is_some()).finish()
+    }
 }
 
 fn now() -> u64 {
@@ -84,13 +97,30 @@ impl StateStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Data::default(),
             Err(e) => return Err(e.into()),
         };
-        Ok(StateStore { path: path.to_owned(), data })
+        Ok(StateStore { path: path.to_owned(), ledger: None, data })
     }
 
-    /// Writes the state: temp file, fsync, rename over the old one, fsync of the folder.
-    pub fn save(&self) -> Result<(), EmailError> {
+    /// Reads the state from `ledger` when there is one (the first time, from the file at `path`
+    /// if this instance has one, so that moving to a shared database keeps the progress), else
+    /// from the file.
+    pub async fn open(path: &Path, ledger: Option<Arc<dyn Ledger>>) -> Result<Self, EmailError> {
+        let Some(ledger) = ledger else { return Self::load(path) };
+        let data = match ledger.load(LEDGER_KEY).await? {
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|source| EmailError::State { path: "the shared adapter state".into(), source })?,
+            None => Self::load(path)?.data,
+        };
+        Ok(StateStore { path: path.to_owned(), ledger: Some(ledger), data })
+    }
+
+    /// Writes the state: into the ledger, or into the file (temp file, fsync, rename over the
+    /// old one, fsync of the folder).
+    pub async fn save(&self) -> Result<(), EmailError> {
         let json = serde_json::to_vec(&self.data)
             .map_err(|source| EmailError::State { path: self.path.display().to_string(), source })?;
+        if let Some(ledger) = &self.ledger {
+            return Ok(ledger.save(LEDGER_KEY, &String::from_utf8_lossy(&json)).await?);
+        }
         let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         fs::create_dir_all(dir)?;
         let mut tmp = self.path.clone().into_os_string();
@@ -208,7 +238,7 @@ mod tests {
         assert_eq!(state.next_uid(), 13);
         state.record_done("a@x");
         state.record_exchange("root@x", ["q@x", "r@x"], "Q?", "A [1]");
-        state.save().unwrap();
+        futures::executor::block_on(state.save()).unwrap();
 
         let mut again = StateStore::load(&path).unwrap();
         assert_eq!(again.open_mailbox(7, 40), MailboxChange::Same);

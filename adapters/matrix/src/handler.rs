@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use footnote_adapter::{Actor, Gateway, Origin, Question, Scope, Upload};
+use footnote_adapter::{Actor, Claim, Gateway, Ledger, Origin, Question, Scope, Upload};
 use futures::StreamExt;
 use matrix_sdk::deserialized_responses::TimelineEventKind;
 use matrix_sdk::media::{MediaFormat, MediaRequestParameters};
@@ -24,7 +24,7 @@ use matrix_sdk::ruma::events::room::message::{
 };
 use matrix_sdk::ruma::events::room::power_levels::UserPowerLevel;
 use matrix_sdk::ruma::events::{AnySyncMessageLikeEvent, AnySyncTimelineEvent, SyncMessageLikeEvent};
-use matrix_sdk::ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId, OwnedUserId, UInt, UserId};
+use matrix_sdk::ruma::{EventId, MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId, OwnedUserId, UInt, UserId};
 use matrix_sdk::{Room, RoomState};
 
 use crate::config::Config;
@@ -62,6 +62,8 @@ impl From<&Config> for Settings {
 /// The bot's behaviour.
 pub struct Handler {
     gateway: Arc<dyn Gateway>,
+    /// The shared progress of the bot when several instances take turns running it.
+    ledger: Option<Arc<dyn Ledger>>,
     settings: Settings,
     bot: OwnedUserId,
     started: MilliSecondsSinceUnixEpoch,
@@ -82,6 +84,7 @@ impl Handler {
         started: MilliSecondsSinceUnixEpoch,
     ) -> Self {
         Handler {
+            ledger: gateway.ledger(),
             gateway,
             settings,
             bot,
@@ -167,12 +170,13 @@ impl Handler {
         let bot_name = bot_member.as_ref().and_then(|m| m.display_name()).map(str::to_owned);
         let cx = Context { bot: &self.bot, bot_name: bot_name.as_deref(), prefix: &self.settings.prefix, direct };
         let Some(inbound) = convert::inbound(&event, &cx) else { return };
+        let Some(earlier_reply) = self.claim(&event.event_id).await else { return };
         let thread = convert::thread_root(&event);
         let scope =
             convert::scope(room.room_id().as_str(), space_of(&room).await, thread.as_ref().map(ToString::to_string));
         let actor = actor_of(&room, &event.sender).await;
         let prefix = &self.settings.prefix;
-        let mut out = Reply::new(&room, &event);
+        let mut out = Reply::new(&room, &event).noted_in(self.ledger.clone()).continuing(earlier_reply);
         let text = match inbound {
             Inbound::Help => reply::help_text(prefix),
             Inbound::Ask(text) => {
@@ -182,6 +186,7 @@ impl Handler {
                 };
                 let events = self.gateway.ask_stream(&scope, &actor, Question { text, history }).await;
                 stream_answer(&mut out, events, self.settings.edit_interval).await;
+                self.finish(&event.event_id).await;
                 return;
             }
             Inbound::Ingest(target) => self.ingest(&room, &scope, &actor, &event, target).await,
@@ -205,6 +210,35 @@ impl Handler {
             Inbound::Unknown(word) => format!("I don't know {prefix}{word}. {}", reply::help_text(prefix)),
         };
         out.say(&text).await;
+        self.finish(&event.event_id).await;
+    }
+
+    /// Takes charge of a message for the bot. `None`: not this instance's to handle (finished
+    /// already, or the shared ledger cannot be reached: then the lease is about to be lost and
+    /// the next holder handles it). Otherwise the reply an earlier holder started, if any.
+    async fn claim(&self, id: &EventId) -> Option<Option<OwnedEventId>> {
+        let Some(ledger) = &self.ledger else { return Some(None) };
+        match ledger.claim(id.as_str(), "").await {
+            Ok(Claim::New) => Some(None),
+            Ok(Claim::Resumed { note }) => {
+                tracing::info!(event = %id, "Taking over a message another instance did not finish.");
+                Some(OwnedEventId::try_from(note).ok())
+            }
+            Ok(Claim::Taken) => None,
+            Err(error) => {
+                tracing::warn!(error = %error, event = %id, "Could not claim a message; it is left to the next holder.");
+                None
+            }
+        }
+    }
+
+    /// Records a claimed message as answered.
+    async fn finish(&self, id: &EventId) {
+        if let Some(ledger) = &self.ledger
+            && let Err(error) = ledger.finish(id.as_str()).await
+        {
+            tracing::warn!(error = %error, event = %id, "Could not record a message as answered.");
+        }
     }
 
     /// A message the bot could not decrypt (its key never reached the bot's device). In a DM it
@@ -217,12 +251,18 @@ impl Handler {
         if !self.is_direct(&room).await {
             return;
         }
+        // An instance taking the bot over has a device of its own, which cannot decrypt what was
+        // sent before it existed: only what nobody answered gets this reply.
+        if self.claim(&event.event_id).await.is_none() {
+            return;
+        }
         let body = reply::text_bodies(reply::UNDECRYPTABLE).swap_remove(0);
         let metadata = ReplyMetadata::new(&event.event_id, &event.sender, None);
         let content = notice(&body).make_for_thread(metadata, ReplyWithinThread::No, AddMentions::No);
         if let Err(error) = room.send(content).await {
             tracing::warn!(error = %error, room = %room.room_id(), "Could not send a reply to Matrix.");
         }
+        self.finish(&event.event_id).await;
     }
 
     /// Ingests what `!ingest` (or a file sent in a DM) points at; returns the line to show.

@@ -75,7 +75,15 @@ impl Adapter for MatrixAdapter {
 
     async fn run(self: Box<Self>, gateway: Arc<dyn Gateway>, shutdown: CancellationToken) -> Result<(), AdapterError> {
         let store_dir = self.config.store_dir.clone();
-        let started = MilliSecondsSinceUnixEpoch::now();
+        // Taking the bot over from an instance that stopped: what it left unanswered since it
+        // started counts as new (the ledger tells which messages it finished).
+        let resume = gateway.ledger().and_then(|l| l.resume_since());
+        let started = resume
+            .and_then(MilliSecondsSinceUnixEpoch::from_system_time)
+            .unwrap_or_else(MilliSecondsSinceUnixEpoch::now);
+        if resume.is_some() {
+            tracing::info!(adapter = "matrix", "Taking over from another instance: answering what it left unanswered.");
+        }
         let client = tokio::select! {
             client = session::connect(&self.config, &store_dir) => client?,
             () = shutdown.cancelled() => return Ok(()),

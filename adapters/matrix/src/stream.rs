@@ -7,9 +7,10 @@
 //! text as it is written (edited at most once per interval), and finally the checked answer with
 //! its numbered sources, continued in further thread events when it is longer than one event.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use footnote_adapter::{AskError, AskEvent};
+use footnote_adapter::{AskError, AskEvent, Ledger};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use matrix_sdk::Room;
@@ -41,12 +42,32 @@ pub struct Reply<'a> {
     room: &'a Room,
     to: &'a OriginalSyncRoomMessageEvent,
     posted: Option<OwnedEventId>,
+    /// Where the posted event's id is noted for an instance that takes the answer over.
+    ledger: Option<Arc<dyn Ledger>>,
 }
 
 impl<'a> Reply<'a> {
     /// A reply to `to` in `room`, not yet posted.
     pub fn new(room: &'a Room, to: &'a OriginalSyncRoomMessageEvent) -> Self {
-        Reply { room, to, posted: None }
+        Reply { room, to, posted: None, ledger: None }
+    }
+
+    /// The same reply, noting its event in `ledger` once posted (several instances share the
+    /// bot: the one that takes over an unfinished answer edits this event instead of posting
+    /// a second reply).
+    #[must_use]
+    pub fn noted_in(mut self, ledger: Option<Arc<dyn Ledger>>) -> Self {
+        self.ledger = ledger;
+        self
+    }
+
+    /// The same reply, continuing the event `posted` that an earlier holder of the bot posted.
+    #[must_use]
+    pub fn continuing(mut self, posted: Option<OwnedEventId>) -> Self {
+        if posted.is_some() {
+            self.posted = posted;
+        }
+        self
     }
 
     /// The bot's event, once posted.
@@ -60,7 +81,13 @@ impl<'a> Reply<'a> {
             Some(id) => self.room.send(replacement(notice(body), id.clone())).await.map(drop),
             None => {
                 let response = self.room.send(in_thread(notice(body), self.to)).await?;
-                self.posted = Some(response.response.event_id);
+                let posted = response.response.event_id;
+                if let Some(ledger) = &self.ledger
+                    && let Err(error) = ledger.note(self.to.event_id.as_str(), posted.as_str()).await
+                {
+                    tracing::warn!(error = %error, "Could not note the reply in the shared ledger.");
+                }
+                self.posted = Some(posted);
                 Ok(())
             }
         }

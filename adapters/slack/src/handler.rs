@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use footnote_adapter::{AdapterError, AskError, AskEvent, Gateway, Question};
+use footnote_adapter::{AdapterError, AskError, AskEvent, Claim, Gateway, Ledger, Question};
 use futures::StreamExt;
 use serde_json::Value;
 use tokio::time::Instant;
@@ -18,6 +18,10 @@ use crate::convert::{self, ChatMessage, CommandAction, Inbound, SlashCommand};
 use crate::dedupe::Dedupe;
 use crate::web::SlackWeb;
 
+/// Told, by the instance that took the bot over, to someone whose question an instance that
+/// stopped (crashed, or lost its database) was answering.
+pub const RESTARTED: &str = "I was restarted before I could finish answering this. Please ask again.";
+
 /// Everything the handlers share: the gateway, the Web API client, limits and the dedupe set.
 /// Cheap to clone.
 #[derive(Clone)]
@@ -27,6 +31,8 @@ pub struct SlackState {
 
 struct Inner {
     gateway: Arc<dyn Gateway>,
+    /// The shared progress of the bot when several instances take turns running it.
+    ledger: Option<Arc<dyn Ledger>>,
     web: SlackWeb,
     config: Config,
     dedupe: Dedupe,
@@ -36,7 +42,8 @@ impl SlackState {
     /// Builds the shared state; makes no network call yet.
     pub fn new(config: Config, gateway: Arc<dyn Gateway>) -> Result<Self, AdapterError> {
         let web = SlackWeb::new(&config).map_err(|e| AdapterError::Config(format!("TLS set-up: {e}")))?;
-        Ok(SlackState { inner: Arc::new(Inner { gateway, web, config, dedupe: Dedupe::default() }) })
+        let ledger = gateway.ledger();
+        Ok(SlackState { inner: Arc::new(Inner { gateway, ledger, web, config, dedupe: Dedupe::default() }) })
     }
 
     /// The configuration the state was built from.
@@ -115,7 +122,8 @@ impl SlackState {
             }
         }
         let (channel, thread) = (message.channel.clone(), message.reply_thread_ts.clone());
-        self.answer(&message.scope, &message.actor, question, &channel, &thread).await;
+        let key = message.message_key();
+        self.answer(&key, &message.scope, &message.actor, question, &channel, &thread).await;
     }
 
     async fn ingest_files(&self, message: &ChatMessage) -> String {
@@ -155,9 +163,77 @@ impl SlackState {
         lines.join("\n")
     }
 
-    /// Streams an answer into a new message in `thread_ts`, editing it at most once per
-    /// `update_interval`, and finishes with the checked answer and its sources.
+    /// Streams the answer to the question `key` (claimed in the ledger, when instances share the
+    /// bot) into a new message in `thread_ts`, editing it at most once per `update_interval`,
+    /// and finishes with the checked answer and its sources.
     async fn answer(
+        &self,
+        key: &str,
+        scope: &footnote_adapter::Scope,
+        actor: &footnote_adapter::Actor,
+        question: Question,
+        channel: &str,
+        thread_ts: &str,
+    ) {
+        let note = format!("{channel}\t{thread_ts}\t{}", actor.user_id);
+        if !self.claim(key, &note).await {
+            return;
+        }
+        self.stream_answer(scope, actor, question, channel, thread_ts).await;
+        if let Some(ledger) = &self.inner.ledger
+            && let Err(error) = ledger.finish(key).await
+        {
+            tracing::warn!(%error, key, "Could not record a question as answered.");
+        }
+    }
+
+    /// Records that this instance answers `key`. False when it is not this instance's to answer
+    /// (already done, or the ledger cannot be reached: the lease is then being lost).
+    async fn claim(&self, key: &str, note: &str) -> bool {
+        let Some(ledger) = &self.inner.ledger else { return true };
+        match ledger.claim(key, note).await {
+            Ok(Claim::Taken) => false,
+            Ok(_) => true,
+            Err(error) => {
+                tracing::warn!(%error, key, "Could not claim a question; it is left to the next holder.");
+                false
+            }
+        }
+    }
+
+    /// After connecting: tells everyone whose question an instance that stopped was answering
+    /// to ask again (Slack will not deliver it twice), in the thread they asked in.
+    pub async fn tell_unfinished(&self) {
+        let Some(ledger) = &self.inner.ledger else { return };
+        let unfinished = match ledger.unfinished().await {
+            Ok(unfinished) => unfinished,
+            Err(error) => {
+                tracing::warn!(%error, "Could not read what the previous instance left unfinished.");
+                return;
+            }
+        };
+        for (key, note) in unfinished {
+            if !matches!(ledger.claim(&key, &note).await, Ok(Claim::Resumed { .. })) {
+                continue;
+            }
+            let mut parts = note.split('\t');
+            if let (Some(channel), Some(thread), user) = (parts.next(), parts.next(), parts.next()) {
+                tracing::info!(key, "Telling an asker that their question was not finished.");
+                let text = match user.filter(|u| !u.is_empty()) {
+                    Some(user) => format!("<@{user}> {RESTARTED}"),
+                    None => RESTARTED.to_owned(),
+                };
+                if let Err(error) = self.inner.web.post(channel, Some(thread), text, None).await {
+                    tracing::warn!(%error, "Could not tell an asker to ask again.");
+                }
+            }
+            if let Err(error) = ledger.finish(&key).await {
+                tracing::warn!(%error, key, "Could not record a question as handled.");
+            }
+        }
+    }
+
+    async fn stream_answer(
         &self,
         scope: &footnote_adapter::Scope,
         actor: &footnote_adapter::Actor,
@@ -255,7 +331,8 @@ impl SlackState {
                 match web.post(&command.channel, None, root, None).await {
                     Ok(ts) => {
                         let scope = footnote_adapter::Scope { thread: Some(ts.clone()), ..scope.clone() };
-                        self.answer(&scope, actor, Question::new(text.clone()), &command.channel, &ts).await;
+                        let key = format!("command:{}:{ts}", command.channel);
+                        self.answer(&key, &scope, actor, Question::new(text.clone()), &command.channel, &ts).await;
                         return;
                     }
                     Err(error) if error.not_in_channel() => {

@@ -92,6 +92,7 @@ async fn socket_mode(state: SlackState, config: &Config, shutdown: CancellationT
         .as_ref()
         .ok_or_else(|| AdapterError::Config("adapters.slack.app_token is required in socket mode".into()))?;
     let token = SlackApiToken::new(SlackApiTokenValue::new(app_token.expose_secret().to_owned()));
+    let resume = state.clone();
     let environment = Arc::new(
         SlackClientEventsListenerEnvironment::new(state.web().client())
             .with_error_handler(on_error)
@@ -101,6 +102,8 @@ async fn socket_mode(state: SlackState, config: &Config, shutdown: CancellationT
     let listener = SlackClientSocketModeListener::new(&SlackClientSocketModeConfig::new(), environment, callbacks);
     listener.listen_for(&token).await.map_err(|e| AdapterError::Connection(format!("Socket Mode: {e}")))?;
     listener.start().await;
+    // Taking over from an instance that stopped: its unfinished questions get an "ask again".
+    resume.tell_unfinished().await;
     shutdown.cancelled().await;
     listener.shutdown().await;
     Ok(())

@@ -188,3 +188,42 @@ async fn foreign_download_hosts_never_see_the_token() {
     assert!(post.body["text"].as_str().is_some_and(|t| t.contains("couldn't download")));
     assert!(gateway.calls().is_empty());
 }
+
+#[tokio::test]
+async fn a_new_holder_tells_whoever_an_instance_left_unanswered_to_ask_again() {
+    use footnote_adapter::Ledger;
+    use footnote_adapter::ledger::memory::MemoryLedger;
+
+    install_crypto();
+    let double = SlackDouble::start().await;
+    let ledger = Arc::new(MemoryLedger::new("instance-a"));
+    let gateway = Arc::new(FakeGateway { ledger: Some(ledger.clone()), ..FakeGateway::default() });
+    // Instance A answers a mention in full, then stops in the middle of another question.
+    let a = SlackState::new(config(&double, None), gateway.clone()).expect("state");
+    assert!(a.accept_event(mention_event("Ev1", "1515449522.000016", None, None)));
+    double.wait_for("the final answer", final_update).await;
+    let answered = "msg:C0LAN2Q65:1515449522.000016";
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !ledger.events().get(answered).is_some_and(|e| e.done) {
+        assert!(std::time::Instant::now() < deadline, "the answer was never recorded as done: {:?}", ledger.events());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    ledger.claim("msg:C0LAN2Q65:1515449600.000001", "C0LAN2Q65\t1515449600.000001\tU2147483697").await.unwrap();
+
+    // Instance B takes the bot over: one "ask again", in the thread of the unanswered question.
+    ledger.take_over("instance-b");
+    let before = double.calls().len();
+    let b = SlackState::new(config(&double, None), gateway.clone()).expect("state");
+    b.tell_unfinished().await;
+    let told: Vec<Call> = double.calls().into_iter().skip(before).collect();
+    assert_eq!(told.len(), 1, "{told:#?}");
+    assert_eq!(told[0].name, "chat.postMessage");
+    assert_eq!(told[0].body["channel"], "C0LAN2Q65");
+    assert_eq!(told[0].body["thread_ts"], "1515449600.000001");
+    let text = told[0].body["text"].as_str().unwrap();
+    assert!(text.starts_with("<@U2147483697>") && text.contains("Please ask again"), "{text}");
+    assert!(ledger.events().values().all(|e| e.done));
+    b.tell_unfinished().await;
+    assert_eq!(double.calls().len(), before + 1, "told once");
+    assert_eq!(gateway.asks().len(), 1, "nothing was asked again on the user's behalf");
+}

@@ -31,6 +31,9 @@ use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use collection::{Collection, GraphConfig, TopK, dot};
 use store::Manifest;
 
+/// Attempts at reading files that the keeping process may be replacing (read-only opening).
+const READ_ATTEMPTS: usize = 5;
+
 /// HNSW tuning, usually taken from [`crate::config::RetrievalConfig`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HnswParams {
@@ -95,6 +98,9 @@ pub enum VectorIndexError {
     /// The HNSW library reported an error.
     #[error("vector index backend: {0}")]
     Backend(String),
+    /// A write was asked of an index opened read-only (another process keeps its files).
+    #[error("the vector index is open read-only: another process keeps it")]
+    ReadOnly,
 }
 
 /// Chunk embeddings of every collection, with per-collection exact or HNSW search.
@@ -109,6 +115,8 @@ pub struct VectorIndex {
     generation: AtomicU64,
     /// Serialises persists (and `clear`, which persists the empty state).
     persist_lock: Mutex<()>,
+    /// Opened beside the process that keeps the files: nothing is written.
+    read_only: bool,
 }
 
 impl VectorIndex {
@@ -136,24 +144,72 @@ impl VectorIndex {
             None
         });
         let generation = manifest.as_ref().map_or(0, |m| m.generation).max(store::max_generation(dir));
-        let (collections, watermark) = match manifest {
-            None => (HashMap::new(), 0),
+        let (collections, watermark) = Self::load(dir, manifest, dims, &config).unwrap_or_else(|error| {
+            tracing::warn!(dir = %dir.display(), %error, "vector index files unreadable; starting empty");
+            (HashMap::new(), 0)
+        });
+        Ok(Self::assemble(dir, dims, config, collections, watermark, generation, false))
+    }
+
+    /// Opens, for searching only, the index that another process keeps (it holds the writer
+    /// lock): nothing in `dir` is created, written or deleted, and [`persist`](Self::persist)
+    /// and [`clear`](Self::clear) are refused. Changes made after the stored watermark are
+    /// applied in memory by the caller. Should the keeping process replace the files while they
+    /// are read, the reading starts over; an index that stays unreadable opens empty with
+    /// watermark 0 (the caller then replays the whole log in memory).
+    pub fn open_read_only(dir: &Path, dims: usize, params: HnswParams) -> Result<Self, VectorIndexError> {
+        if dims == 0 {
+            return Err(VectorIndexError::InvalidVector("vectors must have at least one dimension".into()));
+        }
+        let config = GraphConfig { params, quantization: Quantization::default() };
+        let mut last_error = None;
+        for _ in 0..READ_ATTEMPTS {
+            let loaded = store::read_manifest(dir).and_then(|manifest| Self::load(dir, manifest, dims, &config));
+            match loaded {
+                Ok((collections, watermark)) => {
+                    return Ok(Self::assemble(dir, dims, config, collections, watermark, 0, true));
+                }
+                Err(error) => last_error = Some(error),
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        if let Some(error) = last_error {
+            tracing::warn!(dir = %dir.display(), %error, "vector index unreadable; rebuilding it in memory from the database");
+        }
+        Ok(Self::assemble(dir, dims, config, HashMap::new(), 0, 0, true))
+    }
+
+    /// The collections and watermark a manifest describes (empty for no manifest, or one of
+    /// another dimension).
+    fn load(
+        dir: &Path,
+        manifest: Option<Manifest>,
+        dims: usize,
+        config: &GraphConfig,
+    ) -> Result<(HashMap<String, Collection>, i64), VectorIndexError> {
+        match manifest {
+            None => Ok((HashMap::new(), 0)),
             Some(manifest) if manifest.dims != dims => {
                 tracing::warn!(
                     dir = %dir.display(), stored = manifest.dims, wanted = dims,
                     "vector index holds vectors of another dimension (embedding model changed?); starting empty"
                 );
-                (HashMap::new(), 0)
+                Ok((HashMap::new(), 0))
             }
-            Some(manifest) => match store::read_all(dir, &manifest, dims, &config) {
-                Ok(collections) => (collections, manifest.watermark),
-                Err(error) => {
-                    tracing::warn!(dir = %dir.display(), %error, "vector index files unreadable; starting empty");
-                    (HashMap::new(), 0)
-                }
-            },
-        };
-        Ok(VectorIndex {
+            Some(manifest) => Ok((store::read_all(dir, &manifest, dims, config)?, manifest.watermark)),
+        }
+    }
+
+    fn assemble(
+        dir: &Path,
+        dims: usize,
+        config: GraphConfig,
+        collections: HashMap<String, Collection>,
+        watermark: i64,
+        generation: u64,
+        read_only: bool,
+    ) -> Self {
+        VectorIndex {
             dir: dir.to_owned(),
             dims,
             config,
@@ -161,7 +217,8 @@ impl VectorIndex {
             watermark: AtomicI64::new(watermark),
             generation: AtomicU64::new(generation),
             persist_lock: Mutex::new(()),
-        })
+            read_only,
+        }
     }
 
     /// Dimensions of every vector in the index.
@@ -314,6 +371,9 @@ impl VectorIndex {
     /// crash leaves the old or the new state, never a torn one). Only collections changed since
     /// the last persist are rewritten. Searches go on meanwhile; changes wait.
     pub fn persist(&self, watermark: i64) -> Result<(), VectorIndexError> {
+        if self.read_only {
+            return Err(VectorIndexError::ReadOnly);
+        }
         let _persisting = self.persist_lock.lock().unwrap_or_else(|e| e.into_inner());
         let collections = self.read();
         self.commit(&collections, watermark)
@@ -351,6 +411,9 @@ impl VectorIndex {
     /// Drops everything (for `footnote reindex`), durably: a crash afterwards reopens an empty
     /// index with watermark 0, so the replay starts over.
     pub fn clear(&self) -> Result<(), VectorIndexError> {
+        if self.read_only {
+            return Err(VectorIndexError::ReadOnly);
+        }
         let _persisting = self.persist_lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut collections = self.write();
         collections.clear();

@@ -263,4 +263,8 @@ impl Store for PgStore {
         });
         Ok(Some(signals.boxed()))
     }
+
+    fn leases(&self) -> Option<std::sync::Arc<dyn crate::store::lease::Leases>> {
+        Some(self.leases.clone())
+    }
 }

@@ -10,9 +10,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use footnote_adapter::ledger::memory::MemoryLedger;
 use footnote_adapter::{
     Actor, Answer, AskEvent, Citation, DocumentInfo, ForgetReceipt, Gateway, GatewayError, IngestError, IngestOutcome,
-    IngestReceipt, Locator, ModelState, Question, Scope, Status, Timings, Upload, WarmupReport,
+    IngestReceipt, Ledger, Locator, ModelState, Question, Scope, Status, Timings, Upload, WarmupReport,
 };
 use footnote_discord::{Config, Handler, Settings};
 use futures::stream::BoxStream;
@@ -134,11 +135,18 @@ pub enum Seen {
 pub struct FakeGateway {
     pub events: Vec<AskEvent>,
     pub seen: Mutex<Vec<Seen>>,
+    /// The shared progress, as when several instances take turns running the bot.
+    pub ledger: Option<Arc<MemoryLedger>>,
 }
 
 impl FakeGateway {
     pub fn new(events: Vec<AskEvent>) -> Arc<Self> {
-        Arc::new(FakeGateway { events, seen: Mutex::new(Vec::new()) })
+        Arc::new(FakeGateway { events, seen: Mutex::new(Vec::new()), ledger: None })
+    }
+
+    /// A gateway whose adapter keeps its progress in `ledger`.
+    pub fn with_ledger(events: Vec<AskEvent>, ledger: Arc<MemoryLedger>) -> Arc<Self> {
+        Arc::new(FakeGateway { events, seen: Mutex::new(Vec::new()), ledger: Some(ledger) })
     }
 
     pub fn asks(&self) -> Vec<(Scope, Actor, Question)> {
@@ -206,6 +214,10 @@ pub fn answer(text: &str) -> Answer {
 
 #[async_trait]
 impl Gateway for FakeGateway {
+    fn ledger(&self) -> Option<Arc<dyn Ledger>> {
+        self.ledger.clone().map(|l| l as Arc<dyn Ledger>)
+    }
+
     async fn ask_stream(&self, scope: &Scope, actor: &Actor, question: Question) -> BoxStream<'static, AskEvent> {
         self.seen.lock().unwrap().push(Seen::Ask(scope.clone(), actor.clone(), question));
         Box::pin(futures::stream::iter(self.events.clone()))

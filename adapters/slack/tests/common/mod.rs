@@ -170,6 +170,8 @@ pub enum GatewayCall {
 #[derive(Default)]
 pub struct FakeGateway {
     pub calls: Mutex<Vec<GatewayCall>>,
+    /// The shared progress, as when several instances take turns running the bot.
+    pub ledger: Option<Arc<footnote_adapter::ledger::memory::MemoryLedger>>,
 }
 
 impl FakeGateway {
@@ -228,6 +230,10 @@ pub fn two_citation_answer() -> Answer {
 
 #[async_trait]
 impl Gateway for FakeGateway {
+    fn ledger(&self) -> Option<Arc<dyn footnote_adapter::Ledger>> {
+        self.ledger.clone().map(|l| l as Arc<dyn footnote_adapter::Ledger>)
+    }
+
     async fn ask_stream(&self, scope: &Scope, actor: &Actor, question: Question) -> BoxStream<'static, AskEvent> {
         self.calls.lock().expect("lock").push(GatewayCall::Ask(scope.clone(), actor.clone(), question));
         let events = vec![
