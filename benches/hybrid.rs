@@ -108,6 +108,7 @@ async fn run(n: usize, dims: usize, queries: usize) {
             pages: None,
             origin: Default::default(),
             chunks,
+            may_replace: true,
         };
         store.insert_document(doc).await.expect("insert");
     }

@@ -106,6 +106,7 @@ async fn load(store: &PgStore, corpus: &Corpus, rng: &mut StdRng, chunks: usize)
                 tokens: 60,
                 embedding: Some(corpus.vector(rng, 0, 0.6)),
             }],
+            may_replace: true,
         };
         store.insert_document(seed).await.expect("seed document");
     }

@@ -3,7 +3,8 @@
 //!
 //! Loading reports every problem at once (unknown keys with where they came from, values of the
 //! wrong type, values out of range) instead of stopping at the first. Secrets are
-//! [`SecretString`]s: `Debug` and logs show `[REDACTED]`.
+//! [`SecretString`]s: `Debug` and logs show `[REDACTED]`; the adapter sections, whose secrets the
+//! core cannot tell apart, show no text value at all ([`AdapterSections`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,11 +17,13 @@ use figment::{Figment, Provider};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+mod adapter_sections;
 mod load;
 mod ollama_host;
 mod scopes;
 mod service;
 mod support;
+pub use adapter_sections::AdapterSections;
 pub use load::ConfigError;
 pub use ollama_host::ollama_host_url;
 pub use scopes::{ADMIN, ANYONE, Mapping, NamedCollection, Principal, RoomMatch, ScopesConfig};
@@ -47,8 +50,9 @@ pub struct Config {
     pub server: ServerConfig,
     pub limits: LimitsConfig,
     pub scopes: ScopesConfig,
-    /// One section per chat adapter (`[adapters.discord]`, …), read by the adapter itself.
-    pub adapters: Dict,
+    /// One section per chat adapter (`[adapters.discord]`, …), read by the adapter itself;
+    /// `Debug` and `Serialize` show none of its text values (secrets).
+    pub adapters: AdapterSections,
 }
 
 impl Default for Config {
@@ -63,7 +67,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             limits: LimitsConfig::default(),
             scopes: ScopesConfig::default(),
-            adapters: Dict::new(),
+            adapters: AdapterSections::default(),
         }
     }
 }

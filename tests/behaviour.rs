@@ -1,5 +1,6 @@
-//! The store and retrieval behaviour suite: ingest, dedupe, replace, forget, BM25, vector,
-//! fusion, the cross-collection leak test and the Ollama-down back-fill, through the public core.
+//! The store and retrieval behaviour suite: ingest, dedupe, replace (by who may forget), forget,
+//! BM25, vector, fusion, the cross-collection leak test and the Ollama-down back-fill (which
+//! skips a chunk Ollama refuses), through the public core.
 //!
 //! Every test runs on both backends: `name::sqlite` and `name::postgres`.
 
@@ -12,12 +13,14 @@ on_both_backends!(
     no_query_in_one_collection_sees_another,
     ollama_down_ingest_keeps_text_and_backfills_embeddings_later,
     backfill_runs_on_the_next_start,
+    backfill_skips_a_chunk_ollama_refuses_and_goes_on,
     indexes_are_rebuilt_from_the_database_when_lost,
+    replacing_a_document_needs_the_right_to_forget_it,
 );
 
 use common::*;
 use footnote::retrieval::{self, Mode};
-use footnote_adapter::{Actor, Gateway, IngestOutcome, Notice, Question};
+use footnote_adapter::{Actor, Gateway, IngestError, IngestOutcome, Notice, Question, Scope};
 
 async fn ingest_then_dedupe_then_replace_then_forget(backend: Backend) {
     let env = TestEnv::with_backend(backend).await;
@@ -202,4 +205,65 @@ async fn indexes_are_rebuilt_from_the_database_when_lost(backend: Backend) {
     rag.reindex(false).await.unwrap();
     assert_eq!(rag.indexes().bm25().len() as i64, chunks);
     assert_eq!(vectors_total(&rag).await, chunks);
+}
+
+async fn backfill_skips_a_chunk_ollama_refuses_and_goes_on(backend: Backend) {
+    let env = TestEnv::with_backend(backend).await;
+    let core = env.core().await;
+    env.double.stop().await;
+    for (name, text) in ZOO {
+        ingest(&core, "zoo", name, text).await;
+    }
+    ingest(&core, "zoo", "bad.md", "# Bad\n\nThis chunk holds UNEMBEDDABLE bytes the model chokes on.").await;
+    let rag = &core.0;
+    let chunks = rag.store().counts(None).await.unwrap().chunks;
+    env.double.restart().await;
+
+    // Ollama fails every input, the probe included: a pause, nothing is skipped.
+    env.double.reject_embed_input(Some(""));
+    assert_eq!(rag.backfill().await.unwrap(), 0);
+    assert_eq!(rag.store().counts(None).await.unwrap().pending_embeddings, chunks);
+
+    // Ollama refuses one chunk only: the batch is split, that chunk skipped, the rest embedded.
+    env.double.reject_embed_input(Some("UNEMBEDDABLE"));
+    let embedded = rag.backfill().await.unwrap();
+    assert_eq!(embedded as i64, chunks - 1);
+    assert_eq!(rag.store().counts(None).await.unwrap().pending_embeddings, 1, "only the refused chunk waits");
+    assert_eq!(vectors_total(rag).await, chunks - 1);
+    // The next round does not try it again (and ends).
+    env.double.reset_requests();
+    assert_eq!(rag.backfill().await.unwrap(), 0);
+    assert!(env.double.requests().iter().all(|r| r.path != "/api/embed"), "{:?}", env.double.requests());
+    // It is still found by keywords.
+    let hits = rag.indexes().bm25().search(&["zoo".into()], "unembeddable", 5).unwrap();
+    assert_eq!(hits.len(), 1);
+}
+
+async fn replacing_a_document_needs_the_right_to_forget_it(backend: Backend) {
+    let env = TestEnv::with_backend(backend).await;
+    let core = env.core().await;
+    let here = Scope { platform: "slack".into(), space: Some("T1".into()), room: "C1".into(), thread: None };
+    let member = Actor { user_id: "U2".into(), ..Actor::default() };
+    let admin = Actor { user_id: "U1".into(), is_owner: true, ..Actor::default() };
+    let upload = |text: &str| footnote_adapter::Upload {
+        file_name: "rota.md".into(),
+        mime: None,
+        bytes: text.as_bytes().to_vec(),
+        origin: Default::default(),
+    };
+    let first = core.ingest(&here, &admin, upload("# Rota\n\nAnn closes the shop on Mondays.")).await.unwrap();
+    let refused = core.ingest(&here, &member, upload("# Rota\n\nNobody closes the shop.")).await.unwrap_err();
+    assert_eq!(refused, IngestError::NameTaken { name: "rota.md".into(), document_id: first.document_id.clone() });
+    let rag = &core.0;
+    let docs = core.documents(&here, &member).await.unwrap();
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0].id, first.document_id);
+    let collection = core.collections(&here)[0].clone();
+    assert!(
+        rag.indexes().bm25().search(&[collection.clone()], "nobody", 5).unwrap().is_empty(),
+        "nothing of it stored"
+    );
+    assert_eq!(rag.indexes().bm25().search(&[collection], "mondays", 5).unwrap().len(), 1);
+    let replaced = core.ingest(&here, &admin, upload("# Rota\n\nBen closes the shop on Mondays.")).await.unwrap();
+    assert_eq!(replaced.outcome, IngestOutcome::Replaced { previous_id: first.document_id });
 }

@@ -16,7 +16,8 @@ use matrix_sdk::attachment::AttachmentConfig;
 use matrix_sdk::ruma::api::client::room::create_room::v3::Request as CreateRoom;
 use matrix_sdk::ruma::events::room::member::MembershipState;
 use matrix_sdk::ruma::events::room::message::{
-    AddMentions, ForwardThread, Relation, ReplyMetadata, ReplyWithinThread, RoomMessageEventContent,
+    AddMentions, FileMessageEventContent, ForwardThread, MessageType, Relation, ReplyMetadata, ReplyWithinThread,
+    RoomMessageEventContent,
 };
 use matrix_sdk::ruma::{OwnedEventId, OwnedUserId};
 use matrix_sdk::{Room, RoomState};
@@ -302,6 +303,52 @@ async fn a_direct_message_needs_no_prefix_and_bad_files_get_a_reply() {
         let (_, text) = bot_reply(&s.alice, &s.bot_id, &dm, &sent, 0, |_| true).await;
         assert!(text.starts_with(expected), "{command}: {text}");
     }
+    bot.stop().await;
+}
+
+/// Sends a file event whose content declares no size (`info` left out), as some clients do.
+async fn send_unsized_file(user: &User, room: &Room, name: &str, bytes: Vec<u8>) -> OwnedEventId {
+    let uploaded = user.client.media().upload(&mime::TEXT_PLAIN, bytes, None).await.unwrap();
+    let file = FileMessageEventContent::plain(name.to_owned(), uploaded.content_uri);
+    send_text(room, RoomMessageEventContent::new(MessageType::File(file))).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_file_without_a_declared_size_is_downloaded_up_to_the_limit_only() {
+    let mut s = setup().await;
+    s.config.max_file_bytes = 4_000;
+    let bot = Bot::start(s.config.clone(), s.gateway.clone());
+    let mut request = CreateRoom::new();
+    request.is_direct = true;
+    request.invite = vec![s.bot_id.clone()];
+    let dm = s.alice.client.create_room(request).await.unwrap();
+    s.alice.wait_for_membership(dm.room_id(), &s.bot_id, MembershipState::Join).await;
+
+    // 2 MB with no declared size: the download stops at 4 kB and the reply says so.
+    let big = send_unsized_file(&s.alice, &dm, "big.txt", b"lorem ipsum ".repeat(170_000)).await;
+    let (_, refusal) = bot_reply(&s.alice, &s.bot_id, &dm, &big, 0, |_| true).await;
+    assert_eq!(
+        refusal,
+        "“big.txt” is over this bot's limit of 4.0 kB, so I stopped downloading it. Nothing was added."
+    );
+    // A small one without a declared size is read whole.
+    let small = send_unsized_file(&s.alice, &dm, "notes.txt", b"The guest network is called Fridge.".to_vec()).await;
+    let (_, added) = bot_reply(&s.alice, &s.bot_id, &dm, &small, 0, |_| true).await;
+    assert!(added.starts_with("Added"), "{added}");
+    let documents = s
+        .gateway
+        .documents(
+            &footnote_adapter::Scope {
+                platform: "matrix".into(),
+                space: None,
+                room: dm.room_id().to_string(),
+                thread: None,
+            },
+            &footnote_adapter::Actor::operator(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(documents.len(), 1, "only the small file: {documents:?}");
     bot.stop().await;
 }
 

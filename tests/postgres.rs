@@ -61,6 +61,7 @@ fn document(collection: &str, source: &str, vectors: Vec<Vec<f32>>) -> NewDocume
                 embedding: Some(v),
             })
             .collect(),
+        may_replace: true,
     }
 }
 

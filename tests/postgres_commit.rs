@@ -91,6 +91,7 @@ fn document(source: &str, text: &str) -> NewDocument {
             tokens: 3,
             embedding: Some(vec![0.6, 0.8, 0.0]),
         }],
+        may_replace: true,
     }
 }
 

@@ -196,7 +196,8 @@ async fn tokens_are_required_when_configured() {
     let cookie = reply.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && !cookie.contains(token), "{cookie}");
     let session = cookie.split(';').next().unwrap();
-    assert_eq!(http.get(&docs).header("cookie", session).send().await.unwrap().status(), 200);
+    let page_docs = url(&running, "/ui/documents");
+    assert_eq!(http.get(&page_docs).header("cookie", session).send().await.unwrap().status(), 200);
     running.stop().await.unwrap();
 }
 

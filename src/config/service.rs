@@ -15,6 +15,10 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub struct ServerConfig {
     /// `host:port` to listen on.
     pub listen: String,
+    /// The address people use to reach the web page and the API from other machines
+    /// (`https://footnote.example.org`), when it is not a loopback or IP address. Requests naming
+    /// any other host are refused (DNS rebinding), and with `https` the session cookie is `Secure`.
+    pub public_url: String,
     /// Bearer tokens accepted by the HTTP API and the web page's login. Empty: no
     /// authentication, and then only a loopback address may be used.
     #[serde(serialize_with = "serialize_secrets", deserialize_with = "de_secrets")]
@@ -35,6 +39,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: DEFAULT_LISTEN.into(),
+            public_url: String::new(),
             tokens: Vec::new(),
             allow_unauthenticated_remote: false,
             shutdown_grace: Duration::from_secs(30),
@@ -50,6 +55,12 @@ impl ServerConfig {
         if self.listen.parse::<std::net::SocketAddr>().is_err() && !self.listen.contains(':') {
             p.push(format!("server.listen = {:?} is not host:port", self.listen));
         }
+        if !self.public_url.trim().is_empty() && self.public_host().is_none() {
+            p.push(format!(
+                "server.public_url = {:?} is not an http:// or https:// URL with a host name",
+                self.public_url
+            ));
+        }
         if self.tokens.iter().any(|t| t.expose_secret().trim().len() < 16) {
             p.push("server.tokens: every token must be at least 16 characters long".into());
         }
@@ -59,16 +70,39 @@ impl ServerConfig {
     }
 }
 
+impl ServerConfig {
+    /// The host name of `public_url` (lower-case), when it is an http(s) URL with one.
+    pub fn public_host(&self) -> Option<String> {
+        let url = reqwest::Url::parse(self.public_url.trim()).ok()?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return None;
+        }
+        url.host_str().filter(|h| !h.is_empty()).map(str::to_ascii_lowercase)
+    }
+
+    /// True when `public_url` is an https URL: the session cookie is then sent over TLS only.
+    pub fn public_https(&self) -> bool {
+        self.public_host().is_some() && self.public_url.trim().to_ascii_lowercase().starts_with("https://")
+    }
+}
+
 /// `[limits]`: what keeps one busy user or a slow model from starving everyone else.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
     /// Most questions waiting for the chat model at once; past it, askers are told to try later.
     pub queue_max: usize,
-    /// Questions one user may ask per minute (0: no limit). Admins are not limited.
+    /// Most questions one chat user may have waiting for the chat model at once.
+    pub queue_per_user: usize,
+    /// Questions (and warm-ups) one chat user may ask per minute (0: no limit). Admins get four
+    /// times as many; the local operator (CLI, HTTP API, web page) is not limited.
     pub rate_per_minute: u32,
     /// Questions one user may ask in a quick burst before the per-minute rate applies.
     pub rate_burst: u32,
+    /// Files one chat user may add per minute (0: no limit); admins get four times as many.
+    pub ingest_per_minute: u32,
+    /// Files one user may add in a quick burst before the per-minute rate applies.
+    pub ingest_burst: u32,
     /// Longest time from a question to its answer, queue wait included.
     #[serde(with = "humantime_serde")]
     pub answer_timeout: Duration,
@@ -76,7 +110,15 @@ pub struct LimitsConfig {
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        LimitsConfig { queue_max: 32, rate_per_minute: 20, rate_burst: 5, answer_timeout: Duration::from_secs(180) }
+        LimitsConfig {
+            queue_max: 32,
+            queue_per_user: 3,
+            rate_per_minute: 20,
+            rate_burst: 5,
+            ingest_per_minute: 20,
+            ingest_burst: 20,
+            answer_timeout: Duration::from_secs(180),
+        }
     }
 }
 
@@ -85,8 +127,14 @@ impl LimitsConfig {
         if self.queue_max == 0 {
             p.push("limits.queue_max must be at least 1".into());
         }
+        if self.queue_per_user == 0 {
+            p.push("limits.queue_per_user must be at least 1".into());
+        }
         if self.rate_per_minute > 0 && self.rate_burst == 0 {
             p.push("limits.rate_burst must be at least 1 when limits.rate_per_minute is set".into());
+        }
+        if self.ingest_per_minute > 0 && self.ingest_burst == 0 {
+            p.push("limits.ingest_burst must be at least 1 when limits.ingest_per_minute is set".into());
         }
         if self.answer_timeout.is_zero() {
             p.push("limits.answer_timeout must be above zero".into());

@@ -88,10 +88,16 @@ impl From<IngestError> for ApiError {
             IngestError::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             IngestError::Empty | IngestError::Unreadable(_) | IngestError::Timeout => StatusCode::UNPROCESSABLE_ENTITY,
             IngestError::Denied => StatusCode::FORBIDDEN,
+            IngestError::NameTaken { .. } => StatusCode::CONFLICT,
+            IngestError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             IngestError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             IngestError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        ApiError { status, body: ErrorBody { error: kind(&e), message: e.user_message() }, retry_after: None }
+        let retry_after = match &e {
+            IngestError::RateLimited(wait) => Some(*wait),
+            _ => None,
+        };
+        ApiError { status, body: ErrorBody { error: kind(&e), message: e.user_message() }, retry_after }
     }
 }
 
@@ -240,7 +246,12 @@ pub(super) async fn read_upload(multipart: &mut Multipart) -> Result<(Option<Str
         match field.name() {
             Some("collection") => collection = Some(field.text().await.map_err(too_large)?),
             Some("file") => {
-                let file_name = field.file_name().unwrap_or("upload").to_owned();
+                // A document of the same name is replaced: an upload without a name gets one of
+                // its own, so that it never replaces another nameless upload.
+                let file_name = match field.file_name().map(str::trim).filter(|n| !n.is_empty()) {
+                    Some(name) => name.to_owned(),
+                    None => format!("upload-{:08x}", rand::random::<u32>()),
+                };
                 let mime = field.content_type().map(str::to_owned);
                 let bytes = field.bytes().await.map_err(too_large)?.to_vec();
                 return Ok((collection, Upload { file_name, mime, bytes, origin: Default::default() }));
@@ -251,12 +262,13 @@ pub(super) async fn read_upload(multipart: &mut Multipart) -> Result<(Option<Str
     Err(bad_request("no_file", "Send the file in a multipart field named `file`."))
 }
 
-/// Adds a file (multipart field `file`) to a collection. Past `ingest.max_file_size`: 413.
+/// Adds a file (multipart field `file`) to a collection; a file of the same name replaces the
+/// document it names. Past `ingest.max_file_size`: 413.
 #[utoipa::path(post, path = "/api/documents", tag = "api", security(("bearer" = [])),
     request_body(content = UploadForm, content_type = "multipart/form-data"), responses(
     (status = 200, body = IngestReceipt), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-    (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-    (status = 422, body = ErrorBody)))]
+    (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+    (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn ingest(State(state): State<AppState>, mut multipart: Multipart) -> Result<Json<IngestReceipt>, ApiError> {
     let (collection, upload) = read_upload(&mut multipart).await?;
     let receipt = state.core().ingest(&scope(collection.as_deref()), &state.actor(), upload).await?;

@@ -1,9 +1,18 @@
-//! Bearer-token authentication and the web page's session cookie.
+//! Bearer-token authentication and the web page's sessions.
 //!
 //! Tokens are kept only as BLAKE3 hashes and compared hash to hash (BLAKE3's `Hash` equality
-//! is constant-time). The session cookie holds a keyed hash of a token under a key drawn at
-//! start-up, so it reveals nothing about the token and stops working when the server restarts
-//! or the token is removed from the configuration.
+//! is constant-time). Logging in with a token starts a session: a random id in an HttpOnly,
+//! SameSite=Strict cookie (`Secure` when `server.public_url` is https), known to the server only
+//! by its hash, which expires after [`SESSION_TTL`], is ended by logging out, and is forgotten
+//! when the server restarts. The cookie is honoured by the web page's own routes (`/`, `/ui/…`)
+//! only; the API (`/api/…`, `/metrics`) wants the bearer token itself.
+//!
+//! Before any of this, [`require`] refuses requests for unknown host names and cross-site
+//! requests that change something ([`super::guard`]).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::http::header::{AUTHORIZATION, COOKIE, WWW_AUTHENTICATE};
@@ -19,25 +28,45 @@ use super::api::ErrorBody;
 /// Name of the web page's session cookie.
 pub const SESSION_COOKIE: &str = "footnote_session";
 
+/// How long a web page session lasts after logging in.
+pub const SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Sessions kept at most; past it the oldest are ended.
+const MAX_SESSIONS: usize = 10_000;
+
 /// Paths anyone may fetch: probes, the API description, the page itself (which shows a login
 /// form when needed), its assets and the login form's target.
 const PUBLIC: &[&str] = &["/healthz", "/readyz", "/openapi.json", "/", "/login", "/logout"];
 
-/// The configured tokens, hashed.
+/// Paths served whatever host they name: the probes (a load balancer may use any name).
+const ANY_HOST: &[&str] = &["/healthz", "/readyz"];
+
+/// True for the web page's own routes, the only ones where the session cookie counts.
+fn is_page_route(path: &str) -> bool {
+    path == "/" || path.starts_with("/ui/")
+}
+
+/// The configured tokens (hashed) and the open sessions.
 pub struct Auth {
     tokens: Vec<blake3::Hash>,
-    sessions: Vec<blake3::Hash>,
+    /// Hashes of the session ids, with when each session ends.
+    sessions: Mutex<HashMap<blake3::Hash, Instant>>,
+    /// Mark the cookie `Secure` (the public address is https).
+    secure: bool,
 }
 
 impl Auth {
-    /// Hashes the configured tokens and derives their session values.
-    pub fn new(tokens: &[SecretString]) -> Auth {
-        let mut key = [0u8; 32];
-        rand::rng().fill_bytes(&mut key);
-        let tokens: Vec<&str> = tokens.iter().map(|t| t.expose_secret()).filter(|t| !t.is_empty()).collect();
+    /// Hashes the configured tokens. `secure`: the session cookie travels over TLS only.
+    pub fn new(tokens: &[SecretString], secure: bool) -> Auth {
         Auth {
-            sessions: tokens.iter().map(|t| blake3::keyed_hash(&key, t.as_bytes())).collect(),
-            tokens: tokens.iter().map(|t| blake3::hash(t.as_bytes())).collect(),
+            tokens: tokens
+                .iter()
+                .map(|t| t.expose_secret())
+                .filter(|t| !t.is_empty())
+                .map(|t| blake3::hash(t.trim().as_bytes()))
+                .collect(),
+            sessions: Mutex::new(HashMap::new()),
+            secure,
         }
     }
 
@@ -46,44 +75,119 @@ impl Auth {
         self.tokens.is_empty()
     }
 
-    /// The session cookie value for `token`, if it is a configured token.
-    pub fn session_for(&self, token: &str) -> Option<String> {
-        let hash = blake3::hash(token.trim().as_bytes());
-        let i = self.tokens.iter().position(|t| *t == hash)?;
-        Some(self.sessions[i].to_hex().to_string())
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<blake3::Hash, Instant>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// True when the request carries a valid bearer token or session cookie (or none is needed).
-    pub fn is_authenticated(&self, headers: &HeaderMap) -> bool {
+    /// Starts a session for `token`, if it is a configured token; returns the cookie value.
+    pub fn login(&self, token: &str) -> Option<String> {
+        let hash = blake3::hash(token.trim().as_bytes());
+        if !self.tokens.contains(&hash) {
+            return None;
+        }
+        let mut id = [0u8; 32];
+        rand::rng().fill_bytes(&mut id);
+        let value: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        let now = Instant::now();
+        let mut sessions = self.sessions();
+        sessions.retain(|_, ends| *ends > now);
+        while sessions.len() >= MAX_SESSIONS {
+            let Some(oldest) = sessions.iter().min_by_key(|(_, ends)| **ends).map(|(k, _)| *k) else { break };
+            sessions.remove(&oldest);
+        }
+        sessions.insert(blake3::hash(value.as_bytes()), now + SESSION_TTL);
+        Some(value)
+    }
+
+    /// Ends the session the request's cookie names, if any.
+    pub fn logout(&self, headers: &HeaderMap) {
+        if let Some(value) = session_cookie(headers) {
+            self.sessions().remove(&blake3::hash(value.as_bytes()));
+        }
+    }
+
+    /// The `Set-Cookie` value that stores `value` (empty: deletes the cookie).
+    pub fn cookie(&self, value: &str) -> String {
+        let secure = if self.secure { "; Secure" } else { "" };
+        let age = if value.is_empty() { 0 } else { SESSION_TTL.as_secs() };
+        format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={age}{secure}")
+    }
+
+    /// `Some(valid)` when the request carries a bearer token, `None` when it carries none.
+    fn bearer(&self, headers: &HeaderMap) -> Option<bool> {
+        let token = headers.get(AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")?;
+        Some(self.tokens.contains(&blake3::hash(token.trim().as_bytes())))
+    }
+
+    /// True when the request carries a valid bearer token.
+    pub fn has_valid_bearer(&self, headers: &HeaderMap) -> bool {
+        !self.is_open() && self.bearer(headers) == Some(true)
+    }
+
+    /// True when the request's cookie names an open session.
+    fn has_session(&self, headers: &HeaderMap) -> bool {
+        let Some(value) = session_cookie(headers) else {
+            return false;
+        };
+        let hash = blake3::hash(value.as_bytes());
+        self.sessions().get(&hash).is_some_and(|ends| *ends > Instant::now())
+    }
+
+    /// True when the request may use `path`: no token is needed, or it carries a valid bearer
+    /// token, or (on the web page's routes only) the cookie of an open session.
+    pub fn is_authenticated(&self, headers: &HeaderMap, path: &str) -> bool {
         if self.is_open() {
             return true;
         }
-        let bearer = headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|t| blake3::hash(t.trim().as_bytes()));
-        if let Some(hash) = bearer {
-            return self.tokens.contains(&hash);
+        match self.bearer(headers) {
+            Some(valid) => valid,
+            None => is_page_route(path) && self.has_session(headers),
         }
-        let cookie = headers
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == SESSION_COOKIE)
-            .and_then(|(_, value)| blake3::Hash::from_hex(value).ok());
-        cookie.is_some_and(|c| self.sessions.contains(&c))
     }
 }
 
-/// Middleware: lets public paths through and answers 401 to anything else without a valid
-/// token or session.
+/// The session cookie's value, if the request has one.
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn refuse(status: StatusCode, error: &str, message: &str) -> Response {
+    let body = ErrorBody { error: error.into(), message: message.into() };
+    (status, axum::Json(body)).into_response()
+}
+
+/// Middleware: refuses unknown host names and cross-site requests that change something, lets
+/// public paths through, and answers 401 to anything else without a valid token or session.
 pub async fn require(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
+    let (headers, uri, method) = (request.headers(), request.uri(), request.method());
+    let auth = &state.0.auth;
+    if !ANY_HOST.contains(&path) && !state.0.guard.host_allowed(headers, uri) {
+        tracing::info!(host = ?headers.get(axum::http::header::HOST), %path, "Refused a request for an unknown host name.");
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "unknown_host",
+            "This server answers to loopback names, IP addresses and server.public_url only. Set server.public_url to the address you use.",
+        );
+    }
+    if !auth.has_valid_bearer(headers) && state.0.guard.is_cross_site(method, headers, uri) {
+        tracing::info!(%path, origin = ?headers.get(axum::http::header::ORIGIN), "Refused a cross-site request.");
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "cross_site",
+            "Refused: this request came from another web site. Use Footnote's own page, or send a bearer token.",
+        );
+    }
     let public = PUBLIC.contains(&path) || path.starts_with("/static/");
-    if public || state.0.auth.is_authenticated(request.headers()) {
+    if public || auth.is_authenticated(headers, path) {
         return next.run(request).await;
     }
     let body = ErrorBody {
@@ -105,16 +209,25 @@ mod tests {
 
     #[test]
     fn tokens_and_sessions() {
-        let auth = Auth::new(&[SecretString::from("a-long-enough-token-1")]);
+        let auth = Auth::new(&[SecretString::from("a-long-enough-token-1")], false);
         assert!(!auth.is_open());
-        assert!(auth.is_authenticated(&headers(AUTHORIZATION, "Bearer a-long-enough-token-1")));
-        assert!(!auth.is_authenticated(&headers(AUTHORIZATION, "Bearer wrong-token-xxxxxxx")));
-        assert!(!auth.is_authenticated(&HeaderMap::new()));
-        let session = auth.session_for("a-long-enough-token-1").unwrap();
+        let api = "/api/documents";
+        assert!(auth.is_authenticated(&headers(AUTHORIZATION, "Bearer a-long-enough-token-1"), api));
+        assert!(!auth.is_authenticated(&headers(AUTHORIZATION, "Bearer wrong-token-xxxxxxx"), api));
+        assert!(!auth.is_authenticated(&HeaderMap::new(), api));
+        let session = auth.login("a-long-enough-token-1").unwrap();
         assert!(!session.contains("token"));
-        assert!(auth.is_authenticated(&headers(COOKIE, &format!("x=1; {SESSION_COOKIE}={session}"))));
-        assert!(!auth.is_authenticated(&headers(COOKIE, &format!("{SESSION_COOKIE}={}", "0".repeat(64)))));
-        assert!(auth.session_for("nope").is_none());
-        assert!(Auth::new(&[]).is_open());
+        let cookie = headers(COOKIE, &format!("x=1; {SESSION_COOKIE}={session}"));
+        assert!(auth.is_authenticated(&cookie, "/ui/documents"));
+        assert!(auth.is_authenticated(&cookie, "/"));
+        assert!(!auth.is_authenticated(&cookie, api), "the cookie is for the web page only");
+        assert!(!auth.is_authenticated(&headers(COOKIE, &format!("{SESSION_COOKIE}={}", "0".repeat(64))), "/"));
+        assert_ne!(auth.login("a-long-enough-token-1").unwrap(), session, "each login is its own session");
+        auth.logout(&cookie);
+        assert!(!auth.is_authenticated(&cookie, "/ui/documents"), "logged out on the server");
+        assert!(auth.login("nope").is_none());
+        assert!(Auth::new(&[], false).is_open());
+        assert!(!auth.cookie("v").contains("Secure"));
+        assert!(Auth::new(&[], true).cookie("v").ends_with("; Secure"));
     }
 }

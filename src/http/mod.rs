@@ -4,14 +4,17 @@
 //! htmx) to ask, read the footnotes and upload files.
 //!
 //! Authentication: bearer tokens from `server.tokens`; the web page logs in with the same token
-//! and gets an HttpOnly, SameSite=Strict session cookie. With no token configured every request
-//! is the operator's, which [`check_bind`] allows on loopback addresses only.
+//! and gets a server-side session in an HttpOnly, SameSite=Strict cookie ([`auth`]). With no
+//! token configured every request is the operator's, which [`check_bind`] allows on loopback
+//! addresses only. Either way, requests naming an unknown host and cross-site requests that
+//! change something are refused first ([`guard`]).
 //!
 //! Every route is declared once in [`routes`], which builds the router and is what the test of
 //! the OpenAPI document ([`openapi::ApiDoc`]) compares against.
 
 mod api;
 mod auth;
+mod guard;
 pub mod metrics;
 pub mod openapi;
 mod web;
@@ -71,6 +74,7 @@ pub struct AppState(Arc<Shared>);
 pub struct Shared {
     core: Core,
     auth: Auth,
+    guard: guard::Guard,
     templates: minijinja::Environment<'static>,
     pending: web::Pending,
     web_collection: String,
@@ -89,7 +93,8 @@ impl AppState {
     pub fn with_adapters(core: Core, board: Arc<Board>) -> AppState {
         let cfg = core.0.config();
         AppState(Arc::new(Shared {
-            auth: Auth::new(&cfg.server.tokens),
+            auth: Auth::new(&cfg.server.tokens, cfg.server.public_https()),
+            guard: guard::Guard::new(&cfg.server),
             templates: web::templates(),
             pending: web::Pending::default(),
             web_collection: cfg.server.web_collection.clone(),

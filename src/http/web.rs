@@ -20,7 +20,6 @@ use minijinja::{Environment, Value, context};
 use rand::RngCore;
 use serde::Deserialize;
 
-use super::auth::SESSION_COOKIE;
 use super::{AppState, api};
 
 /// Questions posted but whose stream has not been opened yet are dropped after this long.
@@ -81,7 +80,7 @@ fn scope(state: &AppState) -> Scope {
 /// The page, or the login form when a token is needed.
 #[utoipa::path(get, path = "/", tag = "web", responses((status = 200, description = "The web page (or its login form)", content_type = "text/html", body = String)))]
 pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Html<String> {
-    if !state.0.auth.is_authenticated(&headers) {
+    if !state.0.auth.is_authenticated(&headers, "/") {
         return render(&state, "login.html", context! {});
     }
     render(
@@ -98,13 +97,13 @@ pub struct LoginForm {
     token: String,
 }
 
-/// Checks the token and sets the session cookie.
+/// Checks the token, starts a session and sets its cookie.
 #[utoipa::path(post, path = "/login", tag = "web", request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "Logged in: back to the page"), (status = 401, description = "Wrong token", content_type = "text/html", body = String)))]
 pub async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
-    match state.0.auth.session_for(&form.token) {
+    match state.0.auth.login(&form.token) {
         Some(session) => {
-            let cookie = format!("{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict");
+            let cookie = state.0.auth.cookie(&session);
             (StatusCode::SEE_OTHER, [(SET_COOKIE, cookie), (LOCATION, "/".to_owned())]).into_response()
         }
         None => {
@@ -114,10 +113,11 @@ pub async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -
     }
 }
 
-/// Clears the session cookie.
+/// Ends the session on the server and clears its cookie.
 #[utoipa::path(post, path = "/logout", tag = "web", responses((status = 303, description = "Logged out")))]
-pub async fn logout() -> Response {
-    let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    state.0.auth.logout(&headers);
+    let cookie = state.0.auth.cookie("");
     (StatusCode::SEE_OTHER, [(SET_COOKIE, cookie), (LOCATION, "/".to_owned())]).into_response()
 }
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 /// An Ollama call failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum OllamaError {
     /// Nothing answered at the URL: connection refused, DNS failure, no route, or the TCP
     /// connection took longer than `ollama.connect_timeout`.

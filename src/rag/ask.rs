@@ -9,6 +9,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::citations::{self, CitationRewriter};
+use super::queue::QueueFull;
 use super::{Rag, RagError, prompt};
 use crate::ingest::count_tokens;
 use crate::llm::{ChatRequest, ChatStats, OllamaError};
@@ -22,16 +23,18 @@ const CANDIDATES: usize = 24;
 impl Rag {
     /// Answers `question` from `collections`, sending progress and the final answer to `events`.
     /// Returns when the answer is complete or failed (a dropped receiver stops the work early).
-    /// `asker` names the user in the model queue (which takes turns between users).
+    /// `asker` names the user in the model queue (which takes turns between users); `capped`
+    /// applies the queue's per-user limit to them.
     pub async fn answer(
         &self,
         collections: &[String],
         asker: &str,
+        capped: bool,
         question: Question,
         events: mpsc::Sender<AskEvent>,
     ) {
         let started = Instant::now();
-        let result = self.answer_inner(collections, asker, question, &events, started).await;
+        let result = self.answer_inner(collections, (asker, capped), question, &events, started).await;
         let event = match result {
             Ok(answer) => AskEvent::Done(answer),
             Err(error) => AskEvent::Failed(error),
@@ -42,7 +45,7 @@ impl Rag {
     async fn answer_inner(
         &self,
         collections: &[String],
-        asker: &str,
+        (asker, capped): (&str, bool),
         question: Question,
         events: &mpsc::Sender<AskEvent>,
         started: Instant,
@@ -127,7 +130,10 @@ impl Rag {
         }
 
         // Wait for a turn of the chat model; the slot is held until the answer is complete.
-        let mut slot = self.gate.queue.enter(asker).map_err(|_| RagError::Busy.into_ask_error())?;
+        let mut slot = self.gate.queue.enter(asker, capped).map_err(|full| match full {
+            QueueFull::Everyone => RagError::Busy.into_ask_error(),
+            QueueFull::User => RagError::UserBusy.into_ask_error(),
+        })?;
         slot.admitted(|position| {
             let events = events.clone();
             async move {

@@ -29,6 +29,9 @@ pub enum RagError {
     /// The model queue is full.
     #[error("the model queue is full")]
     Busy,
+    /// The asker has the most questions waiting that one user may.
+    #[error("the asker has too many questions waiting")]
+    UserBusy,
     /// The data directory cannot be used.
     #[error("data directory {path}: {reason}")]
     DataDir { path: String, reason: String },
@@ -39,6 +42,9 @@ pub enum RagError {
 
 /// What a chat user is told when the model queue is full.
 pub const BUSY_MESSAGE: &str = "I am busy answering other questions right now. Please try again in a minute.";
+
+/// How long an asker with too many questions waiting is told to wait.
+pub const USER_BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Counts an Ollama failure for `/metrics`, by kind.
 pub(crate) fn count_ollama_error(e: &OllamaError) {
@@ -75,8 +81,10 @@ impl RagError {
 
     /// The adapter-facing form of an error while asking. Logs the cause once.
     pub fn into_ask_error(self) -> AskError {
-        if let RagError::Busy = self {
-            return AskError::Unavailable(BUSY_MESSAGE.into());
+        match self {
+            RagError::Busy => return AskError::Unavailable(BUSY_MESSAGE.into()),
+            RagError::UserBusy => return AskError::RateLimited(USER_BUSY_WAIT),
+            _ => {}
         }
         tracing::error!(error = %self, "ask failed");
         if let RagError::Ollama(e) = &self {
@@ -106,7 +114,7 @@ impl RagError {
                     RagError::EmbedModelChanged { .. } => {
                         IngestError::Unavailable("The search index is being changed to a new embedding model.".into())
                     }
-                    RagError::Busy => IngestError::Unavailable(BUSY_MESSAGE.into()),
+                    RagError::Busy | RagError::UserBusy => IngestError::Unavailable(BUSY_MESSAGE.into()),
                     _ => IngestError::Internal,
                 }
             }
@@ -121,7 +129,7 @@ impl RagError {
                 count_ollama_error(e);
                 GatewayError::Unavailable(Self::ollama_user_message(e))
             }
-            RagError::Busy => GatewayError::Unavailable(BUSY_MESSAGE.into()),
+            RagError::Busy | RagError::UserBusy => GatewayError::Unavailable(BUSY_MESSAGE.into()),
             _ => GatewayError::Internal,
         }
     }

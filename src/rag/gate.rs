@@ -1,5 +1,6 @@
 //! What every call passes through before the core does any work: the scope policy, the per-user
-//! rate limit, the model queue, and the service's lifecycle (answers in flight are tracked so
+//! rate limits (questions and uploads; admins get a larger allowance, the local operator none),
+//! the model queue, and the service's lifecycle (answers in flight are tracked so
 //! that a shutdown can let them finish; once closing, new work is refused).
 
 use std::num::NonZeroU32;
@@ -17,13 +18,50 @@ use crate::config::Config;
 /// Keys kept by the rate limiter before old ones are swept.
 const SWEEP_ABOVE: usize = 10_000;
 
+/// How many times a plain user's allowance an admin gets: admins are limited too, so that one
+/// room owner cannot fill the model queue, but a busy admin is rarely stopped.
+pub const ADMIN_RATE_FACTOR: u32 = 4;
+
+/// A per-user allowance (`per_minute` with a `burst`), and a larger one for admins.
+pub struct RateLimit {
+    user: Option<DefaultKeyedRateLimiter<String>>,
+    admin: Option<DefaultKeyedRateLimiter<String>>,
+}
+
+impl RateLimit {
+    /// No limit when `per_minute` is 0.
+    pub fn new(per_minute: u32, burst: u32) -> RateLimit {
+        let limiter = |factor: u32| {
+            NonZeroU32::new(per_minute.saturating_mul(factor)).map(|rate| {
+                let burst = NonZeroU32::new(burst.saturating_mul(factor)).unwrap_or(NonZeroU32::MIN);
+                RateLimiter::keyed(Quota::per_minute(rate).allow_burst(burst))
+            })
+        };
+        RateLimit { user: limiter(1), admin: limiter(ADMIN_RATE_FACTOR) }
+    }
+
+    /// Takes one from `key`'s allowance; `Err(wait)` when it is used up.
+    pub fn check(&self, key: &str, admin: bool) -> Result<(), Duration> {
+        let Some(limiter) = (if admin { &self.admin } else { &self.user }) else {
+            return Ok(());
+        };
+        if limiter.len() > SWEEP_ABOVE {
+            limiter.retain_recent();
+        }
+        limiter.check_key(&key.to_owned()).map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+}
+
 /// The gate in front of the core; one per [`Rag`](super::Rag).
 pub struct Gate {
     /// Collection mapping and permissions.
     pub policy: Policy,
     /// The fair, bounded queue in front of the chat model.
     pub queue: ModelQueue,
-    limiter: Option<DefaultKeyedRateLimiter<String>>,
+    /// Questions (and warm-ups) per user.
+    pub asks: RateLimit,
+    /// Uploads per user.
+    pub ingests: RateLimit,
     /// Longest time from a question to its answer.
     pub answer_timeout: Duration,
     tracker: TaskTracker,
@@ -34,29 +72,15 @@ impl Gate {
     /// Builds the gate from the configuration.
     pub fn new(cfg: &Config) -> Gate {
         let limits = &cfg.limits;
-        let limiter = NonZeroU32::new(limits.rate_per_minute).map(|rate| {
-            let burst = NonZeroU32::new(limits.rate_burst).unwrap_or(NonZeroU32::MIN);
-            RateLimiter::keyed(Quota::per_minute(rate).allow_burst(burst))
-        });
         Gate {
             policy: Policy::new(&cfg.scopes),
-            queue: ModelQueue::new(cfg.ollama.max_parallel, limits.queue_max),
-            limiter,
+            queue: ModelQueue::new(cfg.ollama.max_parallel, limits.queue_max, limits.queue_per_user),
+            asks: RateLimit::new(limits.rate_per_minute, limits.rate_burst),
+            ingests: RateLimit::new(limits.ingest_per_minute, limits.ingest_burst),
             answer_timeout: limits.answer_timeout,
             tracker: TaskTracker::new(),
             closing: CancellationToken::new(),
         }
-    }
-
-    /// Takes one question from `user`'s allowance; `Err(wait)` when it is used up.
-    pub fn check_rate(&self, user: &str) -> Result<(), Duration> {
-        let Some(limiter) = &self.limiter else {
-            return Ok(());
-        };
-        if limiter.len() > SWEEP_ABOVE {
-            limiter.retain_recent();
-        }
-        limiter.check_key(&user.to_owned()).map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
     /// Tracks the work that a shutdown waits for (answers and uploads in flight).

@@ -22,6 +22,13 @@ use super::{Rag, RagError};
 #[derive(Clone)]
 pub struct Core(pub Arc<Rag>);
 
+/// The status problem a chat user sees when the model server cannot be reached.
+pub const STATUS_UNREACHABLE: &str =
+    "The language model server is not reachable right now. An administrator can find the details in the log.";
+/// The status problem a chat user sees when a model is missing on the model server.
+pub const STATUS_MODELS_MISSING: &str =
+    "A model is not installed on the language model server. An administrator can find the details in the log.";
+
 /// What an ingest told `/metrics`.
 fn ingest_outcome(result: &Result<IngestReceipt, IngestError>) -> &'static str {
     match result {
@@ -31,6 +38,7 @@ fn ingest_outcome(result: &Result<IngestReceipt, IngestError>) -> &'static str {
             IngestOutcome::Replaced { .. } => "replaced",
         },
         Err(IngestError::Denied) => "denied",
+        Err(IngestError::RateLimited(_)) => "rate_limited",
         Err(_) => "refused",
     }
 }
@@ -67,8 +75,9 @@ fn failed(error: AskError) -> BoxStream<'static, AskEvent> {
 }
 
 impl Core {
-    /// Many uploads into `scope` through [`Rag::ingest_many`]: the permission is checked once,
-    /// and each input gets its result, in input order, as [`Gateway::ingest`] would give it.
+    /// Many uploads into `scope` through [`Rag::ingest_many`]: the permissions are checked once
+    /// (to ingest, and to forget, since a file replaces a document of the same name), and each
+    /// input gets its result, in input order, as [`Gateway::ingest`] would give it.
     pub fn ingest_many<S>(
         &self,
         scope: &Scope,
@@ -79,9 +88,10 @@ impl Core {
         S: futures::Stream<Item = super::BulkInput> + Send + 'static,
     {
         let gate = self.0.gate();
+        // Files of the same name replace each other, which forgets the older one.
         let refusal = if gate.is_closing() {
             Some(IngestError::Unavailable(AskError::ShuttingDown.user_message()))
-        } else if !self.allows(scope, actor, Action::Ingest) {
+        } else if !self.allows(scope, actor, Action::Ingest) || !self.allows(scope, actor, Action::Forget) {
             Some(IngestError::Denied)
         } else {
             None
@@ -105,6 +115,12 @@ impl Core {
         vec![self.0.gate().policy.collection(scope)]
     }
 
+    /// The user's key for rate limits and the model queue; `None` for the local operator, who
+    /// is not limited.
+    fn limited_key(&self, scope: &Scope, actor: &Actor) -> Option<String> {
+        (!self.0.gate().policy.is_operator(scope)).then(|| format!("{}:{}", scope.platform, actor.user_id))
+    }
+
     fn allows(&self, scope: &Scope, actor: &Actor, action: Action) -> bool {
         let allowed = self.0.gate().policy.allows(scope, actor, action);
         if !allowed {
@@ -124,21 +140,33 @@ impl Gateway for Core {
         if !self.allows(scope, actor, Action::Ask) {
             return failed(AskError::Denied);
         }
-        let asker = format!("{}:{}", scope.platform, actor.user_id);
-        if !gate.policy.is_admin(scope, actor)
-            && let Err(wait) = gate.check_rate(&asker)
+        let limited = self.limited_key(scope, actor);
+        if let Some(key) = &limited
+            && let Err(wait) = gate.asks.check(key, gate.policy.is_admin(scope, actor))
         {
             return failed(AskError::RateLimited(wait));
         }
+        let capped = limited.is_some();
+        let asker = limited.unwrap_or_else(|| format!("{}:{}", scope.platform, actor.user_id));
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let rag = self.0.clone();
         let collections = self.collections(scope);
         let timeout = gate.answer_timeout;
         gate.tracker().spawn(async move {
-            let answer = rag.answer(&collections, &asker, question, tx.clone());
-            if tokio::time::timeout(timeout, answer).await.is_err() {
-                tracing::warn!(asker = %asker, ?timeout, "Answer timed out.");
-                let _ = tx.send(AskEvent::Failed(AskError::Timeout)).await;
+            let answer = rag.answer(&collections, &asker, capped, question, tx.clone());
+            // An asker who went away (closed connection, dropped stream) gives up their place
+            // in the model queue at once, rather than when their first token is due.
+            let finished = tokio::select! {
+                finished = tokio::time::timeout(timeout, answer) => Some(finished.is_ok()),
+                () = tx.closed() => None,
+            };
+            match finished {
+                Some(true) => {}
+                Some(false) => {
+                    tracing::warn!(asker = %asker, ?timeout, "Answer timed out.");
+                    let _ = tx.send(AskEvent::Failed(AskError::Timeout)).await;
+                }
+                None => tracing::info!(asker = %asker, "The asker went away; the answer was stopped."),
             }
         });
         futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|event| (event, rx)) })
@@ -152,9 +180,15 @@ impl Gateway for Core {
             Err(IngestError::Unavailable(AskError::ShuttingDown.user_message()))
         } else if !self.allows(scope, actor, Action::Ingest) {
             Err(IngestError::Denied)
+        } else if let Some(Err(wait)) =
+            self.limited_key(scope, actor).map(|key| gate.ingests.check(&key, gate.policy.is_admin(scope, actor)))
+        {
+            Err(IngestError::RateLimited(wait))
         } else {
             let collection = gate.policy.collection(scope);
-            let work = self.0.ingest(&collection, upload);
+            // Replacing a document of the same name forgets it: only for who may forget.
+            let may_replace = gate.policy.allows(scope, actor, Action::Forget);
+            let work = self.0.ingest_as(&collection, upload, may_replace);
             gate.tracker().track_future(work).await.map_err(RagError::into_ingest_error)
         };
         metrics::counter!("footnote_ingest_total", "outcome" => ingest_outcome(&result)).increment(1);
@@ -165,11 +199,26 @@ impl Gateway for Core {
         if !self.allows(scope, actor, Action::Ask) {
             return Err(GatewayError::Denied);
         }
+        let gate = self.0.gate();
+        if let Some(key) = self.limited_key(scope, actor)
+            && let Err(wait) = gate.asks.check(&key, gate.policy.is_admin(scope, actor))
+        {
+            return Err(GatewayError::Unavailable(AskError::RateLimited(wait).user_message()));
+        }
         self.0.warmup().await.map_err(RagError::into_gateway_error)
     }
 
-    async fn status(&self, scope: &Scope, _actor: &Actor) -> Result<Status, GatewayError> {
-        self.0.status(Some(&self.collections(scope))).await.map_err(RagError::into_gateway_error)
+    async fn status(&self, scope: &Scope, actor: &Actor) -> Result<Status, GatewayError> {
+        let mut status = self.0.status(Some(&self.collections(scope))).await.map_err(RagError::into_gateway_error)?;
+        // The detail names the Ollama URL and raw errors: for the operator and configured admins.
+        if !self.0.gate().policy.is_server_admin(scope, actor)
+            && let Some(detail) = status.problem.take()
+        {
+            tracing::warn!(problem = %detail, platform = %scope.platform, room = %scope.room, "Status shown to a chat user without the detail.");
+            status.problem =
+                Some(if status.ollama_reachable { STATUS_MODELS_MISSING } else { STATUS_UNREACHABLE }.to_owned());
+        }
+        Ok(status)
     }
 
     async fn documents(&self, scope: &Scope, actor: &Actor) -> Result<Vec<DocumentInfo>, GatewayError> {

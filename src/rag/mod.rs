@@ -32,7 +32,7 @@ use crate::index::lock::Access;
 use crate::index::vector::HnswParams;
 use crate::index::{IndexError, Indexes};
 use crate::ingest::{Chunker, Limits};
-use crate::llm::OllamaClient;
+use crate::llm::{OllamaClient, OllamaError};
 use crate::store::{META_EMBED_DIMS, META_EMBED_MODEL, Store};
 
 /// The queue's name for warm-up calls, which wait their turn like questions.
@@ -40,6 +40,21 @@ const WARMUP_QUEUE_USER: &str = "\u{0}warmup";
 
 /// Chunks embedded per back-fill step.
 const BACKFILL_BATCH: i64 = 256;
+
+/// A text any embedding model embeds: tells a chunk Ollama refuses from an Ollama that fails.
+const EMBED_PROBE: &str = "probe";
+
+/// Whether an embedding error is about the input (so a smaller batch may pass), rather than
+/// about Ollama itself (unreachable, slow, no such model).
+fn rejects_input(e: &OllamaError) -> bool {
+    matches!(
+        e,
+        OllamaError::ContextTooLong { .. }
+            | OllamaError::Api { .. }
+            | OllamaError::BadResponse(_)
+            | OllamaError::StreamCut
+    )
+}
 
 /// Builds the tokenizer the chunker measures with (a noticeable fraction of a second) on a
 /// blocking thread while the store and indexes open, rather than at the first upload. Once built,
@@ -69,6 +84,10 @@ pub struct Rag {
     /// The chat model's context window, learned once from `/api/show`.
     num_ctx: OnceLock<u32>,
     backfill: tokio::sync::Mutex<()>,
+    /// Chunks Ollama refused to embed on their own; back-fill leaves them alone until restart.
+    skipped_chunks: std::sync::Mutex<std::collections::HashSet<i64>>,
+    /// The last warm-up's outcome and when it finished; held while one runs (single flight).
+    warming: tokio::sync::Mutex<Option<(Instant, Result<WarmupReport, OllamaError>)>>,
     /// Permissions, rate limit, model queue and lifecycle.
     gate: gate::Gate,
 }
@@ -132,6 +151,8 @@ impl Rag {
             prefixes: cfg.ollama.embed_prefixes(),
             num_ctx: OnceLock::new(),
             backfill: tokio::sync::Mutex::new(()),
+            skipped_chunks: std::sync::Mutex::default(),
+            warming: tokio::sync::Mutex::new(None),
             gate: gate::Gate::new(&cfg),
             indexes,
             store,
@@ -224,18 +245,22 @@ impl Rag {
     }
 
     /// Embeds every chunk still waiting for its embedding. Stops quietly (returning what it did)
-    /// when Ollama is unreachable; the next call continues.
+    /// when Ollama is unreachable or keeps failing; the next call continues. A chunk Ollama
+    /// refuses on its own while it embeds other text is skipped (see [`Rag::embed_splitting`]):
+    /// it stays searchable by keywords, and the back-fill goes on without it.
     pub async fn backfill(&self) -> Result<usize, RagError> {
         let _guard = self.backfill.lock().await;
         let mut done = 0;
         loop {
-            let pending = self.store.pending_embeddings(BACKFILL_BATCH).await?;
+            let skipped = self.skipped_chunks.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let pending = self.store.pending_embeddings(BACKFILL_BATCH + skipped.len() as i64).await?;
+            let pending: Vec<(i64, String)> =
+                pending.into_iter().filter(|(id, _)| !skipped.contains(id)).take(BACKFILL_BATCH as usize).collect();
             if pending.is_empty() {
                 break;
             }
-            let texts: Vec<String> = pending.iter().map(|(_, t)| t.clone()).collect();
-            let vectors = match self.embed_documents(&texts).await {
-                Ok(v) => v,
+            let items = match self.embed_splitting(&pending).await {
+                Ok(items) => items,
                 Err(RagError::Ollama(e)) => {
                     error::count_ollama_error(&e);
                     tracing::info!(error = %e, remaining = pending.len(), "embedding back-fill paused");
@@ -243,14 +268,54 @@ impl Rag {
                 }
                 Err(e) => return Err(e),
             };
-            let items: Vec<(i64, Vec<f32>)> = pending.iter().map(|(id, _)| *id).zip(vectors).collect();
-            done += self.store.set_embeddings(&items).await?;
-            self.indexes.catch_up(self.store.as_ref()).await?;
+            if !items.is_empty() {
+                done += self.store.set_embeddings(&items).await?;
+                self.indexes.catch_up(self.store.as_ref()).await?;
+            }
         }
         if done > 0 {
             tracing::info!(chunks = done, "embeddings back-filled");
         }
         Ok(done)
+    }
+
+    /// Embeds `batch`. A part that Ollama rejects (an error about the input, not "unreachable"
+    /// or "no such model") is halved until the chunk at fault is alone; a chunk rejected on its
+    /// own while Ollama embeds a probe text fine is skipped with a logged reason and left out of
+    /// later back-fills of this process. When even the probe fails the error is returned, so the
+    /// back-fill pauses instead of skipping every chunk.
+    async fn embed_splitting(&self, batch: &[(i64, String)]) -> Result<Vec<(i64, Vec<f32>)>, RagError> {
+        let mut out = Vec::with_capacity(batch.len());
+        let mut todo = vec![batch];
+        let mut ollama_works = None;
+        while let Some(part) = todo.pop() {
+            let texts: Vec<String> = part.iter().map(|(_, text)| text.clone()).collect();
+            let error = match self.embed_documents(&texts).await {
+                Ok(vectors) => {
+                    out.extend(part.iter().map(|(id, _)| *id).zip(vectors));
+                    continue;
+                }
+                Err(RagError::Ollama(e)) if rejects_input(&e) => e,
+                Err(e) => return Err(e),
+            };
+            if let [(id, _)] = part {
+                if ollama_works.is_none() {
+                    let probe = self.ollama.embed(&self.cfg.ollama.embed_model, &[EMBED_PROBE.to_owned()]).await;
+                    ollama_works = Some(probe.is_ok());
+                }
+                if ollama_works != Some(true) {
+                    return Err(RagError::Ollama(error));
+                }
+                error::count_ollama_error(&error);
+                tracing::warn!(chunk = id, error = %error, "Ollama refuses to embed this chunk; it stays searchable by keywords and the back-fill goes on without it.");
+                self.skipped_chunks.lock().unwrap_or_else(|p| p.into_inner()).insert(*id);
+            } else {
+                let (first, second) = part.split_at(part.len() / 2);
+                todo.push(second);
+                todo.push(first);
+            }
+        }
+        Ok(out)
     }
 
     /// Rebuilds both indexes from the store; with `re_embed`, first drops every embedding and
@@ -267,10 +332,32 @@ impl Rag {
         Ok(embedded)
     }
 
-    /// Loads both models into memory.
+    /// Loads both models into memory, taking at most `limits.answer_timeout`. Single flight:
+    /// whoever asks while a warm-up runs waits for it and shares its outcome, so that many
+    /// requests cause one load and hold at most one place in the model queue.
     pub async fn warmup(&self) -> Result<WarmupReport, RagError> {
+        let asked = Instant::now();
+        let mut last = self.warming.lock().await;
+        if let Some((finished, outcome)) = last.as_ref()
+            && *finished >= asked
+        {
+            return outcome.clone().map_err(RagError::Ollama);
+        }
+        let limit = self.gate.answer_timeout;
+        let outcome = match tokio::time::timeout(limit, self.warm_models()).await {
+            Ok(Ok(report)) => Ok(report),
+            Ok(Err(RagError::Ollama(e))) => Err(e),
+            Ok(Err(other)) => return Err(other),
+            Err(_) => Err(OllamaError::Timeout { after: limit }),
+        };
+        *last = Some((Instant::now(), outcome.clone()));
+        outcome.map_err(RagError::Ollama)
+    }
+
+    /// Loads the chat model (in its turn in the model queue), then the embedding model.
+    async fn warm_models(&self) -> Result<WarmupReport, RagError> {
         let started = Instant::now();
-        let mut slot = self.gate.queue.enter(WARMUP_QUEUE_USER).map_err(|_| RagError::Busy)?;
+        let mut slot = self.gate.queue.enter(WARMUP_QUEUE_USER, false).map_err(|_| RagError::Busy)?;
         slot.admitted(|_| async {}).await;
         let chat = self.ollama.warm_chat(&self.cfg.ollama.chat_model).await?;
         drop(slot);

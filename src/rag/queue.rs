@@ -3,19 +3,26 @@
 //!
 //! Fairness is round-robin between users, FIFO within a user: someone who sends five questions
 //! in a row does not make everybody else wait behind all five; each user in turn gets the next
-//! free slot. The queue is bounded (`limits.queue_max`); a full queue refuses at once with a
+//! free slot. The queue is bounded (`limits.queue_max`), and so is each user's share of it
+//! (`limits.queue_per_user`, for the users it applies to); a full queue refuses at once with a
 //! "busy" reply instead of letting waits grow without end. Waiters see their position (1 = next)
-//! change as the queue moves.
+//! change as the queue moves. Dropping a [`Slot`] (an asker who went away) leaves the queue.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::watch;
 
-/// A full queue.
+/// Why a question cannot join the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the model queue is full")]
-pub struct QueueFull;
+pub enum QueueFull {
+    /// `limits.queue_max` questions wait already.
+    #[error("the model queue is full")]
+    Everyone,
+    /// This user has `limits.queue_per_user` questions waiting already.
+    #[error("this user has the most questions waiting that one user may")]
+    User,
+}
 
 /// The fair, bounded queue in front of the chat model.
 #[derive(Clone)]
@@ -26,6 +33,7 @@ pub struct ModelQueue {
 struct Inner {
     max_parallel: usize,
     max_waiting: usize,
+    max_per_user: usize,
     state: Mutex<State>,
 }
 
@@ -58,19 +66,30 @@ pub struct Slot {
 }
 
 impl ModelQueue {
-    /// A queue that runs `max_parallel` at once and lets at most `max_waiting` wait.
-    pub fn new(max_parallel: usize, max_waiting: usize) -> ModelQueue {
-        ModelQueue {
-            inner: Arc::new(Inner { max_parallel: max_parallel.max(1), max_waiting, state: Mutex::default() }),
-        }
+    /// A queue that runs `max_parallel` at once, lets at most `max_waiting` wait, and at most
+    /// `max_per_user` of one user (when [`enter`](Self::enter) is told to count them).
+    pub fn new(max_parallel: usize, max_waiting: usize, max_per_user: usize) -> ModelQueue {
+        let inner = Inner {
+            max_parallel: max_parallel.max(1),
+            max_waiting,
+            max_per_user: max_per_user.max(1),
+            state: Mutex::default(),
+        };
+        ModelQueue { inner: Arc::new(inner) }
     }
 
-    /// Joins the queue as `user`. The slot may be admitted at once (position 0).
-    pub fn enter(&self, user: &str) -> Result<Slot, QueueFull> {
+    /// Joins the queue as `user`; with `capped`, refused when `user` has `max_per_user`
+    /// questions waiting already. The slot may be admitted at once (position 0).
+    pub fn enter(&self, user: &str, capped: bool) -> Result<Slot, QueueFull> {
         let mut state = self.inner.lock();
         let waiting: usize = state.users.iter().map(|u| u.waiters.len()).sum();
-        if state.running >= self.inner.max_parallel && waiting >= self.inner.max_waiting {
-            return Err(QueueFull);
+        let full = state.running >= self.inner.max_parallel;
+        if full && waiting >= self.inner.max_waiting {
+            return Err(QueueFull::Everyone);
+        }
+        let mine = state.users.iter().find(|u| u.user == user).map_or(0, |u| u.waiters.len());
+        if capped && full && mine >= self.inner.max_per_user {
+            return Err(QueueFull::User);
         }
         state.next_id += 1;
         let id = state.next_id;
@@ -179,10 +198,10 @@ mod tests {
 
     #[test]
     fn one_at_a_time_and_positions_follow_the_queue() {
-        let q = ModelQueue::new(1, 10);
-        let a = q.enter("ann").unwrap();
-        let b = q.enter("bob").unwrap();
-        let c = q.enter("cat").unwrap();
+        let q = ModelQueue::new(1, 10, 10);
+        let a = q.enter("ann", true).unwrap();
+        let b = q.enter("bob", true).unwrap();
+        let c = q.enter("cat", true).unwrap();
         assert_eq!((a.position(), b.position(), c.position()), (0, 1, 2));
         drop(a);
         assert_eq!((b.position(), c.position()), (0, 1));
@@ -194,11 +213,11 @@ mod tests {
 
     #[test]
     fn users_take_turns() {
-        let q = ModelQueue::new(1, 10);
-        let running = q.enter("ann").unwrap();
-        let ann2 = q.enter("ann").unwrap();
-        let ann3 = q.enter("ann").unwrap();
-        let bob = q.enter("bob").unwrap();
+        let q = ModelQueue::new(1, 10, 10);
+        let running = q.enter("ann", true).unwrap();
+        let ann2 = q.enter("ann", true).unwrap();
+        let ann3 = q.enter("ann", true).unwrap();
+        let bob = q.enter("bob", true).unwrap();
         // bob asked after ann's two waiting questions but is served between them.
         assert_eq!((ann2.position(), bob.position(), ann3.position()), (1, 2, 3));
         drop(running);
@@ -209,22 +228,35 @@ mod tests {
 
     #[test]
     fn leaving_the_queue_moves_the_others_up_and_full_is_refused() {
-        let q = ModelQueue::new(1, 2);
-        let _a = q.enter("a").unwrap();
-        let b = q.enter("b").unwrap();
-        let c = q.enter("c").unwrap();
-        assert_eq!(q.enter("d").err(), Some(QueueFull));
+        let q = ModelQueue::new(1, 2, 2);
+        let _a = q.enter("a", true).unwrap();
+        let b = q.enter("b", true).unwrap();
+        let c = q.enter("c", true).unwrap();
+        assert_eq!(q.enter("d", true).err(), Some(QueueFull::Everyone));
         drop(b);
         assert_eq!(c.position(), 1);
-        assert!(q.enter("d").is_ok());
+        assert!(q.enter("d", true).is_ok());
+    }
+
+    #[test]
+    fn one_user_cannot_fill_the_queue() {
+        let q = ModelQueue::new(1, 10, 2);
+        let _running = q.enter("eve", true).unwrap();
+        let _w1 = q.enter("eve", true).unwrap();
+        let w2 = q.enter("eve", true).unwrap();
+        assert_eq!(q.enter("eve", true).err(), Some(QueueFull::User));
+        assert!(q.enter("ann", true).is_ok(), "the others still get in");
+        assert!(q.enter("eve", false).is_ok(), "uncapped users (the operator) are not counted");
+        drop(w2);
+        assert!(q.enter("eve", true).is_ok(), "a place freed up");
     }
 
     #[test]
     fn max_parallel_admits_several() {
-        let q = ModelQueue::new(2, 4);
-        let a = q.enter("a").unwrap();
-        let b = q.enter("b").unwrap();
-        let c = q.enter("c").unwrap();
+        let q = ModelQueue::new(2, 4, 4);
+        let a = q.enter("a", true).unwrap();
+        let b = q.enter("b", true).unwrap();
+        let c = q.enter("c", true).unwrap();
         assert_eq!((a.position(), b.position(), c.position()), (0, 0, 1));
     }
 }

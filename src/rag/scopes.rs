@@ -4,8 +4,10 @@
 //! that no adapter can forget to check.
 //!
 //! Defaults: each chat room is its own collection; anyone in a room may ask and add documents;
-//! only admins (room or space owners, users listed in `scopes.admins`, holders of an
-//! `scopes.admin_roles` role) may forget. Admins may always do everything.
+//! only admins may forget. Admins may always do everything. Users listed in `scopes.admins` are
+//! admins everywhere on their platform; what the platform reports (room or guild ownership, an
+//! `scopes.admin_roles` role, which anyone has in a room they create) makes a user admin of that
+//! room's own collection only, never of one other rooms share.
 
 use footnote_adapter::{Actor, Scope};
 
@@ -49,10 +51,7 @@ impl Policy {
         if let Some(named) = self.named(scope) {
             return named.name.clone();
         }
-        let room = || match &scope.space {
-            Some(space) => format!("{}:{}:{}", scope.platform, space, scope.room),
-            None => format!("{}:{}", scope.platform, scope.room),
-        };
+        let room = || room_collection(scope);
         match self.cfg.mapping {
             Mapping::Room => room(),
             Mapping::Space => match &scope.space {
@@ -82,15 +81,35 @@ impl Policy {
         })
     }
 
-    /// Owners of the room or space, configured admins and holders of an admin role.
+    /// Whether `actor` has admin powers in `scope`: users listed in `scopes.admins` everywhere
+    /// on their platform; owners and holders of an admin role (powers the platform reports, which
+    /// whoever creates a room has there) only over that room's own collection, never over a
+    /// collection other rooms share (`space`, `global`, named).
     pub fn is_admin(&self, scope: &Scope, actor: &Actor) -> bool {
-        actor.is_owner
+        let room_powers = actor.is_owner || actor.roles.iter().any(|r| self.cfg.admin_roles.contains(r));
+        self.is_server_admin(scope, actor) || (room_powers && self.is_own_collection(scope))
+    }
+
+    /// The local operator, or a user listed in `scopes.admins`: who may see the server's details
+    /// (the model server's address, raw errors).
+    pub fn is_server_admin(&self, scope: &Scope, actor: &Actor) -> bool {
+        self.is_operator(scope)
             || self
                 .cfg
                 .admins
                 .iter()
                 .any(|a| a.split_once(':') == Some((scope.platform.as_str(), actor.user_id.as_str())))
-            || actor.roles.iter().any(|r| self.cfg.admin_roles.contains(r))
+    }
+
+    /// True for the CLI, the HTTP API and the web page, whose callers are the operator.
+    pub fn is_operator(&self, scope: &Scope) -> bool {
+        LOCAL_PLATFORMS.contains(&scope.platform.as_str())
+    }
+
+    /// True when `scope` reads and writes its room's own collection (room mapping, no named
+    /// collection), which nobody outside the room shares.
+    fn is_own_collection(&self, scope: &Scope) -> bool {
+        self.is_operator(scope) || (self.named(scope).is_none() && self.collection(scope) == room_collection(scope))
     }
 
     /// The first named collection listing the scope's room.
@@ -102,6 +121,14 @@ impl Policy {
                     && m.room.as_ref().is_none_or(|r| *r == scope.room)
             })
         })
+    }
+}
+
+/// The collection of a chat room of its own: `platform:space:room` (or `platform:room`).
+fn room_collection(scope: &Scope) -> String {
+    match &scope.space {
+        Some(space) => format!("{}:{}:{}", scope.platform, space, scope.room),
+        None => format!("{}:{}", scope.platform, scope.room),
     }
 }
 
@@ -156,6 +183,40 @@ mod tests {
         assert!(!p.allows(&here, &anyone, Action::Forget));
         assert!(p.allows(&here, &user("U2", &["admin"]), Action::Forget));
         assert!(p.allows(&here, &Actor { is_owner: true, ..anyone }, Action::Forget));
+    }
+
+    #[test]
+    fn room_powers_stop_at_the_rooms_own_collection() {
+        let creator = Actor { is_owner: true, ..user("@eve:evil.example", &["admin"]) };
+        let her_room = room("matrix", Some("!space:x"), "!mine:evil.example");
+        let mut cfg = ScopesConfig::default();
+        assert!(Policy::new(&cfg).allows(&her_room, &creator, Action::Forget), "her own room");
+        for mapping in [Mapping::Space, Mapping::Global] {
+            cfg.mapping = mapping;
+            let p = Policy::new(&cfg);
+            assert!(!p.is_admin(&her_room, &creator), "{mapping:?}");
+            assert!(!p.allows(&her_room, &creator, Action::Forget), "{mapping:?}: shared with other rooms");
+            assert!(p.allows(&her_room, &creator, Action::Ingest));
+        }
+        cfg.mapping = Mapping::Room;
+        cfg.collections.push(NamedCollection {
+            name: "handbook".into(),
+            rooms: vec![RoomMatch { platform: "matrix".into(), space: None, room: Some("!mine:evil.example".into()) }],
+            ask: None,
+            ingest: None,
+            forget: None,
+        });
+        assert!(!Policy::new(&cfg).allows(&her_room, &creator, Action::Forget), "a named collection");
+        cfg.admins.push("matrix:@eve:evil.example".into());
+        assert!(
+            Policy::new(&cfg).allows(&her_room, &creator, Action::Forget),
+            "configured admins are admins everywhere"
+        );
+        assert!(Policy::new(&cfg).is_server_admin(&her_room, &creator));
+        assert!(
+            !Policy::new(&ScopesConfig::default()).is_server_admin(&her_room, &creator),
+            "owning a room is not enough"
+        );
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub(super) struct Prepared {
     pub extracted: Extracted,
     /// Never empty.
     pub drafts: Vec<ChunkDraft>,
+    /// Whether it may replace a document of the same name (see [`Rag::ingest_as`]).
+    pub may_replace: bool,
 }
 
 /// What preparing an upload led to.
@@ -76,7 +78,7 @@ impl Rag {
             let refused = IngestError::Unreadable("it contains no text I can read".into());
             return Preparation::Finished(Err(RagError::Ingest(refused)));
         }
-        Preparation::Ready(Prepared { upload, hash, size, extracted, drafts })
+        Preparation::Ready(Prepared { upload, hash, size, extracted, drafts, may_replace: true })
     }
 
     /// Stores a prepared document with one embedding (or `None`: queued) per chunk, in one
@@ -105,11 +107,16 @@ impl Rag {
             pages: doc.extracted.pages.map(i64::from),
             origin: doc.upload.origin,
             chunks,
+            may_replace: doc.may_replace,
         };
         let (row, outcome) = match self.store.insert_document(new).await? {
             Inserted::New(row) => (row, IngestOutcome::Added),
             Inserted::Replaced { new, old } => (new, IngestOutcome::Replaced { previous_id: old.id.to_string() }),
             Inserted::Duplicate(row) => (row, IngestOutcome::Duplicate),
+            Inserted::SourceTaken(old) => {
+                let taken = IngestError::NameTaken { name: old.source, document_id: old.id.to_string() };
+                return Err(RagError::Ingest(taken));
+            }
         };
         let pending = pending && row.pending_embeddings > 0;
         Ok(receipt(row, outcome, pending))
@@ -117,12 +124,26 @@ impl Rag {
 
     /// Stores an upload in `collection`: extract, chunk, embed (or queue the embeddings when the
     /// model is unreachable), commit the document with all its chunks in one transaction, and
-    /// catch the indexes up. Many files at once: [`Rag::ingest_many`].
+    /// catch the indexes up. A document of the same name is replaced. Many files at once:
+    /// [`Rag::ingest_many`].
     pub async fn ingest(&self, collection: &str, upload: Upload) -> Result<IngestReceipt, RagError> {
-        let doc = match self.prepare(collection, upload).await {
+        self.ingest_as(collection, upload, true).await
+    }
+
+    /// [`Rag::ingest`] for an uploader who may (`may_replace`) or may not forget documents in
+    /// `collection`: replacing a document of the same name forgets it, so without that right the
+    /// upload is refused ([`IngestError::NameTaken`]) and the other document stays.
+    pub async fn ingest_as(
+        &self,
+        collection: &str,
+        upload: Upload,
+        may_replace: bool,
+    ) -> Result<IngestReceipt, RagError> {
+        let mut doc = match self.prepare(collection, upload).await {
             Preparation::Ready(doc) => doc,
             Preparation::Finished(result) => return result,
         };
+        doc.may_replace = may_replace;
         let texts: Vec<String> = doc.drafts.iter().map(|d| d.text.clone()).collect();
         let embeddings = match self.embed_documents(&texts).await {
             Ok(vectors) => vectors.into_iter().map(Some).collect(),

@@ -112,6 +112,9 @@ pub struct NewDocument {
     pub pages: Option<i64>,
     pub origin: Origin,
     pub chunks: Vec<NewChunk>,
+    /// Whether this upload may replace a document of the same `source` (its uploader may
+    /// forget documents there); when not, that case is [`Inserted::SourceTaken`].
+    pub may_replace: bool,
 }
 
 /// What [`Store::insert_document`] did.
@@ -123,6 +126,8 @@ pub enum Inserted {
     Replaced { new: DocumentRow, old: DocumentRow },
     /// The same content was already stored in the collection; nothing was written.
     Duplicate(DocumentRow),
+    /// Another document has the same source and `may_replace` was false; nothing was written.
+    SourceTaken(DocumentRow),
 }
 
 /// A chunk with what a citation needs.

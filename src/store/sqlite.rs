@@ -165,6 +165,10 @@ impl Store for SqliteStore {
         let old = match same_source {
             Some(id) => {
                 let old = document_by_id(&mut tx, id).await?;
+                if !doc.may_replace {
+                    tx.rollback().await?;
+                    return Ok(Inserted::SourceTaken(old));
+                }
                 delete_in(&mut tx, &old).await?;
                 Some(old)
             }

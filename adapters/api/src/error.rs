@@ -76,6 +76,18 @@ pub enum IngestError {
     /// The uploader may not add documents here.
     #[error("not allowed to ingest here")]
     Denied,
+    /// A document of the same name is already here, and only someone allowed to forget
+    /// documents here may replace it.
+    #[error("a document named {name:?} exists (document {document_id})")]
+    NameTaken {
+        /// The file name both share.
+        name: String,
+        /// The document that stays.
+        document_id: String,
+    },
+    /// The uploader sent too many files; try again after the given time.
+    #[error("rate limited for {0:?}")]
+    RateLimited(#[serde(with = "secs")] Duration),
     /// The store cannot take it now (the text is safe to show).
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -95,6 +107,14 @@ impl IngestError {
             IngestError::Unreadable(why) => format!("I couldn't read that file: {why}. Nothing was added."),
             IngestError::Timeout => "Reading that file took too long, so I stopped. Nothing was added.".into(),
             IngestError::Denied => "You are not allowed to add documents here.".into(),
+            IngestError::NameTaken { name, document_id } => format!(
+                "A document named “{name}” is already here (document {document_id}), and only someone allowed to forget \
+                 documents may replace it. Nothing was added; rename the file to add it next to the other one."
+            ),
+            IngestError::RateLimited(wait) => format!(
+                "You are adding files faster than I can read them. Try again in {} s. Nothing was added.",
+                wait.as_secs().max(1)
+            ),
             IngestError::Unavailable(why) => format!("{why} Nothing was added."),
             IngestError::Internal => {
                 "Something went wrong on my side and nothing was added; the administrator can find the details in the log."

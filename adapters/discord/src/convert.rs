@@ -54,6 +54,21 @@ pub fn is_thread(kind: ChannelType) -> bool {
     matches!(kind, ChannelType::PublicThread | ChannelType::PrivateThread | ChannelType::NewsThread)
 }
 
+/// The reply to a file posted in a private thread. A thread reads and writes its parent
+/// channel's collection, which everyone in that channel can search: a file posted among the few
+/// members of a private thread would become visible to all of them.
+pub const PRIVATE_THREAD_INGEST: &str = "I don't add files posted in a private thread: they would join the \
+    documents of the whole channel it belongs to, where everyone could find them. Nothing was added. Post the file \
+    in the channel itself if everyone there may read it.";
+
+/// Whether a file may be added from a channel of this kind ([`PRIVATE_THREAD_INGEST`] if not).
+pub fn ingest_allowed_in(kind: Option<ChannelType>) -> Result<(), &'static str> {
+    if kind == Some(ChannelType::PrivateThread) { Err(PRIVATE_THREAD_INGEST) } else { Ok(()) }
+}
+
+/// The name Discord gives the file it makes of a message too long to send as text.
+const LONG_PASTE_NAME: &str = "message.txt";
+
 /// The scope of a channel: in a thread, `room` is the parent channel and `thread` the thread; in a
 /// DM (`guild` is `None`), `space` is empty and `room` is the DM channel.
 pub fn scope(guild: Option<GuildId>, channel: ChannelId, thread_parent: Option<ChannelId>) -> Scope {
@@ -207,9 +222,16 @@ pub fn human_bytes(bytes: u64) -> String {
     }
 }
 
-/// The upload of a downloaded attachment.
+/// The upload of a downloaded attachment. A long paste (which Discord always names
+/// `message.txt`) is named after its attachment id instead, since a document of the same name
+/// would be replaced.
 pub fn upload(attachment: &Attachment, bytes: Vec<u8>, origin: Origin) -> Upload {
-    Upload { file_name: attachment.filename.clone(), mime: attachment.content_type.clone(), bytes, origin }
+    let file_name = if attachment.filename == LONG_PASTE_NAME {
+        format!("message-{}.txt", attachment.id)
+    } else {
+        attachment.filename.clone()
+    };
+    Upload { file_name, mime: attachment.content_type.clone(), bytes, origin }
 }
 
 /// A link that opens a message in Discord.

@@ -60,6 +60,27 @@ fn ingest_interaction_in_a_thread_resolves_the_attachment() {
     let upload = upload(&attachment, b"%PDF-1.7".to_vec(), Origin::default());
     assert_eq!(upload.mime.as_deref(), Some("application/pdf"));
     assert_eq!(upload.file_name, "router-manual.pdf");
+    assert_eq!(ingest_allowed_in(cmd.channel.as_ref().map(|c| c.kind)), Ok(()), "a public thread");
+}
+
+#[test]
+fn long_pastes_do_not_share_a_name() {
+    let cmd = command(include_str!("../tests/fixtures/interaction_ingest.json"));
+    let Command::Ingest(Some(mut attachment)) = parse_command(&cmd) else { panic!("not /ingest with a file") };
+    attachment.filename = "message.txt".into();
+    let first = upload(&attachment, b"a long paste".to_vec(), Origin::default());
+    assert_eq!(first.file_name, "message-1187563421289119824.txt");
+    attachment.id = serenity::all::AttachmentId::new(1_187_563_421_289_119_825);
+    assert_ne!(upload(&attachment, b"another".to_vec(), Origin::default()).file_name, first.file_name);
+}
+
+#[test]
+fn files_in_private_threads_are_refused() {
+    assert_eq!(ingest_allowed_in(Some(ChannelType::PrivateThread)), Err(PRIVATE_THREAD_INGEST));
+    for kind in [None, Some(ChannelType::Text), Some(ChannelType::PublicThread), Some(ChannelType::Private)] {
+        assert_eq!(ingest_allowed_in(kind), Ok(()), "{kind:?}");
+    }
+    assert!(PRIVATE_THREAD_INGEST.contains("Nothing was added"));
 }
 
 #[test]

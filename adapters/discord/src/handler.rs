@@ -11,8 +11,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use footnote_adapter::{Actor, Claim, Gateway, Ledger, Question, Scope};
 use serenity::all::{
-    Attachment, CacheHttp, Channel, ChannelId, Command as SlashCommand, CommandInteraction, Context, CreateThread,
-    EventHandler, GetMessages, GuildId, Interaction, Message, MessageId, Ready, UserId,
+    Attachment, CacheHttp, Channel, ChannelId, ChannelType, Command as SlashCommand, CommandInteraction, Context,
+    CreateThread, EventHandler, GetMessages, GuildId, Interaction, Message, MessageId, Ready, UserId,
 };
 
 use crate::config::Config;
@@ -162,7 +162,10 @@ impl Handler {
                 return;
             }
             Command::Ingest(Some(attachment)) => {
-                self.ingest_one(&scope, &actor, &attachment, convert::command_origin(cmd)).await
+                match convert::ingest_allowed_in(cmd.channel.as_ref().map(|c| c.kind)) {
+                    Ok(()) => self.ingest_one(&scope, &actor, &attachment, convert::command_origin(cmd)).await,
+                    Err(refusal) => refusal.to_owned(),
+                }
             }
             Command::Ingest(None) => "Attach a file to `/ingest`.".to_owned(),
             Command::Warmup => match self.gateway.warmup(&scope, &actor).await {
@@ -207,15 +210,22 @@ impl Handler {
     }
 
     async fn act(&self, http: impl CacheHttp + Copy, msg: &Message, inbound: Inbound) {
-        let thread_parent = self.thread_parent(http, msg).await;
+        let thread = self.thread_of(http, msg).await;
+        let thread_parent = thread.map(|(parent, _)| parent);
         let scope = convert::scope(msg.guild_id, msg.channel_id, thread_parent);
         let actor = convert::message_actor(msg, cached_admin(http, msg));
         match inbound {
             Inbound::Help => Sink::channel(msg.channel_id, Some(msg.id)).say(http, reply::help_text()).await,
             Inbound::Ingest(attachments) => {
                 let mut lines = Vec::new();
-                for attachment in &attachments {
-                    lines.push(self.ingest_one(&scope, &actor, attachment, convert::message_origin(msg)).await);
+                match convert::ingest_allowed_in(thread.map(|(_, kind)| kind)) {
+                    Err(refusal) => lines.push(refusal.to_owned()),
+                    Ok(()) => {
+                        for attachment in &attachments {
+                            let origin = convert::message_origin(msg);
+                            lines.push(self.ingest_one(&scope, &actor, attachment, origin).await);
+                        }
+                    }
                 }
                 Sink::channel(msg.channel_id, Some(msg.id)).say(http, &lines.join("\n")).await;
             }
@@ -249,11 +259,14 @@ impl Handler {
         }
     }
 
-    /// The parent channel when `msg` was sent in a thread (from the cache, else the REST API).
-    async fn thread_parent(&self, http: impl CacheHttp + Copy, msg: &Message) -> Option<ChannelId> {
+    /// The parent channel and the thread's kind when `msg` was sent in a thread (from the cache,
+    /// else the REST API).
+    async fn thread_of(&self, http: impl CacheHttp + Copy, msg: &Message) -> Option<(ChannelId, ChannelType)> {
         msg.guild_id?;
         match msg.channel_id.to_channel(http).await {
-            Ok(Channel::Guild(channel)) if convert::is_thread(channel.kind) => channel.parent_id,
+            Ok(Channel::Guild(channel)) if convert::is_thread(channel.kind) => {
+                channel.parent_id.map(|parent| (parent, channel.kind))
+            }
             Ok(_) => None,
             Err(error) => {
                 tracing::warn!(error = %error, channel = %msg.channel_id, "Could not look up a channel.");

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Double, FakeGateway, POSTED, THREAD, handler, load, script};
+use common::{Double, FakeGateway, POSTED, PRIVATE_THREAD, THREAD, handler, load, script};
 use footnote_adapter::Role;
 use serde_json::Value;
 use serenity::all::{CommandInteraction, Interaction, Message};
@@ -326,4 +326,49 @@ async fn a_new_holder_tells_whoever_an_instance_left_unanswered_to_ask_again() {
     b.tell_unfinished(&http).await;
     assert_eq!(double.calls().len(), before + 1);
     assert_eq!(gateway.asks().len(), 1, "nothing was asked again on the user's behalf");
+}
+
+#[tokio::test]
+async fn files_posted_in_a_private_thread_are_refused_with_a_reason() {
+    provider();
+    let double = Double::start().await;
+    let http = double.http();
+    let gateway = FakeGateway::new(Vec::new());
+    let notes = double.file_url("notes.md");
+    let msg: Message = load("message_mention_attachments.json", |v| {
+        v["channel_id"] = PRIVATE_THREAD.into();
+        v["attachments"] = serde_json::json!([v["attachments"][1].clone()]);
+        v["attachments"][0]["url"] = notes.into();
+    });
+    let handler = handler(gateway.clone(), Duration::ZERO);
+    handler.handle_message(&http, &msg).await;
+    assert_eq!(
+        double.lines(),
+        [
+            format!("GET /api/v10/channels/{PRIVATE_THREAD}"),
+            format!("POST /api/v10/channels/{PRIVATE_THREAD}/messages")
+        ],
+        "nothing is downloaded"
+    );
+    assert_eq!(contents(&double)[1], footnote_discord::convert::PRIVATE_THREAD_INGEST);
+    assert!(gateway.uploads().is_empty(), "nothing was ingested");
+
+    // `/ingest` in a private thread too.
+    let cmd = command("interaction_ingest.json", |v| {
+        v["channel_id"] = PRIVATE_THREAD.into();
+        v["channel"]["id"] = PRIVATE_THREAD.into();
+        v["channel"]["type"] = 12.into();
+    });
+    handler.handle_command(&http, &cmd).await;
+    assert_eq!(contents(&double).last().unwrap(), footnote_discord::convert::PRIVATE_THREAD_INGEST);
+    assert!(gateway.uploads().is_empty());
+
+    // A public thread still takes files.
+    let msg: Message = load("message_mention_attachments.json", |v| {
+        v["channel_id"] = THREAD.into();
+        v["attachments"] = serde_json::json!([v["attachments"][1].clone()]);
+        v["attachments"][0]["url"] = double.file_url("notes.md").into();
+    });
+    handler.handle_message(&http, &msg).await;
+    assert_eq!(gateway.uploads().len(), 1);
 }

@@ -99,9 +99,17 @@ pub struct Config {
     pub ingest_address: Option<String>,
     /// Who may use the bot: full addresses (`ann@example.org`) or domains (`@example.org`).
     pub allowed_senders: Vec<String>,
-    /// Act only on mail whose `Authentication-Results` header shows `dkim=pass` or `spf=pass`.
-    #[serde(default)]
+    /// Act only on mail that the operator's own mail server (`authserv_id`) found to pass
+    /// DMARC, DKIM or SPF for the `From:` domain (on by default). Without it, anyone can send mail
+    /// as an allowed sender by writing their address in `From:`.
+    #[serde(default = "default_true")]
     pub require_dkim_or_spf: bool,
+    /// The name the operator's receiving mail server writes first in its
+    /// `Authentication-Results` headers (for example `mx.example.org`); headers with any other
+    /// name are ignored, since the sender may have written them. Needed while
+    /// `require_dkim_or_spf` is on.
+    #[serde(default)]
+    pub authserv_id: Option<String>,
     /// Which collection a sender's mail goes to: `"sender"` (default), `"domain"` or
     /// `{ fixed = "name" }`.
     #[serde(default)]
@@ -122,6 +130,9 @@ pub struct Config {
     pub state_path: PathBuf,
 }
 
+const fn default_true() -> bool {
+    true
+}
 const fn default_max_message_bytes() -> u64 {
     DEFAULT_MAX_MESSAGE_BYTES
 }
@@ -159,6 +170,7 @@ impl fmt::Debug for Config {
             .field("ingest_address", &self.ingest_address)
             .field("allowed_senders", &self.allowed_senders)
             .field("require_dkim_or_spf", &self.require_dkim_or_spf)
+            .field("authserv_id", &self.authserv_id)
             .field("collection", &self.collection)
             .field("state_path", &self.state_path)
             .finish_non_exhaustive()
@@ -232,6 +244,14 @@ impl Config {
                 problems.push(format!("allowed_senders entry {entry:?} is neither an address nor @domain"));
             }
         }
+        if self.require_dkim_or_spf && self.authserv_id.as_deref().is_none_or(|id| id.trim().is_empty()) {
+            problems.push(
+                "require_dkim_or_spf is on (the default) but authserv_id is not set: set authserv_id to the name your \
+                 mail server writes first in its Authentication-Results headers (such as mx.example.org), or set \
+                 require_dkim_or_spf = false if From: may be trusted as written"
+                    .into(),
+            );
+        }
         if let CollectionMapping::Fixed(name) = &self.collection
             && name.trim().is_empty()
         {
@@ -241,6 +261,34 @@ impl Config {
             problems.push("set both smtp_username and smtp_password, or neither".into());
         }
         if problems.is_empty() { Ok(()) } else { Err(problems.join("\n")) }
+    }
+}
+
+impl Config {
+    /// The start-up warning when `From:` is trusted as written while the allowlist names senders
+    /// of other domains than the bot's own (whose mail the operator's server does not deliver
+    /// from inside), or `None`.
+    pub fn sender_trust_warning(&self) -> Option<String> {
+        if self.require_dkim_or_spf {
+            return None;
+        }
+        let own = crate::convert::split_address(&self.from_address).map(|(_, d)| d.to_ascii_lowercase());
+        let foreign: Vec<&str> = self
+            .allowed_senders
+            .iter()
+            .map(String::as_str)
+            .filter(|entry| {
+                let domain = entry.strip_prefix('@').or_else(|| entry.rsplit_once('@').map(|(_, d)| d));
+                domain.map(str::to_ascii_lowercase) != own
+            })
+            .collect();
+        (!foreign.is_empty()).then(|| {
+            format!(
+                "require_dkim_or_spf = false: anyone on the internet can write From: {} and be taken for an allowed \
+                 sender (read their documents, ask, add documents). Set authserv_id and require_dkim_or_spf = true.",
+                foreign.join(", ")
+            )
+        })
     }
 }
 

@@ -47,8 +47,9 @@ pub enum IgnoreReason {
     /// The sender is not in `allowed_senders`.
     #[error("sender not allowed")]
     NotAllowed,
-    /// `require_dkim_or_spf` is on and neither passed.
-    #[error("neither DKIM nor SPF passed")]
+    /// `require_dkim_or_spf` is on and the operator's server found no DMARC, DKIM or SPF pass
+    /// aligned with `From:`.
+    #[error("no DMARC, DKIM or SPF pass for the From: domain from our own mail server")]
     NotAuthenticated,
     /// Not addressed to the ask or ingest address, no prefix, not a forward nor a follow-up.
     #[error("not a question, forward or follow-up")]
@@ -124,13 +125,14 @@ pub struct Classified {
 }
 
 /// Decides what to do with `raw`. `oversize` is the full size when only the header was fetched
-/// because the message is over `max_message_bytes`. `thread_of` maps a Message-ID the bot has
-/// seen (a question it answered or one of its replies) to that conversation's root.
+/// because the message is over `max_message_bytes`. `thread_of(sender, id)` maps a Message-ID
+/// of one of `sender`'s conversations with the bot (a question it answered or one of its replies)
+/// to that conversation's root; another sender's ids mean nothing, even when they are known.
 pub fn classify(
     raw: &[u8],
     oversize: Option<u64>,
     config: &Config,
-    thread_of: &dyn Fn(&str) -> Option<String>,
+    thread_of: &dyn Fn(&str, &str) -> Option<String>,
 ) -> Classified {
     let Some(message) = MessageParser::default().parse(raw) else {
         return Classified { inbound: None, action: Action::Ignore(IgnoreReason::NoSender) };
@@ -141,7 +143,7 @@ pub fn classify(
     let references = reference_chain(&message);
     let message_id =
         message.message_id().map_or_else(|| format!("{:016x}@footnote.invalid", text::fnv1a(raw)), str::to_owned);
-    let known_root = references.iter().rev().find_map(|id| thread_of(id));
+    let known_root = references.iter().rev().find_map(|id| thread_of(&sender, id));
     let thread_root = known_root.clone().or_else(|| references.first().cloned()).unwrap_or_else(|| message_id.clone());
     let inbound = Inbound {
         message_id,
@@ -167,7 +169,8 @@ fn decide(message: &Message<'_>, inbound: &Inbound, oversize: Option<u64>, confi
     if !is_allowed(sender, &config.allowed_senders) {
         return Action::Ignore(IgnoreReason::NotAllowed);
     }
-    if config.require_dkim_or_spf && !authenticated(message) {
+    if config.require_dkim_or_spf && !authenticated(message, config.authserv_id.as_deref().unwrap_or_default(), sender)
+    {
         return Action::Ignore(IgnoreReason::NotAuthenticated);
     }
     if let Some(bytes) = oversize {

@@ -28,6 +28,7 @@ fn config() -> Config {
         ingest_address: Some("bot+ingest@bot.example".into()),
         allowed_senders: vec!["ann@example.org".into(), "@team.example".into()],
         require_dkim_or_spf: false,
+        authserv_id: None,
         collection: CollectionMapping::Sender,
         max_message_bytes: 1_000_000,
         max_attachments: 3,
@@ -37,7 +38,7 @@ fn config() -> Config {
     }
 }
 
-fn no_threads(_: &str) -> Option<String> {
+fn no_threads(_: &str, _: &str) -> Option<String> {
     None
 }
 
@@ -184,7 +185,9 @@ fn a_reply_to_the_bot_is_a_follow_up_in_the_same_thread() {
         "From: ann@example.org\nTo: Footnote <bot@bot.example>\nSubject: Re: Budget\nMessage-ID: <q2@example.org>\nIn-Reply-To: <footnote.answer.1@bot.example>\nReferences: <q1@example.org> <footnote.answer.1@bot.example>",
         "And for 2026?\n\nOn Mon, 6 Jan 2025 at 10:00, Footnote <bot@bot.example> wrote:\n> It is 42 [1].\n",
     );
-    let known = |id: &str| (id == "footnote.answer.1@bot.example").then(|| "q1@example.org".to_owned());
+    let known = |sender: &str, id: &str| {
+        (sender == "ann@example.org" && id == "footnote.answer.1@bot.example").then(|| "q1@example.org".to_owned())
+    };
     let classified = classify(&raw, None, &config(), &known);
     assert_eq!(classified.action, Action::Ask { question: "And for 2026?".into(), follow_up: true });
     let inbound = classified.inbound.unwrap();
@@ -216,23 +219,70 @@ fn limits_are_refused_politely() {
 }
 
 #[test]
-fn dkim_or_spf_can_be_required() {
+fn only_our_servers_aligned_results_count() {
     let mut strict = config();
     strict.require_dkim_or_spf = true;
-    let headers = |results: &str| {
-        mail(
-            &format!(
-                "Authentication-Results: mx.bot.example; {results}\nFrom: ann@example.org\nTo: bot@bot.example\nSubject: q\nMessage-ID: <d@x>"
-            ),
-            "Why?",
-        )
+    strict.authserv_id = Some("mx.bot.example".into());
+    let headers = |results: &str, from: &str| {
+        mail(&format!("{results}From: {from}\nTo: bot@bot.example\nSubject: q\nMessage-ID: <d@x>"), "Why?")
     };
-    let pass = headers("dkim=pass header.d=example.org; spf=fail");
-    assert!(matches!(classify(&pass, None, &strict, &no_threads).action, Action::Ask { .. }));
-    let fail = headers("dkim=fail; spf=softfail");
-    assert_eq!(classify(&fail, None, &strict, &no_threads).action, Action::Ignore(IgnoreReason::NotAuthenticated));
-    let none = mail("From: ann@example.org\nTo: bot@bot.example\nSubject: q", "Why?");
-    assert_eq!(classify(&none, None, &strict, &no_threads).action, Action::Ignore(IgnoreReason::NotAuthenticated));
+    let ours = |r: &str| format!("Authentication-Results: mx.bot.example;\n {r}\n");
+    let action = |raw: &[u8]| classify(raw, None, &strict, &no_threads).action;
+    let refused = Action::Ignore(IgnoreReason::NotAuthenticated);
+
+    for pass in [
+        "dkim=pass (2048-bit key) header.d=example.org header.b=abc; spf=fail",
+        "spf=pass smtp.mailfrom=ann@example.org",
+        "dmarc=pass (p=reject) header.from=example.org",
+        "dkim = pass header.d=mail.example.org",
+        "dkim=pass header.i=@example.org",
+    ] {
+        assert!(matches!(action(&headers(&ours(pass), "ann@example.org")), Action::Ask { .. }), "{pass}");
+    }
+    for fail in [
+        "dkim=fail header.d=example.org; spf=softfail smtp.mailfrom=example.org",
+        // A pass for the sender's own domain does not make them ann@example.org.
+        "dkim=pass header.d=evil.example; spf=pass smtp.mailfrom=eve@evil.example",
+        "dkim=pass header.d=org",
+        "dkim=pass",
+        "dkim=pass (header.d=example.org) header.d=evil.example",
+    ] {
+        assert_eq!(action(&headers(&ours(fail), "ann@example.org")), refused, "{fail}");
+    }
+    // Written by the sender: another authserv-id, below ours or on its own.
+    let forged = "Authentication-Results: mx.evil.example; dkim=pass header.d=example.org\n";
+    assert_eq!(action(&headers(forged, "ann@example.org")), refused);
+    let both = format!("{}{forged}", ours("dkim=fail header.d=example.org"));
+    assert_eq!(action(&headers(&both, "ann@example.org")), refused, "ours says fail; the forged one is ignored");
+    let after = format!("{forged}{}", ours("spf=pass smtp.mailfrom=example.org"));
+    assert!(matches!(action(&headers(&after, "ann@example.org")), Action::Ask { .. }));
+    assert_eq!(action(&headers("", "ann@example.org")), refused, "no results at all");
+    // Off: From: is trusted as written.
+    assert!(matches!(
+        classify(&headers(forged, "ann@example.org"), None, &config(), &no_threads).action,
+        Action::Ask { .. }
+    ));
+}
+
+#[test]
+fn the_safe_default_needs_the_servers_name_and_warns_when_off() {
+    let mut c = config();
+    c.require_dkim_or_spf = true;
+    assert!(c.validate().unwrap_err().contains("authserv_id"));
+    c.authserv_id = Some("mx.bot.example".into());
+    c.validate().unwrap();
+    assert!(c.sender_trust_warning().is_none());
+    c.require_dkim_or_spf = false;
+    let warning = c.sender_trust_warning().expect("ann@example.org is of another domain");
+    assert!(warning.contains("ann@example.org") && warning.contains("@team.example"), "{warning}");
+    c.allowed_senders = vec!["@bot.example".into(), "x@BOT.example".into()];
+    assert!(c.sender_trust_warning().is_none(), "only the bot's own domain");
+    let parsed: Config = serde_json::from_value(serde_json::json!({
+        "imap_host": "h", "username": "u", "password": "p", "smtp_host": "h", "from_address": "b@bot.example",
+        "allowed_senders": ["a@x.example"], "state_path": "s.json", "ask_address": "b@bot.example"
+    }))
+    .unwrap();
+    assert!(parsed.require_dkim_or_spf, "on unless turned off");
 }
 
 #[test]

@@ -33,6 +33,23 @@ use crate::state::{MailboxChange, StateStore};
 /// Platform name in every scope.
 pub const PLATFORM: &str = "email";
 
+/// The room (collection) a sender's mail goes to.
+fn room(config: &Config, sender: &str) -> String {
+    match &config.collection {
+        CollectionMapping::Sender => sender.to_owned(),
+        CollectionMapping::Domain => {
+            convert::split_address(sender).map_or_else(|| sender.to_owned(), |(_, d)| d.to_owned())
+        }
+        CollectionMapping::Fixed(name) => name.clone(),
+    }
+}
+
+/// Who a conversation belongs to: its collection and its sender. Only that sender's mail
+/// continues it, whichever Message-IDs another sender copies into `References:`.
+fn owner(config: &Config, sender: &str) -> String {
+    format!("{}\u{1e}{sender}", room(config, sender))
+}
+
 /// One running adapter: configuration, gateway, state and the SMTP transport.
 pub struct Worker {
     config: Config,
@@ -156,8 +173,9 @@ impl Worker {
             Some(f) => f.body().or_else(|| f.header()).map(<[u8]>::to_vec).unwrap_or_default(),
             None => Vec::new(),
         };
-        let state = &self.state;
-        let classified = convert::classify(&raw, oversize, &self.config, &|id| state.thread_of(id));
+        let (state, config) = (&self.state, &self.config);
+        let classified =
+            convert::classify(&raw, oversize, config, &|sender, id| state.thread_of(&owner(config, sender), id));
         let (Some(inbound), action) = (classified.inbound, classified.action) else {
             tracing::info!(uid, "Ignoring a mail without a usable sender.");
             self.state.mark_handled(uid);
@@ -209,14 +227,17 @@ impl Worker {
                 self.send(inbound, &ReplyBody::Receipts(&outcomes)).await
             }
             Action::Ask { question, follow_up } => {
-                let history = if follow_up { self.state.history(&inbound.thread_root) } else { Vec::new() };
+                let owner = owner(&self.config, &inbound.sender);
+                let history = if follow_up { self.state.history(&owner, &inbound.thread_root) } else { Vec::new() };
                 let asked = Question { text: question.clone(), history };
                 match self.gateway.ask(&scope, &actor, asked).await {
                     Ok(answer) => {
                         self.trip(Failpoint::AfterGateway)?;
                         self.send(inbound, &ReplyBody::Answer(&answer)).await?;
-                        let reply_id = reply::reply_message_id(inbound, "answer", &self.config.from_address);
+                        let key = self.state.reply_key();
+                        let reply_id = reply::reply_message_id(inbound, "answer", &self.config.from_address, &key);
                         self.state.record_exchange(
+                            &owner,
                             &inbound.thread_root,
                             [&inbound.message_id, &reply_id],
                             &question,
@@ -235,16 +256,12 @@ impl Worker {
 
     fn scope(&self, inbound: &Inbound) -> Scope {
         let domain = convert::split_address(&inbound.sender).map(|(_, d)| d.to_owned());
-        let room = match &self.config.collection {
-            CollectionMapping::Sender => inbound.sender.clone(),
-            CollectionMapping::Domain => domain.clone().unwrap_or_else(|| inbound.sender.clone()),
-            CollectionMapping::Fixed(name) => name.clone(),
-        };
+        let room = room(&self.config, &inbound.sender);
         Scope { platform: PLATFORM.into(), space: domain, room, thread: Some(inbound.thread_root.clone()) }
     }
 
     async fn send(&self, inbound: &Inbound, body: &ReplyBody<'_>) -> Result<(), EmailError> {
-        let message = reply::build(&self.config.from_address, inbound, body)?;
+        let message = reply::build(&self.config.from_address, inbound, body, &self.state.reply_key())?;
         self.smtp.send(message).await?;
         tracing::info!(to = %inbound.sender, in_reply_to = %inbound.message_id, "Reply sent.");
         Ok(())

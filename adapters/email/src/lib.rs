@@ -72,6 +72,9 @@ impl Adapter for EmailAdapter {
     }
 
     async fn run(self: Box<Self>, gateway: Arc<dyn Gateway>, shutdown: CancellationToken) -> Result<(), AdapterError> {
+        if let Some(warning) = self.config.sender_trust_warning() {
+            tracing::warn!("Email adapter: {warning}");
+        }
         let worker = handler::Worker::new(self.config, gateway, self.failpoint).await?;
         worker.run(shutdown).await.map_err(|error| {
             tracing::error!(%error, "Email adapter stopped.");

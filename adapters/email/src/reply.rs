@@ -10,7 +10,7 @@ use lettre::message::{Mailbox, MultiPart, SinglePart};
 
 use crate::convert::Inbound;
 use crate::error::EmailError;
-use crate::text::{fnv1a, html_escape};
+use crate::text::html_escape;
 
 /// What a reply says.
 #[derive(Debug)]
@@ -106,11 +106,15 @@ fn source_html(citation: &Citation) -> String {
     item
 }
 
-/// The reply's Message-ID: derived from the mail it answers, so that a reply sent twice (after a
-/// crash at the wrong moment) carries the same id and mail clients show it once.
-pub fn reply_message_id(inbound: &Inbound, kind: &str, from: &str) -> String {
+/// The reply's Message-ID: a keyed hash of the mail it answers, so that a reply sent twice
+/// (after a crash at the wrong moment) carries the same id and mail clients show it once, while
+/// nobody without `key` (drawn at random by each installation) can work it out from the
+/// question's Message-ID.
+pub fn reply_message_id(inbound: &Inbound, kind: &str, from: &str, key: &[u8; 32]) -> String {
     let domain = crate::convert::split_address(from).map_or("footnote.invalid", |(_, d)| d);
-    format!("footnote.{kind}.{:016x}@{domain}", fnv1a(inbound.message_id.as_bytes()))
+    let hash = blake3::keyed_hash(key, format!("{kind}\n{}", inbound.message_id).as_bytes());
+    let hex: String = hash.as_bytes()[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("footnote.{kind}.{hex}@{domain}")
 }
 
 /// `Re: <subject>` unless it already starts with `Re:`.
@@ -125,15 +129,15 @@ pub fn reply_subject(subject: &str) -> String {
     }
 }
 
-/// Builds the reply from `from` to the sender of `inbound`.
-pub fn build(from: &str, inbound: &Inbound, body: &ReplyBody<'_>) -> Result<Message, EmailError> {
+/// Builds the reply from `from` to the sender of `inbound`; `key` keys its Message-ID.
+pub fn build(from: &str, inbound: &Inbound, body: &ReplyBody<'_>, key: &[u8; 32]) -> Result<Message, EmailError> {
     let from: Mailbox = from.parse().map_err(|e| EmailError::Build(format!("from address: {e}")))?;
     let to_address = inbound.sender.parse().map_err(|e| EmailError::Build(format!("sender address: {e}")))?;
     let to = Mailbox::new(inbound.sender_name.clone(), to_address);
     let mut references: Vec<String> = inbound.references.iter().map(|id| format!("<{id}>")).collect();
     references.push(format!("<{}>", inbound.message_id));
     let auto_submitted = HeaderName::new_from_ascii_str("Auto-Submitted");
-    let message_id = reply_message_id(inbound, body.kind(), from.email.as_ref());
+    let message_id = reply_message_id(inbound, body.kind(), from.email.as_ref(), key);
     Message::builder()
         .from(from)
         .to(to)
@@ -196,7 +200,7 @@ mod tests {
     #[test]
     fn an_answer_is_a_threaded_auto_reply_with_both_parts() {
         let answer = answer();
-        let message = build("Bot <bot@bot.example>", &inbound(), &ReplyBody::Answer(&answer)).unwrap();
+        let message = build("Bot <bot@bot.example>", &inbound(), &ReplyBody::Answer(&answer), &[7; 32]).unwrap();
         let raw = message.formatted();
         let parsed = MessageParser::default().parse(&raw).unwrap();
         assert_eq!(parsed.subject(), Some("Re: Budget?"));
@@ -216,10 +220,13 @@ mod tests {
     }
 
     #[test]
-    fn the_reply_id_is_stable_and_kind_specific() {
-        let a = reply_message_id(&inbound(), "answer", "bot@bot.example");
-        assert_eq!(a, reply_message_id(&inbound(), "answer", "bot@bot.example"));
-        assert_ne!(a, reply_message_id(&inbound(), "receipt", "bot@bot.example"));
+    fn the_reply_id_is_stable_kind_specific_and_keyed() {
+        let a = reply_message_id(&inbound(), "answer", "bot@bot.example", &[7; 32]);
+        assert_eq!(a, reply_message_id(&inbound(), "answer", "bot@bot.example", &[7; 32]));
+        assert_ne!(a, reply_message_id(&inbound(), "receipt", "bot@bot.example", &[7; 32]));
+        assert_ne!(a, reply_message_id(&inbound(), "answer", "bot@bot.example", &[8; 32]), "another installation");
+        let unkeyed = format!("{:016x}", crate::text::fnv1a(inbound().message_id.as_bytes()));
+        assert!(!a.contains(&unkeyed), "not the guessable hash of the question's id: {a}");
         assert!(a.ends_with("@bot.example"));
     }
 

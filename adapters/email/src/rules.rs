@@ -1,5 +1,6 @@
 //! Who a mail is from and whether the bot may answer it: address matching (plus-addressing,
-//! `Name <addr>` forms), the sender allowlist, DKIM/SPF results, and the signals of automatic mail
+//! `Name <addr>` forms), the sender allowlist, the DMARC/DKIM/SPF results the operator's own mail
+//! server stamped (aligned with `From:`), and the signals of automatic mail
 //! (RFC 3834) that must never be answered, so that the bot cannot take part in a mail loop.
 
 use mail_parser::{Message, MimeHeaders};
@@ -52,16 +53,112 @@ pub fn is_allowed(sender: &str, allowed: &[String]) -> bool {
     })
 }
 
-/// True when the topmost `Authentication-Results` (the one our own server added) shows
-/// `dkim=pass` or `spf=pass`.
-pub fn authenticated(message: &Message<'_>) -> bool {
-    let Some(results) = message.header_raw("Authentication-Results") else {
+/// True when the operator's own mail server vouches for the sender: an
+/// `Authentication-Results` header stamped with `authserv_id` (the name the operator's server
+/// writes first in the header; headers of any other name were written by someone else, maybe the
+/// sender) reports `dmarc=pass`, `dkim=pass` or `spf=pass` for a domain aligned with the `From:`
+/// domain of `sender`, as DMARC's relaxed alignment puts it: the same domain, or one a subdomain
+/// of the other.
+///
+/// The operator's server must remove headers that claim its `authserv_id` from incoming mail
+/// (RFC 8601, section 5); common filters (OpenDKIM, OpenDMARC, rspamd) do.
+pub fn authenticated(message: &Message<'_>, authserv_id: &str, sender: &str) -> bool {
+    let Some((_, from_domain)) = split_address(sender) else {
         return false;
     };
-    results
-        .split([';', ' ', '\t', '\r', '\n'])
-        .map(str::trim)
-        .any(|token| token.eq_ignore_ascii_case("dkim=pass") || token.eq_ignore_ascii_case("spf=pass"))
+    let from_domain = from_domain.to_ascii_lowercase();
+    message
+        .headers_raw()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("Authentication-Results"))
+        .filter_map(|(_, value)| parse_results(value))
+        .filter(|(id, _)| id.eq_ignore_ascii_case(authserv_id.trim()))
+        .flat_map(|(_, results)| results)
+        .any(|result| result.passes_for(&from_domain))
+}
+
+/// One `method=result` of an `Authentication-Results` header, with its properties.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct MethodResult {
+    method: String,
+    result: String,
+    /// `ptype.property` (lower-case) → value.
+    properties: Vec<(String, String)>,
+}
+
+impl MethodResult {
+    fn property(&self, name: &str) -> Option<&str> {
+        self.properties.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// A pass whose domain aligns with `from_domain`.
+    fn passes_for(&self, from_domain: &str) -> bool {
+        if self.result != "pass" {
+            return false;
+        }
+        let domain = match self.method.as_str() {
+            "dmarc" => self.property("header.from"),
+            "dkim" => self.property("header.d").or_else(|| self.property("header.i")),
+            "spf" => self.property("smtp.mailfrom"),
+            _ => None,
+        };
+        let domain =
+            domain.map(|d| d.rsplit_once('@').map_or(d, |(_, d)| d).trim_end_matches('.').to_ascii_lowercase());
+        domain.is_some_and(|d| aligned(&d, from_domain))
+    }
+}
+
+/// Relaxed alignment: equal, or one a subdomain of the other (never a bare top-level domain).
+fn aligned(a: &str, b: &str) -> bool {
+    if a.is_empty() || b.is_empty() {
+        return false;
+    }
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    short == long || (short.contains('.') && long.ends_with(&format!(".{short}")))
+}
+
+/// Removes `(comments)`, nested ones included.
+fn strip_comments(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut depth = 0usize;
+    let mut quoted = false;
+    let mut escaped = false;
+    for c in value.chars() {
+        if escaped {
+            escaped = false;
+            if depth == 0 {
+                out.push(c);
+            }
+            continue;
+        }
+        match c {
+            '\\' => escaped = true,
+            '"' if depth == 0 => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted && depth > 0 => depth -= 1,
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The authserv-id and the results of one `Authentication-Results` value (RFC 8601).
+fn parse_results(value: &str) -> Option<(String, Vec<MethodResult>)> {
+    let clean = strip_comments(value);
+    let mut parts = clean.split(';');
+    let authserv_id = parts.next()?.split_whitespace().next()?.to_owned();
+    let results = parts
+        .filter_map(|part| {
+            // Whitespace is allowed around `=`: glue every pair together first.
+            let glued = part.split('=').map(str::trim).collect::<Vec<_>>().join("=");
+            let mut pairs = glued.split_whitespace().filter_map(|t| t.split_once('='));
+            let (method, result) = pairs.next()?;
+            let method = method.split('/').next().unwrap_or(method).to_ascii_lowercase();
+            let properties = pairs.map(|(k, v)| (k.to_ascii_lowercase(), v.trim_matches('"').to_owned())).collect();
+            Some(MethodResult { method, result: result.to_ascii_lowercase(), properties })
+        })
+        .collect();
+    Some((authserv_id, results))
 }
 
 /// Splits `local@domain` (also inside `Name <local@domain>`); `None` when it is not an address.

@@ -6,8 +6,12 @@
 //! The adapter cannot reach the core's database through the `footnote-adapter` boundary, and the
 //! facts kept here only matter to the mailbox it reads: which UIDs of which UIDVALIDITY are done,
 //! which Message-IDs were already answered or ingested (the guard against duplicate replies when
-//! a crash comes between replying and flagging, or after a UIDVALIDITY change), and the turns of
-//! each conversation so that a follow-up carries the thread's history.
+//! a crash comes between replying and flagging, or after a UIDVALIDITY change), the turns of
+//! each conversation so that a follow-up carries the thread's history, and the key that makes
+//! the bot's reply Message-IDs unguessable.
+//!
+//! A conversation belongs to its owner (the collection and the sender): only that sender's mail
+//! finds it again, whatever Message-IDs another sender puts in `References:`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -31,9 +35,10 @@ const MAX_TURNS: usize = 20;
 /// The ledger key of the state.
 const LEDGER_KEY: &str = "state";
 
-/// One conversation: its turns and the Message-IDs that belong to it.
+/// One conversation: its root Message-ID and its turns.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Thread {
+    root: String,
     turns: Vec<Turn>,
     last_used: u64,
 }
@@ -49,10 +54,33 @@ struct Data {
     handled: BTreeSet<u32>,
     /// Message-IDs whose work committed (reply sent), with the time in Unix seconds.
     done: BTreeMap<String, u64>,
-    /// Conversations by root Message-ID.
-    threads: BTreeMap<String, Thread>,
-    /// Any Message-ID of a conversation (questions and the bot's replies) → its root.
-    members: BTreeMap<String, String>,
+    /// Conversations by owner and root Message-ID ([`key`]). (Files of older versions keyed them
+    /// by root alone, as `threads`; those are dropped, since their owner is unknown.)
+    #[serde(default)]
+    conversations: BTreeMap<String, Thread>,
+    /// Any Message-ID of a conversation (questions and the bot's replies), by owner ([`key`]) →
+    /// the conversation's key.
+    #[serde(default)]
+    conversation_members: BTreeMap<String, String>,
+    /// 32 random bytes (hex) that key the bot's reply Message-IDs; made on first start.
+    #[serde(default)]
+    reply_key: String,
+}
+
+impl Data {
+    /// Makes the reply key on first start (or when the stored one is unreadable).
+    fn ensure_reply_key(&mut self) {
+        if blake3::Hash::from_hex(&self.reply_key).is_err() {
+            let mut key = [0u8; 32];
+            rand::fill(&mut key);
+            self.reply_key = key.iter().map(|b| format!("{b:02x}")).collect();
+        }
+    }
+}
+
+/// The key of an owner's conversation or Message-ID in the maps above.
+fn key(owner: &str, id: &str) -> String {
+    format!("{owner}\u{1f}{id}")
 }
 
 /// What opening the mailbox meant for the recorded progress.
@@ -97,6 +125,8 @@ impl StateStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Data::default(),
             Err(e) => return Err(e.into()),
         };
+        let mut data: Data = data;
+        data.ensure_reply_key();
         Ok(StateStore { path: path.to_owned(), ledger: None, data })
     }
 
@@ -110,6 +140,8 @@ impl StateStore {
                 .map_err(|source| EmailError::State { path: "the shared adapter state".into(), source })?,
             None => Self::load(path)?.data,
         };
+        let mut data: Data = data;
+        data.ensure_reply_key();
         Ok(StateStore { path: path.to_owned(), ledger: Some(ledger), data })
     }
 
@@ -190,33 +222,41 @@ impl StateStore {
         }
     }
 
-    /// The root of the conversation a Message-ID belongs to, if the bot took part in it.
-    pub fn thread_of(&self, message_id: &str) -> Option<String> {
-        self.data.members.get(message_id).cloned()
+    /// The key of the bot's reply Message-IDs (see `reply::reply_message_id`).
+    pub fn reply_key(&self) -> [u8; 32] {
+        blake3::Hash::from_hex(&self.data.reply_key).map(|h| *h.as_bytes()).unwrap_or_default()
     }
 
-    /// The earlier turns of a conversation, oldest first.
-    pub fn history(&self, root: &str) -> Vec<Turn> {
-        self.data.threads.get(root).map(|t| t.turns.clone()).unwrap_or_default()
+    /// The root of `owner`'s conversation a Message-ID belongs to, if the bot took part in it.
+    pub fn thread_of(&self, owner: &str, message_id: &str) -> Option<String> {
+        let thread = self.data.conversation_members.get(&key(owner, message_id))?;
+        self.data.conversations.get(thread).map(|t| t.root.clone())
     }
 
-    /// Adds a question and its answer to a conversation, and remembers both Message-IDs as
-    /// members of it.
-    pub fn record_exchange(&mut self, root: &str, ids: [&str; 2], question: &str, answer: &str) {
-        let thread = self.data.threads.entry(root.to_owned()).or_default();
+    /// The earlier turns of `owner`'s conversation, oldest first.
+    pub fn history(&self, owner: &str, root: &str) -> Vec<Turn> {
+        self.data.conversations.get(&key(owner, root)).map(|t| t.turns.clone()).unwrap_or_default()
+    }
+
+    /// Adds a question and its answer to `owner`'s conversation, and remembers both Message-IDs
+    /// as members of it.
+    pub fn record_exchange(&mut self, owner: &str, root: &str, ids: [&str; 2], question: &str, answer: &str) {
+        let thread_key = key(owner, root);
+        let thread = self.data.conversations.entry(thread_key.clone()).or_default();
+        thread.root = root.to_owned();
         thread.turns.push(Turn { role: Role::User, text: question.to_owned() });
         thread.turns.push(Turn { role: Role::Assistant, text: answer.to_owned() });
         let excess = thread.turns.len().saturating_sub(MAX_TURNS);
         thread.turns.drain(..excess);
         thread.last_used = now();
         for id in ids.into_iter().chain([root]) {
-            self.data.members.insert(id.to_owned(), root.to_owned());
+            self.data.conversation_members.insert(key(owner, id), thread_key.clone());
         }
-        if self.data.threads.len() > MAX_THREADS
-            && let Some(stale) = self.data.threads.iter().min_by_key(|(_, t)| t.last_used).map(|(r, _)| r.clone())
+        if self.data.conversations.len() > MAX_THREADS
+            && let Some(stale) = self.data.conversations.iter().min_by_key(|(_, t)| t.last_used).map(|(k, _)| k.clone())
         {
-            self.data.threads.remove(&stale);
-            self.data.members.retain(|_, r| *r != stale);
+            self.data.conversations.remove(&stale);
+            self.data.conversation_members.retain(|_, k| *k != stale);
         }
     }
 }
@@ -237,18 +277,52 @@ mod tests {
         state.mark_handled(11);
         assert_eq!(state.next_uid(), 13);
         state.record_done("a@x");
-        state.record_exchange("root@x", ["q@x", "r@x"], "Q?", "A [1]");
+        state.record_exchange("ann", "root@x", ["q@x", "r@x"], "Q?", "A [1]");
+        let key = state.reply_key();
+        assert_ne!(key, [0u8; 32]);
         futures::executor::block_on(state.save()).unwrap();
 
         let mut again = StateStore::load(&path).unwrap();
         assert_eq!(again.open_mailbox(7, 40), MailboxChange::Same);
         assert_eq!(again.next_uid(), 13);
         assert!(again.is_done("a@x"));
-        assert_eq!(again.thread_of("r@x").as_deref(), Some("root@x"));
-        assert_eq!(again.history("root@x").len(), 2);
+        assert_eq!(again.thread_of("ann", "r@x").as_deref(), Some("root@x"));
+        assert_eq!(again.history("ann", "root@x").len(), 2);
+        assert_eq!(again.reply_key(), key, "the reply key survives a restart");
         assert_eq!(again.open_mailbox(8, 5), MailboxChange::Reset { previous: 7 });
         assert_eq!(again.next_uid(), 1);
         assert!(again.is_done("a@x"), "Message-IDs survive a UIDVALIDITY change");
+    }
+
+    #[test]
+    fn a_conversation_is_found_by_its_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = StateStore::load(&dir.path().join("state.json")).unwrap();
+        state.record_exchange("ann", "q1@x", ["q1@x", "a1@bot"], "My salary?", "It is 5000 [1].");
+        assert_eq!(state.thread_of("ann", "a1@bot").as_deref(), Some("q1@x"));
+        assert_eq!(state.thread_of("eve", "a1@bot"), None, "eve saw the id in a CC");
+        assert!(state.history("eve", "q1@x").is_empty());
+        state.record_exchange("eve", "q1@x", ["e1@x", "a2@bot"], "And mine?", "I found nothing.");
+        assert_eq!(state.history("ann", "q1@x").len(), 2, "eve's turns do not join ann's conversation");
+        assert_eq!(state.history("eve", "q1@x").len(), 2);
+        let other = StateStore::load(&dir.path().join("other.json")).unwrap();
+        assert_ne!(other.reply_key(), state.reply_key(), "each installation draws its own key");
+    }
+
+    #[test]
+    fn a_file_of_an_older_version_loads_without_its_ownerless_threads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let old = r#"{"uid_validity":7,"floor_uid":12,"handled":[],"done":{"a@x":1},
+            "threads":{"root@x":{"turns":[{"role":"user","text":"Q?"}],"last_used":1}},
+            "members":{"r@x":"root@x"}}"#;
+        fs::write(&path, old).unwrap();
+        let mut state = StateStore::load(&path).unwrap();
+        assert_eq!(state.open_mailbox(7, 40), MailboxChange::Same);
+        assert!(state.is_done("a@x"));
+        assert_eq!(state.thread_of("ann", "r@x"), None);
+        state.save().unwrap();
+        assert!(!fs::read_to_string(&path).unwrap().contains("Q?"), "the old threads are gone");
     }
 
     #[test]

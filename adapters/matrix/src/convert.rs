@@ -282,13 +282,15 @@ pub fn upload(file: &FileRef, bytes: Vec<u8>, origin: Origin) -> Upload {
 }
 
 /// The upload of a text message (`!ingest` replying to a snippet): a `.txt` named after its
-/// first words.
+/// first words and its event, so that two snippets that start alike never share a name (a
+/// document of the same name would be replaced).
 pub fn snippet_upload(text: &str, event_id: &str, origin: Origin) -> Upload {
     let words: Vec<&str> = text.split_whitespace().take(6).collect();
     let stem: String = words.join(" ").chars().filter(|c| c.is_alphanumeric() || *c == ' ').take(60).collect();
-    let stem = if stem.trim().is_empty() { format!("snippet {event_id}") } else { stem.trim().to_owned() };
+    let tag: String = event_id.trim_start_matches('$').chars().filter(char::is_ascii_alphanumeric).take(10).collect();
+    let stem = if stem.trim().is_empty() { "snippet".to_owned() } else { stem.trim().to_owned() };
     Upload {
-        file_name: format!("{stem}.txt"),
+        file_name: format!("{stem} ({tag}).txt"),
         mime: Some("text/plain".into()),
         bytes: text.as_bytes().to_vec(),
         origin,
@@ -307,6 +309,15 @@ pub fn check_size(file: &FileRef, max_bytes: u64) -> Result<(), String> {
         )),
         _ => Ok(()),
     }
+}
+
+/// The reply to a file whose download passed `max_bytes` (its size was not declared, or was
+/// declared smaller): the download was stopped. Safe to show in the room.
+pub fn over_limit(name: &str, max_bytes: u64) -> String {
+    format!(
+        "“{name}” is over this bot's limit of {}, so I stopped downloading it. Nothing was added.",
+        human_bytes(max_bytes)
+    )
 }
 
 /// A size such as `3.2 MB` (decimal units).

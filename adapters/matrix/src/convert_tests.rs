@@ -187,8 +187,19 @@ fn origins_link_to_the_event_with_its_time() {
 #[test]
 fn a_text_snippet_becomes_a_text_file() {
     let u = snippet_upload("The admin PIN is 4711, printed on the sticker.", "$e:x", Origin::default());
-    assert_eq!(u.file_name, "The admin PIN is 4711 printed.txt");
+    assert_eq!(u.file_name, "The admin PIN is 4711 printed (ex).txt");
     assert_eq!(u.mime.as_deref(), Some("text/plain"));
+    // Two snippets that start alike do not share a name (which would replace the first).
+    let a = snippet_upload("The admin PIN is 4711 printed on the sticker.", "$Yh2kQ9x_zz", Origin::default());
+    let b = snippet_upload("The admin PIN is 4711 printed? No, it changed.", "$Pq7Lm0a-bb", Origin::default());
+    assert_ne!(a.file_name, b.file_name);
+    assert_eq!(snippet_upload("!!!", "$abc", Origin::default()).file_name, "snippet (abc).txt");
+}
+
+#[test]
+fn a_download_stopped_at_the_limit_says_so() {
+    let text = over_limit("big.txt", 4_000);
+    assert_eq!(text, "“big.txt” is over this bot's limit of 4.0 kB, so I stopped downloading it. Nothing was added.");
 }
 
 #[test]

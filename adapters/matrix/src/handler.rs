@@ -14,7 +14,6 @@ use std::time::Duration;
 use footnote_adapter::{Actor, Claim, Gateway, Ledger, Origin, Question, Scope, Upload};
 use futures::StreamExt;
 use matrix_sdk::deserialized_responses::TimelineEventKind;
-use matrix_sdk::media::{MediaFormat, MediaRequestParameters};
 use matrix_sdk::room::{ParentSpace, RelationsOptions};
 use matrix_sdk::ruma::api::Direction;
 use matrix_sdk::ruma::events::room::encrypted::OriginalSyncRoomEncryptedEvent;
@@ -29,6 +28,7 @@ use matrix_sdk::{Room, RoomState};
 
 use crate::config::Config;
 use crate::convert::{self, Context, FileRef, Inbound, IngestTarget};
+use crate::download::{self, DownloadError};
 use crate::reply;
 use crate::stream::{Reply, notice, stream_answer};
 
@@ -338,10 +338,11 @@ impl Handler {
         if let Err(refusal) = convert::check_size(file, self.settings.max_file_bytes) {
             return refusal;
         }
-        let request = MediaRequestParameters { source: file.source.clone(), format: MediaFormat::File };
-        let bytes = match room.client().media().get_media_content(&request, false).await {
+        // The declared size may be missing or false: the download itself stops at the limit.
+        let bytes = match download::download(&room.client(), &file.source, self.settings.max_file_bytes).await {
             Ok(bytes) => bytes,
-            Err(error) => {
+            Err(DownloadError::TooLarge) => return convert::over_limit(&file.name, self.settings.max_file_bytes),
+            Err(DownloadError::Failed(error)) => {
                 tracing::warn!(error = %error, file = %file.name, "Could not download a file.");
                 return format!(
                     "I couldn't download (or decrypt) “{}”; try sending it again. Nothing was added.",
@@ -349,10 +350,6 @@ impl Handler {
                 );
             }
         };
-        let declared = FileRef { size: Some(bytes.len() as u64), ..file.clone() };
-        if let Err(refusal) = convert::check_size(&declared, self.settings.max_file_bytes) {
-            return refusal;
-        }
         self.send_upload(scope, actor, convert::upload(file, bytes, origin)).await
     }
 

@@ -10,6 +10,7 @@
 //! - [`config`]: the `[adapters.matrix]` section.
 //! - [`session`]: logging in and keeping the session.
 //! - [`convert`]: pure mapping from Matrix events to gateway calls.
+//! - [`download`]: files, streamed from the media repository and stopped at the size limit.
 //! - [`reply`]: pure rendering of answers and reports into plain and HTML bodies within limits.
 //! - [`stream`]: where a reply goes and how a streamed answer is shown there.
 //! - [`handler`]: invites and messages.
@@ -18,6 +19,7 @@
 
 pub mod config;
 pub mod convert;
+pub mod download;
 pub mod handler;
 pub mod reply;
 pub mod session;

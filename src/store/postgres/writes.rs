@@ -58,6 +58,10 @@ impl PgStore {
         let old = match same_source {
             Some(id) => {
                 let old = document_by_id(&mut tx, id).await?;
+                if !doc.may_replace {
+                    tx.rollback().await?;
+                    return Ok(Inserted::SourceTaken(old));
+                }
                 delete_in(&mut tx, &old, &mut log).await?;
                 Some(old)
             }

@@ -4,7 +4,8 @@
 //! NDJSON or whole, `/api/embed`, `/api/show`, `/api/tags`, `/api/ps`, `/api/version`, `GET /`),
 //! answers with deterministic, meaningful embeddings ([`embed_text`]: a hashed bag of words) and
 //! with answers that cite the prompt's numbered sources ([`default_reply`]), and fails on demand:
-//! load, token and per-request embed delays, cut streams, error replies, a stopped server. It
+//! load, token and per-request embed delays, cut streams, error replies, inputs it refuses to
+//! embed, a stopped server. It
 //! records the requests it received, and each embed call's timing and size ([`busy_time`]).
 //!
 //! ```no_run
@@ -118,6 +119,13 @@ impl OllamaDouble {
     /// `{"error": message}`, and ends (with HTTP 200, as Ollama does once streaming started).
     pub fn fail_stream_after(&self, n: usize, message: &str) {
         self.shared.lock().fail_stream_after = Some((n, message.to_owned()));
+    }
+
+    /// From now on, every `/api/embed` request with an input that contains `marker` is answered
+    /// with HTTP 500 and `{"error": "failed to generate embedding: …"}`, whatever else it holds:
+    /// an input the model cannot embed. `None` turns it off.
+    pub fn reject_embed_input(&self, marker: Option<&str>) {
+        self.shared.lock().reject_embed = marker.map(str::to_owned);
     }
 
     /// Replaces the chat answer: `f` gets the request's `messages` (`{"role", "content"}`

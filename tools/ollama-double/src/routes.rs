@@ -236,11 +236,15 @@ async fn embed(AxumState(shared): Shr, body: Bytes) -> Reply {
         (req, inputs, model, keep)
     };
     let load = ensure_loaded(&shared, &model).await;
-    let delay = {
+    let (delay, reject) = {
         let mut state = shared.lock();
         state.touch(&model.name, keep);
-        state.embed_delay
+        (state.embed_delay, state.reject_embed.clone())
     };
+    if let Some(marker) = reject.filter(|m| inputs.iter().any(|text| text.contains(m.as_str()))) {
+        // What Ollama answers when the model produces no usable vector for an input.
+        return Err(error(500, format!("failed to generate embedding: input rejected ({marker})")));
+    }
     if inputs.is_empty() {
         // Ollama loads the model, then answers an empty input with no vectors and no stats.
         return Ok(axum::Json(json!({"model": req.model, "embeddings": []})).into_response());

@@ -146,6 +146,8 @@ pub struct State {
     pub cut_after: Option<usize>,
     pub fail_next: Option<(u16, String)>,
     pub fail_stream_after: Option<(usize, String)>,
+    /// `/api/embed` requests with an input containing this text are answered with an error.
+    pub reject_embed: Option<String>,
     pub reply: Option<ReplyFn>,
     pub requests: Vec<Recorded>,
     pub embed_calls: Vec<EmbedCall>,
@@ -176,6 +178,7 @@ impl Default for State {
             cut_after: None,
             fail_next: None,
             fail_stream_after: None,
+            reject_embed: None,
             reply: None,
             requests: Vec::new(),
             embed_calls: Vec::new(),

@@ -26,6 +26,8 @@ pub const BOT: u64 = 1_000_000_000_000_000_001;
 pub const POSTED: &str = "1300000000000000001";
 /// The thread the double creates and reports.
 pub const THREAD: &str = "1100000000000000001";
+/// A private thread of the same channel.
+pub const PRIVATE_THREAD: &str = "1100000000000000002";
 
 /// One REST call as the double received it.
 #[derive(Clone, Debug, PartialEq)]
@@ -105,6 +107,12 @@ async fn respond(State(calls): State<Arc<Mutex<Vec<Call>>>>, method: Method, uri
         (_, ["interactions", _, _, "callback"]) => StatusCode::NO_CONTENT.into_response(),
         ("GET", ["", "files", name]) | ("GET", ["files", name]) => format!("contents of {name}").into_response(),
         ("GET", ["channels", id]) if *id == THREAD => axum::Json(fixture("thread_channel.json")).into_response(),
+        ("GET", ["channels", id]) if *id == PRIVATE_THREAD => {
+            let mut private = fixture("thread_channel.json");
+            private["id"] = PRIVATE_THREAD.into();
+            private["type"] = 12.into();
+            axum::Json(private).into_response()
+        }
         ("GET", ["channels", _]) => axum::Json(fixture("text_channel.json")).into_response(),
         ("POST", ["channels", _, "messages", _, "threads"]) => {
             axum::Json(fixture("thread_channel.json")).into_response()

@@ -87,6 +87,7 @@ impl Peer {
             ingest_address: Some(format!("{local}+ingest@{domain}")),
             allowed_senders: allowed.iter().map(|s| (*s).to_owned()).collect(),
             require_dkim_or_spf: false,
+            authserv_id: None,
             collection: CollectionMapping::Sender,
             max_message_bytes: 5 * 1024 * 1024,
             max_attachments: 10,
