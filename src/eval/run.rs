@@ -112,6 +112,20 @@ pub fn document_markdown(doc: &CorpusDoc) -> String {
     }
 }
 
+/// The upload of one corpus document: its Markdown text, or the file it names, as it is (sniffed
+/// like any upload). Either way it is named by its corpus id, which is how chunks map back to it.
+fn upload(doc: &CorpusDoc) -> Result<BulkInput, EvalError> {
+    let (mime, bytes) = match &doc.file {
+        Some(path) => {
+            let bytes =
+                std::fs::read(path).map_err(|e| EvalError::Read { path: path.clone(), reason: e.to_string() })?;
+            (None, bytes)
+        }
+        None => (Some("text/markdown".into()), document_markdown(doc).into_bytes()),
+    };
+    Ok(Ok(Upload { file_name: doc.id.clone(), mime, bytes, origin: Default::default() }))
+}
+
 /// Fills `collection` with the corpus (each document an upload named by its corpus id), or
 /// keeps it as it is when `reuse` is set and it already holds documents. The uploads go through
 /// the bulk ingest ([`Rag::ingest_many`]), which packs the chunks of many small documents into
@@ -142,17 +156,7 @@ pub async fn fill_collection(
         let total = corpus.len();
         let mut done = 0;
         progress(Progress::Ingest { done, total });
-        let uploads: Vec<BulkInput> = corpus
-            .iter()
-            .map(|doc| {
-                Ok(Upload {
-                    file_name: doc.id.clone(),
-                    mime: Some("text/markdown".into()),
-                    bytes: document_markdown(doc).into_bytes(),
-                    origin: Default::default(),
-                })
-            })
-            .collect();
+        let uploads = corpus.iter().map(upload).collect::<Result<Vec<BulkInput>, EvalError>>()?;
         // One result per upload, in input order. The stream ends once the indexes hold every
         // stored document, so it is read to its end (not zipped with the corpus, which ends first).
         let mut results = rag.ingest_many(collection, futures::stream::iter(uploads));
@@ -282,7 +286,7 @@ mod tests {
     use super::*;
 
     fn doc(title: &str, text: &str) -> CorpusDoc {
-        CorpusDoc { id: "1".into(), title: title.into(), text: text.into() }
+        CorpusDoc { id: "1".into(), title: title.into(), text: text.into(), file: None }
     }
 
     #[test]
