@@ -193,7 +193,8 @@ mod tests {
     fn corpus_lines_may_name_a_file_instead_of_a_text() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("corpus.jsonl");
-        std::fs::write(&path, "{\"_id\":\"m.eml\",\"file\":\"files/m.eml\"}\n{\"_id\":\"b\",\"text\":\"x\"}\n").unwrap();
+        std::fs::write(&path, "{\"_id\":\"m.eml\",\"file\":\"files/m.eml\"}\n{\"_id\":\"b\",\"text\":\"x\"}\n")
+            .unwrap();
         let docs = read_corpus(&path).unwrap();
         assert_eq!(docs[0].file.as_deref(), Some(dir.path().join("files/m.eml").as_path()));
         assert_eq!(docs[1].file, None);

@@ -15,8 +15,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::store::{ChangeOp, Store, StoreError};
-use bm25::{Bm25Error, Bm25Index};
+use crate::ingest::context;
+use crate::store::{Change, ChangeOp, Store, StoreError};
+use bm25::{Bm25Error, Bm25Index, IndexedChunk};
 use vector::{HnswParams, VectorIndex, VectorIndexError};
 
 /// Changes read from the log per step.
@@ -39,6 +40,16 @@ struct Vectors {
     index: Arc<VectorIndex>,
     /// Last change applied in memory (the persisted one is `index.watermark()`).
     applied: AtomicI64,
+}
+
+/// Runs blocking work from async code: on a multi-threaded runtime the worker hands its other
+/// tasks to another thread first ([`tokio::task::block_in_place`]); elsewhere (a current-thread
+/// runtime, no runtime) it simply runs.
+fn blocking<R>(work: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(work),
+        _ => work(),
+    }
 }
 
 /// The BM25 and vector indexes of one Footnote instance.
@@ -111,50 +122,79 @@ impl Indexes {
                 continue;
             }
 
-            let mut adds = Vec::new();
-            let mut deletes = Vec::new();
-            for change in changes.iter().filter(|c| c.seq > bm25_mark) {
-                match (change.op, &change.content) {
-                    (ChangeOp::Add, Some((title, text))) => {
-                        adds.push((change.chunk_id as u64, change.collection.as_str(), title.as_str(), text.as_str()))
-                    }
-                    (ChangeOp::Delete, _) => deletes.push(change.chunk_id as u64),
-                    _ => {}
-                }
-            }
-            if last > bm25_mark {
-                self.bm25.apply(&adds, &deletes, last)?;
-            }
-            if let Some(v) = &vectors {
-                // Chunk ids are never reused, so applying a batch's vectors before its deletions
-                // gives the same result as log order, and lets the index insert in bulk.
-                let mut upserts: BTreeMap<&str, Vec<(u64, &[f32])>> = BTreeMap::new();
-                let mut removals = Vec::new();
-                for change in changes.iter().filter(|c| c.seq > vec_mark) {
-                    match (change.op, &change.embedding) {
-                        (ChangeOp::Add | ChangeOp::Embed, Some(embedding)) => upserts
-                            .entry(change.collection.as_str())
-                            .or_default()
-                            .push((change.chunk_id as u64, embedding.as_slice())),
-                        (ChangeOp::Delete, _) => removals.push((change.collection.as_str(), change.chunk_id as u64)),
-                        _ => {}
-                    }
-                }
-                for (collection, items) in upserts {
-                    v.index.upsert_many(collection, items)?;
-                }
-                for (collection, id) in removals {
-                    v.index.remove(collection, id)?;
-                }
-                v.applied.fetch_max(last, Ordering::AcqRel);
-            }
+            // Indexing is CPU and disk work for a while (HNSW inserts, a tantivy commit): off the
+            // async worker, so that the tasks queued behind it (holding database connections)
+            // keep running.
+            blocking(|| self.apply_changes(&changes, bm25_mark, vectors.as_deref(), vec_mark, last))?;
             applied += changes.len();
         }
         if last_persist.elapsed() >= PERSIST_EVERY {
-            self.persist_vectors()?;
+            blocking(|| self.persist_vectors())?;
             *last_persist = Instant::now();
         }
         Ok(applied)
+    }
+
+    /// Applies one batch of the log: to BM25 what is after `bm25_mark`, to the vectors what is
+    /// after `vec_mark`. Blocking.
+    fn apply_changes(
+        &self,
+        changes: &[Change],
+        bm25_mark: i64,
+        vectors: Option<&Vectors>,
+        vec_mark: i64,
+        last: i64,
+    ) -> Result<(), IndexError> {
+        let mut added = Vec::new();
+        let mut deletes = Vec::new();
+        for change in changes.iter().filter(|c| c.seq > bm25_mark) {
+            match (change.op, &change.content) {
+                (ChangeOp::Add, Some((title, text))) => {
+                    let headings = change.locator.as_ref().map(|l| context::headings(title, l).join("\n"));
+                    added.push((change, title.as_str(), headings.unwrap_or_default(), text.as_str()));
+                }
+                (ChangeOp::Delete, _) => deletes.push(change.chunk_id as u64),
+                _ => {}
+            }
+        }
+        let adds: Vec<IndexedChunk<'_>> = added
+            .iter()
+            .map(|(change, title, headings, body)| IndexedChunk {
+                chunk_id: change.chunk_id as u64,
+                document_id: change.document_id.unwrap_or_default() as u64,
+                collection: &change.collection,
+                title,
+                headings,
+                body,
+            })
+            .collect();
+        if last > bm25_mark {
+            self.bm25.apply(&adds, &deletes, last)?;
+        }
+        if let Some(v) = vectors {
+            // Chunk ids are never reused, so applying a batch's vectors before its deletions
+            // gives the same result as log order, and lets the index insert in bulk.
+            let mut upserts: BTreeMap<&str, Vec<(u64, &[f32])>> = BTreeMap::new();
+            let mut removals = Vec::new();
+            for change in changes.iter().filter(|c| c.seq > vec_mark) {
+                match (change.op, &change.embedding) {
+                    (ChangeOp::Add | ChangeOp::Embed, Some(embedding)) => upserts
+                        .entry(change.collection.as_str())
+                        .or_default()
+                        .push((change.chunk_id as u64, embedding.as_slice())),
+                    (ChangeOp::Delete, _) => removals.push((change.collection.as_str(), change.chunk_id as u64)),
+                    _ => {}
+                }
+            }
+            for (collection, items) in upserts {
+                v.index.upsert_many(collection, items)?;
+            }
+            for (collection, id) in removals {
+                v.index.remove(collection, id)?;
+            }
+            v.applied.fetch_max(last, Ordering::AcqRel);
+        }
+        Ok(())
     }
 
     /// Writes the vector index to disk with its watermark.

@@ -9,6 +9,7 @@
 //! Every refusal is an [`IngestError`] whose text tells a chat user what was wrong with the file.
 
 mod chunk;
+pub mod context;
 mod docx;
 mod email;
 mod html;
