@@ -217,6 +217,9 @@ pub enum Fusion {
     Rrf,
     /// Min-max normalised scores blended by weight.
     Linear,
+    /// Distribution-based: each list's scores scaled to 0..1 between its mean minus and plus
+    /// three standard deviations, then blended by weight.
+    Dbsf,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -231,6 +234,18 @@ pub struct RetrievalConfig {
     pub rrf_k: f32,
     pub bm25_weight: f32,
     pub vector_weight: f32,
+    /// Share of a chunk's fused score that comes from its document's fused score (0..1).
+    pub document_weight: f32,
+    /// How much a document's further matching chunks add to its best one (0: nothing).
+    pub document_evidence: f32,
+    /// BM25 term frequency saturation.
+    pub bm25_k1: f32,
+    /// BM25 length normalisation (0..1).
+    pub bm25_b: f32,
+    /// Weight of the document title in BM25, relative to the chunk text.
+    pub bm25_title_weight: f32,
+    /// Weight of the headings above a chunk in BM25, relative to the chunk text.
+    pub bm25_headings_weight: f32,
     /// Most sources handed to the model.
     pub max_sources: usize,
     /// Collections with fewer vectors than this are searched exactly instead of through HNSW.
@@ -241,6 +256,42 @@ pub struct RetrievalConfig {
     pub hnsw_ef_construction: usize,
     /// HNSW links per node.
     pub hnsw_connectivity: usize,
+    /// The optional reranking stage (`[retrieval.rerank]`).
+    pub rerank: RerankConfig,
+}
+
+/// The optional second stage that re-orders the best candidates with a model.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RerankConfig {
+    /// Off by default: it costs model time on every question.
+    pub enabled: bool,
+    /// The model that grades the passages; empty: `ollama.chat_model`.
+    #[serde(deserialize_with = "de_lenient_string")]
+    pub model: String,
+    /// How many of the best candidates are graded.
+    pub candidates: usize,
+    /// Longest time spent grading for one question; passages not graded by then keep their
+    /// retrieval score.
+    #[serde(with = "humantime_serde")]
+    pub budget: Duration,
+    /// Share of the grade in the final order (0: retrieval only, 1: the grade only).
+    pub weight: f32,
+    /// Grading calls in flight at once.
+    pub parallel: usize,
+}
+
+impl Default for RerankConfig {
+    fn default() -> Self {
+        RerankConfig {
+            enabled: false,
+            model: String::new(),
+            candidates: 10,
+            budget: Duration::from_secs(10),
+            weight: 0.5,
+            parallel: 2,
+        }
+    }
 }
 
 impl Default for RetrievalConfig {
@@ -254,11 +305,18 @@ impl Default for RetrievalConfig {
             rrf_k: 10.0,
             bm25_weight: 0.6,
             vector_weight: 0.4,
+            document_weight: 0.0,
+            document_evidence: 0.0,
+            bm25_k1: 1.2,
+            bm25_b: 0.75,
+            bm25_title_weight: 0.5,
+            bm25_headings_weight: 0.5,
             max_sources: 6,
             exact_below: 10_000,
             hnsw_ef_search: 128,
             hnsw_ef_construction: 128,
             hnsw_connectivity: 16,
+            rerank: RerankConfig::default(),
         }
     }
 }

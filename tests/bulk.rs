@@ -18,6 +18,7 @@ on_both_backends!(
 use std::collections::BTreeSet;
 
 use common::*;
+use footnote::ingest::context;
 use footnote::rag::gateway::Core;
 use footnote::rag::{BulkInput, Rag};
 use footnote::store::ChangeOp;
@@ -81,7 +82,8 @@ async fn a_broken_file_is_refused_and_the_others_are_stored_whole(backend: Backe
     assert_eq!(hits.len(), 1);
 }
 
-/// Stored chunks of `collection`: (id, text, has an embedding).
+/// Stored chunks of `collection`: (id, embedding input: the text with its title and headings,
+/// has an embedding).
 async fn stored_chunks(rag: &Rag, collection: &str) -> Vec<(i64, String, bool)> {
     let pending: BTreeSet<i64> =
         rag.store().pending_embeddings(100_000).await.unwrap().into_iter().map(|p| p.0).collect();
@@ -89,7 +91,11 @@ async fn stored_chunks(rag: &Rag, collection: &str) -> Vec<(i64, String, bool)> 
     changes
         .into_iter()
         .filter(|c| c.op == ChangeOp::Add && c.collection == collection)
-        .map(|c| (c.chunk_id, c.content.expect("the chunk exists").1, !pending.contains(&c.chunk_id)))
+        .map(|c| {
+            let (title, text) = c.content.expect("the chunk exists");
+            let input = context::embedding_input(&title, &c.locator.expect("the chunk exists"), &text);
+            (c.chunk_id, input, !pending.contains(&c.chunk_id))
+        })
         .collect()
 }
 
@@ -104,8 +110,8 @@ async fn nearest(rag: &Rag, collection: &str, query: &[f32]) -> Option<i64> {
     }
 }
 
-/// Every embedded chunk's vector is the embedding of its own text: searching with the embedding
-/// of a chunk's text finds that very chunk first (the texts all differ).
+/// Every embedded chunk's vector is the embedding of its own text in its context (title and
+/// headings): searching with that embedding finds that very chunk first (the texts all differ).
 async fn assert_vectors_match_chunks(rag: &Rag, collection: &str, chunks: &[(i64, String, bool)]) {
     let prefix = &rag.config().ollama.embed_prefixes().document;
     for (id, text, _) in chunks.iter().filter(|c| c.2) {

@@ -91,6 +91,12 @@ pub async fn doctor(config: Config) -> Result<ExitCode> {
                     "make sure Ollama is reachable, then run `footnote reindex`",
                 );
             }
+            if let Ok(Some(made_from)) = footnote::rag::stale_embedding_input(rag.store()).await {
+                r.bad(
+                    &format!("the stored embeddings were made from {made_from}, without titles and headings"),
+                    "run `footnote reindex --embeddings` once (it re-embeds every chunk) for better answers",
+                );
+            }
         }
         Err(e) => r.bad(
             &format!("cannot open the database: {e}"),

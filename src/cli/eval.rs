@@ -73,7 +73,7 @@ pub async fn eval(config: Config, dir: &Path, args: EvalArgs) -> Result<ExitCode
     let corpus = run::fill_collection(&rag, &collection, &data.corpus, args.reuse, &progress).await?;
     ingest_bar.finish_and_clear();
     let options = QueryOptions { top_k: args.top_k, limit: args.limit_queries };
-    let (queries, modes) = run::evaluate(&rag, &collection, &data, &options, &progress).await?;
+    let evaluation = run::evaluate(&rag, &collection, &data, &options, &progress).await?;
     query_bar.finish_and_clear();
     let report = Report {
         dataset: dir.display().to_string(),
@@ -81,8 +81,10 @@ pub async fn eval(config: Config, dir: &Path, args: EvalArgs) -> Result<ExitCode
         collection,
         settings: run::settings(&rag, args.top_k),
         corpus,
-        queries,
-        modes,
+        queries: evaluation.queries,
+        modes: evaluation.modes,
+        rerank: evaluation.rerank,
+        misses: evaluation.misses,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -99,7 +101,8 @@ pub fn table(r: &Report) -> String {
     out.push_str(&format!("{} ({} split), collection “{}”\n\n", r.dataset, r.split, r.collection));
     out.push_str("| mode   | nDCG@10 | Recall@10 | Recall@100 | MRR@10 |\n");
     out.push_str("|--------|--------:|----------:|-----------:|-------:|\n");
-    for (name, m) in run::MODES.iter().filter_map(|(_, name)| r.modes.get(*name).map(|m| (name, m))) {
+    let names = run::MODES.iter().map(|(_, name)| *name).chain([run::RERANKED]);
+    for (name, m) in names.filter_map(|name| r.modes.get(name).map(|m| (name, m))) {
         let Summary { ndcg_at_10, recall_at_10, recall_at_100, mrr_at_10, .. } = m;
         out.push_str(&format!(
             "| {name:<6} | {ndcg_at_10:>7.4} | {recall_at_10:>9.4} | {recall_at_100:>10.4} | {mrr_at_10:>6.4} |\n"
@@ -117,12 +120,30 @@ pub fn table(r: &Report) -> String {
     let fusion = match s.fusion {
         footnote::config::Fusion::Rrf => format!("RRF, k = {}", s.rrf_k),
         footnote::config::Fusion::Linear => "linear (min-max)".to_owned(),
+        footnote::config::Fusion::Dbsf => "linear (mean ± 3 standard deviations)".to_owned(),
     };
     out.push_str(&format!(
         "Fusion {fusion}, weights BM25 {} / vector {}. Each retriever returned its top {} chunks (answers use {} / {}); \
          chunks were folded into documents, each ranked at its best chunk.\n",
         s.bm25_weight, s.vector_weight, s.eval_top_k, s.configured_top_k.0, s.configured_top_k.1
     ));
+    out.push_str(&format!(
+        "BM25 k1 {}, b {}, field weights title {} / headings {}; documents weigh {} in the fusion (evidence {}).\n",
+        s.bm25_k1, s.bm25_b, s.bm25_title_weight, s.bm25_headings_weight, s.document_weight, s.document_evidence
+    ));
+    if let Some(k) = &r.rerank {
+        out.push_str(&format!(
+            "Reranker {}: {} candidates, weight {}; {:.0}% graded in time; added {:.2} s per question \
+             (median {:.2} s, 95th percentile {:.2} s).\n",
+            k.reranker,
+            k.candidates,
+            k.weight,
+            k.graded * 100.0,
+            k.seconds_mean,
+            k.seconds_p50,
+            k.seconds_p95
+        ));
+    }
     let c = &r.corpus;
     let how = if c.reused { "reused as stored".to_owned() } else { format!("ingested in {:.0} s", c.seconds) };
     out.push_str(&format!(
@@ -147,6 +168,13 @@ pub fn table(r: &Report) -> String {
         q.without_relevant,
         q.qrels_unknown_documents
     ));
+    if !r.misses.is_empty() {
+        out.push_str(&format!("\n{} question(s) whose first document is not a relevant one:\n", r.misses.len()));
+        for m in &r.misses {
+            let at = m.relevant_at.map_or("not retrieved".to_owned(), |n| format!("relevant at {n}"));
+            out.push_str(&format!("  [{}] {}: first {}, {at}: {}\n", m.mode, m.query, m.first, m.text));
+        }
+    }
     out
 }
 

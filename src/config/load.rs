@@ -144,6 +144,24 @@ impl Config {
         if [r.rrf_k, r.bm25_weight, r.vector_weight].iter().any(|w| !(0.0..).contains(w)) {
             p.push("retrieval.rrf_k and the fusion weights cannot be negative".into());
         }
+        if [r.bm25_k1, r.bm25_title_weight, r.bm25_headings_weight, r.document_evidence]
+            .iter()
+            .any(|w| !(0.0..).contains(w))
+        {
+            p.push(
+                "retrieval.bm25_k1, the BM25 field weights and retrieval.document_evidence cannot be negative".into(),
+            );
+        }
+        if ![r.bm25_b, r.document_weight].iter().all(|w| (0.0..=1.0).contains(w)) {
+            p.push("retrieval.bm25_b and retrieval.document_weight must be between 0 and 1".into());
+        }
+        let k = &r.rerank;
+        if k.enabled && (k.candidates == 0 || k.parallel == 0 || k.budget.is_zero()) {
+            p.push("retrieval.rerank.candidates, .parallel and .budget must be above zero".into());
+        }
+        if !(0.0..=1.0).contains(&k.weight) {
+            p.push("retrieval.rerank.weight must be between 0 and 1".into());
+        }
         if r.hnsw_connectivity < 4 || r.hnsw_ef_search == 0 || r.hnsw_ef_construction == 0 {
             p.push("retrieval.hnsw_connectivity must be at least 4 and the ef values above 0".into());
         }

@@ -1,7 +1,9 @@
 //! Reading a BEIR-layout directory: `corpus.jsonl`, `queries.jsonl` and `qrels/<split>.tsv`.
 //!
 //! Corpus lines are `{"_id", "title", "text"}` and query lines `{"_id", "text"}`; an `"id"` key
-//! is accepted in place of `"_id"` (some exports use it). The qrels file is tab-separated
+//! is accepted in place of `"_id"` (some exports use it). A corpus line may name a `"file"`
+//! (relative to the data set directory) instead of giving a text: that document is ingested as
+//! the file it is (an email, a PDF, …), sniffed like any upload, named by its id. The qrels file is tab-separated
 //! `query-id corpus-id score` with a header line. Every malformed line is an error naming the
 //! file and the line number; blank lines are skipped.
 
@@ -19,6 +21,8 @@ pub struct CorpusDoc {
     pub id: String,
     pub title: String,
     pub text: String,
+    /// The file to ingest instead of `title` and `text` (resolved against the data set directory).
+    pub file: Option<PathBuf>,
 }
 
 /// One query.
@@ -44,7 +48,12 @@ struct Line {
     #[serde(default)]
     title: Option<String>,
     text: Option<String>,
+    #[serde(default)]
+    file: Option<String>,
 }
+
+/// One parsed line: id, title, text, file.
+type Fields = (String, String, String, Option<String>);
 
 /// Ids are strings in BEIR, but some exports write numbers.
 #[derive(Deserialize)]
@@ -71,8 +80,9 @@ fn bad(path: &Path, line: usize, reason: impl Into<String>) -> EvalError {
     EvalError::BadLine { path: path.to_path_buf(), line, reason: reason.into() }
 }
 
-/// Parses JSON lines into `(id, title, text)`, 1-based line numbers in errors.
-fn json_lines(path: &Path, text: &str) -> Result<Vec<(String, String, String)>, EvalError> {
+/// Parses JSON lines into `(id, title, text, file)`, 1-based line numbers in errors. A line
+/// needs a `text`, or (`allow_file`) a `file`.
+fn json_lines(path: &Path, text: &str, allow_file: bool) -> Result<Vec<Fields>, EvalError> {
     let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         if raw.trim().is_empty() {
@@ -83,22 +93,31 @@ fn json_lines(path: &Path, text: &str) -> Result<Vec<(String, String, String)>, 
         if id.trim().is_empty() {
             return Err(bad(path, i + 1, "empty id"));
         }
-        let body = line.text.ok_or_else(|| bad(path, i + 1, "missing field `text`"))?;
-        out.push((id, line.title.unwrap_or_default(), body));
+        let file = line.file.filter(|_| allow_file);
+        let body = match (line.text, &file) {
+            (Some(body), _) => body,
+            (None, Some(_)) => String::new(),
+            (None, None) => return Err(bad(path, i + 1, "missing field `text`")),
+        };
+        out.push((id, line.title.unwrap_or_default(), body, file));
     }
     Ok(out)
 }
 
-/// Reads `corpus.jsonl`.
+/// Reads `corpus.jsonl`; `file` entries are resolved against its directory.
 pub fn read_corpus(path: &Path) -> Result<Vec<CorpusDoc>, EvalError> {
-    let docs = json_lines(path, &read(path)?)?;
-    Ok(docs.into_iter().map(|(id, title, text)| CorpusDoc { id, title, text }).collect())
+    let docs = json_lines(path, &read(path)?, true)?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    Ok(docs
+        .into_iter()
+        .map(|(id, title, text, file)| CorpusDoc { id, title, text, file: file.map(|f| dir.join(f)) })
+        .collect())
 }
 
 /// Reads `queries.jsonl`.
 pub fn read_queries(path: &Path) -> Result<Vec<Query>, EvalError> {
-    let queries = json_lines(path, &read(path)?)?;
-    Ok(queries.into_iter().map(|(id, _, text)| Query { id, text }).collect())
+    let queries = json_lines(path, &read(path)?, false)?;
+    Ok(queries.into_iter().map(|(id, _, text, _)| Query { id, text }).collect())
 }
 
 /// Parses a qrels TSV (header `query-id corpus-id score`). A repeated pair keeps its last grade.
@@ -152,19 +171,36 @@ mod tests {
     #[test]
     fn accepts_id_or_underscore_id_and_numbers() {
         let text = "{\"_id\":\"a\",\"title\":\"T\",\"text\":\"body\"}\n\n{\"id\":7,\"text\":\"b\"}\n";
-        let docs = json_lines(&p(), text).unwrap();
-        assert_eq!(docs, vec![("a".into(), "T".into(), "body".into()), ("7".into(), String::new(), "b".into())]);
+        let docs = json_lines(&p(), text, false).unwrap();
+        assert_eq!(
+            docs,
+            vec![("a".into(), "T".into(), "body".into(), None), ("7".into(), String::new(), "b".into(), None)]
+        );
     }
 
     #[test]
     fn bad_lines_name_their_number() {
         let text = "{\"_id\":\"a\",\"text\":\"ok\"}\n{\"_id\":\"b\",\"text\":\n";
-        let err = json_lines(&p(), text).unwrap_err().to_string();
+        let err = json_lines(&p(), text, true).unwrap_err().to_string();
         assert!(err.contains("x.jsonl") && err.contains("line 2"), "{err}");
-        let err = json_lines(&p(), "{\"_id\":\"a\"}").unwrap_err().to_string();
+        let err = json_lines(&p(), "{\"_id\":\"a\"}", true).unwrap_err().to_string();
         assert!(err.contains("line 1") && err.contains("text"), "{err}");
-        let err = json_lines(&p(), "{\"text\":\"no id\"}").unwrap_err().to_string();
+        let err = json_lines(&p(), "{\"text\":\"no id\"}", true).unwrap_err().to_string();
         assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn corpus_lines_may_name_a_file_instead_of_a_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("corpus.jsonl");
+        std::fs::write(&path, "{\"_id\":\"m.eml\",\"file\":\"files/m.eml\"}\n{\"_id\":\"b\",\"text\":\"x\"}\n")
+            .unwrap();
+        let docs = read_corpus(&path).unwrap();
+        assert_eq!(docs[0].file.as_deref(), Some(dir.path().join("files/m.eml").as_path()));
+        assert_eq!(docs[1].file, None);
+        // Queries never read a file: a query line still needs its text.
+        let err = json_lines(&p(), "{\"_id\":\"q\",\"file\":\"f\"}", false).unwrap_err().to_string();
+        assert!(err.contains("text"), "{err}");
     }
 
     #[test]

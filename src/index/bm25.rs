@@ -1,35 +1,39 @@
 //! BM25 over chunks with tantivy: derived data that follows the store's change log.
 //!
-//! Text is lower-cased, stripped of English stop words and stemmed (Snowball English), which is
-//! worth several nDCG points over whitespace splitting. The collection is a raw (untokenised)
-//! field, and every search puts the asker's collections inside the query as a required clause, so
-//! the top-k cut only ever sees chunks the asker may read. The watermark (the last change-log
-//! sequence number applied) is stored as the payload of each tantivy commit: index contents and
-//! watermark change together or not at all.
+//! Each chunk is indexed with three text fields: its text, its document's title, and the
+//! headings above it ([`crate::ingest::context::headings`]), analysed as Lucene's English
+//! analyzer does ([`analyzer`]). [`score`] ranks them with BM25 computed from tantivy's postings,
+//! with tunable `k1` and `b`, the three fields weighted into one (BM25F). The collection is a raw
+//! (untokenised) field: only the asker's collections are kept, before the top-k cut. The
+//! watermark (the last change-log sequence number applied) is stored as the payload of each
+//! tantivy commit: index contents and watermark change together or not at all.
 //!
 //! Only the process holding the indexes' writer lock ([`super::lock`]) opens it for writing
 //! ([`Bm25Index::open`], which may rebuild it); any other process opens it read-only
 //! ([`Bm25Index::open_read_only`]) and never touches its files.
 
+mod analyzer;
+pub mod score;
+
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 
-use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, TermQuery, TermSetQuery};
-use tantivy::schema::{Field, IndexRecordOption, NumericOptions, STRING, Schema, TextFieldIndexing, TextOptions};
-use tantivy::tokenizer::{
-    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer, TokenStream,
-};
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Term, doc};
+use tantivy::schema::{FAST, Field, IndexRecordOption, NumericOptions, STRING, Schema, TextFieldIndexing, TextOptions};
+use tantivy::tokenizer::{TextAnalyzer, TokenStream};
+use tantivy::{DocId, DocSet, Index, IndexReader, IndexWriter, ReloadPolicy, TERMINATED, Term, doc};
+
+use analyzer::analyzer;
+pub use score::Bm25Params;
+use score::Weighted;
 
 use super::lock::WriterLock;
 
 const TOKENIZER: &str = "footnote_en";
 const WRITER_MEMORY: usize = 50_000_000;
 /// Bump when the schema or the analyzer changes: an index of another version is rebuilt.
-const SCHEMA_VERSION: u32 = 1;
-/// Weight of a title match relative to a body match.
-const TITLE_BOOST: f32 = 0.5;
+/// 2: heading and document fields, Lucene-like tokenizer.
+const SCHEMA_VERSION: u32 = 2;
 
 /// Why the BM25 index failed.
 #[derive(Debug, thiserror::Error)]
@@ -52,8 +56,10 @@ pub enum Bm25Error {
 #[derive(Clone, Copy)]
 struct Fields {
     chunk_id: Field,
+    document_id: Field,
     collection: Field,
     title: Field,
+    headings: Field,
     body: Field,
 }
 
@@ -67,13 +73,24 @@ pub struct Bm25Index {
     analyzer: TextAnalyzer,
 }
 
-fn analyzer() -> TextAnalyzer {
-    TextAnalyzer::builder(SimpleTokenizer::default())
-        .filter(RemoveLongFilter::limit(40))
-        .filter(LowerCaser)
-        .filter(StopWordFilter::new(Language::English).expect("tantivy ships English stop words"))
-        .filter(Stemmer::new(Language::English))
-        .build()
+/// One chunk as the index stores it.
+#[derive(Clone, Copy, Debug)]
+pub struct IndexedChunk<'a> {
+    pub chunk_id: u64,
+    pub document_id: u64,
+    pub collection: &'a str,
+    pub title: &'a str,
+    /// The headings above the chunk, one per line.
+    pub headings: &'a str,
+    pub body: &'a str,
+}
+
+/// A chunk found by [`Bm25Index::search`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Bm25Hit {
+    pub chunk_id: u64,
+    pub document_id: u64,
+    pub score: f32,
 }
 
 fn schema() -> (Schema, Fields) {
@@ -83,8 +100,10 @@ fn schema() -> (Schema, Fields) {
     );
     let fields = Fields {
         chunk_id: builder.add_u64_field("chunk_id", NumericOptions::default().set_indexed().set_fast()),
+        document_id: builder.add_u64_field("document_id", FAST),
         collection: builder.add_text_field("collection", STRING),
         title: builder.add_text_field("title", text.clone()),
+        headings: builder.add_text_field("headings", text.clone()),
         body: builder.add_text_field("body", text),
     };
     (builder.build(), fields)
@@ -178,19 +197,21 @@ impl Bm25Index {
     }
 
     /// Applies a batch of changes and commits them with the new watermark, atomically.
-    pub fn apply(&self, adds: &[(u64, &str, &str, &str)], deletes: &[u64], watermark: i64) -> Result<(), Bm25Error> {
+    pub fn apply(&self, adds: &[IndexedChunk<'_>], deletes: &[u64], watermark: i64) -> Result<(), Bm25Error> {
         let mut writer = self.writer()?;
         for &id in deletes {
             writer.delete_term(Term::from_field_u64(self.fields.chunk_id, id));
         }
-        for &(id, collection, title, body) in adds {
+        for chunk in adds {
             // A re-added id (replayed log) must not appear twice.
-            writer.delete_term(Term::from_field_u64(self.fields.chunk_id, id));
+            writer.delete_term(Term::from_field_u64(self.fields.chunk_id, chunk.chunk_id));
             writer.add_document(doc!(
-                self.fields.chunk_id => id,
-                self.fields.collection => collection,
-                self.fields.title => title,
-                self.fields.body => body,
+                self.fields.chunk_id => chunk.chunk_id,
+                self.fields.document_id => chunk.document_id,
+                self.fields.collection => chunk.collection,
+                self.fields.title => chunk.title,
+                self.fields.headings => chunk.headings,
+                self.fields.body => chunk.body,
             ))?;
         }
         let mut commit = writer.prepare_commit()?;
@@ -236,34 +257,85 @@ impl Bm25Index {
         terms
     }
 
-    /// Top `k` chunks for `query` among `collections`, best first, with their BM25 scores.
-    pub fn search(&self, collections: &[String], query: &str, k: usize) -> Result<Vec<(u64, f32)>, Bm25Error> {
+    /// Top `k` chunks for `query` among `collections`, best first, with the default parameters.
+    pub fn search(&self, collections: &[String], query: &str, k: usize) -> Result<Vec<Bm25Hit>, Bm25Error> {
+        self.search_with(collections, query, k, &Bm25Params::default())
+    }
+
+    /// Top `k` chunks for `query` among `collections`, best first, scored by [`score`] with
+    /// `params`.
+    pub fn search_with(
+        &self,
+        collections: &[String],
+        query: &str,
+        k: usize,
+        params: &Bm25Params,
+    ) -> Result<Vec<Bm25Hit>, Bm25Error> {
         let terms = self.terms(query);
         if terms.is_empty() || collections.is_empty() || k == 0 {
             return Ok(Vec::new());
         }
-        let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for term in &terms {
-            let body = TermQuery::new(Term::from_field_text(self.fields.body, term), IndexRecordOption::WithFreqs);
-            should.push((Occur::Should, Box::new(body)));
-            let title = TermQuery::new(Term::from_field_text(self.fields.title, term), IndexRecordOption::WithFreqs);
-            should.push((Occur::Should, Box::new(BoostQuery::new(Box::new(title), TITLE_BOOST))));
-        }
-        let scope = TermSetQuery::new(collections.iter().map(|c| Term::from_field_text(self.fields.collection, c)));
-        let query = BooleanQuery::new(vec![
-            (Occur::Must, Box::new(BooleanQuery::new(should)) as Box<dyn Query>),
-            // Required, but adds nothing to the score.
-            (Occur::Must, Box::new(ConstScoreQuery::new(Box::new(scope), 0.0))),
-        ]);
+        let f = self.fields;
+        let fields = [
+            Weighted { field: f.body, weight: 1.0 },
+            Weighted { field: f.title, weight: params.title_weight },
+            Weighted { field: f.headings, weight: params.headings_weight },
+        ];
         let searcher = self.reader.searcher();
-        let top = searcher.search(&query, &TopDocs::with_limit(k).order_by_score())?;
-        let mut hits = Vec::with_capacity(top.len());
-        for (score, address) in top {
-            let ids = searcher.segment_reader(address.segment_ord).fast_fields().u64("chunk_id")?;
-            if let Some(id) = ids.first(address.doc_id) {
-                hits.push((id, score));
+        let mut in_scope = |segment: u32, docs: &[DocId]| -> tantivy::Result<Vec<bool>> {
+            let index = searcher.segment_reader(segment).inverted_index(f.collection)?;
+            let mut keep = vec![false; docs.len()];
+            for collection in collections {
+                let term = Term::from_field_text(f.collection, collection);
+                let Some(mut postings) = index.read_postings(&term, IndexRecordOption::Basic)? else { continue };
+                for (flag, &doc) in keep.iter_mut().zip(docs) {
+                    let at = if postings.doc() < doc { postings.seek(doc) } else { postings.doc() };
+                    if at == TERMINATED {
+                        break;
+                    }
+                    *flag |= at == doc;
+                }
+            }
+            Ok(keep)
+        };
+        let hits = score::score(&searcher, &fields, &terms, params, k, &mut in_scope)?;
+        let mut out = Vec::with_capacity(hits.len());
+        for hit in hits {
+            let fast = searcher.segment_reader(hit.segment).fast_fields();
+            let (Some(chunk_id), document_id) =
+                (fast.u64("chunk_id")?.first(hit.doc), fast.u64("document_id")?.first(hit.doc))
+            else {
+                continue;
+            };
+            out.push(Bm25Hit { chunk_id, document_id: document_id.unwrap_or(0), score: hit.score });
+        }
+        Ok(out)
+    }
+
+    /// The documents of these chunks, for those the index holds.
+    pub fn document_ids(&self, chunk_ids: &[u64]) -> Result<HashMap<u64, u64>, Bm25Error> {
+        let searcher = self.reader.searcher();
+        let mut out = HashMap::with_capacity(chunk_ids.len());
+        for reader in searcher.segment_readers() {
+            let index = reader.inverted_index(self.fields.chunk_id)?;
+            let documents = reader.fast_fields().u64("document_id")?;
+            let wanted: Vec<u64> = chunk_ids.iter().copied().filter(|id| !out.contains_key(id)).collect();
+            for id in wanted {
+                let term = Term::from_field_u64(self.fields.chunk_id, id);
+                let Some(mut postings) = index.read_postings(&term, IndexRecordOption::Basic)? else { continue };
+                // A replayed chunk may have a deleted copy beside its live one.
+                let mut doc = postings.doc();
+                while doc != TERMINATED && reader.alive_bitset().is_some_and(|a| a.is_deleted(doc)) {
+                    doc = postings.advance();
+                }
+                if let Some(document) = (doc != TERMINATED).then(|| documents.first(doc)).flatten() {
+                    out.insert(id, document);
+                }
             }
         }
-        Ok(hits)
+        Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -21,8 +21,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::store::{ChangeOp, Store, StoreError};
-use bm25::{Bm25Error, Bm25Index};
+use crate::ingest::context;
+use crate::store::{Change, ChangeOp, Store, StoreError};
+use bm25::{Bm25Error, Bm25Index, IndexedChunk};
 use lock::{Access, Holder, WriterLock};
 use vector::{HnswParams, VectorIndex, VectorIndexError};
 
@@ -52,6 +53,16 @@ struct Vectors {
     index: Arc<VectorIndex>,
     /// Last change applied in memory (the persisted one is `index.watermark()`).
     applied: AtomicI64,
+}
+
+/// Runs blocking work from async code: on a multi-threaded runtime the worker hands its other
+/// tasks to another thread first ([`tokio::task::block_in_place`]); elsewhere (a current-thread
+/// runtime, no runtime) it simply runs.
+fn blocking<R>(work: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(work),
+        _ => work(),
+    }
 }
 
 /// The BM25 and vector indexes of one Footnote instance.
@@ -183,47 +194,14 @@ impl Indexes {
                 continue;
             }
 
-            let mut adds = Vec::new();
-            let mut deletes = Vec::new();
-            for change in changes.iter().filter(|c| c.seq > bm25_mark) {
-                match (change.op, &change.content) {
-                    (ChangeOp::Add, Some((title, text))) => {
-                        adds.push((change.chunk_id as u64, change.collection.as_str(), title.as_str(), text.as_str()))
-                    }
-                    (ChangeOp::Delete, _) => deletes.push(change.chunk_id as u64),
-                    _ => {}
-                }
-            }
-            if last > bm25_mark {
-                self.bm25.apply(&adds, &deletes, last)?;
-            }
-            if let Some(v) = &vectors {
-                // Chunk ids are never reused, so applying a batch's vectors before its deletions
-                // gives the same result as log order, and lets the index insert in bulk.
-                let mut upserts: BTreeMap<&str, Vec<(u64, &[f32])>> = BTreeMap::new();
-                let mut removals = Vec::new();
-                for change in changes.iter().filter(|c| c.seq > vec_mark) {
-                    match (change.op, &change.embedding) {
-                        (ChangeOp::Add | ChangeOp::Embed, Some(embedding)) => upserts
-                            .entry(change.collection.as_str())
-                            .or_default()
-                            .push((change.chunk_id as u64, embedding.as_slice())),
-                        (ChangeOp::Delete, _) => removals.push((change.collection.as_str(), change.chunk_id as u64)),
-                        _ => {}
-                    }
-                }
-                for (collection, items) in upserts {
-                    v.index.upsert_many(collection, items)?;
-                }
-                for (collection, id) in removals {
-                    v.index.remove(collection, id)?;
-                }
-                v.applied.fetch_max(last, Ordering::AcqRel);
-            }
+            // Indexing is CPU and disk work for a while (HNSW inserts, a tantivy commit): off the
+            // async worker, so that the tasks queued behind it (holding database connections)
+            // keep running.
+            blocking(|| self.apply_changes(&changes, bm25_mark, vectors.as_deref(), vec_mark, last))?;
             applied += changes.len();
         }
         if self.is_writer() && last_persist.elapsed() >= PERSIST_EVERY {
-            self.persist_vectors()?;
+            blocking(|| self.persist_vectors())?;
             *last_persist = Instant::now();
         }
         Ok(applied)
@@ -233,6 +211,68 @@ impl Indexes {
     /// [`catch_up`](Self::catch_up)). Read-only, this is the writer's progress on disk.
     pub fn settled(&self, seq: i64) -> bool {
         self.bm25.watermark() >= seq
+    }
+
+    /// Applies one batch of the log: to BM25 what is after `bm25_mark`, to the vectors what is
+    /// after `vec_mark`. Blocking.
+    fn apply_changes(
+        &self,
+        changes: &[Change],
+        bm25_mark: i64,
+        vectors: Option<&Vectors>,
+        vec_mark: i64,
+        last: i64,
+    ) -> Result<(), IndexError> {
+        let mut added = Vec::new();
+        let mut deletes = Vec::new();
+        for change in changes.iter().filter(|c| c.seq > bm25_mark) {
+            match (change.op, &change.content) {
+                (ChangeOp::Add, Some((title, text))) => {
+                    let headings = change.locator.as_ref().map(|l| context::headings(title, l).join("\n"));
+                    added.push((change, title.as_str(), headings.unwrap_or_default(), text.as_str()));
+                }
+                (ChangeOp::Delete, _) => deletes.push(change.chunk_id as u64),
+                _ => {}
+            }
+        }
+        let adds: Vec<IndexedChunk<'_>> = added
+            .iter()
+            .map(|(change, title, headings, body)| IndexedChunk {
+                chunk_id: change.chunk_id as u64,
+                document_id: change.document_id.unwrap_or_default() as u64,
+                collection: &change.collection,
+                title,
+                headings,
+                body,
+            })
+            .collect();
+        if last > bm25_mark {
+            self.bm25.apply(&adds, &deletes, last)?;
+        }
+        if let Some(v) = vectors {
+            // Chunk ids are never reused, so applying a batch's vectors before its deletions
+            // gives the same result as log order, and lets the index insert in bulk.
+            let mut upserts: BTreeMap<&str, Vec<(u64, &[f32])>> = BTreeMap::new();
+            let mut removals = Vec::new();
+            for change in changes.iter().filter(|c| c.seq > vec_mark) {
+                match (change.op, &change.embedding) {
+                    (ChangeOp::Add | ChangeOp::Embed, Some(embedding)) => upserts
+                        .entry(change.collection.as_str())
+                        .or_default()
+                        .push((change.chunk_id as u64, embedding.as_slice())),
+                    (ChangeOp::Delete, _) => removals.push((change.collection.as_str(), change.chunk_id as u64)),
+                    _ => {}
+                }
+            }
+            for (collection, items) in upserts {
+                v.index.upsert_many(collection, items)?;
+            }
+            for (collection, id) in removals {
+                v.index.remove(collection, id)?;
+            }
+            v.applied.fetch_max(last, Ordering::AcqRel);
+        }
+        Ok(())
     }
 
     /// Writes the vector index to disk with its watermark (read-only: nothing to write).
@@ -302,11 +342,19 @@ mod tests {
         assert!(writer.is_writer());
         let reader = Indexes::open_with(dir.path(), None, params, Access::Read(holder)).expect("readable now");
         assert!(!reader.is_writer() && reader.holder().is_some_and(Holder::is_server));
-        writer.bm25().apply(&[(7, "c", "Penguins", "penguins eat krill")], &[], 5).unwrap();
+        let chunk = IndexedChunk {
+            chunk_id: 7,
+            document_id: 1,
+            collection: "c",
+            title: "Penguins",
+            headings: "",
+            body: "penguins eat krill",
+        };
+        writer.bm25().apply(&[chunk], &[], 5).unwrap();
         assert!(!reader.settled(6) && reader.settled(5));
         reader.bm25().refresh().unwrap();
         let collections = ["c".to_owned()];
-        assert_eq!(reader.bm25().search(&collections, "krill", 5).unwrap().first().map(|h| h.0), Some(7));
+        assert_eq!(reader.bm25().search(&collections, "krill", 5).unwrap().first().map(|h| h.chunk_id), Some(7));
         assert!(matches!(reader.bm25().clear(), Err(Bm25Error::ReadOnly)));
         assert!(reader.persist_vectors().is_ok(), "a reader has nothing to write");
     }

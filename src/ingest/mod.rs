@@ -9,6 +9,7 @@
 //! Every refusal is an [`IngestError`] whose text tells a chat user what was wrong with the file.
 
 mod chunk;
+pub mod context;
 mod docx;
 mod email;
 mod html;
@@ -300,10 +301,12 @@ fn megabytes(n: u64) -> String {
     }
 }
 
-/// The file name without its folder and extension; "document" when nothing is left.
+/// The file name without its folder and extension; "document" when nothing is left. A suffix of
+/// digits is a version, not an extension: `LGPL-2.1` keeps its name.
 fn file_stem(file_name: &str) -> String {
     let base = file_name.rsplit(['/', '\\']).next().unwrap_or(file_name);
     let stem = match base.rsplit_once('.') {
+        Some((_, ext)) if ext.chars().all(|c| c.is_ascii_digit()) => base,
         Some((stem, _)) if !stem.trim().is_empty() => stem,
         _ => base,
     };

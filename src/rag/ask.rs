@@ -13,7 +13,7 @@ use super::queue::QueueFull;
 use super::{Rag, RagError, prompt};
 use crate::ingest::count_tokens;
 use crate::llm::{ChatRequest, ChatStats, OllamaError};
-use crate::retrieval::{self, Source};
+use crate::retrieval::{self, Source, rerank};
 
 /// Longest question accepted, in characters.
 pub const MAX_QUESTION_CHARS: usize = 4000;
@@ -111,7 +111,7 @@ impl Rag {
                 .sum::<usize>()
             + 64;
         let budget = (num_ctx as usize).saturating_sub(self.cfg.answer.reserve_tokens as usize + fixed);
-        let sources = retrieval::pack(candidates, budget, self.cfg.retrieval.max_sources);
+        let sources = retrieval::pack(candidates.clone(), budget, self.cfg.retrieval.max_sources);
         if sources.is_empty() {
             return Err(AskError::Invalid("the question is too long for the model's context window".into()));
         }
@@ -141,6 +141,14 @@ impl Rag {
             }
         })
         .await;
+        // The reranker grades with the chat model, so it waits for the model's turn too.
+        let sources = match self.reranker() {
+            Some(reranker) => {
+                let (ranked, _) = rerank::rerank(reranker, &self.cfg.retrieval.rerank, &search, candidates).await;
+                retrieval::pack(ranked, budget, self.cfg.retrieval.max_sources)
+            }
+            None => sources,
+        };
 
         let model = self.cfg.ollama.chat_model.clone();
         if !self.is_loaded(&model).await {

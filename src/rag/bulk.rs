@@ -166,12 +166,13 @@ async fn pack(rag: Arc<Rag>, mut rx: mpsc::Receiver<Preparation>, tx: mpsc::Send
     }
 }
 
-/// Queues a prepared document's chunks (with the document prefix) and passes it on. False when
+/// Queues a prepared document's chunks (their embedding inputs) and passes it on. False when
 /// the store stage is gone.
 async fn forward(rag: &Rag, p: Preparation, queue: &mut VecDeque<String>, tx: &mpsc::Sender<Packed>) -> bool {
     let packed = match p {
         Preparation::Ready(doc) => {
-            queue.extend(doc.drafts.iter().map(|d| format!("{}{}", rag.prefixes.document, d.text)));
+            let title = &doc.extracted.title;
+            queue.extend(doc.drafts.iter().map(|d| rag.embedding_input(title, &d.locator, &d.text)));
             Packed::Doc(doc)
         }
         Preparation::Finished(result) => Packed::Finished(result),

@@ -17,10 +17,11 @@ pub mod support;
 mod sync;
 mod upload;
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use footnote_adapter::{ModelWarmup, WarmupReport};
+use footnote_adapter::{Locator, ModelWarmup, WarmupReport};
 
 pub use bulk::{BulkInput, INDEX_EVERY};
 pub use error::RagError;
@@ -31,9 +32,10 @@ use crate::index::bm25::Bm25Error;
 use crate::index::lock::Access;
 use crate::index::vector::HnswParams;
 use crate::index::{IndexError, Indexes};
-use crate::ingest::{Chunker, Limits};
+use crate::ingest::{Chunker, Limits, context};
 use crate::llm::{OllamaClient, OllamaError};
-use crate::store::{META_EMBED_DIMS, META_EMBED_MODEL, Store};
+use crate::retrieval::rerank::{ChatReranker, Reranker};
+use crate::store::{ChunkRow, META_EMBED_DIMS, META_EMBED_INPUT, META_EMBED_MODEL, Store};
 
 /// The queue's name for warm-up calls, which wait their turn like questions.
 const WARMUP_QUEUE_USER: &str = "\u{0}warmup";
@@ -63,6 +65,27 @@ fn warm_tokenizer() {
     drop(tokio::task::spawn_blocking(|| crate::ingest::count_tokens("")));
 }
 
+/// What the stored embeddings were made from, when that is not today's
+/// [`context::EMBEDDING_INPUT_VERSION`] (`None`: current, or nothing embedded yet). Data embedded
+/// before the version was recorded made vectors from the chunk text alone.
+pub async fn stale_embedding_input(store: &dyn Store) -> Result<Option<String>, RagError> {
+    if store.meta(META_EMBED_MODEL).await?.is_none() {
+        return Ok(None);
+    }
+    let input = store.meta(META_EMBED_INPUT).await?.unwrap_or_else(|| "chunk text only".into());
+    Ok((input != context::EMBEDDING_INPUT_VERSION).then_some(input))
+}
+
+/// The configured reranker: the chat model (or `retrieval.rerank.model`) grading passages.
+fn reranker(cfg: &Config) -> Result<Option<Arc<dyn Reranker>>, RagError> {
+    let r = &cfg.retrieval.rerank;
+    if !r.enabled {
+        return Ok(None);
+    }
+    let model = if r.model.trim().is_empty() { cfg.ollama.chat_model.clone() } else { r.model.clone() };
+    Ok(Some(Arc::new(ChatReranker::new(OllamaClient::new(&cfg.ollama)?, model, r.parallel))))
+}
+
 /// How `Rag::open` treats a configured embedding model that differs from the stored one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ModelCheck {
@@ -90,6 +113,8 @@ pub struct Rag {
     warming: tokio::sync::Mutex<Option<(Instant, Result<WarmupReport, OllamaError>)>>,
     /// Permissions, rate limit, model queue and lifecycle.
     gate: gate::Gate,
+    /// The optional second stage (`retrieval.rerank`).
+    reranker: Option<Arc<dyn Reranker>>,
 }
 
 impl Rag {
@@ -142,6 +167,12 @@ impl Rag {
             return Err(RagError::EmbedModelChanged { stored, configured: cfg.ollama.embed_model.clone() });
         }
         let dims = store.meta(META_EMBED_DIMS).await?.and_then(|d| d.parse().ok());
+        if let Some(stale) = stale_embedding_input(store.as_ref()).await? {
+            tracing::warn!(
+                made_from = %stale,
+                "Stored embeddings were made from chunk text without its title and headings; answers improve after `footnote reindex --embeddings`."
+            );
+        }
         warm_tokenizer();
         let indexes = Self::open_indexes(&cfg, dims, access).await?;
         let rag = Rag {
@@ -154,6 +185,7 @@ impl Rag {
             skipped_chunks: std::sync::Mutex::default(),
             warming: tokio::sync::Mutex::new(None),
             gate: gate::Gate::new(&cfg),
+            reranker: reranker(&cfg)?,
             indexes,
             store,
             cfg,
@@ -209,11 +241,21 @@ impl Rag {
         &self.gate
     }
 
-    /// Embeds chunk texts with the document prefix. Records the model and dimension on first use
-    /// and refuses vectors of another dimension.
-    async fn embed_documents(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, RagError> {
-        let inputs: Vec<String> = texts.iter().map(|t| format!("{}{t}", self.prefixes.document)).collect();
-        let vectors = self.ollama.embed(&self.cfg.ollama.embed_model, &inputs).await?;
+    /// The reranking stage, when `retrieval.rerank.enabled`.
+    pub fn reranker(&self) -> Option<&dyn Reranker> {
+        self.reranker.as_deref()
+    }
+
+    /// The embedding input of a chunk: the document prefix, then the chunk in its context
+    /// ([`context::embedding_input`]: title, headings, text).
+    fn embedding_input(&self, title: &str, locator: &Locator, text: &str) -> String {
+        format!("{}{}", self.prefixes.document, context::embedding_input(title, locator, text))
+    }
+
+    /// Embeds chunks' [`Rag::embedding_input`]s. Records the model and dimension on first use and
+    /// refuses vectors of another dimension.
+    async fn embed_documents(&self, inputs: &[String]) -> Result<Vec<Vec<f32>>, RagError> {
+        let vectors = self.ollama.embed(&self.cfg.ollama.embed_model, inputs).await?;
         if let Some(first) = vectors.first() {
             self.check_dims(first.len()).await?;
         }
@@ -239,6 +281,7 @@ impl Rag {
             None => {
                 self.store.set_meta(META_EMBED_MODEL, model).await?;
                 self.store.set_meta(META_EMBED_DIMS, &dims.to_string()).await?;
+                self.store.set_meta(META_EMBED_INPUT, context::EMBEDDING_INPUT_VERSION).await?;
                 Ok(())
             }
         }
@@ -259,7 +302,20 @@ impl Rag {
             if pending.is_empty() {
                 break;
             }
-            let items = match self.embed_splitting(&pending).await {
+            // Each chunk is embedded with its document's title and headings, as at ingest.
+            let ids: Vec<i64> = pending.iter().map(|(id, _)| *id).collect();
+            let rows: HashMap<i64, ChunkRow> = self.store.chunks(&ids).await?.into_iter().map(|r| (r.id, r)).collect();
+            let inputs: Vec<(i64, String)> = pending
+                .iter()
+                .map(|(id, text)| {
+                    let input = match rows.get(id) {
+                        Some(row) => self.embedding_input(&row.title, &row.locator, text),
+                        None => self.embedding_input("", &Locator::default(), text),
+                    };
+                    (*id, input)
+                })
+                .collect();
+            let items = match self.embed_splitting(&inputs).await {
                 Ok(items) => items,
                 Err(RagError::Ollama(e)) => {
                     error::count_ollama_error(&e);

@@ -144,8 +144,9 @@ impl Rag {
             Preparation::Finished(result) => return result,
         };
         doc.may_replace = may_replace;
-        let texts: Vec<String> = doc.drafts.iter().map(|d| d.text.clone()).collect();
-        let embeddings = match self.embed_documents(&texts).await {
+        let inputs: Vec<String> =
+            doc.drafts.iter().map(|d| self.embedding_input(&doc.extracted.title, &d.locator, &d.text)).collect();
+        let embeddings = match self.embed_documents(&inputs).await {
             Ok(vectors) => vectors.into_iter().map(Some).collect(),
             Err(RagError::Ollama(e)) => {
                 error::count_ollama_error(&e);

@@ -5,8 +5,12 @@
 //! collection for vectors), never a filter applied after the top-k cut.
 
 pub mod fusion;
+pub mod rerank;
+
+use std::collections::HashMap;
 
 use crate::config::RetrievalConfig;
+use crate::index::bm25::Bm25Params;
 use crate::index::{IndexError, Indexes};
 use crate::store::{ChunkRow, Store};
 
@@ -40,12 +44,12 @@ pub async fn rank(
     query_vector: Option<&[f32]>,
     mode: Mode,
 ) -> Result<Vec<Fused>, IndexError> {
-    let bm25 = if mode != Mode::Vector && cfg.bm25_top_k > 0 {
-        indexes.bm25().search(collections, query, cfg.bm25_top_k)?
+    let bm25_hits = if mode != Mode::Vector && cfg.bm25_top_k > 0 {
+        indexes.bm25().search_with(collections, query, cfg.bm25_top_k, &Bm25Params::from(cfg))?
     } else {
         Vec::new()
     };
-    let vector = match query_vector {
+    let vector: Vec<(u64, f32)> = match query_vector {
         Some(q) if mode != Mode::Bm25 && cfg.vector_top_k > 0 => {
             if store.searches_vectors() {
                 let hits = store.vector_search(collections, q, cfg.vector_top_k).await?;
@@ -59,7 +63,15 @@ pub async fn rank(
         }
         _ => Vec::new(),
     };
-    Ok(fuse(&bm25, &vector, cfg))
+    let mut documents: HashMap<u64, u64> = bm25_hits.iter().map(|h| (h.chunk_id, h.document_id)).collect();
+    if cfg.document_weight > 0.0 {
+        let unknown: Vec<u64> = vector.iter().map(|v| v.0).filter(|id| !documents.contains_key(id)).collect();
+        if !unknown.is_empty() {
+            documents.extend(indexes.bm25().document_ids(&unknown)?);
+        }
+    }
+    let bm25: Vec<(u64, f32)> = bm25_hits.iter().map(|h| (h.chunk_id, h.score)).collect();
+    Ok(fuse(&bm25, &vector, &documents, cfg))
 }
 
 /// Ranks, then loads the best `limit` chunks from the store, best first.

@@ -160,6 +160,10 @@ pub struct Change {
     pub op: ChangeOp,
     /// The chunk's title and text, if the chunk still exists.
     pub content: Option<(String, String)>,
+    /// The chunk's document, if the chunk still exists.
+    pub document_id: Option<i64>,
+    /// Where the chunk stands in its document (its headings), if the chunk still exists.
+    pub locator: Option<Locator>,
     /// The chunk's embedding, if it exists and has one.
     pub embedding: Option<Vec<f32>>,
 }
@@ -245,6 +249,11 @@ pub trait Store: Send + Sync {
     }
 }
 
+/// Decodes a stored locator (JSON).
+pub(crate) fn parse_locator(json: &str) -> Result<Locator> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("locator: {e}")))
+}
+
 /// Encodes an embedding as little-endian f32s.
 pub fn encode_vector(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
@@ -262,3 +271,6 @@ pub fn decode_vector(bytes: &[u8]) -> Result<Vec<f32>> {
 pub const META_EMBED_MODEL: &str = "embed_model";
 /// The meta key holding the dimension of the stored vectors.
 pub const META_EMBED_DIMS: &str = "embed_dims";
+/// The meta key naming what the stored vectors were made from
+/// ([`crate::ingest::context::EMBEDDING_INPUT_VERSION`]; absent: the chunk text alone).
+pub const META_EMBED_INPUT: &str = "embed_input";

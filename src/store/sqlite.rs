@@ -268,7 +268,7 @@ impl Store for SqliteStore {
                     title: row.try_get("title")?,
                     source: row.try_get("source")?,
                     text: row.try_get("text")?,
-                    locator: serde_json::from_str(&locator).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    locator: parse_locator(&locator)?,
                     tokens: row.try_get::<i64, _>("tokens")? as u32,
                 })
             })
@@ -293,7 +293,7 @@ impl Store for SqliteStore {
 
     async fn changes_since(&self, seq: i64, limit: i64) -> Result<Vec<Change>> {
         let rows = sqlx::query(
-            "SELECT g.seq, g.chunk_id, g.collection, g.op, d.title, k.text, k.embedding
+            "SELECT g.seq, g.chunk_id, g.collection, g.op, d.title, k.text, k.document_id, k.locator, k.embedding
              FROM changes g LEFT JOIN chunks k ON k.id = g.chunk_id LEFT JOIN documents d ON d.id = k.document_id
              WHERE g.seq > ? ORDER BY g.seq LIMIT ?",
         )
@@ -313,12 +313,15 @@ impl Store for SqliteStore {
                 let title: Option<String> = row.try_get("title")?;
                 let text: Option<String> = row.try_get("text")?;
                 let embedding: Option<Vec<u8>> = row.try_get("embedding")?;
+                let locator: Option<String> = row.try_get("locator")?;
                 Ok(Change {
                     seq: row.try_get("seq")?,
                     chunk_id: row.try_get("chunk_id")?,
                     collection: row.try_get("collection")?,
                     op,
                     content: title.zip(text),
+                    document_id: row.try_get("document_id")?,
+                    locator: locator.as_deref().map(parse_locator).transpose()?,
                     embedding: embedding.as_deref().map(decode_vector).transpose()?,
                 })
             })

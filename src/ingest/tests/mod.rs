@@ -60,6 +60,8 @@ async fn pdf_title_falls_back_to_the_file_name_and_content_beats_the_name() {
     let doc = ok("folder/Q3 plan.final.txt", simple_pdf(&[&["Text."]], None)).await;
     assert_eq!(doc.kind, DocKind::Pdf);
     assert_eq!(doc.title, "Q3 plan.final");
+    // A version number is not an extension.
+    assert_eq!(ok("common-licenses/LGPL-2.1", b"Licence text.".to_vec()).await.title, "LGPL-2.1");
 }
 
 #[tokio::test]

@@ -117,7 +117,7 @@ impl Store for PgStore {
         // Vectors are searched in the database, so the log is read without them.
         let rows = retry::retry("changes", self.opts.retry_for, || async {
             Ok(sqlx::query(
-                "SELECT g.seq, g.chunk_id, g.collection, g.op, d.title, k.text
+                "SELECT g.seq, g.chunk_id, g.collection, g.op, d.title, k.text, k.document_id, k.locator
                  FROM changes g LEFT JOIN chunks k ON k.id = g.chunk_id LEFT JOIN documents d ON d.id = k.document_id
                  WHERE g.seq > $1 ORDER BY g.seq LIMIT $2",
             )
@@ -138,12 +138,15 @@ impl Store for PgStore {
                 };
                 let title: Option<String> = row.try_get("title")?;
                 let text: Option<String> = row.try_get("text")?;
+                let locator: Option<String> = row.try_get("locator")?;
                 Ok(Change {
                     seq: row.try_get("seq")?,
                     chunk_id: row.try_get("chunk_id")?,
                     collection: row.try_get("collection")?,
                     op,
                     content: title.zip(text),
+                    document_id: row.try_get("document_id")?,
+                    locator: locator.as_deref().map(parse_locator).transpose()?,
                     embedding: None,
                 })
             })
