@@ -36,6 +36,19 @@ pub fn init_logging(verbose: u8) {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
 }
 
+/// Logging of an extraction worker: warnings and errors (or `RUST_LOG`), without time stamps or
+/// colours, to stderr, which the service relays into its own log.
+pub fn init_worker_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(false)
+        .without_time()
+        .init();
+}
+
 async fn open(config: Config) -> Result<Arc<Rag>> {
     let dir = config.data_dir.display().to_string();
     let rag = Rag::open(config, ModelCheck::Refuse).await.with_context(|| format!("cannot open the data in {dir}"))?;

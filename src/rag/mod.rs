@@ -22,11 +22,13 @@ use footnote_adapter::{ModelWarmup, WarmupReport};
 
 pub use bulk::{BulkInput, INDEX_EVERY};
 pub use error::RagError;
+pub use upload::STAGE_BATCH;
 
 use crate::config::{Config, EmbedPrefixes};
 use crate::index::Indexes;
 use crate::index::vector::HnswParams;
-use crate::ingest::{Chunker, Limits};
+use crate::ingest::pool::PoolSettings;
+use crate::ingest::{Limits, WorkerPool};
 use crate::llm::OllamaClient;
 use crate::store::{META_EMBED_DIMS, META_EMBED_MODEL, Store};
 
@@ -36,8 +38,8 @@ const WARMUP_QUEUE_USER: &str = "\u{0}warmup";
 /// Chunks embedded per back-fill step.
 const BACKFILL_BATCH: i64 = 256;
 
-/// Builds the tokenizer the chunker measures with (a noticeable fraction of a second) on a
-/// blocking thread while the store and indexes open, rather than at the first upload. Once built,
+/// Builds the tokenizer that measures prompts (a noticeable fraction of a second) on a blocking
+/// thread while the store and indexes open, rather than at the first question. Once built,
 /// calling this again costs nothing.
 fn warm_tokenizer() {
     drop(tokio::task::spawn_blocking(|| crate::ingest::count_tokens("")));
@@ -58,7 +60,8 @@ pub struct Rag {
     store: Arc<dyn Store>,
     indexes: Indexes,
     ollama: OllamaClient,
-    chunker: Chunker,
+    /// Reads uploads in worker processes.
+    workers: WorkerPool,
     limits: Limits,
     prefixes: EmbedPrefixes,
     /// The chat model's context window, learned once from `/api/show`.
@@ -91,7 +94,7 @@ impl Rag {
         let indexes = Indexes::open(&cfg.data_dir.join("index"), dims, HnswParams::from(&cfg.retrieval))?;
         let rag = Rag {
             ollama: OllamaClient::new(&cfg.ollama)?,
-            chunker: Chunker::new(cfg.ingest.chunk_tokens, cfg.ingest.chunk_overlap),
+            workers: WorkerPool::new(PoolSettings::from(&cfg.ingest)),
             limits: Limits::from(&cfg.ingest),
             prefixes: cfg.ollama.embed_prefixes(),
             num_ctx: OnceLock::new(),
@@ -119,6 +122,11 @@ impl Rag {
 
     pub fn ollama(&self) -> &OllamaClient {
         &self.ollama
+    }
+
+    /// The extraction workers that read uploads.
+    pub fn workers(&self) -> &WorkerPool {
+        &self.workers
     }
 
     /// Permissions, rate limit, model queue and lifecycle.
