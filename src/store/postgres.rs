@@ -18,6 +18,7 @@
 //! the watermark to be a snapshot instead of a number.
 
 mod retry;
+mod stage;
 mod store_impl;
 mod vectors;
 mod writes;
@@ -162,7 +163,9 @@ impl PgStore {
             );
         }
         retry::retry("migrate", opts.retry_for, || async { Ok(MIGRATOR.run(&pool).await?) }).await?;
-        Ok(PgStore { pool, opts, iterative_scan, instance: format!("{:016x}", rand::random::<u64>()) })
+        let store = PgStore { pool, opts, iterative_scan, instance: format!("{:016x}", rand::random::<u64>()) };
+        retry::retry("clean stages", store.opts.retry_for, || store.clean_stages()).await?;
+        Ok(store)
     }
 
     /// Applies pending migrations (`footnote migrate`); they also run on every start.
