@@ -4,8 +4,10 @@
 //! The adapter cannot reach the core's database through the `footnote-adapter` boundary, and the
 //! facts kept here only matter to the mailbox it reads: which UIDs of which UIDVALIDITY are done,
 //! which Message-IDs were already answered or ingested (the guard against duplicate replies when
-//! a crash comes between replying and flagging, or after a UIDVALIDITY change), and the turns of
-//! each conversation so that a follow-up carries the thread's history.
+//! a crash comes between replying and flagging, or after a UIDVALIDITY change), the mail being
+//! worked on (so that a mail that took the process down is not read again, see
+//! [`InProgress`]), and the turns of each conversation so that a follow-up carries the thread's
+//! history.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -32,6 +34,21 @@ struct Thread {
     last_used: u64,
 }
 
+/// The mail whose work had started and not yet come back: recorded (and fsynced) before the
+/// mail is read, cleared once the core has answered. Found on start, it means the process died
+/// while working on that mail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InProgress {
+    /// The mailbox's UIDVALIDITY when the work started.
+    pub uid_validity: u32,
+    /// The mail's UID.
+    pub uid: u32,
+    /// True once the refusal for a mail that took the process down is being sent: found set on
+    /// start, the refusal itself went wrong, and the mail is only moved aside.
+    #[serde(default)]
+    pub refusing: bool,
+}
+
 /// Everything the state file holds.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Data {
@@ -41,6 +58,9 @@ struct Data {
     floor_uid: u32,
     /// Done UIDs above `floor_uid`.
     handled: BTreeSet<u32>,
+    /// The mail being worked on, if any.
+    #[serde(default)]
+    in_progress: Option<InProgress>,
     /// Message-IDs whose work committed (reply sent), with the time in Unix seconds.
     done: BTreeMap<String, u64>,
     /// Conversations by root Message-ID.
@@ -145,6 +165,29 @@ impl StateStore {
         }
     }
 
+    /// Records that work on a mail starts (save before reading the mail).
+    pub fn begin(&mut self, uid: u32) {
+        let uid_validity = self.data.uid_validity.unwrap_or(0);
+        self.data.in_progress = Some(InProgress { uid_validity, uid, refusing: false });
+    }
+
+    /// The mail whose work was interrupted, if any.
+    pub fn in_progress(&self) -> Option<InProgress> {
+        self.data.in_progress
+    }
+
+    /// Records that the interrupted mail's refusal is being sent.
+    pub fn refusing(&mut self) {
+        if let Some(mail) = self.data.in_progress.as_mut() {
+            mail.refusing = true;
+        }
+    }
+
+    /// Records that the core came back from the mail's work (or that it was dealt with).
+    pub fn end(&mut self) {
+        self.data.in_progress = None;
+    }
+
     /// Whether this Message-ID's work (reply included) has committed.
     pub fn is_done(&self, message_id: &str) -> bool {
         self.data.done.contains_key(message_id)
@@ -208,6 +251,7 @@ mod tests {
         assert_eq!(state.next_uid(), 13);
         state.record_done("a@x");
         state.record_exchange("root@x", ["q@x", "r@x"], "Q?", "A [1]");
+        state.begin(12);
         state.save().unwrap();
 
         let mut again = StateStore::load(&path).unwrap();
@@ -216,6 +260,11 @@ mod tests {
         assert!(again.is_done("a@x"));
         assert_eq!(again.thread_of("r@x").as_deref(), Some("root@x"));
         assert_eq!(again.history("root@x").len(), 2);
+        assert_eq!(again.in_progress(), Some(InProgress { uid_validity: 7, uid: 12, refusing: false }));
+        again.refusing();
+        assert!(again.in_progress().unwrap().refusing);
+        again.end();
+        assert_eq!(again.in_progress(), None);
         assert_eq!(again.open_mailbox(8, 5), MailboxChange::Reset { previous: 7 });
         assert_eq!(again.next_uid(), 1);
         assert!(again.is_done("a@x"), "Message-IDs survive a UIDVALIDITY change");
