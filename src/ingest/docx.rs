@@ -11,6 +11,7 @@ use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
 use super::normalize::{cap, enter_heading, normalize};
+use super::output::too_complex;
 use super::{Ctx, Parsed, Section};
 
 /// Most entries a DOCX may hold (real ones hold a few dozen).
@@ -58,7 +59,8 @@ fn read_entry(
     let mut buf = Vec::with_capacity(usize::try_from(entry.size().min(16 << 20)).unwrap_or(0));
     entry.take(left.saturating_add(1)).read_to_end(&mut buf).map_err(|error| {
         tracing::debug!(%error, entry = name, "cannot unpack DOCX entry");
-        damaged()
+        // The worker's memory limit refused the buffer: the file is too big for it, not broken.
+        if error.kind() == std::io::ErrorKind::OutOfMemory { too_complex() } else { damaged() }
     })?;
     ctx.unpack(buf.len() as u64)?;
     String::from_utf8(buf).map(Some).map_err(|_| damaged())
