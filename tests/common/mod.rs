@@ -10,7 +10,7 @@
 pub mod cli;
 pub mod hostile;
 pub mod pg;
-pub mod process;
+pub mod served;
 
 pub use pg::Backend;
 
