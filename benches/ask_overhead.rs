@@ -80,6 +80,7 @@ async fn overhead(asks: usize) {
     let mut cfg = Config { data_dir: dir.path().to_path_buf(), ..Default::default() };
     cfg.ollama.url = proxy_url;
     cfg.server.listen = "127.0.0.1:0".into();
+    cfg.ingest.worker_program = env!("CARGO_BIN_EXE_footnote").into();
     let running = serve::start(cfg, Options::default()).await.expect("serve starts");
     for (name, text) in DOCS {
         let upload = Upload {

@@ -89,6 +89,8 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
 fn config(data_dir: &Path, ollama: &OllamaDouble) -> Config {
     let mut cfg = Config { data_dir: data_dir.to_path_buf(), ..Default::default() };
     cfg.ollama.url = ollama.url.clone();
+    // Files are read by extraction workers: the footnote binary, not this benchmark.
+    cfg.ingest.worker_program = env!("CARGO_BIN_EXE_footnote").into();
     cfg
 }
 

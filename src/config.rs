@@ -186,13 +186,19 @@ pub struct IngestConfig {
     pub max_pages: u32,
     /// Most attachments read from one email (nested ones included).
     pub max_attachments: usize,
-    /// Longest time spent extracting text from one file.
+    /// Longest time spent extracting text from one file; a worker still at it is killed.
     #[serde(with = "humantime_serde")]
     pub extract_timeout: Duration,
     /// Target chunk size in tokens (cl100k).
     pub chunk_tokens: usize,
     /// Tokens shared by neighbouring chunks.
     pub chunk_overlap: usize,
+    /// Extraction worker processes at most (files beyond wait their turn); 0: one per core.
+    pub workers: usize,
+    /// Address space each extraction worker may use (enforced by the kernel, Linux).
+    pub worker_memory: ByteSize,
+    /// The `footnote` binary started as extraction worker; empty: the running `footnote` itself.
+    pub worker_program: PathBuf,
 }
 
 impl Default for IngestConfig {
@@ -205,6 +211,9 @@ impl Default for IngestConfig {
             extract_timeout: Duration::from_secs(60),
             chunk_tokens: 200,
             chunk_overlap: 30,
+            workers: 0,
+            worker_memory: ByteSize::gib(1),
+            worker_program: PathBuf::new(),
         }
     }
 }

@@ -71,6 +71,10 @@ enum Command {
     Serve,
     /// Apply the database migrations now (they also run on every start).
     Migrate,
+    /// Read files for `serve` and `ingest` in a separate, limited process (started by them; reads
+    /// jobs on stdin, answers on stdout).
+    #[command(name = footnote::ingest::worker::SUBCOMMAND, hide = true)]
+    ExtractWorker,
     /// Measure retrieval quality on a BEIR data set (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv):
     /// nDCG@10, Recall@10, Recall@100 and MRR@10 for BM25, vector and hybrid search. The corpus
     /// goes into a throwaway collection (`--collection`, default `eval:<directory name>`).
@@ -127,6 +131,11 @@ enum EvalWhat {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if matches!(args.command, Command::ExtractWorker) {
+        // No configuration, no runtime: the worker is told everything it needs per file.
+        cli::init_worker_logging();
+        return footnote::ingest::worker::run();
+    }
     // The service logs what it does at info level; one-shot commands only warn.
     let verbose = if matches!(args.command, Command::Serve) { args.verbose.max(1) } else { args.verbose };
     cli::init_logging(verbose);
@@ -158,6 +167,7 @@ fn main() -> ExitCode {
             Command::Doctor => cli::doctor(config).await,
             Command::Serve => cli::serve(config).await,
             Command::Migrate => cli::migrate::migrate(config).await,
+            Command::ExtractWorker => unreachable!("handled before the configuration is loaded"),
             Command::Eval { what: Some(EvalWhat::Citations { file, json, tune, lexical, judge }), .. } => {
                 cli::eval_citations(config, &file, cli::CitationArgs { json, tune, lexical, judge }).await
             }

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use footnote::config::Config;
+use footnote::ingest::{Limits, WorkerPool};
 use footnote::llm::OllamaClient;
 use footnote::rag::{ModelCheck, Rag};
 
@@ -77,6 +78,24 @@ pub async fn doctor(config: Config) -> Result<ExitCode> {
     };
     match opened {
         Ok(rag) => {
+            let limits = Limits::from(&config.ingest);
+            let chunking = (config.ingest.chunk_tokens, config.ingest.chunk_overlap);
+            let probe = b"Footnote doctor reads this line in an extraction worker.".to_vec();
+            match rag.workers().read("doctor.txt", None, probe, &limits, chunking).await {
+                Ok(_) if WorkerPool::KERNEL_LIMITS => r.ok(&format!(
+                    "files are read by extraction workers ({} at most, {} of memory each, enforced by the kernel)",
+                    rag.workers().size(),
+                    config.ingest.worker_memory.display().iec()
+                )),
+                Ok(_) => r.ok(&format!(
+                    "files are read by extraction workers ({} at most; this platform sets no memory or CPU limits on them)",
+                    rag.workers().size()
+                )),
+                Err(_) => r.bad(
+                    "the extraction workers do not start (see the log above), so no file can be added",
+                    "set ingest.worker_program to the footnote binary",
+                ),
+            }
             let status = rag.status(None).await?;
             r.ok(&format!("database opens: {} documents, {} chunks", status.documents, status.chunks));
             if let Some(holder) = rag.indexes().holder() {

@@ -45,6 +45,19 @@ pub fn init_logging(verbose: u8) {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
 }
 
+/// Logging of an extraction worker: warnings and errors (or `RUST_LOG`), without time stamps or
+/// colours, to stderr, which the service relays into its own log.
+pub fn init_worker_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(false)
+        .without_time()
+        .init();
+}
+
 /// Opens the core for `command`: as the keeper of the indexes when nobody else is, else
 /// read-only beside the process that keeps them, once that process has indexed everything
 /// stored so far.

@@ -133,6 +133,12 @@ impl Config {
         if i.max_file_size.as_u64() == 0 || i.max_pages == 0 || i.extract_timeout.is_zero() {
             p.push("ingest.max_file_size, ingest.max_pages and ingest.extract_timeout must be above zero".into());
         }
+        if i.workers > 256 {
+            p.push("ingest.workers must be at most 256 (0: one per core)".into());
+        }
+        if i.worker_memory.as_u64() < 128 * 1024 * 1024 {
+            p.push("ingest.worker_memory must be at least 128 MiB".into());
+        }
         let r = &self.retrieval;
         if r.bm25_top_k == 0 && r.vector_top_k == 0 {
             p.push("retrieval.bm25_top_k and retrieval.vector_top_k cannot both be 0".into());

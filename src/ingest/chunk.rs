@@ -5,6 +5,7 @@
 use std::sync::{Arc, LazyLock};
 
 use footnote_adapter::Locator;
+use serde::{Deserialize, Serialize};
 use text_splitter::{ChunkConfig, MarkdownSplitter, TextSplitter};
 use tiktoken_rs::CoreBPE;
 
@@ -20,7 +21,7 @@ pub fn count_tokens(text: &str) -> usize {
 }
 
 /// One chunk to store: its text, where it stands, and its size in tokens.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkDraft {
     /// The chunk's text, trimmed; never empty.
     pub text: String,

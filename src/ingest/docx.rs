@@ -10,7 +10,8 @@ use footnote_adapter::{IngestError, Locator};
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
-use super::normalize::{normalize, one_line};
+use super::normalize::{cap, enter_heading, normalize};
+use super::output::too_complex;
 use super::{Ctx, Parsed, Section};
 
 /// Most entries a DOCX may hold (real ones hold a few dozen).
@@ -28,7 +29,7 @@ pub(super) fn extract(ctx: &Ctx, bytes: &[u8]) -> Result<Parsed, IngestError> {
         None => HashMap::new(),
     };
     let title = read_entry(ctx, &mut archive, "docProps/core.xml")?.and_then(|xml| core_title(&xml));
-    let sections = body_sections(ctx, &document, &styles)?;
+    let sections = body_sections(&document, &styles)?;
     Ok(Parsed { title, sections, pages: None })
 }
 
@@ -58,7 +59,8 @@ fn read_entry(
     let mut buf = Vec::with_capacity(usize::try_from(entry.size().min(16 << 20)).unwrap_or(0));
     entry.take(left.saturating_add(1)).read_to_end(&mut buf).map_err(|error| {
         tracing::debug!(%error, entry = name, "cannot unpack DOCX entry");
-        damaged()
+        // The worker's memory limit refused the buffer: the file is too big for it, not broken.
+        if error.kind() == std::io::ErrorKind::OutOfMemory { too_complex() } else { damaged() }
     })?;
     ctx.unpack(buf.len() as u64)?;
     String::from_utf8(buf).map(Some).map_err(|_| damaged())
@@ -108,7 +110,7 @@ fn level_from_name(name: &str) -> Option<usize> {
 }
 
 /// The paragraphs of `word/document.xml`, cut into sections at heading paragraphs.
-fn body_sections(ctx: &Ctx, xml: &str, styles: &HashMap<String, usize>) -> Result<Vec<Section>, IngestError> {
+fn body_sections(xml: &str, styles: &HashMap<String, usize>) -> Result<Vec<Section>, IngestError> {
     let mut reader = Reader::from_str(xml);
     let mut sections = Vec::new();
     let mut path: Vec<(usize, String)> = Vec::new();
@@ -117,12 +119,7 @@ fn body_sections(ctx: &Ctx, xml: &str, styles: &HashMap<String, usize>) -> Resul
     let mut level: Option<usize> = None;
     let mut in_text = false;
     let mut skip_depth = 0usize; // inside deleted text or field instructions
-    let mut events = 0u64;
     loop {
-        events += 1;
-        if events.is_multiple_of(50_000) {
-            ctx.check()?;
-        }
         let event = reader.read_event().map_err(|error| {
             tracing::debug!(%error, "bad XML in word/document.xml");
             damaged()
@@ -161,12 +158,9 @@ fn body_sections(ctx: &Ctx, xml: &str, styles: &HashMap<String, usize>) -> Resul
                 b"delText" | b"instrText" => skip_depth = skip_depth.saturating_sub(1),
                 b"p" => {
                     match level {
-                        Some(level) if !one_line(&paragraph).is_empty() => {
+                        Some(level) if !cap(&paragraph).is_empty() => {
                             flush(&mut sections, &mut body, &path);
-                            while path.last().is_some_and(|(l, _)| *l >= level) {
-                                path.pop();
-                            }
-                            path.push((level, one_line(&paragraph)));
+                            enter_heading(&mut path, level, cap(&paragraph));
                         }
                         _ => {
                             body.push_str(&paragraph);
@@ -226,7 +220,7 @@ fn core_title(xml: &str) -> Option<String> {
             _ => {}
         }
     }
-    let title = one_line(&title);
+    let title = cap(&title);
     (!title.is_empty()).then_some(title)
 }
 

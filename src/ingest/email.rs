@@ -13,7 +13,7 @@
 use footnote_adapter::{IngestError, Locator};
 use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 
-use super::normalize::{normalize, one_line};
+use super::normalize::{cap, normalize};
 use super::{Ctx, Parsed, Section, extract_any, html};
 
 /// Deepest nesting of forwarded messages read; deeper ones are skipped.
@@ -27,13 +27,13 @@ pub(super) fn extract(ctx: &Ctx, bytes: &[u8], depth: usize) -> Result<Parsed, I
     let message = MessageParser::default()
         .parse(bytes)
         .ok_or_else(|| IngestError::Unreadable("it is not an email I can read".into()))?;
-    let title = message.subject().map(one_line);
+    let title = message.subject().map(cap);
     let sections = read_message(ctx, &message, depth)?;
     Ok(Parsed { title, sections, pages: None })
 }
 
 fn read_message(ctx: &Ctx, message: &Message<'_>, depth: usize) -> Result<Vec<Section>, IngestError> {
-    let subject = message.subject().map(one_line).filter(|s| !s.is_empty());
+    let subject = message.subject().map(cap).filter(|s| !s.is_empty());
     let date = message.date().filter(|d| d.is_valid()).map(|d| d.to_rfc3339());
     let stamp = |mut locator: Locator| {
         if locator.subject.is_none() {
@@ -51,7 +51,6 @@ fn read_message(ctx: &Ctx, message: &Message<'_>, depth: usize) -> Result<Vec<Se
     }
 
     for (n, &id) in message.attachments.iter().enumerate() {
-        ctx.check()?;
         let Some(part) = message.parts.get(id as usize) else {
             continue;
         };
@@ -85,7 +84,7 @@ fn read_message(ctx: &Ctx, message: &Message<'_>, depth: usize) -> Result<Vec<Se
         match found {
             Ok(found) => sections.extend(found.into_iter().map(|mut section| {
                 section.locator.attachment = Some(match section.locator.attachment.take() {
-                    Some(inner) => format!("{name} › {inner}"),
+                    Some(inner) => cap(&format!("{name} › {inner}")),
                     None => name.clone(),
                 });
                 section.locator = stamp(section.locator);
@@ -131,9 +130,9 @@ fn body_text(message: &Message<'_>) -> Result<String, IngestError> {
 
 /// The attachment's file name, else the forwarded message's subject, else "attachment N".
 fn attachment_name(declared: Option<&str>, body: &PartType<'_>, n: usize) -> String {
-    let declared = declared.map(one_line).filter(|s| !s.is_empty());
+    let declared = declared.map(cap).filter(|s| !s.is_empty());
     let subject = match body {
-        PartType::Message(nested) => nested.subject().map(one_line).filter(|s| !s.is_empty()),
+        PartType::Message(nested) => nested.subject().map(cap).filter(|s| !s.is_empty()),
         _ => None,
     };
     declared

@@ -4,7 +4,7 @@
 
 use footnote_adapter::{IngestError, Locator};
 
-use super::normalize::{decode, normalize, one_line};
+use super::normalize::{cap, decode, enter_heading, normalize};
 use super::{Parsed, Section};
 
 /// Width handed to html2text: wide enough that it never wraps a paragraph.
@@ -65,10 +65,7 @@ fn sections(rendered: &str) -> Parsed {
         if level == 1 && parsed.title.is_none() {
             parsed.title = Some(heading.clone());
         }
-        while path.last().is_some_and(|(l, _)| *l >= level) {
-            path.pop();
-        }
-        path.push((level, heading));
+        enter_heading(&mut path, level, heading);
     }
     push(&mut parsed.sections, &body, &path);
     parsed
@@ -88,7 +85,7 @@ fn heading_line(line: &str) -> Option<(usize, String)> {
     if !(1..=6).contains(&level) {
         return None;
     }
-    let text = one_line(line[level..].strip_prefix(' ')?);
+    let text = cap(line[level..].strip_prefix(' ')?);
     (!text.is_empty()).then_some((level, text))
 }
 
@@ -104,7 +101,7 @@ fn title_tag(source: &str) -> Option<String> {
         .allow_width_overflow()
         .string_from_read(format!("<p>{raw}</p>").as_bytes(), RENDER_WIDTH)
         .ok()?;
-    let title = one_line(&decoded);
+    let title = cap(&decoded);
     (!title.is_empty()).then_some(title)
 }
 

@@ -1,10 +1,17 @@
 //! Turning an uploaded file into text: type sniffing, extraction under limits, and chunking.
 //!
-//! [`extract`] sniffs the file type (content first, then the name, then the MIME hint), reads
-//! the text on a blocking thread under a time limit and returns it as [`Section`]s, each with a
-//! [`Locator`] (page, heading path, email attachment, subject and date). [`Chunker`] cuts the
-//! sections into token-sized [`ChunkDraft`]s that never span two sections, so every chunk's
-//! locator is exact.
+//! [`extract`] sniffs the file type (content first, then the name, then the MIME hint) and reads
+//! the text as [`Section`]s, each with a [`Locator`] (page, heading path, email attachment,
+//! subject and date). [`Chunker`] cuts the sections into token-sized [`ChunkDraft`]s that never
+//! span two sections, so every chunk's locator is exact. [`read_file`] does both and checks the
+//! result's size: it is the job of an extraction worker.
+//!
+//! The parsers run on untrusted bytes, and no in-process guard stops a stack overflow or an
+//! allocation storm: the service never calls them in its own process. [`pool::WorkerPool`] runs
+//! them in worker processes ([`worker`]) under kernel limits and kills a worker that crashes or
+//! runs too long. The extractors still bound what they decompress and copy (defence in depth):
+//! every decompression reads through the unpacked-size budget, and titles, headings, subjects and
+//! attachment names are capped in length and depth ([`normalize::cap`]).
 //!
 //! Every refusal is an [`IngestError`] whose text tells a chat user what was wrong with the file.
 
@@ -14,25 +21,30 @@ mod docx;
 mod email;
 mod html;
 mod normalize;
+mod output;
 mod pdf;
+pub mod pool;
+mod protocol;
 mod sniff;
 mod text;
+pub mod worker;
 
 #[cfg(test)]
 mod tests;
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use footnote_adapter::{IngestError, Locator};
+use serde::{Deserialize, Serialize};
 
 pub use chunk::{ChunkDraft, Chunker, count_tokens};
+pub use output::{Chunked, read_file};
+pub use pool::WorkerPool;
 
 /// How much work one file may cost.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
     /// Largest file accepted, in bytes.
     pub max_file_size: u64,
@@ -43,7 +55,8 @@ pub struct Limits {
     pub max_pages: u32,
     /// Most attachments read from one email, nested ones included.
     pub max_attachments: usize,
-    /// Longest time spent extracting text from one file.
+    /// Longest time spent extracting text from one file (enforced by the worker pool, which
+    /// kills a worker that runs past it).
     pub extract_timeout: Duration,
 }
 
@@ -67,7 +80,8 @@ impl Default for Limits {
 }
 
 /// The kinds of file Footnote reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DocKind {
     /// Plain text (UTF-8, or UTF-8/UTF-16 with a byte-order mark).
     Text,
@@ -122,15 +136,11 @@ pub struct Extracted {
 }
 
 /// Sniffs the type (content first via magic bytes/structure, then extension, then the mime
-/// hint), extracts on a blocking thread under `limits.extract_timeout`, catches panics from
-/// parser crates (pdf-extract/lopdf panic on some broken files) and turns them into
-/// [`IngestError::Unreadable`].
-pub async fn extract(
-    file_name: &str,
-    mime: Option<&str>,
-    bytes: Vec<u8>,
-    limits: &Limits,
-) -> Result<Extracted, IngestError> {
+/// hint) and extracts the text, in this process and on this thread. Panics from parser crates
+/// (pdf-extract/lopdf panic on some broken files) become [`IngestError::Unreadable`]; a stack
+/// overflow or an exhausted memory cannot be caught, which is why the service calls this only
+/// inside an extraction worker ([`pool::WorkerPool`]).
+pub fn extract(file_name: &str, mime: Option<&str>, bytes: &[u8], limits: &Limits) -> Result<Extracted, IngestError> {
     if bytes.len() as u64 > limits.max_file_size {
         return Err(IngestError::TooLarge(format!(
             "it is {} and the limit is {}",
@@ -138,39 +148,8 @@ pub async fn extract(
             megabytes(limits.max_file_size)
         )));
     }
-    let cancelled = Arc::new(AtomicBool::new(false));
-    let job = {
-        let cancelled = Arc::clone(&cancelled);
-        let limits = limits.clone();
-        let file_name = file_name.to_owned();
-        let mime = mime.map(str::to_owned);
-        tokio::task::spawn_blocking(move || {
-            let ctx = Ctx::new(limits, cancelled);
-            extract_blocking(&ctx, &file_name, mime.as_deref(), &bytes)
-        })
-    };
-    let outcome = match tokio::time::timeout(limits.extract_timeout, job).await {
-        Ok(Ok(result)) => result,
-        Ok(Err(join_error)) if join_error.is_panic() => Err(damaged()),
-        Ok(Err(join_error)) => {
-            tracing::error!(file = file_name, error = %join_error, "the extraction task was cancelled");
-            Err(IngestError::Internal)
-        }
-        Err(_elapsed) => {
-            // The blocking thread cannot be killed: tell it to stop at its next checkpoint.
-            cancelled.store(true, Ordering::Relaxed);
-            Err(IngestError::Timeout)
-        }
-    };
-    if let Err(error) = &outcome {
-        tracing::info!(file = file_name, %error, "file refused");
-    }
-    outcome
-}
-
-/// The synchronous core of [`extract`], with panics caught.
-fn extract_blocking(ctx: &Ctx, file_name: &str, mime: Option<&str>, bytes: &[u8]) -> Result<Extracted, IngestError> {
-    match catch_unwind(AssertUnwindSafe(|| extract_any(ctx, file_name, mime, bytes, 0))) {
+    let ctx = Ctx::new(limits.clone());
+    let outcome = match catch_unwind(AssertUnwindSafe(|| extract_any(&ctx, file_name, mime, bytes, 0))) {
         Ok(result) => result,
         Err(panic) => {
             let what = panic
@@ -181,7 +160,11 @@ fn extract_blocking(ctx: &Ctx, file_name: &str, mime: Option<&str>, bytes: &[u8]
             tracing::warn!(file = file_name, panic = what, "a parser panicked on this file");
             Err(damaged())
         }
+    };
+    if let Err(error) = &outcome {
+        tracing::info!(file = file_name, %error, "file refused");
     }
+    outcome
 }
 
 /// Sniffs and extracts one file or email attachment; `depth` counts enclosing emails.
@@ -192,7 +175,6 @@ fn extract_any(
     bytes: &[u8],
     depth: usize,
 ) -> Result<Extracted, IngestError> {
-    ctx.check()?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(IngestError::Empty);
     }
@@ -214,7 +196,7 @@ fn extract_any(
         });
     }
     let title =
-        parsed.title.map(|t| normalize::one_line(&t)).filter(|t| !t.is_empty()).unwrap_or_else(|| file_stem(file_name));
+        parsed.title.map(|t| normalize::cap(&t)).filter(|t| !t.is_empty()).unwrap_or_else(|| file_stem(file_name));
     Ok(Extracted { title, kind, sections, pages: parsed.pages })
 }
 
@@ -227,23 +209,17 @@ struct Parsed {
     pages: Option<u32>,
 }
 
-/// Per-file state shared by the extractors: the limits, the timeout flag and the budgets that
-/// nested content (DOCX inside an email inside an email) draws from.
+/// Per-file state shared by the extractors: the limits and the budgets that nested content
+/// (DOCX inside an email inside an email) draws from.
 struct Ctx {
     limits: Limits,
-    cancelled: Arc<AtomicBool>,
     unpacked: Cell<u64>,
     attachments: Cell<usize>,
 }
 
 impl Ctx {
-    fn new(limits: Limits, cancelled: Arc<AtomicBool>) -> Self {
-        Ctx { limits, cancelled, unpacked: Cell::new(0), attachments: Cell::new(0) }
-    }
-
-    /// Stops work once [`extract`] has given up waiting.
-    fn check(&self) -> Result<(), IngestError> {
-        if self.cancelled.load(Ordering::Relaxed) { Err(IngestError::Timeout) } else { Ok(()) }
+    fn new(limits: Limits) -> Self {
+        Ctx { limits, unpacked: Cell::new(0), attachments: Cell::new(0) }
     }
 
     /// Bytes that may still be unpacked.
@@ -310,7 +286,7 @@ fn file_stem(file_name: &str) -> String {
         Some((stem, _)) if !stem.trim().is_empty() => stem,
         _ => base,
     };
-    let stem = normalize::one_line(stem);
+    let stem = normalize::cap(stem);
     if stem.is_empty() { "document".into() } else { stem }
 }
 

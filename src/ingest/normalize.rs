@@ -1,5 +1,5 @@
-//! Text decoding (UTF-8, or UTF-8/UTF-16 with a byte-order mark) and whitespace clean-up shared
-//! by all extractors.
+//! Text decoding (UTF-8, or UTF-8/UTF-16 with a byte-order mark), whitespace clean-up, and the
+//! caps on titles, headings, subjects and attachment names shared by all extractors.
 
 use footnote_adapter::IngestError;
 
@@ -107,6 +107,39 @@ fn is_invisible(c: char) -> bool {
     matches!(c, '\u{FEFF}' | '\u{00AD}' | '\u{200B}')
 }
 
+/// Longest title, heading, subject or attachment name kept, in characters. Headings are copied
+/// into the locator of every chunk below them, so an unbounded one would be copied thousands of
+/// times.
+pub(super) const MAX_LABEL_CHARS: usize = 200;
+/// Deepest heading path kept: a heading below it replaces the deepest one kept.
+pub(super) const MAX_HEADING_DEPTH: usize = 6;
+
+/// A title, heading, subject or name on one clean line, cut to at most [`MAX_LABEL_CHARS`]
+/// characters (the last one then `…`).
+pub(super) fn cap(text: &str) -> String {
+    let mut line = one_line(text);
+    if line.chars().nth(MAX_LABEL_CHARS).is_some()
+        && let Some((cut, _)) = line.char_indices().nth(MAX_LABEL_CHARS - 1)
+    {
+        line.truncate(cut);
+        line.truncate(line.trim_end().len());
+        line.push('…');
+    }
+    line
+}
+
+/// Enters a heading of `level` in a heading path: headings at its level or below end, and the
+/// path never grows past [`MAX_HEADING_DEPTH`].
+pub(super) fn enter_heading<L: PartialOrd>(path: &mut Vec<(L, String)>, level: L, heading: String) {
+    while path.last().is_some_and(|(l, _)| *l >= level) {
+        path.pop();
+    }
+    if path.len() >= MAX_HEADING_DEPTH {
+        path.pop();
+    }
+    path.push((level, heading));
+}
+
 /// Squeezes a title or name onto one clean line.
 pub(super) fn one_line(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -141,6 +174,26 @@ mod tests {
         assert_eq!(decode(b"\xFE\xFF\0h\0i").ok(), Some("hi".to_owned()));
         assert_eq!(decode(b"caf\xE9"), Err(IngestError::Unreadable("it is not valid UTF-8 text".into())));
         assert!(matches!(decode(b"\xFF\xFEh"), Err(IngestError::Unreadable(m)) if m.contains("UTF-16")));
+    }
+
+    #[test]
+    fn labels_and_heading_paths_are_capped() {
+        let long = "word ".repeat(10_000);
+        let capped = cap(&long);
+        assert!(capped.chars().count() <= MAX_LABEL_CHARS);
+        assert!(capped.ends_with("word…") || capped.ends_with("wor…"), "{capped}");
+        let exact = "x".repeat(MAX_LABEL_CHARS);
+        assert_eq!(cap(&exact), exact);
+        assert_eq!(cap(&format!("{exact}y")).chars().count(), MAX_LABEL_CHARS);
+        assert_eq!(cap("  short\n title "), "short title");
+        let mut path = Vec::new();
+        for level in 1..=9 {
+            enter_heading(&mut path, level, format!("H{level}"));
+        }
+        let names: Vec<&str> = path.iter().map(|(_, h)| h.as_str()).collect();
+        assert_eq!(names, ["H1", "H2", "H3", "H4", "H5", "H9"]);
+        enter_heading(&mut path, 2, "B".into());
+        assert_eq!(path.len(), 2);
     }
 
     #[test]

@@ -1,24 +1,40 @@
 //! PDF files: one section per page (`locator.page`), read with lopdf and pdf-extract. Pages
 //! that make the parser fail or panic are skipped; a PDF where no page can be read, an
 //! encrypted PDF or one over `max_pages` is refused.
+//!
+//! lopdf and pdf-extract decompress streams without a size limit, and a stream may chain
+//! filters (`[/FlateDecode /FlateDecode]`) so that a few kilobytes unpack to gigabytes. While
+//! the document loads, every stream that text extraction may decode (all but images) is first
+//! decoded here through the unpacked-size budget ([`bounded`]); a PDF over the budget is refused
+//! before anything decodes it for real.
+
+mod bounded;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use footnote_adapter::{IngestError, Locator};
-use lopdf::{Document, Object};
+use lopdf::{Document, LoadOptions, Object};
 
-use super::normalize::{normalize, one_line};
+use super::normalize::{cap, normalize};
 use super::{Ctx, Parsed, Section};
 
 /// A PDF file.
 pub(super) fn extract(ctx: &Ctx, bytes: &[u8]) -> Result<Parsed, IngestError> {
-    let doc = match catch_unwind(|| Document::load_mem(bytes)) {
-        Ok(Ok(doc)) => doc,
-        Ok(Err(error)) => {
+    let options = LoadOptions { filter: Some(bounded::check_stream), ..LoadOptions::default() };
+    let budget = bounded::Budget::start(ctx.unpacked_left());
+    let loaded = catch_unwind(|| Document::load_mem_with_options(bytes, options));
+    let unpacked = budget.finish();
+    let doc = match (loaded, unpacked) {
+        (_, Err(())) => return Err(ctx.too_much_unpacked()),
+        (Ok(Ok(doc)), Ok(used)) => {
+            ctx.unpack(used)?;
+            doc
+        }
+        (Ok(Err(error)), _) => {
             tracing::debug!(%error, "lopdf could not load the PDF");
             return Err(IngestError::Unreadable("the PDF is damaged or incomplete".into()));
         }
-        Err(_) => {
+        (Err(_), _) => {
             return Err(IngestError::Unreadable("the PDF is damaged or incomplete".into()));
         }
     };
@@ -42,7 +58,6 @@ pub(super) fn extract(ctx: &Ctx, bytes: &[u8]) -> Result<Parsed, IngestError> {
     let mut sections = Vec::new();
     let mut failed = 0;
     for &number in pages.keys() {
-        ctx.check()?;
         match page_text(&doc, number) {
             Some(text) => {
                 let text = normalize(&text, false);
@@ -91,7 +106,7 @@ fn info_title(doc: &Document) -> Option<String> {
         _ => return None,
     };
     let title = lopdf::decode_text_string(info.get(b"Title").ok()?).ok()?;
-    let title = one_line(&title);
+    let title = cap(&title);
     let useless = title.is_empty() || title.eq_ignore_ascii_case("untitled");
     (!useless).then_some(title)
 }

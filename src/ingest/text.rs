@@ -5,7 +5,7 @@
 use footnote_adapter::{IngestError, Locator};
 use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
-use super::normalize::{decode, normalize};
+use super::normalize::{cap, decode, enter_heading, normalize};
 use super::{Parsed, Section};
 
 /// A plain UTF-8 (or BOM-marked UTF-16) text file: one section.
@@ -47,15 +47,16 @@ fn markdown_sections(source: &str) -> Parsed {
             }
             Event::End(TagEnd::Heading(_)) => {
                 if let Some((level, _, text)) = heading.take() {
-                    let text = super::normalize::one_line(&text);
+                    let text = cap(&text);
                     if level == HeadingLevel::H1 && first_h1.is_none() && !text.is_empty() {
                         first_h1 = Some(text.clone());
                     }
-                    while path.last().is_some_and(|(l, _)| *l >= level) {
-                        path.pop();
-                    }
-                    if !text.is_empty() {
-                        path.push((level, text));
+                    if text.is_empty() {
+                        while path.last().is_some_and(|(l, _)| *l >= level) {
+                            path.pop();
+                        }
+                    } else {
+                        enter_heading(&mut path, level, text);
                     }
                 }
                 body_start = range.end;
@@ -72,7 +73,10 @@ fn markdown_sections(source: &str) -> Parsed {
                 front_title = front_title.or_else(|| front_matter_title(&text));
             }
             Event::Text(text) | Event::Code(text) => {
-                if let Some((_, _, heading_text)) = heading.as_mut() {
+                // Only the start of a heading is kept (see `cap`): a huge one is not copied whole.
+                if let Some((_, _, heading_text)) = heading.as_mut()
+                    && heading_text.len() < 4 * super::normalize::MAX_LABEL_CHARS
+                {
                     heading_text.push_str(&text);
                 }
             }
@@ -101,8 +105,8 @@ fn push_section(sections: &mut Vec<Section>, raw: &str, path: &[(HeadingLevel, S
 fn front_matter_title(yaml: &str) -> Option<String> {
     yaml.lines().find_map(|line| {
         let value = line.strip_prefix("title:")?.trim();
-        let value = value.trim_matches(|c| c == '"' || c == '\'').trim();
-        (!value.is_empty()).then(|| value.to_owned())
+        let value = cap(value.trim_matches(|c| c == '"' || c == '\''));
+        (!value.is_empty()).then_some(value)
     })
 }
 

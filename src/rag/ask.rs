@@ -111,7 +111,8 @@ impl Rag {
                 .sum::<usize>()
             + 64;
         let budget = (num_ctx as usize).saturating_sub(self.cfg.answer.reserve_tokens as usize + fixed);
-        let sources = retrieval::pack(candidates.clone(), budget, self.cfg.retrieval.max_sources);
+        let header = |n: usize, source: &Source| count_tokens(&prompt::source_header(n, source));
+        let sources = retrieval::pack(candidates.clone(), budget, self.cfg.retrieval.max_sources, header);
         if sources.is_empty() {
             return Err(AskError::Invalid("the question is too long for the model's context window".into()));
         }

@@ -4,8 +4,8 @@
 //! indexed, and sends a small file's chunks as one small embed call. Here three stages run
 //! concurrently, joined by bounded channels:
 //!
-//! 1. *prepare*: the next [`PREPARE_AHEAD`] uploads are checked, extracted and chunked (on
-//!    blocking threads) while earlier ones embed;
+//! 1. *prepare*: the next [`PREPARE_AHEAD`] uploads are checked, extracted and chunked (in the
+//!    extraction workers, as many at once as there are workers) while earlier ones embed;
 //! 2. *pack*: the chunks of consecutive documents go into one queue that is cut into full
 //!    `embed_batch_size` batches, up to `embed_parallelism` requests in flight; a partial batch
 //!    goes out only when a request slot is free and no further chunk is ready;
@@ -34,7 +34,8 @@ use tokio_util::sync::CancellationToken;
 use super::upload::{Preparation, Prepared};
 use super::{Rag, RagError, error};
 
-/// Uploads prepared concurrently ahead of the embedder.
+/// Uploads prepared concurrently ahead of the embedder (more when there are more extraction
+/// workers).
 const PREPARE_AHEAD: usize = 4;
 /// Capacity of the channels between stages (documents or batches).
 const QUEUED: usize = 64;
@@ -77,6 +78,7 @@ impl Rag {
         let (prepared_tx, prepared_rx) = mpsc::channel(QUEUED);
         let (packed_tx, packed_rx) = mpsc::channel(QUEUED);
         let (results_tx, results_rx) = mpsc::channel(QUEUED);
+        self.workers.warm();
         let tracker = self.gate.tracker();
         tracker.spawn(prepare_all(self.clone(), collection.to_owned(), uploads, prepared_tx));
         tracker.spawn(pack(self.clone(), prepared_rx, packed_tx));
@@ -101,7 +103,7 @@ where
                 }
             }
         })
-        .buffered(PREPARE_AHEAD);
+        .buffered(rag.workers.size().max(PREPARE_AHEAD));
     let mut prepared = std::pin::pin!(prepared);
     while let Some(p) = prepared.next().await {
         if tx.send(p).await.is_err() {
@@ -171,7 +173,7 @@ async fn pack(rag: Arc<Rag>, mut rx: mpsc::Receiver<Preparation>, tx: mpsc::Send
 async fn forward(rag: &Rag, p: Preparation, queue: &mut VecDeque<String>, tx: &mpsc::Sender<Packed>) -> bool {
     let packed = match p {
         Preparation::Ready(doc) => {
-            let title = &doc.extracted.title;
+            let title = &doc.title;
             queue.extend(doc.drafts.iter().map(|d| rag.embedding_input(title, &d.locator, &d.text)));
             Packed::Doc(doc)
         }

@@ -26,13 +26,15 @@ use footnote_adapter::{Locator, ModelWarmup, WarmupReport};
 pub use bulk::{BulkInput, INDEX_EVERY};
 pub use error::RagError;
 pub use sync::Settled;
+pub use upload::STAGE_BATCH;
 
 use crate::config::{Config, EmbedPrefixes};
 use crate::index::bm25::Bm25Error;
 use crate::index::lock::Access;
 use crate::index::vector::HnswParams;
 use crate::index::{IndexError, Indexes};
-use crate::ingest::{Chunker, Limits, context};
+use crate::ingest::pool::PoolSettings;
+use crate::ingest::{Limits, WorkerPool, context};
 use crate::llm::{OllamaClient, OllamaError};
 use crate::retrieval::rerank::{ChatReranker, Reranker};
 use crate::store::{ChunkRow, META_EMBED_DIMS, META_EMBED_INPUT, META_EMBED_MODEL, Store};
@@ -58,8 +60,8 @@ fn rejects_input(e: &OllamaError) -> bool {
     )
 }
 
-/// Builds the tokenizer the chunker measures with (a noticeable fraction of a second) on a
-/// blocking thread while the store and indexes open, rather than at the first upload. Once built,
+/// Builds the tokenizer that measures prompts (a noticeable fraction of a second) on a blocking
+/// thread while the store and indexes open, rather than at the first question. Once built,
 /// calling this again costs nothing.
 fn warm_tokenizer() {
     drop(tokio::task::spawn_blocking(|| crate::ingest::count_tokens("")));
@@ -101,7 +103,8 @@ pub struct Rag {
     store: Arc<dyn Store>,
     indexes: Indexes,
     ollama: OllamaClient,
-    chunker: Chunker,
+    /// Reads uploads in worker processes.
+    workers: WorkerPool,
     limits: Limits,
     prefixes: EmbedPrefixes,
     /// The chat model's context window, learned once from `/api/show`.
@@ -177,7 +180,7 @@ impl Rag {
         let indexes = Self::open_indexes(&cfg, dims, access).await?;
         let rag = Rag {
             ollama: OllamaClient::new(&cfg.ollama)?,
-            chunker: Chunker::new(cfg.ingest.chunk_tokens, cfg.ingest.chunk_overlap),
+            workers: WorkerPool::new(PoolSettings::from(&cfg.ingest)),
             limits: Limits::from(&cfg.ingest),
             prefixes: cfg.ollama.embed_prefixes(),
             num_ctx: OnceLock::new(),
@@ -234,6 +237,11 @@ impl Rag {
 
     pub fn ollama(&self) -> &OllamaClient {
         &self.ollama
+    }
+
+    /// The extraction workers that read uploads.
+    pub fn workers(&self) -> &WorkerPool {
+        &self.workers
     }
 
     /// Permissions, rate limit, model queue and lifecycle.

@@ -105,15 +105,22 @@ pub async fn retrieve(
 
 /// Keeps the best sources that fit in `budget_tokens` (at most `max_sources`), best first. A
 /// source that does not fit is skipped so that a smaller one after it can still be used.
-pub fn pack(sources: Vec<Source>, budget_tokens: usize, max_sources: usize) -> Vec<Source> {
+/// `header_tokens(n, source)` is what the source's header costs when it is source `n` (its
+/// title and locator line, which can be long); the text's own tokens and the separating line
+/// breaks are added to it.
+pub fn pack(
+    sources: Vec<Source>,
+    budget_tokens: usize,
+    max_sources: usize,
+    header_tokens: impl Fn(usize, &Source) -> usize,
+) -> Vec<Source> {
     let mut used = 0usize;
     let mut out = Vec::new();
     for source in sources {
         if out.len() >= max_sources {
             break;
         }
-        // Title, locator line and separators cost a few tokens more than the text.
-        let cost = source.chunk.tokens as usize + 24;
+        let cost = header_tokens(out.len() + 1, &source) + source.chunk.tokens as usize + 3;
         if used + cost <= budget_tokens {
             used += cost;
             out.push(source);
@@ -148,9 +155,18 @@ mod tests {
     #[test]
     fn pack_respects_budget_and_count() {
         let sources = vec![source(1, 100), source(2, 500), source(3, 100), source(4, 100)];
-        let packed = pack(sources.clone(), 300, 10);
+        let packed = pack(sources.clone(), 300, 10, |_, _| 21);
         assert_eq!(packed.iter().map(|s| s.chunk.id).collect::<Vec<_>>(), vec![1, 3]);
-        let packed = pack(sources, 10_000, 2);
+        let packed = pack(sources, 10_000, 2, |_, _| 21);
         assert_eq!(packed.iter().map(|s| s.chunk.id).collect::<Vec<_>>(), vec![1, 2]);
+    }
+
+    #[test]
+    fn pack_counts_each_header_as_it_is() {
+        // The second source's header is long (a long title or heading path): it no longer fits.
+        let sources = vec![source(1, 100), source(2, 100), source(3, 100)];
+        let header = |n: usize, s: &Source| if s.chunk.id == 2 { 150 } else { n };
+        let packed = pack(sources, 320, 10, header);
+        assert_eq!(packed.iter().map(|s| s.chunk.id).collect::<Vec<_>>(), vec![1, 3]);
     }
 }

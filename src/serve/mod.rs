@@ -96,6 +96,8 @@ pub async fn start(cfg: Config, options: Options) -> anyhow::Result<Running> {
     let shutdown = CancellationToken::new();
     let stop_rest = CancellationToken::new();
     let tracker = TaskTracker::new();
+    // The extraction workers start now, not with the first upload.
+    rag.workers().warm();
     background::spawn_warmup(&tracker, rag.clone());
     if cfg.server.keep_warm {
         background::spawn_keep_warm(&tracker, rag.clone(), stop_rest.clone());

@@ -7,6 +7,13 @@
 //! Every write that a user's action causes (a document with all its chunks, a deletion) is one
 //! transaction, and appends to the change log in the same transaction, so an index that follows
 //! the log by sequence number can never miss or half-see a document.
+//!
+//! A large document need not be held in memory whole for that: it can be *staged*
+//! ([`Store::stage_begin`]): its chunks are written in batches to a staging area that nothing
+//! reads (search, listings, counts, the change log, the back-fill), then moved into place with
+//! the document row in one transaction ([`Store::stage_commit`]), still all or nothing. A stage
+//! holds a lease that every batch renews; a stage whose lease ran out (its writer crashed) is
+//! deleted when the store opens and whenever another stage begins.
 
 pub mod lease;
 #[cfg(feature = "postgres")]
@@ -14,6 +21,7 @@ pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use footnote_adapter::{Locator, Origin};
@@ -41,6 +49,9 @@ pub enum StoreError {
     /// `database.url` cannot be used (the message never contains the password).
     #[error("{0}")]
     Config(String),
+    /// A staged document's lease ran out (and its chunks were cleaned up) before it was committed.
+    #[error("staged upload {0} is gone (its lease ran out)")]
+    StageGone(i64),
 }
 
 /// Signals that the change log grew (another instance wrote); see [`Store::watch_changes`].
@@ -190,6 +201,21 @@ pub trait Store: Send + Sync {
 
     /// Stores a document and all its chunks in one transaction, or reports the duplicate.
     async fn insert_document(&self, doc: NewDocument) -> Result<Inserted>;
+
+    /// Opens a stage for a document of `collection` whose chunks come in batches; the stage lives
+    /// for `lease` unless a batch renews it. Deletes stages whose lease ran out.
+    async fn stage_begin(&self, collection: &str, lease: Duration) -> Result<i64>;
+
+    /// Adds chunks to a stage, numbered from `first_ordinal`, and renews its lease.
+    async fn stage_chunks(&self, stage: i64, first_ordinal: usize, chunks: &[NewChunk], lease: Duration) -> Result<()>;
+
+    /// Stores the document (`doc.chunks` is ignored) with the stage's chunks, in one transaction
+    /// that also deletes the stage, exactly like [`Store::insert_document`] otherwise (a
+    /// duplicate stores nothing and drops the stage).
+    async fn stage_commit(&self, stage: i64, doc: NewDocument) -> Result<Inserted>;
+
+    /// Drops a stage and its chunks.
+    async fn stage_abort(&self, stage: i64) -> Result<()>;
 
     /// Deletes a document of one of `collections` with all its chunks; `None` if there is none.
     async fn delete_document(&self, collections: &[String], id: i64) -> Result<Option<DocumentRow>>;

@@ -19,6 +19,7 @@
 
 mod lease;
 mod retry;
+mod stage;
 mod store_impl;
 mod vectors;
 mod writes;
@@ -166,7 +167,9 @@ impl PgStore {
         }
         retry::retry("migrate", opts.retry_for, || async { Ok(MIGRATOR.run(&pool).await?) }).await?;
         let leases = std::sync::Arc::new(lease::PgLeases::new(connect, pool.clone(), super::lease::instance_name()));
-        Ok(PgStore { pool, opts, iterative_scan, instance: format!("{:016x}", rand::random::<u64>()), leases })
+        let store = PgStore { pool, opts, iterative_scan, instance: format!("{:016x}", rand::random::<u64>()), leases };
+        retry::retry("clean stages", store.opts.retry_for, || store.clean_stages()).await?;
+        Ok(store)
     }
 
     /// Applies pending migrations (`footnote migrate`); they also run on every start.

@@ -55,12 +55,158 @@ impl SqliteStore {
     async fn connect(options: SqliteConnectOptions) -> Result<Self> {
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
         MIGRATOR.run(&pool).await?;
-        Ok(SqliteStore { pool })
+        let store = SqliteStore { pool };
+        store.clean_stages().await?;
+        Ok(store)
+    }
+
+    /// Deletes the stages whose lease ran out, with their chunks.
+    async fn clean_stages(&self) -> Result<()> {
+        let gone = sqlx::query("DELETE FROM stages WHERE lease_until < ?").bind(unix_now()).execute(&self.pool).await?;
+        if gone.rows_affected() > 0 {
+            tracing::info!(stages = gone.rows_affected(), "deleted uploads left half-staged");
+        }
+        Ok(())
+    }
+
+    /// Stores `doc` with its chunks (inline, or those of a stage) in one transaction.
+    async fn insert(&self, doc: &NewDocument, chunks: Chunks<'_>) -> Result<Inserted> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        if let Chunks::Staged(stage) = chunks {
+            let exists: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM stages WHERE id = ?").bind(stage).fetch_optional(&mut *tx).await?;
+            if exists.is_none() {
+                return Err(StoreError::StageGone(stage));
+            }
+        }
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        sqlx::query("INSERT INTO collections (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING")
+            .bind(&doc.collection)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        let collection_id: i64 = sqlx::query_scalar("SELECT id FROM collections WHERE name = ?")
+            .bind(&doc.collection)
+            .fetch_one(&mut *tx)
+            .await?;
+
+        let same_content: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM documents WHERE collection_id = ? AND content_hash = ?")
+                .bind(collection_id)
+                .bind(&doc.content_hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(id) = same_content {
+            let existing = document_by_id(&mut tx, id).await?;
+            if let Chunks::Staged(stage) = chunks {
+                sqlx::query("DELETE FROM stages WHERE id = ?").bind(stage).execute(&mut *tx).await?;
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            return Ok(Inserted::Duplicate(existing));
+        }
+
+        let same_source: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM documents WHERE collection_id = ? AND source = ?")
+                .bind(collection_id)
+                .bind(&doc.source)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let old = match same_source {
+            Some(id) => {
+                let old = document_by_id(&mut tx, id).await?;
+                if !doc.may_replace {
+                    tx.rollback().await?;
+                    return Ok(Inserted::SourceTaken(old));
+                }
+                delete_in(&mut tx, &old).await?;
+                Some(old)
+            }
+            None => None,
+        };
+
+        let origin = serde_json::to_string(&doc.origin).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO documents (collection_id, source, title, kind, content_hash, bytes, pages, origin, added_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(collection_id)
+        .bind(&doc.source)
+        .bind(&doc.title)
+        .bind(&doc.kind)
+        .bind(&doc.content_hash)
+        .bind(doc.bytes)
+        .bind(doc.pages)
+        .bind(origin)
+        .bind(&now)
+        .fetch_one(&mut *tx)
+        .await?;
+
+        match chunks {
+            Chunks::Inline(chunks) => {
+                for (ordinal, chunk) in chunks.iter().enumerate() {
+                    let locator =
+                        serde_json::to_string(&chunk.locator).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    let chunk_id: i64 = sqlx::query_scalar(
+                        "INSERT INTO chunks (document_id, ordinal, text, locator, tokens, embedding) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                    )
+                    .bind(id)
+                    .bind(ordinal as i64)
+                    .bind(&chunk.text)
+                    .bind(locator)
+                    .bind(chunk.tokens as i64)
+                    .bind(chunk.embedding.as_deref().map(encode_vector))
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    sqlx::query("INSERT INTO changes (chunk_id, collection, op) VALUES (?, ?, 'add')")
+                        .bind(chunk_id)
+                        .bind(&doc.collection)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            Chunks::Staged(stage) => {
+                sqlx::query(
+                    "INSERT INTO chunks (document_id, ordinal, text, locator, tokens, embedding)
+                     SELECT ?, ordinal, text, locator, tokens, embedding FROM staged_chunks WHERE stage_id = ? ORDER BY ordinal",
+                )
+                .bind(id)
+                .bind(stage)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO changes (chunk_id, collection, op) SELECT id, ?, 'add' FROM chunks WHERE document_id = ? ORDER BY ordinal",
+                )
+                .bind(&doc.collection)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM stages WHERE id = ?").bind(stage).execute(&mut *tx).await?;
+            }
+        }
+        let new = document_by_id(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(match old {
+            Some(old) => Inserted::Replaced { new, old },
+            None => Inserted::New(new),
+        })
     }
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+}
+
+/// Where the chunks of a document being inserted come from.
+#[derive(Clone, Copy)]
+enum Chunks<'a> {
+    Inline(&'a [NewChunk]),
+    Staged(i64),
+}
+
+fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
 }
 
 fn json_list(items: &[String]) -> String {
@@ -132,91 +278,53 @@ impl Store for SqliteStore {
     }
 
     async fn insert_document(&self, doc: NewDocument) -> Result<Inserted> {
+        self.insert(&doc, Chunks::Inline(&doc.chunks)).await
+    }
+
+    async fn stage_begin(&self, collection: &str, lease: Duration) -> Result<i64> {
+        self.clean_stages().await?;
+        Ok(sqlx::query_scalar("INSERT INTO stages (collection, lease_until) VALUES (?, ?) RETURNING id")
+            .bind(collection)
+            .bind(unix_now() + lease.as_secs() as i64)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn stage_chunks(&self, stage: i64, first_ordinal: usize, chunks: &[NewChunk], lease: Duration) -> Result<()> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        sqlx::query("INSERT INTO collections (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING")
-            .bind(&doc.collection)
-            .bind(&now)
+        let renewed = sqlx::query("UPDATE stages SET lease_until = ? WHERE id = ?")
+            .bind(unix_now() + lease.as_secs() as i64)
+            .bind(stage)
             .execute(&mut *tx)
             .await?;
-        let collection_id: i64 = sqlx::query_scalar("SELECT id FROM collections WHERE name = ?")
-            .bind(&doc.collection)
-            .fetch_one(&mut *tx)
-            .await?;
-
-        let same_content: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM documents WHERE collection_id = ? AND content_hash = ?")
-                .bind(collection_id)
-                .bind(&doc.content_hash)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if let Some(id) = same_content {
-            let existing = document_by_id(&mut tx, id).await?;
-            tx.rollback().await?;
-            return Ok(Inserted::Duplicate(existing));
+        if renewed.rows_affected() == 0 {
+            return Err(StoreError::StageGone(stage));
         }
-
-        let same_source: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM documents WHERE collection_id = ? AND source = ?")
-                .bind(collection_id)
-                .bind(&doc.source)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let old = match same_source {
-            Some(id) => {
-                let old = document_by_id(&mut tx, id).await?;
-                if !doc.may_replace {
-                    tx.rollback().await?;
-                    return Ok(Inserted::SourceTaken(old));
-                }
-                delete_in(&mut tx, &old).await?;
-                Some(old)
-            }
-            None => None,
-        };
-
-        let origin = serde_json::to_string(&doc.origin).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO documents (collection_id, source, title, kind, content_hash, bytes, pages, origin, added_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(collection_id)
-        .bind(&doc.source)
-        .bind(&doc.title)
-        .bind(&doc.kind)
-        .bind(&doc.content_hash)
-        .bind(doc.bytes)
-        .bind(doc.pages)
-        .bind(origin)
-        .bind(&now)
-        .fetch_one(&mut *tx)
-        .await?;
-
-        for (ordinal, chunk) in doc.chunks.iter().enumerate() {
+        for (n, chunk) in chunks.iter().enumerate() {
             let locator = serde_json::to_string(&chunk.locator).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let chunk_id: i64 = sqlx::query_scalar(
-                "INSERT INTO chunks (document_id, ordinal, text, locator, tokens, embedding) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            sqlx::query(
+                "INSERT INTO staged_chunks (stage_id, ordinal, text, locator, tokens, embedding) VALUES (?, ?, ?, ?, ?, ?)",
             )
-            .bind(id)
-            .bind(ordinal as i64)
+            .bind(stage)
+            .bind((first_ordinal + n) as i64)
             .bind(&chunk.text)
             .bind(locator)
             .bind(chunk.tokens as i64)
             .bind(chunk.embedding.as_deref().map(encode_vector))
-            .fetch_one(&mut *tx)
+            .execute(&mut *tx)
             .await?;
-            sqlx::query("INSERT INTO changes (chunk_id, collection, op) VALUES (?, ?, 'add')")
-                .bind(chunk_id)
-                .bind(&doc.collection)
-                .execute(&mut *tx)
-                .await?;
         }
-        let new = document_by_id(&mut tx, id).await?;
         tx.commit().await?;
-        Ok(match old {
-            Some(old) => Inserted::Replaced { new, old },
-            None => Inserted::New(new),
-        })
+        Ok(())
+    }
+
+    async fn stage_commit(&self, stage: i64, doc: NewDocument) -> Result<Inserted> {
+        self.insert(&doc, Chunks::Staged(stage)).await
+    }
+
+    async fn stage_abort(&self, stage: i64) -> Result<()> {
+        sqlx::query("DELETE FROM stages WHERE id = ?").bind(stage).execute(&self.pool).await?;
+        Ok(())
     }
 
     async fn delete_document(&self, collections: &[String], id: i64) -> Result<Option<DocumentRow>> {

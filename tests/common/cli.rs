@@ -16,6 +16,11 @@ impl Cli {
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
+        self.run_with(args, &[])
+    }
+
+    /// Runs with these settings (`FOOTNOTE_…` variables) added.
+    pub fn run_with(&self, args: &[&str], settings: &[(&str, &str)]) -> Output {
         std::process::Command::new(env!("CARGO_BIN_EXE_footnote"))
             .args(args)
             .env_clear()
@@ -23,6 +28,7 @@ impl Cli {
             .env("HOME", self.data.path())
             .env("FOOTNOTE_DATA_DIR", self.data.path().join("data"))
             .env("FOOTNOTE_OLLAMA__URL", &self.url)
+            .envs(settings.iter().copied())
             .current_dir(self.data.path())
             .output()
             .expect("run footnote")

@@ -8,8 +8,10 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod hostile;
 pub mod pg;
 pub mod process;
+pub mod served;
 
 pub use pg::Backend;
 
@@ -65,6 +67,8 @@ impl TestEnv {
         config.ollama.url = double.url.clone();
         config.ollama.request_timeout = std::time::Duration::from_secs(10);
         config.ollama.connect_timeout = std::time::Duration::from_secs(2);
+        // Files are read by extraction workers: the footnote binary, not this test harness.
+        config.ingest.worker_program = env!("CARGO_BIN_EXE_footnote").into();
         TestEnv { dir, double, config, database: None }
     }
 

@@ -14,6 +14,11 @@ use crate::rules::{authenticated, automatic_signal, same_mailbox};
 pub use crate::rules::{is_allowed, matches_address, split_address};
 use crate::text;
 
+/// Most `message/rfc822` parts (forwarded messages, nested ones included) a mail may hold. Past
+/// it the mail is refused with only its header read: a deep nest of forwarded messages is cheap
+/// to send and costly to take apart.
+pub const MAX_MESSAGE_PARTS: usize = 64;
+
 /// What the bot does with one mail.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -67,6 +72,10 @@ pub enum Refusal {
     AttachmentTooLarge { name: String, bytes: u64, limit: u64 },
     /// A question with no text in it.
     EmptyQuestion,
+    /// It holds more forwarded messages than [`MAX_MESSAGE_PARTS`].
+    TooManyForwards { limit: usize },
+    /// Working on it took the bot down (found on the next start); it was moved aside.
+    Damaged,
 }
 
 impl Refusal {
@@ -90,6 +99,13 @@ impl Refusal {
             ),
             Refusal::EmptyQuestion => {
                 "I found no question in your message. Write it in the body or the subject.".into()
+            }
+            Refusal::TooManyForwards { limit } => format!(
+                "Your message holds more than {limit} forwarded messages (nested ones included), so I did not read it. \
+                 Nothing was added."
+            ),
+            Refusal::Damaged => {
+                "I couldn't read your message: it looks damaged or too complex. Nothing was added.".into()
             }
         }
     }
@@ -134,7 +150,38 @@ pub fn classify(
     config: &Config,
     thread_of: &dyn Fn(&str, &str) -> Option<String>,
 ) -> Classified {
-    let Some(message) = MessageParser::default().parse(raw) else {
+    let refusal = match oversize {
+        Some(bytes) => Some(Refusal::MessageTooLarge { bytes, limit: config.max_message_bytes }),
+        None if message_parts(raw) > MAX_MESSAGE_PARTS => Some(Refusal::TooManyForwards { limit: MAX_MESSAGE_PARTS }),
+        None => None,
+    };
+    classify_with(raw, refusal, config, thread_of)
+}
+
+/// Classifies a mail whose work took the process down, from its header (`raw` may be the header
+/// alone): the same checks on its sender as [`classify`], then [`Refusal::Damaged`].
+pub fn classify_interrupted(raw: &[u8], config: &Config, thread_of: &dyn Fn(&str) -> Option<String>) -> Classified {
+    classify_with(raw, Some(Refusal::Damaged), config, thread_of)
+}
+
+/// How many times `message/rfc822` appears in the mail (any case): an upper bound of the
+/// forwarded messages it holds, found without parsing it.
+fn message_parts(raw: &[u8]) -> usize {
+    const NEEDLE: &[u8] = b"message/rfc822";
+    raw.windows(NEEDLE.len()).filter(|w| w.eq_ignore_ascii_case(NEEDLE)).count()
+}
+
+/// Classifies `raw`; with a `refusal`, only its header is parsed and the refusal is the action
+/// once the sender checks pass.
+fn classify_with(
+    raw: &[u8],
+    refusal: Option<Refusal>,
+    config: &Config,
+    thread_of: &dyn Fn(&str) -> Option<String>,
+) -> Classified {
+    let parser = MessageParser::default();
+    let parsed = if refusal.is_some() { parser.parse_headers(raw) } else { parser.parse(raw) };
+    let Some(message) = parsed else {
         return Classified { inbound: None, action: Action::Ignore(IgnoreReason::NoSender) };
     };
     let Some((sender, sender_name)) = sender_of(&message) else {
@@ -154,11 +201,17 @@ pub fn classify(
         references,
         thread_root,
     };
-    let action = decide(&message, &inbound, oversize, config, known_root.is_some());
+    let action = decide(&message, &inbound, refusal, config, known_root.is_some());
     Classified { inbound: Some(inbound), action }
 }
 
-fn decide(message: &Message<'_>, inbound: &Inbound, oversize: Option<u64>, config: &Config, follow_up: bool) -> Action {
+fn decide(
+    message: &Message<'_>,
+    inbound: &Inbound,
+    refusal: Option<Refusal>,
+    config: &Config,
+    follow_up: bool,
+) -> Action {
     let sender = inbound.sender.as_str();
     if same_mailbox(sender, &config.from_address) || same_mailbox(sender, &config.username) {
         return Action::Ignore(IgnoreReason::OwnMail);
@@ -173,8 +226,8 @@ fn decide(message: &Message<'_>, inbound: &Inbound, oversize: Option<u64>, confi
     {
         return Action::Ignore(IgnoreReason::NotAuthenticated);
     }
-    if let Some(bytes) = oversize {
-        return Action::Refuse(Refusal::MessageTooLarge { bytes, limit: config.max_message_bytes });
+    if let Some(refusal) = refusal {
+        return Action::Refuse(refusal);
     }
     if let Some(refusal) = attachment_limits(message, config) {
         return Action::Refuse(refusal);

@@ -3,13 +3,19 @@
 //!
 //! The order for one mail is what makes it lose nothing and answer nothing twice:
 //! 1. skip it when its UID is recorded as handled, or its Message-ID as done (then only mark it);
-//! 2. do the work (ingest, ask) and send the reply;
-//! 3. record the Message-ID as done (state file, fsynced);
-//! 4. mark it `\Seen` or move it to the processed folder;
-//! 5. record the UID as handled.
+//! 2. fetch it, record it as in progress (state file, fsynced), then parse it and call the core
+//!    (ingest, ask), then record that the core came back;
+//! 3. send the reply;
+//! 4. record the Message-ID as done (state file, fsynced);
+//! 5. mark it `\Seen` or move it to the processed folder;
+//! 6. record the UID as handled.
 //!
-//! A crash before 3 repeats the work (the core dedupes an identical ingest; a repeated reply has
-//! the same Message-ID); a crash between 3 and 5 only repeats the marking.
+//! A crash in 2, while the mail is read or the core works on it, is the one a hostile mail could
+//! cause: on the next start the mail found in progress is tried once more (the crash may have
+//! been a restart or a failover); found in progress a second time, it is not read again but
+//! moved to [`FAILED_FOLDER`] (or flagged `\Flagged` when that fails), and its sender gets one
+//! polite refusal. A crash between 2 and 4 repeats the work (the core dedupes an identical ingest; a
+//! repeated reply has the same Message-ID); a crash between 4 and 6 only repeats the marking.
 //!
 //! When several instances share a database, the state lives in the gateway's ledger and only
 //! the instance holding the mailbox's lease runs this loop: the instance that takes the mailbox
@@ -28,10 +34,13 @@ use crate::convert::{self, Action, Inbound};
 use crate::error::EmailError;
 use crate::imap::{self, ImapSession};
 use crate::reply::{self, ReplyBody};
-use crate::state::{MailboxChange, StateStore};
+use crate::state::{self, MailboxChange, StateStore};
 
 /// Platform name in every scope.
 pub const PLATFORM: &str = "email";
+/// Where a mail that took the process down is moved (its parts joined by the server's
+/// hierarchy separator).
+pub const FAILED_FOLDER: [&str; 2] = ["Footnote", "Failed"];
 
 /// The room (collection) a sender's mail goes to.
 fn room(config: &Config, sender: &str) -> String {
@@ -138,6 +147,19 @@ impl Worker {
         if change != MailboxChange::Same {
             self.state.save().await?;
         }
+        if let Some(mail) = self.state.in_progress() {
+            let interrupted = mail.uid_validity == validity && !self.state.is_handled(mail.uid);
+            if interrupted && (mail.refusing || mail.attempts >= state::MAX_ATTEMPTS) {
+                self.set_aside(session, mail.uid, mail.refusing).await?;
+            } else if interrupted {
+                // Once is no proof against the mail (a restart, a failover): it is tried again,
+                // and set aside if the process dies on it a second time.
+                tracing::warn!(uid = mail.uid, "A mail was being worked on when the process stopped; trying it once more.");
+            } else {
+                self.state.end();
+                self.state.save().await?;
+            }
+        }
         let query = format!("UID {}:* UNSEEN NOT DELETED", self.state.next_uid());
         let mut uids: Vec<u32> =
             session.uid_search(query).await?.into_iter().filter(|u| !self.state.is_handled(*u)).collect();
@@ -173,21 +195,29 @@ impl Worker {
             Some(f) => f.body().or_else(|| f.header()).map(<[u8]>::to_vec).unwrap_or_default(),
             None => Vec::new(),
         };
+        // From here until the core has come back, only the process dying stops the work: found
+        // in progress on the next start, this mail took the process down.
+        self.state.begin(uid);
+        self.state.save().await?;
+        self.trip(Failpoint::WhileReading)?;
         let (state, config) = (&self.state, &self.config);
         let classified =
             convert::classify(&raw, oversize, config, &|sender, id| state.thread_of(&owner(config, sender), id));
         let (Some(inbound), action) = (classified.inbound, classified.action) else {
             tracing::info!(uid, "Ignoring a mail without a usable sender.");
+            self.state.end();
             self.state.mark_handled(uid);
             return self.state.save().await;
         };
         if let Action::Ignore(reason) = &action {
             tracing::info!(uid, sender = %inbound.sender, message_id = %inbound.message_id, %reason, "Leaving mail alone.");
+            self.state.end();
             self.state.mark_handled(uid);
             return self.state.save().await;
         }
         if self.state.is_done(&inbound.message_id) {
             tracing::info!(uid, message_id = %inbound.message_id, "Mail already handled; only marking it.");
+            self.state.end();
         } else {
             self.work(&inbound, action).await?;
             self.state.record_done(&inbound.message_id);
@@ -208,8 +238,9 @@ impl Worker {
             is_owner: false,
         };
         match action {
-            Action::Ignore(_) => Ok(()),
+            Action::Ignore(_) => self.came_back(),
             Action::Refuse(refusal) => {
+                self.came_back()?;
                 tracing::info!(sender = %inbound.sender, ?refusal, "Refusing mail.");
                 self.send(inbound, &ReplyBody::Notice(refusal.user_message())).await
             }
@@ -223,6 +254,7 @@ impl Worker {
                     }
                     outcomes.push(outcome);
                 }
+                self.came_back()?;
                 self.trip(Failpoint::AfterGateway)?;
                 self.send(inbound, &ReplyBody::Receipts(&outcomes)).await
             }
@@ -230,7 +262,9 @@ impl Worker {
                 let owner = owner(&self.config, &inbound.sender);
                 let history = if follow_up { self.state.history(&owner, &inbound.thread_root) } else { Vec::new() };
                 let asked = Question { text: question.clone(), history };
-                match self.gateway.ask(&scope, &actor, asked).await {
+                let answered = self.gateway.ask(&scope, &actor, asked).await;
+                self.came_back()?;
+                match answered {
                     Ok(answer) => {
                         self.trip(Failpoint::AfterGateway)?;
                         self.send(inbound, &ReplyBody::Answer(&answer)).await?;
@@ -250,6 +284,67 @@ impl Worker {
                         self.send(inbound, &ReplyBody::Notice(error.user_message())).await
                     }
                 }
+            }
+        }
+    }
+
+    /// Records that the core came back from the current mail's work.
+    fn came_back(&mut self) -> Result<(), EmailError> {
+        self.state.end();
+        self.state.save()
+    }
+
+    /// Deals with a mail whose work took the process down: one polite refusal to its sender
+    /// (unless that refusal was itself under way when the process died), then the mail is moved
+    /// to [`FAILED_FOLDER`], or flagged `\Flagged` when it cannot be moved. Only its header is
+    /// read again.
+    async fn set_aside(&mut self, session: &mut ImapSession, uid: u32, refused_before: bool) -> Result<(), EmailError> {
+        tracing::warn!(uid, "This mail was being read when Footnote stopped; it is set aside and not read again.");
+        if !refused_before {
+            self.state.refusing();
+            self.state.save()?;
+            let header = match Self::fetch(session, uid, "(UID BODY.PEEK[HEADER])").await? {
+                Some(f) => f.header().or_else(|| f.body()).map(<[u8]>::to_vec).unwrap_or_default(),
+                None => Vec::new(),
+            };
+            let state = &self.state;
+            let classified = convert::classify_interrupted(&header, &self.config, &|id| state.thread_of(id));
+            if let (Some(inbound), Action::Refuse(refusal)) = (classified.inbound, classified.action)
+                && !self.state.is_done(&inbound.message_id)
+            {
+                self.send(&inbound, &ReplyBody::Notice(refusal.user_message())).await?;
+                self.state.record_done(&inbound.message_id);
+                self.state.save()?;
+            }
+        }
+        self.move_to_failed(session, uid).await;
+        self.state.end();
+        self.state.mark_handled(uid);
+        self.state.save()
+    }
+
+    /// Moves a mail to [`FAILED_FOLDER`] (creating it), or flags it when that fails.
+    async fn move_to_failed(&self, session: &mut ImapSession, uid: u32) {
+        let separator = match session.list(Some(""), Some("")).await {
+            Ok(names) => {
+                let names: Vec<_> = names.try_collect().await.unwrap_or_default();
+                names.first().and_then(|n| n.delimiter().map(str::to_owned)).unwrap_or_else(|| "/".into())
+            }
+            Err(_) => "/".into(),
+        };
+        let folder = FAILED_FOLDER.join(&separator);
+        if let Err(error) = session.create(&folder).await {
+            tracing::debug!(%folder, %error, "Failed folder not created (it may exist).");
+        }
+        let uid_text = uid.to_string();
+        let flagged = match session.uid_store(&uid_text, "+FLAGS.SILENT (\\Seen \\Flagged)").await {
+            Ok(updates) => updates.try_collect::<Vec<_>>().await.is_ok(),
+            Err(_) => false,
+        };
+        match session.uid_mv(&uid_text, &folder).await {
+            Ok(()) => tracing::info!(uid, %folder, "Mail moved aside."),
+            Err(error) => {
+                tracing::warn!(uid, %folder, %error, flagged, "Could not move the mail aside; it stays flagged.")
             }
         }
     }

@@ -8,7 +8,8 @@
 //! - `rules`: sender rules: allowlist, DKIM/SPF, automatic mail, address matching.
 //! - `reply`: pure rendering of answers, receipts and refusals as MIME replies.
 //! - `handler`: the IMAP loop (IDLE or polling), SMTP replies and the order of commits.
-//! - `state`: the adapter's own progress file (UIDVALIDITY + UIDs, answered Message-IDs, threads).
+//! - `state`: the adapter's own progress file (UIDVALIDITY + UIDs, answered Message-IDs, the mail
+//!   in progress, threads).
 //!
 //! The crate depends only on `footnote-adapter` and the mail crates, never on the core.
 
@@ -35,6 +36,9 @@ pub use reply::{ReplyBody, build as build_reply};
 /// Points in the handling of one mail where a test can simulate a crash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Failpoint {
+    /// After the mail was recorded as in progress, before it is parsed: a crash as a hostile
+    /// mail could cause.
+    WhileReading,
     /// After the gateway call (ingest or ask) and before the reply is sent.
     AfterGateway,
     /// After the reply was sent and recorded, before the mail is marked processed.

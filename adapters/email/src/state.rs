@@ -6,9 +6,10 @@
 //! The adapter cannot reach the core's database through the `footnote-adapter` boundary, and the
 //! facts kept here only matter to the mailbox it reads: which UIDs of which UIDVALIDITY are done,
 //! which Message-IDs were already answered or ingested (the guard against duplicate replies when
-//! a crash comes between replying and flagging, or after a UIDVALIDITY change), the turns of
-//! each conversation so that a follow-up carries the thread's history, and the key that makes
-//! the bot's reply Message-IDs unguessable.
+//! a crash comes between replying and flagging, or after a UIDVALIDITY change), the mail being
+//! worked on (so that a mail that took the process down is not read again, see
+//! [`InProgress`]), the turns of each conversation so that a follow-up carries the thread's
+//! history, and the key that makes the bot's reply Message-IDs unguessable.
 //!
 //! A conversation belongs to its owner (the collection and the sender): only that sender's mail
 //! finds it again, whatever Message-IDs another sender puts in `References:`.
@@ -43,6 +44,28 @@ struct Thread {
     last_used: u64,
 }
 
+/// The mail whose work had started and not yet come back: recorded (and fsynced) before the
+/// mail is read, cleared once the core has answered. Found on start, it means the process died
+/// while working on that mail: once may be anything (a restart, a failover to another instance,
+/// the machine), so the mail is tried again; twice, the mail is taken to be the cause.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InProgress {
+    /// The mailbox's UIDVALIDITY when the work started.
+    pub uid_validity: u32,
+    /// The mail's UID.
+    pub uid: u32,
+    /// True once the refusal for a mail that took the process down is being sent: found set on
+    /// start, the refusal itself went wrong, and the mail is only moved aside.
+    #[serde(default)]
+    pub refusing: bool,
+    /// How many times work on this mail started (0 in state files older than the count).
+    #[serde(default)]
+    pub attempts: u32,
+}
+
+/// Starts of work on one mail after which it is set aside rather than tried again.
+pub const MAX_ATTEMPTS: u32 = 2;
+
 /// Everything the state file holds.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Data {
@@ -52,6 +75,9 @@ struct Data {
     floor_uid: u32,
     /// Done UIDs above `floor_uid`.
     handled: BTreeSet<u32>,
+    /// The mail being worked on, if any.
+    #[serde(default)]
+    in_progress: Option<InProgress>,
     /// Message-IDs whose work committed (reply sent), with the time in Unix seconds.
     done: BTreeMap<String, u64>,
     /// Conversations by owner and root Message-ID ([`key`]). (Files of older versions keyed them
@@ -207,6 +233,32 @@ impl StateStore {
         }
     }
 
+    /// Records that work on a mail starts (save before reading the mail), counting the starts
+    /// on the same mail.
+    pub fn begin(&mut self, uid: u32) {
+        let uid_validity = self.data.uid_validity.unwrap_or(0);
+        let before = self.data.in_progress.filter(|p| p.uid_validity == uid_validity && p.uid == uid);
+        let attempts = before.map_or(0, |p| p.attempts.max(1)) + 1;
+        self.data.in_progress = Some(InProgress { uid_validity, uid, refusing: false, attempts });
+    }
+
+    /// The mail whose work was interrupted, if any.
+    pub fn in_progress(&self) -> Option<InProgress> {
+        self.data.in_progress
+    }
+
+    /// Records that the interrupted mail's refusal is being sent.
+    pub fn refusing(&mut self) {
+        if let Some(mail) = self.data.in_progress.as_mut() {
+            mail.refusing = true;
+        }
+    }
+
+    /// Records that the core came back from the mail's work (or that it was dealt with).
+    pub fn end(&mut self) {
+        self.data.in_progress = None;
+    }
+
     /// Whether this Message-ID's work (reply included) has committed.
     pub fn is_done(&self, message_id: &str) -> bool {
         self.data.done.contains_key(message_id)
@@ -280,6 +332,7 @@ mod tests {
         state.record_exchange("ann", "root@x", ["q@x", "r@x"], "Q?", "A [1]");
         let key = state.reply_key();
         assert_ne!(key, [0u8; 32]);
+        state.begin(12);
         futures::executor::block_on(state.save()).unwrap();
 
         let mut again = StateStore::load(&path).unwrap();
@@ -289,6 +342,13 @@ mod tests {
         assert_eq!(again.thread_of("ann", "r@x").as_deref(), Some("root@x"));
         assert_eq!(again.history("ann", "root@x").len(), 2);
         assert_eq!(again.reply_key(), key, "the reply key survives a restart");
+        assert_eq!(again.in_progress(), Some(InProgress { uid_validity: 7, uid: 12, refusing: false, attempts: 1 }));
+        again.begin(12);
+        assert_eq!(again.in_progress().unwrap().attempts, 2, "a second start on the same mail is counted");
+        again.refusing();
+        assert!(again.in_progress().unwrap().refusing);
+        again.end();
+        assert_eq!(again.in_progress(), None);
         assert_eq!(again.open_mailbox(8, 5), MailboxChange::Reset { previous: 7 });
         assert_eq!(again.next_uid(), 1);
         assert!(again.is_done("a@x"), "Message-IDs survive a UIDVALIDITY change");

@@ -252,3 +252,65 @@ async fn over_limit_mail_gets_a_polite_reply_and_plus_address_ingests() {
     assert_eq!(peer.messages(&bot, "INBOX").await.len(), 0, "handled mail moved away");
     assert_eq!(peer.messages(&bot, "Processed").await.len(), 2);
 }
+
+#[tokio::test]
+async fn a_mail_that_took_the_process_down_is_set_aside_and_refused_once() {
+    let peer = peer();
+    let (bot, human) = (peer.user("bot"), peer.user("human"));
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let gateway = Arc::new(FakeGateway::default());
+    let crashing = start(peer.config(&bot, &[&human], &state), gateway.clone(), Some(Failpoint::WhileReading)).await;
+    peer.send(&human, &bot, &forward(&human, &bot, "t7")).await;
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(30), crashing.task).await.unwrap().unwrap();
+    assert!(ended.is_err(), "the failpoint ends run like a crash");
+    assert!(std::fs::read_to_string(&state).unwrap().contains("\"in_progress\":{"), "recorded before reading");
+
+    // After the restart the mail is not read again: one refusal, and it is moved aside.
+    let running = start(peer.config(&bot, &[&human], &state), gateway.clone(), None).await;
+    let inbox = peer.wait_for(&human, 1).await;
+    let refusal = MessageParser::default().parse(&inbox[0]).unwrap();
+    assert_eq!(refusal.in_reply_to().as_text(), Some("fwd-t7@localhost"));
+    assert!(refusal.body_text(0).unwrap().contains("it looks damaged or too complex"), "{:?}", refusal.body_text(0));
+    // The next mail is handled as usual.
+    peer.send(&human, &bot, &question(&human, &bot, "q-t7@localhost", "Revenue?", "")).await;
+    peer.wait_for(&human, 2).await;
+    running.stop().await.unwrap();
+    assert!(gateway.ingests().is_empty(), "the mail that took the process down was read again");
+    assert_eq!(gateway.asks().len(), 1);
+    let failed = peer.messages(&bot, "Footnote/Failed").await;
+    assert_eq!(failed.len(), 1);
+    assert!(String::from_utf8_lossy(&failed[0].0).contains("fwd-t7@localhost"));
+    assert_eq!(peer.messages(&bot, "INBOX").await.len(), 1, "only the question stays in the inbox");
+
+    // A second restart refuses nothing again.
+    let running = start(peer.config(&bot, &[&human], &state), gateway.clone(), None).await;
+    peer.send(&human, &bot, &question(&human, &bot, "q2-t7@localhost", "Costs?", "")).await;
+    peer.wait_for(&human, 3).await;
+    running.stop().await.unwrap();
+    let inbox = peer.messages(&human, "INBOX").await;
+    let refusals = inbox.iter().filter(|(raw, _)| header(raw, "In-Reply-To").as_deref() == Some("<fwd-t7@localhost>"));
+    assert_eq!(refusals.count(), 1);
+}
+
+#[tokio::test]
+async fn deeply_nested_forwards_are_refused_without_being_taken_apart() {
+    let peer = peer();
+    let (bot, human) = (peer.user("bot"), peer.user("human"));
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = Arc::new(FakeGateway::default());
+    let running = start(peer.config(&bot, &[&human], &dir.path().join("state.json")), gateway.clone(), None).await;
+    let mut nested = format!(
+        "From: Human <{human}>\r\nTo: {bot}\r\nSubject: Fwd: deep\r\nMessage-ID: <deep-t8@localhost>\r\nMIME-Version: 1.0\r\n"
+    );
+    for _ in 0..50_000 {
+        nested.push_str("Content-Type: message/rfc822\r\n\r\n");
+    }
+    nested.push_str("Content-Type: text/plain\r\n\r\nBottom.\r\n");
+    peer.send(&human, &bot, nested.as_bytes()).await;
+    let inbox = peer.wait_for(&human, 1).await;
+    let text = MessageParser::default().parse(&inbox[0]).unwrap().body_text(0).unwrap().into_owned();
+    assert!(text.contains("more than 64 forwarded messages") && text.contains("Nothing was added"), "{text}");
+    running.stop().await.unwrap();
+    assert!(gateway.ingests().is_empty());
+}

@@ -1,4 +1,4 @@
-//! Behaviour of [`extract`](super::extract) on every supported type, on the broken files under
+//! Behaviour of [`extract`](super::extract) (in this process) on every supported type, on the broken files under
 //! `tests/fixtures/broken/`, and under each limit. Binary inputs are built in code
 //! ([`build`]); text fixtures live under `tests/fixtures/`.
 
@@ -18,12 +18,12 @@ fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
 }
 
-async fn run(name: &str, bytes: Vec<u8>) -> Result<Extracted, IngestError> {
-    extract(name, None, bytes, &Limits::default()).await
+fn run(name: &str, bytes: Vec<u8>) -> Result<Extracted, IngestError> {
+    extract(name, None, &bytes, &Limits::default())
 }
 
-async fn ok(name: &str, bytes: Vec<u8>) -> Extracted {
-    match run(name, bytes).await {
+fn ok(name: &str, bytes: Vec<u8>) -> Extracted {
+    match run(name, bytes) {
         Ok(doc) => doc,
         Err(e) => panic!("{name}: {e:?}"),
     }
@@ -37,13 +37,13 @@ fn path(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
-#[tokio::test]
-async fn pdf_pages_keep_their_numbers() {
+#[test]
+fn pdf_pages_keep_their_numbers() {
     let bytes = simple_pdf(
         &[&["Alpha page one.", "Second line."], &["Bravo page two."], &["Charlie page three."]],
         Some("Field Manual"),
     );
-    let doc = ok("manual.pdf", bytes).await;
+    let doc = ok("manual.pdf", bytes);
     assert_eq!(doc.kind, DocKind::Pdf);
     assert_eq!(doc.title, "Field Manual");
     assert_eq!(doc.pages, Some(3));
@@ -55,38 +55,38 @@ async fn pdf_pages_keep_their_numbers() {
     assert!(doc.sections[2].text.contains("Charlie"));
 }
 
-#[tokio::test]
-async fn pdf_title_falls_back_to_the_file_name_and_content_beats_the_name() {
-    let doc = ok("folder/Q3 plan.final.txt", simple_pdf(&[&["Text."]], None)).await;
+#[test]
+fn pdf_title_falls_back_to_the_file_name_and_content_beats_the_name() {
+    let doc = ok("folder/Q3 plan.final.txt", simple_pdf(&[&["Text."]], None));
     assert_eq!(doc.kind, DocKind::Pdf);
     assert_eq!(doc.title, "Q3 plan.final");
     // A version number is not an extension.
     assert_eq!(ok("common-licenses/LGPL-2.1", b"Licence text.".to_vec()).await.title, "LGPL-2.1");
 }
 
-#[tokio::test]
-async fn pdf_limits_and_failures() {
+#[test]
+fn pdf_limits_and_failures() {
     let three = simple_pdf(&[&["a"], &["b"], &["c"]], None);
     let limits = Limits { max_pages: 2, ..Limits::default() };
     assert_eq!(
-        extract("x.pdf", None, three, &limits).await,
+        extract("x.pdf", None, &three, &limits),
         Err(IngestError::TooLarge("it has 3 pages and the limit is 2 pages".into()))
     );
 
     let encrypted = pdf(&PdfSpec { pages: vec![vec!["secret"]], password: Some("pw"), ..PdfSpec::default() });
-    assert_eq!(run("x.pdf", encrypted).await, Err(unreadable("it is password-protected")));
+    assert_eq!(run("x.pdf", encrypted), Err(unreadable("it is password-protected")));
 
     let scanned = simple_pdf(&[&[], &[]], None);
-    assert_eq!(run("scan.pdf", scanned).await, Err(unreadable("it contains no text I can read (a scanned document?)")));
+    assert_eq!(run("scan.pdf", scanned), Err(unreadable("it contains no text I can read (a scanned document?)")));
 
     // pdf-extract panics on a page without a MediaBox: caught, and the file is refused.
     let panicky = pdf(&PdfSpec { pages: vec![vec!["x"]], no_media_box: true, ..PdfSpec::default() });
-    assert_eq!(run("x.pdf", panicky).await, Err(unreadable("the PDF is damaged: none of its pages could be read")));
+    assert_eq!(run("x.pdf", panicky), Err(unreadable("the PDF is damaged: none of its pages could be read")));
 }
 
-#[tokio::test]
-async fn markdown_sections_carry_heading_paths() {
-    let doc = ok("guide.md", fixture("guide.md")).await;
+#[test]
+fn markdown_sections_carry_heading_paths() {
+    let doc = ok("guide.md", fixture("guide.md"));
     assert_eq!(doc.kind, DocKind::Markdown);
     assert_eq!(doc.title, "Footnote Guide");
     let find =
@@ -97,9 +97,9 @@ async fn markdown_sections_carry_heading_paths() {
     assert!(doc.sections.iter().all(|s| !s.text.contains("## Linux")), "heading lines stay out of the text");
 }
 
-#[tokio::test]
-async fn html_drops_scripts_and_keeps_headings() {
-    let doc = ok("page.html", fixture("page.html")).await;
+#[test]
+fn html_drops_scripts_and_keeps_headings() {
+    let doc = ok("page.html", fixture("page.html"));
     assert_eq!(doc.kind, DocKind::Html);
     assert_eq!(doc.title, "Office Handbook");
     let all: Vec<&str> = doc.sections.iter().map(|s| s.text.as_str()).collect();
@@ -108,8 +108,8 @@ async fn html_drops_scripts_and_keeps_headings() {
     assert_eq!(wifi, Some(&path(&["Office Handbook", "Facilities", "Wi-Fi"])));
 }
 
-#[tokio::test]
-async fn docx_headings_title_and_styles() {
+#[test]
+fn docx_headings_title_and_styles() {
     let styles = r#"<w:styles xmlns:w="x"><w:style w:type="paragraph" w:styleId="berschrift1"><w:name w:val="heading 1"/></w:style>
         <w:style w:type="paragraph" w:styleId="Custom"><w:name w:val="My Heading"/><w:pPr><w:outlineLvl w:val="1"/></w:pPr></w:style></w:styles>"#;
     let paragraphs = [
@@ -122,7 +122,7 @@ async fn docx_headings_title_and_styles() {
         para(Some("Heading1"), "Expenses"),
         para(None, "Keep receipts."),
     ];
-    let doc = ok("policy.docx", docx(&paragraphs, Some(styles), Some("Travel Policy 2024"))).await;
+    let doc = ok("policy.docx", docx(&paragraphs, Some(styles), Some("Travel Policy 2024")));
     assert_eq!(doc.kind, DocKind::Docx);
     assert_eq!(doc.title, "Travel Policy 2024");
     let got: Vec<(Vec<String>, &str)> =
@@ -136,23 +136,23 @@ async fn docx_headings_title_and_styles() {
             (path(&["Travel Policy", "Expenses"]), "Keep receipts."),
         ]
     );
-    let untitled = ok("Notes.docx", docx(&[para(None, "hello")], None, None)).await;
+    let untitled = ok("Notes.docx", docx(&[para(None, "hello")], None, None));
     assert_eq!(untitled.title, "Notes");
 }
 
-#[tokio::test]
-async fn docx_zip_bombs_are_refused() {
+#[test]
+fn docx_zip_bombs_are_refused() {
     let big = format!("<w:document><w:body>{}</w:body></w:document>", " ".repeat(5 << 20));
     let bomb = zip(&[("word/document.xml", big.as_bytes())]);
     assert!(bomb.len() < 64 << 10, "a real bomb: {} bytes", bomb.len());
     let limits = Limits { max_unpacked_size: 1 << 20, ..Limits::default() };
     let expected =
         IngestError::TooLarge("it unpacks to more than 1 MB, the limit for compressed files and emails".into());
-    assert_eq!(extract("bomb.docx", None, bomb.clone(), &limits).await, Err(expected.clone()));
+    assert_eq!(extract("bomb.docx", None, &bomb, &limits), Err(expected.clone()));
 
     // The same bomb lying about its size in the ZIP directory is stopped while reading.
     let liar = understate_sizes(bomb);
-    assert_eq!(extract("bomb.docx", None, liar, &limits).await, Err(expected));
+    assert_eq!(extract("bomb.docx", None, &liar, &limits), Err(expected));
 }
 
 /// Rewrites every declared uncompressed size in a ZIP to 100 bytes.
@@ -172,18 +172,18 @@ fn understate_sizes(mut zip: Vec<u8>) -> Vec<u8> {
     zip
 }
 
-#[tokio::test]
-async fn zips_that_are_not_word_documents() {
+#[test]
+fn zips_that_are_not_word_documents() {
     let xlsx = zip(&[("xl/workbook.xml", b"<x/>")]);
-    assert_eq!(run("book.xlsx", xlsx).await, Err(IngestError::Unsupported("an Excel spreadsheet".into())));
+    assert_eq!(run("book.xlsx", xlsx), Err(IngestError::Unsupported("an Excel spreadsheet".into())));
     let plain = zip(&[("a.txt", b"hi")]);
-    assert!(matches!(run("files.zip", plain.clone()).await, Err(IngestError::Unsupported(m)) if m.contains("ZIP")));
-    assert_eq!(run("files.docx", plain).await, Err(unreadable("it is named .docx but is not a Word document")));
+    assert!(matches!(run("files.zip", plain.clone()), Err(IngestError::Unsupported(m)) if m.contains("ZIP")));
+    assert_eq!(run("files.docx", plain), Err(unreadable("it is named .docx but is not a Word document")));
 }
 
-#[tokio::test]
-async fn email_body_attachments_and_forwards() {
-    let doc = ok("mail.eml", fixture("mail.eml")).await;
+#[test]
+fn email_body_attachments_and_forwards() {
+    let doc = ok("mail.eml", fixture("mail.eml"));
     assert_eq!(doc.kind, DocKind::Email);
     assert_eq!(doc.title, "Quarterly report");
     let outer = |attachment: Option<&str>, page: Option<u32>| Locator {
@@ -216,11 +216,11 @@ async fn email_body_attachments_and_forwards() {
     assert!(doc.sections.iter().all(|s| s.locator.subject.is_some() && s.locator.date.is_some()));
 }
 
-#[tokio::test]
-async fn email_built_in_code_with_html_body_and_limits() {
+#[test]
+fn email_built_in_code_with_html_body_and_limits() {
     let inner = email("Inner", "Fri, 10 May 2024 16:00:00 +0000", "Inner text.", &[]);
     let html_only = b"From: a@b.c\r\nSubject: Html only\r\nDate: Mon, 13 May 2024 08:00:00 +0000\r\nContent-Type: text/html\r\n\r\n<html><body><h1>Hi</h1><p>Rich <b>text</b>.</p><script>x()</script></body></html>".to_vec();
-    let doc = ok("html.eml", html_only).await;
+    let doc = ok("html.eml", html_only);
     assert_eq!(doc.title, "Html only");
     let body: Vec<&str> = doc.sections.iter().map(|s| s.text.as_str()).collect();
     assert_eq!(body, vec!["Hi\n\nRich text."]);
@@ -233,25 +233,23 @@ async fn email_built_in_code_with_html_body_and_limits() {
         forwarded(&inner),
     ];
     let mail = email("Outer", "Tue, 14 May 2024 09:30:00 +0200", "Body.", &parts);
-    let doc = ok("x.eml", mail.clone()).await;
+    let doc = ok("x.eml", mail.clone());
     let names: Vec<Option<&str>> = doc.sections.iter().map(|s| s.locator.attachment.as_deref()).collect();
     assert_eq!(names, vec![None, Some("a.pdf"), Some("b.txt"), Some("Inner")]);
 
     // The picture is not counted; three attachments are.
     let limits = Limits { max_attachments: 2, ..Limits::default() };
     let refused = IngestError::TooLarge("it has more than 2 attachments (forwarded ones included)".into());
-    assert_eq!(extract("x.eml", None, mail.clone(), &limits).await, Err(refused));
+    assert_eq!(extract("x.eml", None, &mail, &limits), Err(refused));
     let limits = Limits { max_attachments: 3, ..Limits::default() };
-    assert!(extract("x.eml", None, mail.clone(), &limits).await.is_ok());
+    assert!(extract("x.eml", None, &mail, &limits).is_ok());
 
     let limits = Limits { max_unpacked_size: 100, ..Limits::default() };
-    assert!(
-        matches!(extract("x.eml", None, mail, &limits).await, Err(IngestError::TooLarge(m)) if m.contains("unpacks"))
-    );
+    assert!(matches!(extract("x.eml", None, &mail, &limits), Err(IngestError::TooLarge(m)) if m.contains("unpacks")));
 }
 
-#[tokio::test]
-async fn deeply_nested_forwards_stop_at_the_depth_limit() {
+#[test]
+fn deeply_nested_forwards_stop_at_the_depth_limit() {
     let mut mail = email("Level 9", "Fri, 10 May 2024 16:00:00 +0000", "Deepest text.", &[]);
     for level in (0..9).rev() {
         mail = email(
@@ -261,46 +259,28 @@ async fn deeply_nested_forwards_stop_at_the_depth_limit() {
             &[forwarded(&mail)],
         );
     }
-    let doc = ok("deep.eml", mail).await;
+    let doc = ok("deep.eml", mail);
     let all: String = doc.sections.iter().map(|s| s.text.as_str()).collect();
     assert!(all.contains("Text 0.") && all.contains("Text 5."), "{all}");
     assert!(!all.contains("Deepest text."), "{all}");
 }
 
-#[tokio::test]
-async fn text_encodings() {
-    let doc = ok("a.txt", b"\xEF\xBB\xBFcaf\xC3\xA9\r\nline".to_vec()).await;
+#[test]
+fn text_encodings() {
+    let doc = ok("a.txt", b"\xEF\xBB\xBFcaf\xC3\xA9\r\nline".to_vec());
     assert_eq!((doc.kind, doc.sections[0].text.as_str(), doc.title.as_str()), (DocKind::Text, "café\nline", "a"));
     let utf16: Vec<u8> = [0xFF, 0xFE].into_iter().chain("hé\0llo".encode_utf16().flat_map(u16::to_le_bytes)).collect();
-    assert_eq!(ok("b.txt", utf16).await.sections[0].text, "héllo");
-}
-
-#[tokio::test]
-async fn file_size_limit_names_the_limit_in_mb() {
-    let limits = Limits { max_file_size: 1 << 20, ..Limits::default() };
-    let bytes = vec![b'a'; 3 << 19];
-    assert_eq!(
-        extract("big.txt", None, bytes, &limits).await,
-        Err(IngestError::TooLarge("it is 1.5 MB and the limit is 1 MB".into()))
-    );
-}
-
-#[tokio::test]
-async fn slow_extraction_times_out() {
-    let pages: Vec<Vec<&str>> = (0..200).map(|_| vec!["Some words on a page."; 40]).collect();
-    let bytes = pdf(&PdfSpec { pages, ..PdfSpec::default() });
-    let limits = Limits { extract_timeout: Duration::from_millis(1), ..Limits::default() };
-    assert_eq!(extract("slow.pdf", None, bytes, &limits).await, Err(IngestError::Timeout));
+    assert_eq!(ok("b.txt", utf16).sections[0].text, "héllo");
 }
 
 #[test]
-fn a_cancelled_extraction_stops_at_its_next_checkpoint() {
-    use std::sync::Arc;
-    use std::sync::atomic::AtomicBool;
-
-    let ctx = super::Ctx::new(Limits::default(), Arc::new(AtomicBool::new(true)));
-    let bytes = simple_pdf(&[&["a"], &["b"]], None);
-    assert_eq!(super::extract_any(&ctx, "a.pdf", None, &bytes, 0), Err(IngestError::Timeout));
+fn file_size_limit_names_the_limit_in_mb() {
+    let limits = Limits { max_file_size: 1 << 20, ..Limits::default() };
+    let bytes = vec![b'a'; 3 << 19];
+    assert_eq!(
+        extract("big.txt", None, &bytes, &limits),
+        Err(IngestError::TooLarge("it is 1.5 MB and the limit is 1 MB".into()))
+    );
 }
 
 #[test]
@@ -317,8 +297,8 @@ fn limits_follow_the_config_and_kinds_have_stable_names() {
 }
 
 /// Every file under `tests/fixtures/broken/` is refused with its own error and message.
-#[tokio::test]
-async fn broken_files_each_get_their_own_message() {
+#[test]
+fn broken_files_each_get_their_own_message() {
     let cases: &[(&str, IngestError)] = &[
         ("empty.txt", IngestError::Empty),
         ("whitespace.txt", IngestError::Empty),
@@ -332,7 +312,7 @@ async fn broken_files_each_get_their_own_message() {
     ];
     let mut messages = Vec::new();
     for (name, expected) in cases {
-        let got = run(name, fixture(&format!("broken/{name}"))).await;
+        let got = run(name, fixture(&format!("broken/{name}")));
         assert_eq!(got.as_ref().err(), Some(expected), "{name}");
         messages.push(expected.user_message());
     }

@@ -7,7 +7,7 @@ use futures::StreamExt;
 use sqlx::Row;
 use sqlx::postgres::PgListener;
 
-use super::writes::{document_row, is_document_conflict};
+use super::writes::{Chunks, document_row, is_document_conflict};
 use super::{CHANGES_CHANNEL, DOCUMENT_COLUMNS, PgStore, VectorPlan, retry, vectors};
 use crate::store::*;
 
@@ -57,11 +57,40 @@ impl Store for PgStore {
         let token = format!("{:032x}", rand::random::<u128>());
         let mut conflicts = 0;
         loop {
-            match retry::retry("insert document", self.opts.retry_for, || self.insert_once(&doc, &token)).await {
+            let chunks = Chunks::Inline(&doc.chunks);
+            match retry::retry("insert document", self.opts.retry_for, || self.insert_once(&doc, chunks, &token)).await
+            {
                 Err(e) if is_document_conflict(&e) && conflicts < 3 => conflicts += 1,
                 other => return other,
             }
         }
+    }
+
+    async fn stage_begin(&self, collection: &str, lease: Duration) -> Result<i64> {
+        retry::retry("begin stage", self.opts.retry_for, || self.stage_begin_once(collection, lease)).await
+    }
+
+    async fn stage_chunks(&self, stage: i64, first_ordinal: usize, chunks: &[NewChunk], lease: Duration) -> Result<()> {
+        retry::retry("stage chunks", self.opts.retry_for, || {
+            self.stage_chunks_once(stage, first_ordinal, chunks, lease)
+        })
+        .await
+    }
+
+    async fn stage_commit(&self, stage: i64, doc: NewDocument) -> Result<Inserted> {
+        let token = format!("{:032x}", rand::random::<u128>());
+        let mut conflicts = 0;
+        loop {
+            let chunks = Chunks::Staged(stage);
+            match retry::retry("commit stage", self.opts.retry_for, || self.insert_once(&doc, chunks, &token)).await {
+                Err(e) if is_document_conflict(&e) && conflicts < 3 => conflicts += 1,
+                other => return other,
+            }
+        }
+    }
+
+    async fn stage_abort(&self, stage: i64) -> Result<()> {
+        self.stage_abort_with_retry(stage).await
     }
 
     async fn delete_document(&self, collections: &[String], id: i64) -> Result<Option<DocumentRow>> {

@@ -8,13 +8,25 @@ use sqlx::{PgConnection, Row};
 use super::{CHANGE_LOG_LOCK, DOCUMENT_COLUMNS, PgStore, vectors};
 use crate::store::*;
 
+/// Where the chunks of a document being inserted come from.
+#[derive(Clone, Copy)]
+pub(super) enum Chunks<'a> {
+    Inline(&'a [NewChunk]),
+    /// The chunks of a stage (see [`super::stage`]).
+    Staged(i64),
+}
+
 impl PgStore {
-    /// One attempt at storing `doc`. `token` is the same for every attempt of one upload: an
-    /// attempt that finds the upload already stored under its own token knows that an earlier
-    /// attempt's COMMIT went through although its answer was lost, and reports it as new rather
-    /// than as a duplicate of itself.
-    pub(super) async fn insert_once(&self, doc: &NewDocument, token: &str) -> Result<Inserted> {
-        if let Some(dims) = doc.chunks.iter().find_map(|c| c.embedding.as_ref().map(Vec::len)) {
+    /// One attempt at storing `doc` with its chunks. `token` is the same for every attempt of one
+    /// upload: an attempt that finds the upload already stored under its own token knows that an
+    /// earlier attempt's COMMIT went through although its answer was lost, and reports it as new
+    /// rather than as a duplicate of itself.
+    pub(super) async fn insert_once(&self, doc: &NewDocument, chunks: Chunks<'_>, token: &str) -> Result<Inserted> {
+        let dims = match chunks {
+            Chunks::Inline(chunks) => chunks.iter().find_map(|c| c.embedding.as_ref().map(Vec::len)),
+            Chunks::Staged(stage) => super::stage::dims(self, stage).await?,
+        };
+        if let Some(dims) = dims {
             // The collection's id, for its vector partition (made outside the write: see there).
             let collection_id: i64 = sqlx::query_scalar(
                 "INSERT INTO collections (name) VALUES ($1) ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
@@ -46,7 +58,13 @@ impl PgStore {
                 tracing::info!(document = id, "an earlier attempt stored this upload; its answer was lost");
                 return Ok(Inserted::New(existing));
             }
+            if let Chunks::Staged(stage) = chunks {
+                super::stage::abort_once(self, stage).await?;
+            }
             return Ok(Inserted::Duplicate(existing));
+        }
+        if let Chunks::Staged(stage) = chunks {
+            super::stage::lock(&mut tx, stage).await?;
         }
         let same_source: Option<i64> =
             sqlx::query_scalar("SELECT id FROM documents WHERE collection_id = $1 AND source = $2")
@@ -87,40 +105,10 @@ impl PgStore {
         .fetch_one(&mut *tx)
         .await?;
 
-        let mut ordinals = Vec::with_capacity(doc.chunks.len());
-        let mut texts = Vec::with_capacity(doc.chunks.len());
-        let mut locators = Vec::with_capacity(doc.chunks.len());
-        let mut tokens = Vec::with_capacity(doc.chunks.len());
-        let mut embedded = Vec::with_capacity(doc.chunks.len());
-        for (ordinal, chunk) in doc.chunks.iter().enumerate() {
-            ordinals.push(ordinal as i32);
-            texts.push(chunk.text.as_str());
-            locators.push(serde_json::to_string(&chunk.locator).map_err(|e| StoreError::Corrupt(e.to_string()))?);
-            tokens.push(chunk.tokens as i32);
-            embedded.push(chunk.embedding.is_some());
-        }
-        let rows = sqlx::query(
-            "INSERT INTO chunks (document_id, ordinal, text, locator, tokens, embedded)
-             SELECT $1, u.ordinal, u.text, u.locator, u.tokens, u.embedded
-             FROM UNNEST($2::int4[], $3::text[], $4::text[], $5::int4[], $6::bool[]) AS u(ordinal, text, locator, tokens, embedded)
-             ORDER BY u.ordinal RETURNING id, ordinal",
-        )
-        .bind(id)
-        .bind(&ordinals)
-        .bind(&texts)
-        .bind(&locators)
-        .bind(&tokens)
-        .bind(&embedded)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut chunk_ids = vec![0i64; doc.chunks.len()];
-        for row in &rows {
-            let ordinal: i32 = row.try_get("ordinal")?;
-            chunk_ids[ordinal as usize] = row.try_get("id")?;
-        }
-        let vectors: Vec<(i64, &[f32])> =
-            doc.chunks.iter().zip(&chunk_ids).filter_map(|(c, id)| c.embedding.as_deref().map(|v| (*id, v))).collect();
-        vectors::upsert(&mut tx, collection_id, &vectors).await?;
+        let chunk_ids = match chunks {
+            Chunks::Inline(chunks) => insert_chunks(&mut tx, id, collection_id, chunks).await?,
+            Chunks::Staged(stage) => super::stage::move_chunks(&mut tx, stage, id, collection_id).await?,
+        };
         for chunk_id in chunk_ids {
             log.push(chunk_id, &doc.collection, "add");
         }
@@ -191,9 +179,48 @@ impl PgStore {
     }
 }
 
+/// Inserts a document's chunks and their vectors; their ids in ordinal order.
+async fn insert_chunks(conn: &mut PgConnection, id: i64, collection_id: i64, chunks: &[NewChunk]) -> Result<Vec<i64>> {
+    let mut ordinals = Vec::with_capacity(chunks.len());
+    let mut texts = Vec::with_capacity(chunks.len());
+    let mut locators = Vec::with_capacity(chunks.len());
+    let mut tokens = Vec::with_capacity(chunks.len());
+    let mut embedded = Vec::with_capacity(chunks.len());
+    for (ordinal, chunk) in chunks.iter().enumerate() {
+        ordinals.push(ordinal as i32);
+        texts.push(chunk.text.as_str());
+        locators.push(serde_json::to_string(&chunk.locator).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+        tokens.push(chunk.tokens as i32);
+        embedded.push(chunk.embedding.is_some());
+    }
+    let rows = sqlx::query(
+        "INSERT INTO chunks (document_id, ordinal, text, locator, tokens, embedded)
+         SELECT $1, u.ordinal, u.text, u.locator, u.tokens, u.embedded
+         FROM UNNEST($2::int4[], $3::text[], $4::text[], $5::int4[], $6::bool[]) AS u(ordinal, text, locator, tokens, embedded)
+         ORDER BY u.ordinal RETURNING id, ordinal",
+    )
+    .bind(id)
+    .bind(&ordinals)
+    .bind(&texts)
+    .bind(&locators)
+    .bind(&tokens)
+    .bind(&embedded)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut chunk_ids = vec![0i64; chunks.len()];
+    for row in &rows {
+        let ordinal: i32 = row.try_get("ordinal")?;
+        chunk_ids[ordinal as usize] = row.try_get("id")?;
+    }
+    let vectors: Vec<(i64, &[f32])> =
+        chunks.iter().zip(&chunk_ids).filter_map(|(c, id)| c.embedding.as_deref().map(|v| (*id, v))).collect();
+    vectors::upsert(conn, collection_id, &vectors).await?;
+    Ok(chunk_ids)
+}
+
 /// Entries for the change log, appended together at the end of a transaction.
 #[derive(Default)]
-struct ChangeBatch {
+pub(super) struct ChangeBatch {
     ids: Vec<i64>,
     collections: Vec<String>,
     ops: Vec<&'static str>,
