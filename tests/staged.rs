@@ -106,6 +106,7 @@ fn document(collection: &str, name: &str) -> NewDocument {
         pages: None,
         origin: Default::default(),
         chunks: Vec::new(),
+        may_replace: true,
     }
 }
 

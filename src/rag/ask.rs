@@ -146,7 +146,7 @@ impl Rag {
         let sources = match self.reranker() {
             Some(reranker) => {
                 let (ranked, _) = rerank::rerank(reranker, &self.cfg.retrieval.rerank, &search, candidates).await;
-                retrieval::pack(ranked, budget, self.cfg.retrieval.max_sources)
+                retrieval::pack(ranked, budget, self.cfg.retrieval.max_sources, header)
             }
             None => sources,
         };

@@ -160,7 +160,11 @@ pub fn classify(
 
 /// Classifies a mail whose work took the process down, from its header (`raw` may be the header
 /// alone): the same checks on its sender as [`classify`], then [`Refusal::Damaged`].
-pub fn classify_interrupted(raw: &[u8], config: &Config, thread_of: &dyn Fn(&str) -> Option<String>) -> Classified {
+pub fn classify_interrupted(
+    raw: &[u8],
+    config: &Config,
+    thread_of: &dyn Fn(&str, &str) -> Option<String>,
+) -> Classified {
     classify_with(raw, Some(Refusal::Damaged), config, thread_of)
 }
 
@@ -177,7 +181,7 @@ fn classify_with(
     raw: &[u8],
     refusal: Option<Refusal>,
     config: &Config,
-    thread_of: &dyn Fn(&str) -> Option<String>,
+    thread_of: &dyn Fn(&str, &str) -> Option<String>,
 ) -> Classified {
     let parser = MessageParser::default();
     let parsed = if refusal.is_some() { parser.parse_headers(raw) } else { parser.parse(raw) };

@@ -238,9 +238,9 @@ impl Worker {
             is_owner: false,
         };
         match action {
-            Action::Ignore(_) => self.came_back(),
+            Action::Ignore(_) => self.came_back().await,
             Action::Refuse(refusal) => {
-                self.came_back()?;
+                self.came_back().await?;
                 tracing::info!(sender = %inbound.sender, ?refusal, "Refusing mail.");
                 self.send(inbound, &ReplyBody::Notice(refusal.user_message())).await
             }
@@ -254,7 +254,7 @@ impl Worker {
                     }
                     outcomes.push(outcome);
                 }
-                self.came_back()?;
+                self.came_back().await?;
                 self.trip(Failpoint::AfterGateway)?;
                 self.send(inbound, &ReplyBody::Receipts(&outcomes)).await
             }
@@ -263,7 +263,7 @@ impl Worker {
                 let history = if follow_up { self.state.history(&owner, &inbound.thread_root) } else { Vec::new() };
                 let asked = Question { text: question.clone(), history };
                 let answered = self.gateway.ask(&scope, &actor, asked).await;
-                self.came_back()?;
+                self.came_back().await?;
                 match answered {
                     Ok(answer) => {
                         self.trip(Failpoint::AfterGateway)?;
@@ -289,9 +289,9 @@ impl Worker {
     }
 
     /// Records that the core came back from the current mail's work.
-    fn came_back(&mut self) -> Result<(), EmailError> {
+    async fn came_back(&mut self) -> Result<(), EmailError> {
         self.state.end();
-        self.state.save()
+        self.state.save().await
     }
 
     /// Deals with a mail whose work took the process down: one polite refusal to its sender
@@ -299,28 +299,30 @@ impl Worker {
     /// to [`FAILED_FOLDER`], or flagged `\Flagged` when it cannot be moved. Only its header is
     /// read again.
     async fn set_aside(&mut self, session: &mut ImapSession, uid: u32, refused_before: bool) -> Result<(), EmailError> {
-        tracing::warn!(uid, "This mail was being read when Footnote stopped; it is set aside and not read again.");
+        tracing::warn!(uid, "Footnote stopped twice while working on this mail; it is set aside and not read again.");
         if !refused_before {
             self.state.refusing();
-            self.state.save()?;
+            self.state.save().await?;
             let header = match Self::fetch(session, uid, "(UID BODY.PEEK[HEADER])").await? {
                 Some(f) => f.header().or_else(|| f.body()).map(<[u8]>::to_vec).unwrap_or_default(),
                 None => Vec::new(),
             };
-            let state = &self.state;
-            let classified = convert::classify_interrupted(&header, &self.config, &|id| state.thread_of(id));
+            let (state, config) = (&self.state, &self.config);
+            let classified = convert::classify_interrupted(&header, config, &|sender, id| {
+                state.thread_of(&owner(config, sender), id)
+            });
             if let (Some(inbound), Action::Refuse(refusal)) = (classified.inbound, classified.action)
                 && !self.state.is_done(&inbound.message_id)
             {
                 self.send(&inbound, &ReplyBody::Notice(refusal.user_message())).await?;
                 self.state.record_done(&inbound.message_id);
-                self.state.save()?;
+                self.state.save().await?;
             }
         }
         self.move_to_failed(session, uid).await;
         self.state.end();
         self.state.mark_handled(uid);
-        self.state.save()
+        self.state.save().await
     }
 
     /// Moves a mail to [`FAILED_FOLDER`] (creating it), or flags it when that fails.

@@ -381,7 +381,7 @@ mod tests {
         assert_eq!(state.open_mailbox(7, 40), MailboxChange::Same);
         assert!(state.is_done("a@x"));
         assert_eq!(state.thread_of("ann", "r@x"), None);
-        state.save().unwrap();
+        futures::executor::block_on(state.save()).unwrap();
         assert!(!fs::read_to_string(&path).unwrap().contains("Q?"), "the old threads are gone");
     }
 

@@ -5,7 +5,10 @@ use super::*;
 
 fn index() -> (tempfile::TempDir, Bm25Index) {
     let dir = tempfile::tempdir().unwrap();
-    let index = Bm25Index::open(dir.path()).unwrap();
+    let Ok(crate::index::lock::Access::Write(lock)) = crate::index::lock::acquire(dir.path(), "test") else {
+        panic!("the writer lock of a new directory is free");
+    };
+    let index = Bm25Index::open(&dir.path().join("bm25"), &lock).unwrap();
     (dir, index)
 }
 

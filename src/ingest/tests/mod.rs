@@ -61,7 +61,7 @@ fn pdf_title_falls_back_to_the_file_name_and_content_beats_the_name() {
     assert_eq!(doc.kind, DocKind::Pdf);
     assert_eq!(doc.title, "Q3 plan.final");
     // A version number is not an extension.
-    assert_eq!(ok("common-licenses/LGPL-2.1", b"Licence text.".to_vec()).await.title, "LGPL-2.1");
+    assert_eq!(ok("common-licenses/LGPL-2.1", b"Licence text.".to_vec()).title, "LGPL-2.1");
 }
 
 #[test]
