@@ -165,7 +165,7 @@ fn config_file(env: &TestEnv, mail: &Mail, bot: &str, human: &str) -> std::path:
         "[adapters.email]\nimap_host = \"{host}\"\nimap_port = {imap}\nimap_security = \"plain\"\n\
          username = \"{bot}\"\npassword = \"{password}\"\nsmtp_host = \"{host}\"\nsmtp_port = {smtp}\n\
          smtp_security = \"plain\"\nfrom_address = \"Footnote <{bot}>\"\nask_address = \"{bot}\"\n\
-         ingest_address = \"{local}+ingest@{domain}\"\nallowed_senders = [\"{human}\"]\npoll_interval_secs = 1\n\
+         ingest_address = \"{local}+ingest@{domain}\"\nallowed_senders = [\"{human}\"]\nrequire_dkim_or_spf = false\npoll_interval_secs = 1\n\
          state_path = \"{state}\"\n",
         host = mail.host,
         imap = mail.imap_port,

@@ -265,8 +265,14 @@ async fn a_mail_that_took_the_process_down_is_set_aside_and_refused_once() {
     let ended = tokio::time::timeout(std::time::Duration::from_secs(30), crashing.task).await.unwrap().unwrap();
     assert!(ended.is_err(), "the failpoint ends run like a crash");
     assert!(std::fs::read_to_string(&state).unwrap().contains("\"in_progress\":{"), "recorded before reading");
+    // Once is no proof against the mail (a restart or a failover looks the same): it is read
+    // again after a restart, and here the process dies on it a second time.
+    let crashing = start(peer.config(&bot, &[&human], &state), gateway.clone(), Some(Failpoint::WhileReading)).await;
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(30), crashing.task).await.unwrap().unwrap();
+    assert!(ended.is_err(), "the failpoint ends run like a crash");
+    assert!(std::fs::read_to_string(&state).unwrap().contains("\"attempts\":2"), "the second start is counted");
 
-    // After the restart the mail is not read again: one refusal, and it is moved aside.
+    // After the next restart the mail is not read again: one refusal, and it is moved aside.
     let running = start(peer.config(&bot, &[&human], &state), gateway.clone(), None).await;
     let inbox = peer.wait_for(&human, 1).await;
     let refusal = MessageParser::default().parse(&inbox[0]).unwrap();
