@@ -114,9 +114,16 @@ impl Rag {
         let chunking = (self.cfg.ingest.chunk_tokens, self.cfg.ingest.chunk_overlap);
         let read = self.workers.read(&upload.file_name, upload.mime.as_deref(), bytes, &self.limits, chunking).await;
         match read {
-            Ok(Chunked { title, kind, pages, chunks }) => {
-                Preparation::Ready(Prepared { upload, hash, size, title, kind, pages, drafts: chunks, may_replace: true })
-            }
+            Ok(Chunked { title, kind, pages, chunks }) => Preparation::Ready(Prepared {
+                upload,
+                hash,
+                size,
+                title,
+                kind,
+                pages,
+                drafts: chunks,
+                may_replace: true,
+            }),
             Err(e) => Preparation::Finished(Err(RagError::Ingest(e))),
         }
     }

@@ -154,7 +154,10 @@ impl Worker {
             } else if interrupted {
                 // Once is no proof against the mail (a restart, a failover): it is tried again,
                 // and set aside if the process dies on it a second time.
-                tracing::warn!(uid = mail.uid, "A mail was being worked on when the process stopped; trying it once more.");
+                tracing::warn!(
+                    uid = mail.uid,
+                    "A mail was being worked on when the process stopped; trying it once more."
+                );
             } else {
                 self.state.end();
                 self.state.save().await?;
