@@ -260,7 +260,7 @@ async fn replacing_a_document_needs_the_right_to_forget_it(backend: Backend) {
     assert_eq!(docs[0].id, first.document_id);
     let collection = core.collections(&here)[0].clone();
     assert!(
-        rag.indexes().bm25().search(&[collection.clone()], "nobody", 5).unwrap().is_empty(),
+        rag.indexes().bm25().search(std::slice::from_ref(&collection), "nobody", 5).unwrap().is_empty(),
         "nothing of it stored"
     );
     assert_eq!(rag.indexes().bm25().search(&[collection], "mondays", 5).unwrap().len(), 1);

@@ -148,6 +148,9 @@ async fn a_question_whose_asker_went_away_leaves_the_queue_at_once() {
     cfg.ollama.max_parallel = 1;
     let running = start(cfg, Vec::new()).await;
     ingest(&running.core, "default", ZOO[0].0, ZOO[0].1).await;
+    // The first answer is far longer than the test: a waiting question can only leave the queue
+    // by being abandoned, never by being admitted when the first one ends.
+    env.double.set_reply(Some(std::sync::Arc::new(|_: &[serde_json::Value]| "Penguins eat krill [1]. ".repeat(400))));
     env.double.set_token_delay(Duration::from_millis(500));
     let queue = running.core.0.gate().queue.clone();
     let first = occupy_the_model(&running).await;
@@ -178,6 +181,8 @@ async fn a_question_whose_asker_went_away_leaves_the_queue_at_once() {
     assert!(gave_up.await.unwrap().is_err(), "the client timed out");
     until(Duration::from_secs(5), "the abandoned question to leave the queue", || queue.waiting() == 0).await;
     assert_eq!(queue.running(), 1, "while the first answer is still being written");
+    let chats = env.double.requests().iter().filter(|r| r.path == "/api/chat").count();
+    assert_eq!(chats, 1, "the abandoned questions never reached the model");
     drop(first);
     until(Duration::from_secs(5), "the first answer to stop too", || queue.running() == 0).await;
     running.stop().await.unwrap();

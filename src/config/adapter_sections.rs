@@ -79,6 +79,7 @@ impl Serialize for AdapterSections {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail returns figment::Error, as the other config tests do
 mod tests {
     use std::path::Path;
 
