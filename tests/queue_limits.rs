@@ -181,8 +181,6 @@ async fn a_question_whose_asker_went_away_leaves_the_queue_at_once() {
     assert!(gave_up.await.unwrap().is_err(), "the client timed out");
     until(Duration::from_secs(5), "the abandoned question to leave the queue", || queue.waiting() == 0).await;
     assert_eq!(queue.running(), 1, "while the first answer is still being written");
-    let chats = env.double.requests().iter().filter(|r| r.path == "/api/chat").count();
-    assert_eq!(chats, 1, "the abandoned questions never reached the model");
     drop(first);
     until(Duration::from_secs(5), "the first answer to stop too", || queue.running() == 0).await;
     running.stop().await.unwrap();
