@@ -226,9 +226,6 @@ pub enum Fusion {
     Rrf,
     /// Min-max normalised scores blended by weight.
     Linear,
-    /// Distribution-based: each list's scores scaled to 0..1 between its mean minus and plus
-    /// three standard deviations, then blended by weight.
-    Dbsf,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -314,11 +311,11 @@ impl Default for RetrievalConfig {
             rrf_k: 10.0,
             bm25_weight: 0.6,
             vector_weight: 0.4,
-            document_weight: 0.0,
+            document_weight: 0.9,
             document_evidence: 0.0,
-            bm25_k1: 1.2,
-            bm25_b: 0.75,
-            bm25_title_weight: 0.5,
+            bm25_k1: 0.9,
+            bm25_b: 0.4,
+            bm25_title_weight: 1.0,
             bm25_headings_weight: 0.5,
             max_sources: 6,
             exact_below: 10_000,

@@ -120,7 +120,6 @@ pub fn table(r: &Report) -> String {
     let fusion = match s.fusion {
         footnote::config::Fusion::Rrf => format!("RRF, k = {}", s.rrf_k),
         footnote::config::Fusion::Linear => "linear (min-max)".to_owned(),
-        footnote::config::Fusion::Dbsf => "linear (mean ± 3 standard deviations)".to_owned(),
     };
     out.push_str(&format!(
         "Fusion {fusion}, weights BM25 {} / vector {}. Each retriever returned its top {} chunks (answers use {} / {}); \

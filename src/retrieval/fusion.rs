@@ -100,11 +100,6 @@ fn fuse_lists<K: Copy + Eq + std::hash::Hash>(
                     *out.entry(key).or_default() += weight * score;
                 }
             }
-            Fusion::Dbsf => {
-                for (key, score) in normalise_by_distribution(list) {
-                    *out.entry(key).or_default() += weight * score;
-                }
-            }
         }
     }
     out
@@ -139,19 +134,6 @@ fn normalise<K: Copy>(list: &[(K, f32)]) -> Vec<(K, f32)> {
     let min = list.iter().map(|x| x.1).fold(f32::MAX, f32::min);
     let span = max - min;
     list.iter().map(|&(id, s)| (id, if span > f32::EPSILON { (s - min) / span } else { 1.0 })).collect()
-}
-
-/// Scaling to 0..1 between the mean minus and plus three standard deviations of the list,
-/// clipped (a single result, or all equal, gets 1): an outlier at the top does not squash the
-/// rest, as it does under min-max.
-fn normalise_by_distribution<K: Copy>(list: &[(K, f32)]) -> Vec<(K, f32)> {
-    let n = list.len() as f32;
-    let mean = list.iter().map(|x| x.1).sum::<f32>() / n.max(1.0);
-    let sd = (list.iter().map(|x| (x.1 - mean).powi(2)).sum::<f32>() / n.max(1.0)).sqrt();
-    let low = mean - 3.0 * sd;
-    list.iter()
-        .map(|&(id, s)| (id, if sd > f32::EPSILON { ((s - low) / (6.0 * sd)).clamp(0.0, 1.0) } else { 1.0 }))
-        .collect()
 }
 
 #[cfg(test)]
@@ -208,24 +190,6 @@ mod tests {
         // 1: 1.0 + 0.0, 2: 0.0 + 1.0 -> tie, BM25 order decides.
         assert_eq!(ids(&fused), vec![1, 2]);
         assert!((fused[0].score - 1.0).abs() < 1e-6);
-    }
-
-    #[test]
-    fn distribution_scaling_by_hand() {
-        // Scores 1, 2, 3: mean 2, standard deviation √(2/3) = 0.8165; 0..1 spans 2 ± 2.4495.
-        let scaled = normalise_by_distribution(&[(1, 3.0), (2, 2.0), (3, 1.0)]);
-        let expected = [(1, 0.5 + 1.0 / 4.899), (2, 0.5), (3, 0.5 - 1.0 / 4.899)];
-        for ((id, s), (eid, e)) in scaled.iter().zip(expected) {
-            assert_eq!(*id, eid);
-            assert!((s - e).abs() < 1e-4, "{scaled:?}");
-        }
-        assert_eq!(normalise_by_distribution(&[(7, 0.3)]), vec![(7, 1.0)]);
-        // One outlier: min-max squashes the others to 0.02 and less; here they keep about 0.4
-        // (mean 31.75, standard deviation 39.41: 10 → (10 + 86.48) / 236.47 = 0.408).
-        let outlier = [(1, 100.0), (2, 10.0), (3, 9.0), (4, 8.0)];
-        assert!(normalise(&outlier)[1].1 < 0.03);
-        let scaled = normalise_by_distribution(&outlier);
-        assert!((scaled[1].1 - 0.408).abs() < 1e-3 && (scaled[0].1 - 0.7885).abs() < 1e-3, "{scaled:?}");
     }
 
     #[test]

@@ -53,7 +53,10 @@ impl SqliteStore {
     }
 
     async fn connect(options: SqliteConnectOptions) -> Result<Self> {
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        // Room for a bulk ingest's whole pipeline at once (the uploads being prepared ahead, the
+        // store stage, the index catch-up) beside a few questions: WAL readers do not block one
+        // another, so a connection more costs little, and none of them queues behind another.
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
         MIGRATOR.run(&pool).await?;
         let store = SqliteStore { pool };
         store.clean_stages().await?;
