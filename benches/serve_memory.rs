@@ -13,7 +13,9 @@
 //! 3. after: `VmRSS` a few seconds after the load stopped.
 //!
 //! The file is read by an extraction worker, a child process with memory of its own: its peak
-//! `VmRSS` (sampled too) is reported apart; the target is about the service's own memory.
+//! `VmRSS` (sampled too) is reported apart; the target is about the service's own memory. The
+//! service runs with `MALLOC_ARENA_MAX=2` as `deploy/` sets it (`BENCH_MALLOC_ARENA_MAX`; empty
+//! for glibc's default).
 //!
 //! `cargo bench --bench serve_memory` (release); `BENCH_SMOKE=1` for a quick run at tiny size.
 
@@ -72,6 +74,13 @@ fn large_markdown(bytes: usize) -> String {
     text
 }
 
+/// glibc's malloc arenas for the service: `BENCH_MALLOC_ARENA_MAX`, by default 2 as in the
+/// systemd unit and the Dockerfile of `deploy/`; empty for glibc's own default (8 per core).
+fn malloc_arenas() -> Option<String> {
+    let arenas = std::env::var("BENCH_MALLOC_ARENA_MAX").unwrap_or_else(|_| "2".into());
+    (!arenas.is_empty()).then_some(arenas)
+}
+
 struct Serve {
     child: std::process::Child,
     base: String,
@@ -92,6 +101,7 @@ impl Serve {
             .env("FOOTNOTE_SERVER__LISTEN", format!("127.0.0.1:{port}"))
             .env("FOOTNOTE_OLLAMA__URL", &ollama.url)
             .env("FOOTNOTE_LIMITS__RATE_PER_MINUTE", "0")
+            .envs(malloc_arenas().map(|n| ("MALLOC_ARENA_MAX", n)))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -207,7 +217,8 @@ async fn run() {
     let build = if cfg!(debug_assertions) { "debug" } else { "release" };
     println!(
         "footnote serve ({build}, default adapters compiled in, SQLite; Ollama double: 40 ms per embed request, \
-         10 ms per token)"
+         10 ms per token; MALLOC_ARENA_MAX {})",
+        malloc_arenas().unwrap_or_else(|| "unset".into())
     );
     println!("  idle (empty data directory):  VmRSS {}", mb(idle));
     println!(

@@ -393,9 +393,16 @@ async fn relay_log(stderr: tokio::process::ChildStderr, pid: u32) {
             Ok(0) | Err(_) => return,
             Ok(_) => {
                 let text = String::from_utf8_lossy(&line);
-                let text = text.trim_end();
-                if !text.is_empty() {
-                    tracing::warn!(worker = pid, "{text}");
+                let text = text.trim();
+                // The worker's own log lines start with their level; anything else (a panic, the
+                // runtime's stack overflow message) is a warning.
+                match text.split_once(' ') {
+                    _ if text.is_empty() => {}
+                    Some(("ERROR", rest)) => tracing::error!(worker = pid, "{}", rest.trim_start()),
+                    Some(("WARN", rest)) => tracing::warn!(worker = pid, "{}", rest.trim_start()),
+                    Some(("INFO", rest)) => tracing::info!(worker = pid, "{}", rest.trim_start()),
+                    Some(("DEBUG" | "TRACE", rest)) => tracing::debug!(worker = pid, "{}", rest.trim_start()),
+                    _ => tracing::warn!(worker = pid, "{text}"),
                 }
             }
         }
