@@ -14,8 +14,8 @@
 //!
 //! The file is read by an extraction worker, a child process with memory of its own: its peak
 //! `VmRSS` (sampled too) is reported apart; the target is about the service's own memory. The
-//! service runs with `MALLOC_ARENA_MAX=2` as `deploy/` sets it (`BENCH_MALLOC_ARENA_MAX`; empty
-//! for glibc's default).
+//! service runs with `MALLOC_ARENA_MAX=2`, what `footnote` picks itself when the variable is
+//! unset (`BENCH_MALLOC_ARENA_MAX=16` for glibc's default on 2 cores).
 //!
 //! `cargo bench --bench serve_memory` (release); `BENCH_SMOKE=1` for a quick run at tiny size.
 
@@ -74,8 +74,9 @@ fn large_markdown(bytes: usize) -> String {
     text
 }
 
-/// glibc's malloc arenas for the service: `BENCH_MALLOC_ARENA_MAX`, by default 2 as in the
-/// systemd unit and the Dockerfile of `deploy/`; empty for glibc's own default (8 per core).
+/// glibc's malloc arenas for the service: `BENCH_MALLOC_ARENA_MAX`, by default 2 (what
+/// `footnote` picks itself when `MALLOC_ARENA_MAX` is unset); 16 is glibc's own default on this
+/// 2-core machine (8 per core).
 fn malloc_arenas() -> Option<String> {
     let arenas = std::env::var("BENCH_MALLOC_ARENA_MAX").unwrap_or_else(|_| "2".into());
     (!arenas.is_empty()).then_some(arenas)
