@@ -90,6 +90,8 @@ async fn run(asks: usize) {
     let mut cfg = Config { data_dir: dir.path().to_path_buf(), ..Default::default() };
     cfg.ollama.url = double.url.clone();
     cfg.ollama.embed_model = "all-minilm".into();
+    // Files are read by extraction workers: this binary is not `footnote`, so name it.
+    cfg.ingest.worker_program = env!("CARGO_BIN_EXE_footnote").into();
     let rag = Rag::open(cfg, ModelCheck::Refuse).await.expect("open the core");
     let core = Core(rag);
     for (name, text) in DOCS {
