@@ -13,58 +13,13 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::hostile;
+use common::mail::{Mail, mail_peer};
 use common::served::{ServeProcess, wait_until};
 use common::*;
 use futures::TryStreamExt;
-use lettre::address::Envelope;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use mail_parser::MessageParser;
 
-struct Mail {
-    host: String,
-    imap_port: u16,
-    smtp_port: u16,
-    domain: String,
-    password: String,
-}
-
-fn env_or(key: &str, default: &str) -> String {
-    std::env::var(key).unwrap_or_else(|_| default.to_owned())
-}
-
-/// The test mail servers; the test fails, naming the script, when they are not running.
-fn mail_peer() -> Mail {
-    let mail = Mail {
-        host: env_or("FOOTNOTE_TEST_IMAP_HOST", "127.0.0.1"),
-        imap_port: env_or("FOOTNOTE_TEST_IMAP_PORT", "31143").parse().unwrap(),
-        smtp_port: env_or("FOOTNOTE_TEST_SMTP_PORT", "32525").parse().unwrap(),
-        domain: env_or("FOOTNOTE_TEST_MAIL_DOMAIN", "localhost"),
-        password: env_or("FOOTNOTE_TEST_MAIL_PASSWORD", "peer-password"),
-    };
-    for (what, port) in [("IMAP", mail.imap_port), ("SMTP", mail.smtp_port)] {
-        if std::net::TcpStream::connect((mail.host.as_str(), port)).is_err() {
-            panic!(
-                "the {what} test peer is not running on {}:{port}: start the mail peers with \
-                 `scripts/peers/email.sh start` and export the FOOTNOTE_TEST_* lines it prints",
-                mail.host
-            );
-        }
-    }
-    mail
-}
-
 impl Mail {
-    fn user(&self, role: &str) -> String {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-        format!("{role}-{}-{:x}@{}", std::process::id(), nanos & 0xff_ffff_ffff, self.domain)
-    }
-
-    async fn send(&self, from: &str, to: &str, raw: &[u8]) {
-        let smtp = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.host).port(self.smtp_port).build();
-        let envelope = Envelope::new(Some(from.parse().unwrap()), vec![to.parse().unwrap()]).unwrap();
-        smtp.send_raw(&envelope, raw).await.unwrap();
-    }
-
     /// Every message of `user`'s `folder`, with its flags.
     async fn messages(&self, user: &str, folder: &str) -> Vec<(Vec<u8>, Vec<String>)> {
         let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.imap_port)).await.unwrap();

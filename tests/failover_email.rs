@@ -9,66 +9,19 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use common::mail::{Mail, mail_peer};
 use common::pg::TestDatabase;
 use common::process::{Serve, Settings};
 use footnote_ollama_double::OllamaDouble;
 use futures::TryStreamExt;
-use lettre::address::Envelope;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use mail_parser::MessageParser;
 
 /// The longest a takeover may take (the issue's bound).
 const TAKEOVER: Duration = Duration::from_secs(30);
 
-/// The mail peers, from the `FOOTNOTE_TEST_*` variables `scripts/peers/email.sh start` prints.
-struct Mail {
-    host: String,
-    imap_port: u16,
-    smtp_port: u16,
-    domain: String,
-    password: String,
-}
-
-fn env_or(key: &str, default: &str) -> String {
-    std::env::var(key).unwrap_or_else(|_| default.to_owned())
-}
-
-fn mail() -> Mail {
-    let mail = Mail {
-        host: env_or("FOOTNOTE_TEST_IMAP_HOST", "127.0.0.1"),
-        imap_port: env_or("FOOTNOTE_TEST_IMAP_PORT", "31143").parse().unwrap(),
-        smtp_port: env_or("FOOTNOTE_TEST_SMTP_PORT", "32525").parse().unwrap(),
-        domain: env_or("FOOTNOTE_TEST_MAIL_DOMAIN", "localhost"),
-        password: env_or("FOOTNOTE_TEST_MAIL_PASSWORD", "peer-password"),
-    };
-    for (what, port) in [("IMAP", mail.imap_port), ("SMTP", mail.smtp_port)] {
-        if std::net::TcpStream::connect((mail.host.as_str(), port)).is_err() {
-            panic!(
-                "the {what} test peer is not running on {}:{port}: start the mail peers with \
-                 `scripts/peers/email.sh start` and export the FOOTNOTE_TEST_* lines it prints",
-                mail.host
-            );
-        }
-    }
-    mail
-}
-
 impl Mail {
-    /// A mailbox nobody used before.
-    fn user(&self, role: &str) -> String {
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-        format!("{role}-{}-{:x}@{}", std::process::id(), nanos & 0xff_ffff_ffff, self.domain)
-    }
-
-    async fn send(&self, from: &str, to: &str, raw: &str) {
-        let raw = raw.replace("\r\n", "\n").replace('\n', "\r\n");
-        let smtp = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.host).port(self.smtp_port).build();
-        let envelope = Envelope::new(Some(from.parse().unwrap()), vec![to.parse().unwrap()]).unwrap();
-        smtp.send_raw(&envelope, raw.as_bytes()).await.expect("send over SMTP");
-    }
-
     /// The `In-Reply-To` of every mail in `user`'s INBOX.
     async fn replies(&self, user: &str) -> Vec<String> {
         let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.imap_port)).await.unwrap();
@@ -159,7 +112,7 @@ fn question(from: &str, to: &str, id: &str, text: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_instance_reads_the_mailbox_and_another_takes_over_within_30_s() {
-    let mail = mail();
+    let mail = mail_peer();
     let database = TestDatabase::create().await;
     let double = OllamaDouble::start().await;
     let dir = tempfile::tempdir().unwrap();

@@ -9,6 +9,7 @@
 
 pub mod cli;
 pub mod hostile;
+pub mod mail;
 pub mod pg;
 pub mod process;
 pub mod served;
