@@ -9,9 +9,9 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::citations::{self, CitationRewriter};
+use super::prompt::{self, Prompt};
 use super::queue::QueueFull;
-use super::{Rag, RagError, prompt};
-use crate::ingest::count_tokens;
+use super::{Rag, RagError};
 use crate::llm::{ChatRequest, ChatStats, OllamaError};
 use crate::retrieval::{self, Source, rerank};
 
@@ -98,21 +98,9 @@ impl Rag {
         }
 
         let num_ctx = self.num_ctx().await;
-        let system = &self.cfg.answer.system_prompt;
-        let system_text = if system.trim().is_empty() { prompt::SYSTEM_PROMPT } else { system.as_str() };
-        let fixed = count_tokens(system_text)
-            + count_tokens(&question.text)
-            + question
-                .history
-                .iter()
-                .rev()
-                .take(self.cfg.answer.history_turns)
-                .map(|t| count_tokens(&t.text) + 4)
-                .sum::<usize>()
-            + 64;
-        let budget = (num_ctx as usize).saturating_sub(self.cfg.answer.reserve_tokens as usize + fixed);
-        let header = |n: usize, source: &Source| count_tokens(&prompt::source_header(n, source));
-        let sources = retrieval::pack(candidates.clone(), budget, self.cfg.retrieval.max_sources, header);
+        let prompt = Prompt::new(&self.cfg.answer.system_prompt, &question, self.cfg.answer.history_turns);
+        let (reserve, max_sources) = (self.cfg.answer.reserve_tokens as usize, self.cfg.retrieval.max_sources);
+        let sources = prompt.pack(candidates.clone(), num_ctx as usize, reserve, max_sources);
         if sources.is_empty() {
             return Err(AskError::Invalid("the question is too long for the model's context window".into()));
         }
@@ -146,7 +134,7 @@ impl Rag {
         let sources = match self.reranker() {
             Some(reranker) => {
                 let (ranked, _) = rerank::rerank(reranker, &self.cfg.retrieval.rerank, &search, candidates).await;
-                retrieval::pack(ranked, budget, self.cfg.retrieval.max_sources, header)
+                prompt.pack(ranked, num_ctx as usize, reserve, max_sources)
             }
             None => sources,
         };
@@ -157,7 +145,7 @@ impl Rag {
         }
         let request = ChatRequest {
             model: model.clone(),
-            messages: prompt::messages(system, &sources, &question, self.cfg.answer.history_turns),
+            messages: prompt.messages(&sources),
             num_ctx: Some(num_ctx),
             temperature: Some(self.cfg.ollama.temperature),
             num_predict: Some(self.cfg.answer.reserve_tokens as i32),
