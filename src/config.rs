@@ -95,6 +95,17 @@ impl Default for DatabaseConfig {
     }
 }
 
+/// The database that `database.url` selects, decided once (the store opens what this names).
+#[derive(Clone, Debug)]
+pub enum Database {
+    /// SQLite in the given file (an empty `database.url`: the file in the data directory).
+    Sqlite(PathBuf),
+    /// SQLite through a `sqlite:` URL (another file, or `sqlite::memory:` in tests).
+    SqliteUrl(String),
+    /// PostgreSQL with pgvector (a `postgres://` or `postgresql://` URL).
+    Postgres(SecretString),
+}
+
 /// The startup error for a PostgreSQL URL in a build without PostgreSQL support.
 pub const POSTGRES_NOT_COMPILED: &str = "database.url is a PostgreSQL URL, but this footnote was built without PostgreSQL support: rebuild with the cargo feature `postgres` (on by default; `cargo build --features postgres`)";
 

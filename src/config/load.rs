@@ -174,13 +174,10 @@ impl Config {
         self.server.problems(&mut p);
         self.limits.problems(&mut p);
         self.scopes.problems(&mut p);
-        let url = secrecy::ExposeSecret::expose_secret(&self.database.url);
-        let postgres = crate::store::is_postgres_url(url);
-        if !url.is_empty() && !url.starts_with("sqlite:") && !postgres {
-            p.push("database.url must be empty (SQLite in data_dir), a sqlite: URL or a postgres:// URL".into());
-        }
-        if postgres && !cfg!(feature = "postgres") {
-            p.push(POSTGRES_NOT_COMPILED.into());
+        match self.database() {
+            Ok(Database::Postgres(_)) if !cfg!(feature = "postgres") => p.push(POSTGRES_NOT_COMPILED.into()),
+            Ok(_) => {}
+            Err(problem) => p.push(problem),
         }
         if self.database.max_connections == 0 {
             p.push("database.max_connections must be at least 1".into());
@@ -191,6 +188,21 @@ impl Config {
     /// The SQLite file used when `database.url` is empty.
     pub fn sqlite_path(&self) -> PathBuf {
         self.data_dir.join("footnote.db")
+    }
+
+    /// The database `database.url` selects: empty for SQLite in the data directory, a `sqlite:`
+    /// URL for another SQLite file, a `postgres://` (or `postgresql://`) URL for PostgreSQL.
+    pub fn database(&self) -> Result<Database, String> {
+        let url = secrecy::ExposeSecret::expose_secret(&self.database.url);
+        if url.is_empty() {
+            Ok(Database::Sqlite(self.sqlite_path()))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Database::Postgres(self.database.url.clone()))
+        } else if url.starts_with("sqlite:") {
+            Ok(Database::SqliteUrl(url.to_owned()))
+        } else {
+            Err("database.url must be empty (SQLite in data_dir), a sqlite: URL or a postgres:// URL".into())
+        }
     }
 
     /// The directory of the derived search indexes (and of their writer lock).

@@ -555,6 +555,20 @@ fn validate_accepts_the_defaults() {
 }
 
 #[test]
+fn the_database_is_chosen_by_its_url_once() {
+    use crate::config::Database;
+    let mut config = Config { data_dir: "/srv/footnote".into(), ..Config::default() };
+    assert!(matches!(config.database(), Ok(Database::Sqlite(path)) if path == Path::new("/srv/footnote/footnote.db")));
+    config.database.url = SecretString::from("sqlite:///tmp/other.db");
+    assert!(matches!(config.database(), Ok(Database::SqliteUrl(url)) if url == "sqlite:///tmp/other.db"));
+    config.database.url = SecretString::from("postgresql://me:pw@db/footnote");
+    assert!(matches!(config.database(), Ok(Database::Postgres(_))));
+    config.database.url = SecretString::from("mysql://me:pw@db/footnote");
+    let problem = config.database().unwrap_err();
+    assert!(!problem.contains("pw"), "{problem}");
+}
+
+#[test]
 fn a_postgres_url_selects_postgres_and_database_url_is_the_fallback() {
     jail(|jail| {
         // DATABASE_URL applies only while nothing else names a database.
@@ -563,7 +577,7 @@ fn a_postgres_url_selects_postgres_and_database_url_is_the_fallback() {
         jail.set_env("FOOTNOTE_DATABASE__URL", "postgresql://app:pw2@primary/footnote");
         let config = load(None);
         assert_eq!(config.database.url.expose_secret(), "postgresql://app:pw2@primary/footnote");
-        assert!(crate::store::is_postgres_url(config.database.url.expose_secret()));
+        assert!(matches!(config.database(), Ok(crate::config::Database::Postgres(_))));
         let path = file(jail, "footnote.toml", "[database]\nurl = \"sqlite::memory:\"\nretry_for = \"5s\"\n");
         jail.clear_env();
         jail.set_env("DATABASE_URL", "postgres://app:pw1@fallback/footnote");

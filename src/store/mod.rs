@@ -26,7 +26,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use footnote_adapter::{Locator, Origin};
 use futures::stream::BoxStream;
-use secrecy::ExposeSecret;
 
 /// Why a store operation failed. The messages are for logs; users see a generic text.
 #[derive(Debug, thiserror::Error)]
@@ -57,29 +56,20 @@ pub enum StoreError {
 /// Signals that the change log grew (another instance wrote); see [`Store::watch_changes`].
 pub type ChangeSignals = BoxStream<'static, ()>;
 
-/// True for the URLs that select PostgreSQL.
-pub fn is_postgres_url(url: &str) -> bool {
-    url.starts_with("postgres://") || url.starts_with("postgresql://")
-}
-
-/// Opens the configured database and applies pending migrations: SQLite in the data directory
-/// when `database.url` is empty, another SQLite file for a `sqlite:` URL, PostgreSQL for a
-/// `postgres://` URL.
+/// Opens the configured database (see [`Config::database`](crate::config::Config::database))
+/// and applies pending migrations.
 pub async fn open(cfg: &crate::config::Config) -> Result<Arc<dyn Store>> {
-    let url = cfg.database.url.expose_secret();
-    if url.is_empty() {
-        return Ok(Arc::new(sqlite::SqliteStore::open(&cfg.sqlite_path()).await?));
-    }
-    if is_postgres_url(url) {
+    use crate::config::Database;
+    match cfg.database().map_err(StoreError::Config)? {
+        Database::Sqlite(path) => Ok(Arc::new(sqlite::SqliteStore::open(&path).await?)),
+        Database::SqliteUrl(url) => Ok(Arc::new(sqlite::SqliteStore::open_url(&url).await?)),
         #[cfg(feature = "postgres")]
-        {
-            let opts = postgres::PgOptions::from_config(cfg);
-            return Ok(Arc::new(postgres::PgStore::connect(&cfg.database.url, opts).await?));
+        Database::Postgres(url) => {
+            Ok(Arc::new(postgres::PgStore::connect(&url, postgres::PgOptions::from_config(cfg)).await?))
         }
         #[cfg(not(feature = "postgres"))]
-        return Err(StoreError::Config(crate::config::POSTGRES_NOT_COMPILED.into()));
+        Database::Postgres(_) => Err(StoreError::Config(crate::config::POSTGRES_NOT_COMPILED.into())),
     }
-    Ok(Arc::new(sqlite::SqliteStore::open_url(url).await?))
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
