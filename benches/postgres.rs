@@ -201,9 +201,8 @@ async fn measure(label: &str, store: &PgStore, indexes: &Indexes, cfg: &Config, 
     let mut recall = 0.0;
     for (i, (text, q)) in queries.iter().enumerate() {
         let started = Instant::now();
-        let ranked = retrieval::rank(indexes, store, &cfg.retrieval, &collections, text, Some(q), Mode::Hybrid)
-            .await
-            .expect("rank");
+        let ranked =
+            retrieval::rank(indexes, &cfg.retrieval, &collections, text, Some(q), Mode::Hybrid).await.expect("rank");
         let took = started.elapsed();
         assert!(!ranked.is_empty());
         let started = Instant::now();
@@ -213,7 +212,10 @@ async fn measure(label: &str, store: &PgStore, indexes: &Indexes, cfg: &Config, 
         indexes.bm25().search(&collections, text, cfg.retrieval.bm25_top_k).expect("bm25");
         let bm25_took = started.elapsed();
         let started = Instant::now();
-        store.vector_search(&collections, q, cfg.retrieval.vector_top_k).await.expect("search");
+        store
+            .vector_search_with(&collections, q, cfg.retrieval.vector_top_k, VectorPlan::Default)
+            .await
+            .expect("search");
         let vector40_took = started.elapsed();
         let exact = store.vector_search_with(&collections, q, 10, VectorPlan::Exact).await.expect("exact");
         recall += exact.iter().filter(|e| approx.iter().any(|a| a.0 == e.0)).count() as f64 / exact.len().max(1) as f64;
@@ -275,7 +277,9 @@ async fn run(server: &str) {
     build_index(&store, &opts).await;
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let indexes = Indexes::open(dir.path(), None, HnswParams::from(&cfg.retrieval)).expect("BM25 index");
+    let indexes = Indexes::open(dir.path(), None, HnswParams::from(&cfg.retrieval))
+        .expect("BM25 index")
+        .searching_vectors_in(store.as_ref());
     let started = Instant::now();
     indexes.catch_up(store.as_ref()).await.expect("BM25 catch-up");
     eprintln!("BM25 caught up in {:.1?}", started.elapsed());

@@ -79,8 +79,7 @@ async fn bm25_vector_and_fusion_each_rank_the_right_document_first(backend: Back
     ] {
         let vector = rag.embed_query(question).await.unwrap();
         for mode in [Mode::Bm25, Mode::Vector, Mode::Hybrid] {
-            let ranked =
-                retrieval::rank(rag.indexes(), rag.store(), cfg, &zoo, question, Some(&vector), mode).await.unwrap();
+            let ranked = retrieval::rank(rag.indexes(), cfg, &zoo, question, Some(&vector), mode).await.unwrap();
             assert!(!ranked.is_empty(), "{mode:?} found nothing for {question:?}");
             let top = rag.store().chunks(&[ranked[0].chunk_id as i64]).await.unwrap();
             assert_eq!(top[0].title, expected, "{mode:?} ranked the wrong document first for {question:?}");
@@ -113,9 +112,7 @@ async fn no_query_in_one_collection_sees_another(backend: Backend) {
         {
             let vector = rag.embed_query(question).await.unwrap();
             for mode in [Mode::Bm25, Mode::Vector, Mode::Hybrid] {
-                let ranked = retrieval::rank(rag.indexes(), rag.store(), cfg, &scope, question, Some(&vector), mode)
-                    .await
-                    .unwrap();
+                let ranked = retrieval::rank(rag.indexes(), cfg, &scope, question, Some(&vector), mode).await.unwrap();
                 let ids: Vec<i64> = ranked.iter().map(|f| f.chunk_id as i64).collect();
                 for chunk in rag.store().chunks(&ids).await.unwrap() {
                     assert_eq!(

@@ -103,11 +103,8 @@ async fn stored_chunks(rag: &Rag, collection: &str) -> Vec<(i64, String, bool)> 
 /// the vectors.
 async fn nearest(rag: &Rag, collection: &str, query: &[f32]) -> Option<i64> {
     let collections = [collection.to_owned()];
-    if rag.store().searches_vectors() {
-        rag.store().vector_search(&collections, query, 1).await.unwrap().first().map(|h| h.0)
-    } else {
-        rag.indexes().vector_index()?.search(&collections, query, 1).unwrap().first().map(|h| h.0 as i64)
-    }
+    let hits = rag.indexes().vector_search().nearest(&collections, query, 1).await.unwrap();
+    hits.first().map(|h| h.0 as i64)
 }
 
 /// Every embedded chunk's vector is the embedding of its own text in its context (title and

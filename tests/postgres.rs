@@ -84,7 +84,7 @@ async fn explain_shows_the_hnsw_index_answering_vector_search() {
 
     let plan = store.explain_vector_search(&["big".into()], &center, 10).await.unwrap();
     assert!(plan.contains(HNSW_INDEX), "the HNSW index is not used:\n{plan}");
-    let hits = store.vector_search(&["big".into()], &center, 10).await.unwrap();
+    let hits = store.vector_search_with(&["big".into()], &center, 10, VectorPlan::Default).await.unwrap();
     assert_eq!(hits.len(), 10);
     assert!(hits.windows(2).all(|w| w[0].1 >= w[1].1), "best first: {hits:?}");
 }
@@ -112,12 +112,12 @@ async fn a_small_collection_inside_a_large_one_gets_its_full_k() {
     a.sort_unstable();
     b.sort_unstable();
     assert_eq!(a, b, "the index scan found other rows than the exact scan");
-    let answer = store.vector_search(&small, &big_center, 10).await.unwrap();
+    let answer = store.vector_search_with(&small, &big_center, 10, VectorPlan::Default).await.unwrap();
     assert_eq!(answer.len(), 10);
     let rows = store.chunks(&answer.iter().map(|h| h.0).collect::<Vec<_>>()).await.unwrap();
     assert!(rows.iter().all(|r| r.collection == "small"), "a row of another collection leaked in");
     // Asking for more than the collection holds returns all of it, and nothing else.
-    assert_eq!(store.vector_search(&small, &big_center, 40).await.unwrap().len(), 20);
+    assert_eq!(store.vector_search_with(&small, &big_center, 40, VectorPlan::Default).await.unwrap().len(), 20);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -316,7 +316,7 @@ async fn vectors_of_the_earlier_unpartitioned_layout_are_made_again() {
     assert_eq!(pending.len(), 6, "every chunk waits for its embedding again");
     let items: Vec<(i64, Vec<f32>)> = pending.iter().map(|(id, _)| (*id, near(&mut rng, &center, 0.3))).collect();
     assert_eq!(store.set_embeddings(&items).await.unwrap(), 6);
-    assert_eq!(store.vector_search(&["old".into()], &center, 10).await.unwrap().len(), 6);
+    assert_eq!(store.vector_search_with(&["old".into()], &center, 10, VectorPlan::Default).await.unwrap().len(), 6);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -38,17 +38,9 @@ where
 async fn vector_titles(rag: &Rag, collection: &str, question: &str) -> Vec<String> {
     let vector = rag.embed_query(question).await.expect("embed");
     let cfg = &rag.config().retrieval;
-    let ranked = retrieval::rank(
-        rag.indexes(),
-        rag.store(),
-        cfg,
-        &[collection.to_owned()],
-        question,
-        Some(&vector),
-        Mode::Vector,
-    )
-    .await
-    .expect("rank");
+    let ranked = retrieval::rank(rag.indexes(), cfg, &[collection.to_owned()], question, Some(&vector), Mode::Vector)
+        .await
+        .expect("rank");
     let ids: Vec<i64> = ranked.iter().map(|f| f.chunk_id as i64).collect();
     rag.store().chunks(&ids).await.expect("chunks").into_iter().map(|c| c.title).collect()
 }

@@ -287,8 +287,7 @@ pub async fn evaluate(
         let vector = rag.embed_query(&query.text).await?;
         let qrels = &data.qrels[&query.id];
         for (slot, (mode, name)) in MODES.iter().enumerate() {
-            let fused =
-                retrieval::rank(rag.indexes(), rag.store(), &cfg, &scope, &query.text, Some(&vector), *mode).await?;
+            let fused = retrieval::rank(rag.indexes(), &cfg, &scope, &query.text, Some(&vector), *mode).await?;
             let order: Vec<(u64, f32)> = fused.iter().map(|f| (f.chunk_id, f.score)).collect();
             if *mode == Mode::Hybrid
                 && let Some(reranker) = rag.reranker()

@@ -13,12 +13,13 @@
 
 pub mod bm25;
 pub mod lock;
+mod nearest;
 pub mod vector;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::ingest::context;
@@ -26,6 +27,8 @@ use crate::store::{Change, ChangeOp, Store, StoreError};
 use bm25::{Bm25Error, Bm25Index, IndexedChunk};
 use lock::{Access, Holder, WriterLock};
 use vector::{HnswParams, VectorIndex, VectorIndexError};
+
+pub use nearest::VectorSearch;
 
 /// Changes read from the log per step.
 const BATCH: i64 = 2000;
@@ -68,7 +71,11 @@ fn blocking<R>(work: impl FnOnce() -> R) -> R {
 /// The BM25 and vector indexes of one Footnote instance.
 pub struct Indexes {
     bm25: Bm25Index,
-    vectors: RwLock<Option<Arc<Vectors>>>,
+    vectors: Arc<nearest::Embedded>,
+    /// What answers vector searches: `vectors`, or the database (see [`Self::searching_vectors_in`]).
+    searcher: Arc<dyn VectorSearch>,
+    /// The database searches vectors itself: the embedded index is not kept.
+    vectors_in_database: bool,
     dir: PathBuf,
     vector_dir: PathBuf,
     params: HnswParams,
@@ -101,9 +108,12 @@ impl Indexes {
             Access::Write(lock) => (Bm25Index::open(&dir.join("bm25"), &lock)?, Some(lock), None),
             Access::Read(holder) => (Bm25Index::open_read_only(&dir.join("bm25"))?, None, Some(holder)),
         };
+        let vectors = Arc::new(nearest::Embedded::default());
         let indexes = Indexes {
             bm25,
-            vectors: RwLock::new(None),
+            searcher: vectors.clone(),
+            vectors,
+            vectors_in_database: false,
             dir: dir.to_owned(),
             vector_dir: dir.join("vectors"),
             params,
@@ -115,6 +125,22 @@ impl Indexes {
             indexes.open_vectors(dims)?;
         }
         Ok(indexes)
+    }
+
+    /// Lets `store` answer vector searches when it can (pgvector); the embedded vector index is
+    /// then neither kept nor searched. Decided once, before the first catch-up.
+    pub fn searching_vectors_in(mut self, store: &dyn Store) -> Self {
+        if let Some(search) = store.vector_search() {
+            self.searcher = search;
+            self.vectors_in_database = true;
+            self.vectors.slot().take();
+        }
+        self
+    }
+
+    /// Where vector searches go (see [`VectorSearch`]).
+    pub fn vector_search(&self) -> &dyn VectorSearch {
+        self.searcher.as_ref()
     }
 
     /// True when this process keeps the indexes (holds the writer lock).
@@ -135,7 +161,7 @@ impl Indexes {
     }
 
     fn open_vectors(&self, dims: usize) -> Result<Arc<Vectors>, IndexError> {
-        let mut slot = self.vectors.write().unwrap_or_else(|e| e.into_inner());
+        let mut slot = self.vectors.slot();
         if let Some(v) = slot.as_ref().filter(|v| v.index.dims() == dims) {
             return Ok(v.clone());
         }
@@ -151,7 +177,7 @@ impl Indexes {
     }
 
     fn vectors(&self) -> Option<Arc<Vectors>> {
-        self.vectors.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.vectors.get()
     }
 
     pub fn bm25(&self) -> &Bm25Index {
@@ -172,7 +198,7 @@ impl Indexes {
         if !self.is_writer() {
             self.bm25.refresh()?;
             if self.vectors().is_none()
-                && !store.searches_vectors()
+                && !self.vectors_in_database
                 && let Some(dims) = store.meta(crate::store::META_EMBED_DIMS).await?.and_then(|d| d.parse().ok())
             {
                 self.open_vectors(dims)?;
@@ -189,7 +215,7 @@ impl Indexes {
 
             // The first vector seen tells the dimension: open the index and start over from its mark.
             let first_dims = changes.iter().find_map(|c| c.embedding.as_ref().map(Vec::len));
-            if let (None, false, Some(dims)) = (&vectors, store.searches_vectors(), first_dims) {
+            if let (None, false, Some(dims)) = (&vectors, self.vectors_in_database, first_dims) {
                 self.open_vectors(dims)?;
                 continue;
             }
@@ -305,7 +331,7 @@ impl Indexes {
     pub async fn drop_vectors(&self, store: &dyn Store) -> Result<(), IndexError> {
         self.require_writer()?;
         let _guard = self.sync.lock().await;
-        let taken = self.vectors.write().unwrap_or_else(|e| e.into_inner()).take();
+        let taken = self.vectors.slot().take();
         if let Some(v) = taken {
             v.index.clear()?;
             // Nothing before now carries a vector any more: start the new index at the log's end.

@@ -177,7 +177,7 @@ impl Rag {
             );
         }
         warm_tokenizer();
-        let indexes = Self::open_indexes(&cfg, dims, access).await?;
+        let indexes = Self::open_indexes(&cfg, dims, access).await?.searching_vectors_in(store.as_ref());
         let rag = Rag {
             ollama: OllamaClient::new(&cfg.ollama)?,
             workers: WorkerPool::new(PoolSettings::from(&cfg.ingest)),

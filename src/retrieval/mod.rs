@@ -37,7 +37,6 @@ pub struct Source {
 /// embedding model is unreachable: BM25 alone then ranks.
 pub async fn rank(
     indexes: &Indexes,
-    store: &dyn Store,
     cfg: &RetrievalConfig,
     collections: &[String],
     query: &str,
@@ -51,15 +50,7 @@ pub async fn rank(
     };
     let vector: Vec<(u64, f32)> = match query_vector {
         Some(q) if mode != Mode::Bm25 && cfg.vector_top_k > 0 => {
-            if store.searches_vectors() {
-                let hits = store.vector_search(collections, q, cfg.vector_top_k).await?;
-                hits.into_iter().map(|(id, score)| (id as u64, score)).collect()
-            } else {
-                match indexes.vector_index() {
-                    Some(index) if q.len() == index.dims() => index.search(collections, q, cfg.vector_top_k)?,
-                    _ => Vec::new(),
-                }
-            }
+            indexes.vector_search().nearest(collections, q, cfg.vector_top_k).await?
         }
         _ => Vec::new(),
     };
@@ -84,7 +75,7 @@ pub async fn retrieve(
     query_vector: Option<&[f32]>,
     limit: usize,
 ) -> Result<Vec<Source>, IndexError> {
-    let ranked = rank(indexes, store, cfg, collections, query, query_vector, Mode::Hybrid).await?;
+    let ranked = rank(indexes, cfg, collections, query, query_vector, Mode::Hybrid).await?;
     let top: Vec<&Fused> = ranked.iter().take(limit).collect();
     let ids: Vec<i64> = top.iter().map(|f| f.chunk_id as i64).collect();
     let mut rows = store.chunks(&ids).await?;

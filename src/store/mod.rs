@@ -239,16 +239,10 @@ pub trait Store: Send + Sync {
     /// Counts over the given collections, or over everything when `None`.
     async fn counts(&self, collections: Option<&[String]>) -> Result<Counts>;
 
-    /// True when the database searches vectors itself (pgvector): the embedded vector index is
-    /// then not kept, and [`Store::vector_search`] answers instead.
-    fn searches_vectors(&self) -> bool {
-        false
-    }
-
-    /// Top `k` chunks of `collections` by cosine similarity to `query` (higher is closer), for
-    /// backends whose [`Store::searches_vectors`] is true.
-    async fn vector_search(&self, _collections: &[String], _query: &[f32], _k: usize) -> Result<Vec<(i64, f32)>> {
-        Ok(Vec::new())
+    /// The database's own vector search (pgvector), when it has one: the embedded vector index
+    /// is then neither kept nor searched (see [`crate::index::VectorSearch`]).
+    fn vector_search(&self) -> Option<Arc<dyn crate::index::VectorSearch>> {
+        None
     }
 
     /// A stream that yields when another process appended to the change log (PostgreSQL's

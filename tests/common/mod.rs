@@ -84,7 +84,7 @@ impl TestEnv {
 
 /// Chunks of `collection` that have a vector, in whichever index holds them.
 pub async fn vectors_in(rag: &Rag, collection: &str) -> i64 {
-    if rag.store().searches_vectors() {
+    if rag.store().vector_search().is_some() {
         let counts = rag.store().counts(Some(&[collection.to_owned()])).await.expect("counts");
         counts.chunks - counts.pending_embeddings
     } else {
@@ -94,7 +94,7 @@ pub async fn vectors_in(rag: &Rag, collection: &str) -> i64 {
 
 /// Every vector held, in whichever index holds them.
 pub async fn vectors_total(rag: &Rag) -> i64 {
-    if rag.store().searches_vectors() {
+    if rag.store().vector_search().is_some() {
         let counts = rag.store().counts(None).await.expect("counts");
         counts.chunks - counts.pending_embeddings
     } else {

@@ -9,6 +9,7 @@ use sqlx::postgres::PgListener;
 
 use super::writes::{Chunks, document_row, is_document_conflict};
 use super::{CHANGES_CHANNEL, DOCUMENT_COLUMNS, PgStore, VectorPlan, retry, vectors};
+use crate::index::{IndexError, VectorSearch};
 use crate::store::*;
 
 /// How long a claim on pending embeddings keeps other instances away from them.
@@ -269,12 +270,8 @@ impl Store for PgStore {
         })
     }
 
-    fn searches_vectors(&self) -> bool {
-        true
-    }
-
-    async fn vector_search(&self, collections: &[String], query: &[f32], k: usize) -> Result<Vec<(i64, f32)>> {
-        self.vector_search_with(collections, query, k, VectorPlan::Default).await
+    fn vector_search(&self) -> Option<std::sync::Arc<dyn VectorSearch>> {
+        Some(std::sync::Arc::new(self.clone()))
     }
 
     async fn watch_changes(&self) -> Result<Option<ChangeSignals>> {
@@ -298,5 +295,13 @@ impl Store for PgStore {
 
     fn leases(&self) -> Option<std::sync::Arc<dyn crate::store::lease::Leases>> {
         Some(self.leases.clone())
+    }
+}
+
+#[async_trait]
+impl VectorSearch for PgStore {
+    async fn nearest(&self, collections: &[String], query: &[f32], k: usize) -> Result<Vec<(u64, f32)>, IndexError> {
+        let hits = self.vector_search_with(collections, query, k, VectorPlan::Default).await?;
+        Ok(hits.into_iter().map(|(id, score)| (id as u64, score)).collect())
     }
 }
