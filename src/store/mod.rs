@@ -18,7 +18,10 @@
 pub mod lease;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+mod rows;
 pub mod sqlite;
+
+pub(crate) use rows::{ChangeRecord, ChunkRecord};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,8 +77,8 @@ pub async fn open(cfg: &crate::config::Config) -> Result<Arc<dyn Store>> {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// A stored document.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A stored document (both dialects select it with the same columns).
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct DocumentRow {
     pub id: i64,
     pub collection: String,
@@ -87,6 +90,7 @@ pub struct DocumentRow {
     pub pages: Option<i64>,
     pub added_at: String,
     pub chunks: i64,
+    #[sqlx(rename = "pending")]
     pub pending_embeddings: i64,
 }
 
@@ -257,11 +261,6 @@ pub trait Store: Send + Sync {
     fn leases(&self) -> Option<Arc<dyn lease::Leases>> {
         None
     }
-}
-
-/// Decodes a stored locator (JSON).
-pub(crate) fn parse_locator(json: &str) -> Result<Locator> {
-    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("locator: {e}")))
 }
 
 /// Encodes an embedding as little-endian f32s.

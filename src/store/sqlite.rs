@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::{FromRow, Row, SqlitePool};
 
 use super::*;
 
@@ -217,19 +217,7 @@ fn json_list(items: &[String]) -> String {
 }
 
 fn document_row(row: &SqliteRow) -> Result<DocumentRow> {
-    Ok(DocumentRow {
-        id: row.try_get("id")?,
-        collection: row.try_get("collection")?,
-        source: row.try_get("source")?,
-        title: row.try_get("title")?,
-        kind: row.try_get("kind")?,
-        content_hash: row.try_get("content_hash")?,
-        bytes: row.try_get("bytes")?,
-        pages: row.try_get("pages")?,
-        added_at: row.try_get("added_at")?,
-        chunks: row.try_get("chunks")?,
-        pending_embeddings: row.try_get("pending")?,
-    })
+    Ok(DocumentRow::from_row(row)?)
 }
 
 async fn document_by_id(conn: &mut sqlx::SqliteConnection, id: i64) -> Result<DocumentRow> {
@@ -369,21 +357,7 @@ impl Store for SqliteStore {
         .bind(ids)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let locator: String = row.try_get("locator")?;
-                Ok(ChunkRow {
-                    id: row.try_get("id")?,
-                    document_id: row.try_get("document_id")?,
-                    collection: row.try_get("collection")?,
-                    title: row.try_get("title")?,
-                    source: row.try_get("source")?,
-                    text: row.try_get("text")?,
-                    locator: parse_locator(&locator)?,
-                    tokens: row.try_get::<i64, _>("tokens")? as u32,
-                })
-            })
-            .collect()
+        rows.iter().map(|row| ChunkRow::try_from(ChunkRecord::from_row(row)?)).collect()
     }
 
     async fn chunk_vectors(&self, ids: &[i64]) -> Result<Vec<(i64, Vec<f32>)>> {
@@ -414,27 +388,8 @@ impl Store for SqliteStore {
         .await?;
         rows.iter()
             .map(|row| {
-                let op: String = row.try_get("op")?;
-                let op = match op.as_str() {
-                    "add" => ChangeOp::Add,
-                    "embed" => ChangeOp::Embed,
-                    "delete" => ChangeOp::Delete,
-                    other => return Err(StoreError::Corrupt(format!("change op {other:?}"))),
-                };
-                let title: Option<String> = row.try_get("title")?;
-                let text: Option<String> = row.try_get("text")?;
                 let embedding: Option<Vec<u8>> = row.try_get("embedding")?;
-                let locator: Option<String> = row.try_get("locator")?;
-                Ok(Change {
-                    seq: row.try_get("seq")?,
-                    chunk_id: row.try_get("chunk_id")?,
-                    collection: row.try_get("collection")?,
-                    op,
-                    content: title.zip(text),
-                    document_id: row.try_get("document_id")?,
-                    locator: locator.as_deref().map(parse_locator).transpose()?,
-                    embedding: embedding.as_deref().map(decode_vector).transpose()?,
-                })
+                ChangeRecord::from_row(row)?.into_change(embedding.as_deref().map(decode_vector).transpose()?)
             })
             .collect()
     }

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use sqlx::Row;
 use sqlx::postgres::PgListener;
+use sqlx::{FromRow, Row};
 
 use super::writes::{Chunks, document_row, is_document_conflict};
 use super::{CHANGES_CHANNEL, DOCUMENT_COLUMNS, PgStore, VectorPlan, retry, vectors};
@@ -113,7 +113,7 @@ impl Store for PgStore {
     async fn chunks(&self, ids: &[i64]) -> Result<Vec<ChunkRow>> {
         let rows = retry::retry("chunks", self.opts.retry_for, || async {
             Ok(sqlx::query(
-                "SELECT k.id, k.document_id, c.name AS collection, d.title, d.source, k.text, k.locator, k.tokens
+                "SELECT k.id, k.document_id, c.name AS collection, d.title, d.source, k.text, k.locator, k.tokens::bigint AS tokens
                  FROM chunks k JOIN documents d ON d.id = k.document_id JOIN collections c ON c.id = d.collection_id
                  WHERE k.id = ANY($1)",
             )
@@ -122,21 +122,7 @@ impl Store for PgStore {
             .await?)
         })
         .await?;
-        rows.iter()
-            .map(|row| {
-                let locator: String = row.try_get("locator")?;
-                Ok(ChunkRow {
-                    id: row.try_get("id")?,
-                    document_id: row.try_get("document_id")?,
-                    collection: row.try_get("collection")?,
-                    title: row.try_get("title")?,
-                    source: row.try_get("source")?,
-                    text: row.try_get("text")?,
-                    locator: serde_json::from_str(&locator).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                    tokens: row.try_get::<i32, _>("tokens")? as u32,
-                })
-            })
-            .collect()
+        rows.iter().map(|row| ChunkRow::try_from(ChunkRecord::from_row(row)?)).collect()
     }
 
     async fn chunk_vectors(&self, ids: &[i64]) -> Result<Vec<(i64, Vec<f32>)>> {
@@ -157,30 +143,7 @@ impl Store for PgStore {
             .await?)
         })
         .await?;
-        rows.iter()
-            .map(|row| {
-                let op: String = row.try_get("op")?;
-                let op = match op.as_str() {
-                    "add" => ChangeOp::Add,
-                    "embed" => ChangeOp::Embed,
-                    "delete" => ChangeOp::Delete,
-                    other => return Err(StoreError::Corrupt(format!("change op {other:?}"))),
-                };
-                let title: Option<String> = row.try_get("title")?;
-                let text: Option<String> = row.try_get("text")?;
-                let locator: Option<String> = row.try_get("locator")?;
-                Ok(Change {
-                    seq: row.try_get("seq")?,
-                    chunk_id: row.try_get("chunk_id")?,
-                    collection: row.try_get("collection")?,
-                    op,
-                    content: title.zip(text),
-                    document_id: row.try_get("document_id")?,
-                    locator: locator.as_deref().map(parse_locator).transpose()?,
-                    embedding: None,
-                })
-            })
-            .collect()
+        rows.iter().map(|row| ChangeRecord::from_row(row)?.into_change(None)).collect()
     }
 
     async fn last_seq(&self) -> Result<i64> {

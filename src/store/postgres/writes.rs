@@ -3,7 +3,7 @@
 //! [`super`]).
 
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::{FromRow, PgConnection, Row};
 
 use super::{CHANGE_LOG_LOCK, DOCUMENT_COLUMNS, PgStore, vectors};
 use crate::store::*;
@@ -254,19 +254,7 @@ impl ChangeBatch {
 }
 
 pub(super) fn document_row(row: &PgRow) -> Result<DocumentRow> {
-    Ok(DocumentRow {
-        id: row.try_get("id")?,
-        collection: row.try_get("collection")?,
-        source: row.try_get("source")?,
-        title: row.try_get("title")?,
-        kind: row.try_get("kind")?,
-        content_hash: row.try_get("content_hash")?,
-        bytes: row.try_get("bytes")?,
-        pages: row.try_get("pages")?,
-        added_at: row.try_get("added_at")?,
-        chunks: row.try_get("chunks")?,
-        pending_embeddings: row.try_get("pending")?,
-    })
+    Ok(DocumentRow::from_row(row)?)
 }
 
 pub(super) async fn document_by_id(conn: &mut PgConnection, id: i64) -> Result<DocumentRow> {
