@@ -188,10 +188,8 @@ pub async fn fill_collection(
     } else {
         let started = Instant::now();
         if existing.documents > 0 {
-            for doc in rag.store().documents(&scope).await? {
-                rag.store().delete_document(&scope, doc.id).await?;
-            }
-            rag.indexes().catch_up(rag.store()).await?;
+            let ids: Vec<i64> = rag.store().documents(&scope).await?.iter().map(|d| d.id).collect();
+            rag.forget(&scope, &ids).await?;
         }
         let total = corpus.len();
         let mut done = 0;

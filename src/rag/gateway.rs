@@ -256,17 +256,21 @@ impl Gateway for Core {
             .trim_start_matches('#')
             .parse()
             .map_err(|_| GatewayError::NotFound(document_id.to_owned()))?;
-        let deleted = self.0.forget(&self.collections(scope), id).await.map_err(RagError::into_gateway_error)?;
-        let doc = deleted.ok_or_else(|| GatewayError::NotFound(document_id.to_owned()))?;
+        let deleted = self.0.forget(&self.collections(scope), &[id]).await.map_err(RagError::into_gateway_error)?;
+        let doc = deleted.into_iter().next().ok_or_else(|| GatewayError::NotFound(document_id.to_owned()))?;
         Ok(ForgetReceipt { document_id: doc.id.to_string(), title: doc.title, chunks: doc.chunks as u32 })
     }
 }
 
 impl Rag {
-    /// Deletes a document of `collections` and catches the indexes up.
-    pub async fn forget(&self, collections: &[String], id: i64) -> Result<Option<crate::store::DocumentRow>, RagError> {
-        let deleted = self.store.delete_document(collections, id).await?;
-        if deleted.is_some() {
+    /// Deletes the documents `ids` of `collections` (ids elsewhere are left alone), then catches
+    /// the indexes up once. Returns the documents deleted.
+    pub async fn forget(&self, collections: &[String], ids: &[i64]) -> Result<Vec<crate::store::DocumentRow>, RagError> {
+        let mut deleted = Vec::new();
+        for &id in ids {
+            deleted.extend(self.store.delete_document(collections, id).await?);
+        }
+        if !deleted.is_empty() {
             self.indexes.catch_up(self.store.as_ref()).await?;
         }
         Ok(deleted)
