@@ -93,7 +93,7 @@ async fn run(asks: usize) {
     // Files are read by extraction workers: this binary is not `footnote`, so name it.
     cfg.ingest.worker_program = env!("CARGO_BIN_EXE_footnote").into();
     let rag = Rag::open(cfg, ModelCheck::Refuse).await.expect("open the core");
-    let core = Core(rag);
+    let core = Core::new(rag);
     for (name, text) in DOCS {
         let upload = Upload {
             file_name: (*name).into(),

@@ -190,6 +190,6 @@ async fn a_different_embedding_model_is_refused_until_reindexed() {
     assert_eq!(rag.indexes().vector_index().unwrap().dims(), 384);
     drop(rag);
     let rag = Rag::open(env.config.clone(), ModelCheck::Refuse).await.expect("the new model is now the stored one");
-    let (_, answer) = ask(&footnote::rag::gateway::Core(rag), "zoo", Question::new("What do penguins eat?")).await;
+    let (_, answer) = ask(&footnote::rag::gateway::Core::new(rag), "zoo", Question::new("What do penguins eat?")).await;
     assert_eq!(answer.citations[0].title, "Penguins");
 }

@@ -43,7 +43,7 @@ async fn ingest_then_dedupe_then_replace_then_forget(backend: Backend) {
     let docs = core.documents(&scope("notes"), &Actor::operator()).await.unwrap();
     assert_eq!(docs.len(), 1, "the old version is gone: {docs:?}");
 
-    let rag = &core.0;
+    let rag = &core.rag();
     let hits = rag.indexes().bm25().search(&["notes".into()], "harbour", 10).unwrap();
     assert!(hits.is_empty(), "BM25 still finds the replaced text: {hits:?}");
     let hits = rag.indexes().bm25().search(&["notes".into()], "airport", 10).unwrap();
@@ -69,7 +69,7 @@ async fn bm25_vector_and_fusion_each_rank_the_right_document_first(backend: Back
     for (name, text) in ZOO {
         ingest(&core, "zoo", name, text).await;
     }
-    let rag = &core.0;
+    let rag = &core.rag();
     let cfg = &rag.config().retrieval;
     let zoo = vec!["zoo".to_owned()];
     for (question, expected) in [
@@ -103,7 +103,7 @@ async fn no_query_in_one_collection_sees_another(backend: Backend) {
     for (name, text) in &shared[2..] {
         ingest(&core, "beta", name, text).await;
     }
-    let rag = &core.0;
+    let rag = &core.rag();
     let cfg = &rag.config().retrieval;
     for (collection, other) in [("alpha", "beta"), ("beta", "alpha")] {
         let scope = vec![collection.to_owned()];
@@ -143,7 +143,7 @@ async fn ollama_down_ingest_keeps_text_and_backfills_embeddings_later(backend: B
         receipts.push(ingest(&core, "zoo", name, text).await);
     }
     assert!(receipts.iter().all(|r| r.embeddings_pending), "{receipts:?}");
-    let rag = &core.0;
+    let rag = &core.rag();
     let counts = rag.store().counts(None).await.unwrap();
     assert_eq!(counts.pending_embeddings, counts.chunks);
 
@@ -174,7 +174,7 @@ async fn backfill_runs_on_the_next_start(backend: Backend) {
         let core = env.core().await;
         env.double.stop().await;
         ingest(&core, "zoo", ZOO[0].0, ZOO[0].1).await;
-        core.0.flush().unwrap();
+        core.rag().flush().unwrap();
     }
     env.double.restart().await;
     let rag = env.rag().await;
@@ -188,7 +188,7 @@ async fn indexes_are_rebuilt_from_the_database_when_lost(backend: Backend) {
         for (name, text) in ZOO {
             ingest(&core, "zoo", name, text).await;
         }
-        core.0.flush().unwrap();
+        core.rag().flush().unwrap();
     }
     std::fs::remove_dir_all(env.config.data_dir.join("index")).unwrap();
     let rag = env.rag().await;
@@ -212,7 +212,7 @@ async fn backfill_skips_a_chunk_ollama_refuses_and_goes_on(backend: Backend) {
         ingest(&core, "zoo", name, text).await;
     }
     ingest(&core, "zoo", "bad.md", "# Bad\n\nThis chunk holds UNEMBEDDABLE bytes the model chokes on.").await;
-    let rag = &core.0;
+    let rag = &core.rag();
     let chunks = rag.store().counts(None).await.unwrap().chunks;
     env.double.restart().await;
 
@@ -251,7 +251,7 @@ async fn replacing_a_document_needs_the_right_to_forget_it(backend: Backend) {
     let first = core.ingest(&here, &admin, upload("# Rota\n\nAnn closes the shop on Mondays.")).await.unwrap();
     let refused = core.ingest(&here, &member, upload("# Rota\n\nNobody closes the shop.")).await.unwrap_err();
     assert_eq!(refused, IngestError::NameTaken { name: "rota.md".into(), document_id: first.document_id.clone() });
-    let rag = &core.0;
+    let rag = &core.rag();
     let docs = core.documents(&here, &member).await.unwrap();
     assert_eq!(docs.len(), 1);
     assert_eq!(docs[0].id, first.document_id);

@@ -68,7 +68,7 @@ async fn a_broken_file_is_refused_and_the_others_are_stored_whole(backend: Backe
 
     // Exactly the three good documents, each with all its chunks, embedded and indexed by the
     // time the stream ended.
-    let rag = &core.0;
+    let rag = &core.rag();
     let docs = rag.store().documents(&["zoo".into()]).await.unwrap();
     let mut stored: Vec<&str> = docs.iter().map(|d| d.title.as_str()).collect();
     stored.sort();
@@ -157,7 +157,7 @@ async fn packed_batches_keep_each_vector_with_its_chunk_even_when_one_call_fails
     });
     assert!(mixed, "no embed call mixed documents");
 
-    let rag = &core.0;
+    let rag = &core.rag();
     let chunks = stored_chunks(rag, "packed").await;
     assert_eq!(chunks.len(), inputs_sent, "one embed input per stored chunk");
     assert!(chunks.iter().all(|c| c.2), "every chunk has its embedding");
@@ -174,7 +174,7 @@ async fn packed_batches_keep_each_vector_with_its_chunk_even_when_one_call_fails
     let queued = chunks.iter().filter(|c| !c.2).count();
     assert!(queued > 0 && queued <= 8, "one call's chunks are queued, no more: {queued}");
     assert_vectors_match_chunks(rag, "failing", &chunks).await;
-    assert_eq!(core.0.backfill().await.unwrap(), queued);
+    assert_eq!(core.rag().backfill().await.unwrap(), queued);
 }
 
 async fn ollama_down_bulk_ingest_stores_text_and_queues_embeddings(backend: Backend) {
@@ -185,7 +185,7 @@ async fn ollama_down_bulk_ingest_stores_text_and_queues_embeddings(backend: Back
     let results = ingest_many(&core, "zoo", inputs).await;
     let receipts: Vec<IngestReceipt> = results.into_iter().map(|r| r.expect("stored without Ollama")).collect();
     assert!(receipts.iter().all(|r| r.embeddings_pending && r.outcome == IngestOutcome::Added), "{receipts:?}");
-    let rag = &core.0;
+    let rag = &core.rag();
     let counts = rag.store().counts(None).await.unwrap();
     assert_eq!(counts.pending_embeddings, counts.chunks);
     assert!(!rag.indexes().bm25().search(&["zoo".into()], "krill", 5).unwrap().is_empty());

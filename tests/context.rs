@@ -35,7 +35,7 @@ async fn chunks_are_embedded_with_their_title_and_headings() {
         texts.iter().any(|t| t.ends_with("Router guide\nFactory reset\n\nHold the reset button for ten seconds.")),
         "{texts:?}"
     );
-    assert_eq!(stale_embedding_input(core.0.store()).await.unwrap(), None, "fresh data is current");
+    assert_eq!(stale_embedding_input(core.rag().store()).await.unwrap(), None, "fresh data is current");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -44,8 +44,8 @@ async fn older_embeddings_are_pointed_out_until_re_embedded() {
     let core = env.core().await;
     ingest(&core, "k", "router.md", MANUAL).await;
     // As an earlier version left it: vectors made from another input.
-    core.0.store().set_meta(META_EMBED_INPUT, "text-only").await.unwrap();
-    assert_eq!(stale_embedding_input(core.0.store()).await.unwrap().as_deref(), Some("text-only"));
+    core.rag().store().set_meta(META_EMBED_INPUT, "text-only").await.unwrap();
+    assert_eq!(stale_embedding_input(core.rag().store()).await.unwrap().as_deref(), Some("text-only"));
     drop(core);
 
     let rag = Rag::open(env.config.clone(), ModelCheck::Allow).await.expect("old data still opens");

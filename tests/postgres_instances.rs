@@ -187,7 +187,7 @@ async fn a_restart_mid_ingest_loses_no_acknowledged_document_and_half_stores_non
 
     let expected_chunks = receipts[0].chunks;
     assert!(expected_chunks > 1);
-    let store = core.0.store();
+    let store = core.rag().store();
     let stored = store.documents(&["load".to_owned()]).await.unwrap();
     for receipt in &receipts {
         let doc = stored.iter().find(|d| d.id.to_string() == receipt.document_id);
@@ -199,6 +199,6 @@ async fn a_restart_mid_ingest_loses_no_acknowledged_document_and_half_stores_non
     // The change log and the BM25 index agree with the tables.
     let counts = store.counts(None).await.unwrap();
     assert_eq!(counts.chunks, 40 * expected_chunks as i64);
-    assert_eq!(core.0.indexes().bm25().len() as i64, counts.chunks);
+    assert_eq!(core.rag().indexes().bm25().len() as i64, counts.chunks);
     drop(server);
 }

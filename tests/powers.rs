@@ -112,7 +112,7 @@ async fn admins_are_rate_limited_too_with_a_larger_allowance() {
     assert!(matches!(ask(member("u")).await, Some(AskEvent::Done(_))));
     assert!(matches!(ask(member("u")).await, Some(AskEvent::Failed(AskError::RateLimited(_)))));
     let admin = owner("@owner:example.org");
-    for i in 0..footnote::rag::gate::ADMIN_RATE_FACTOR {
+    for i in 0..footnote::rag::admission::ADMIN_RATE_FACTOR {
         assert!(matches!(ask(admin.clone()).await, Some(AskEvent::Done(_))), "admin question {i}");
     }
     let limited = ask(admin).await;

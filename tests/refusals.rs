@@ -13,7 +13,7 @@ async fn each_broken_file_is_refused_and_nothing_is_stored() {
     let env = TestEnv::new().await;
     let core = env.core().await;
     ingest(&core, "box", "keep.md", "# Keep\n\nThis document was here before and must stay.").await;
-    let rag = &core.0;
+    let rag = &core.rag();
     let before = rag.store().counts(None).await.unwrap();
     let seq_before = rag.store().last_seq().await.unwrap();
 
@@ -59,7 +59,7 @@ async fn a_file_over_the_size_limit_is_refused_before_reading_it() {
         core.ingest(&scope("box"), &Actor::operator(), upload("big.txt", &"word ".repeat(1000))).await.unwrap_err();
     assert!(matches!(error, IngestError::TooLarge(_)));
     assert!(error.user_message().contains("1.0 KiB"), "{}", error.user_message());
-    assert_eq!(core.0.store().counts(None).await.unwrap().documents, 0);
+    assert_eq!(core.rag().store().counts(None).await.unwrap().documents, 0);
 }
 
 #[tokio::test]
@@ -77,7 +77,7 @@ async fn an_email_with_attachments_is_searchable_with_its_locators() {
         .await
         .unwrap();
     assert!(receipt.chunks >= 3, "{receipt:?}");
-    let rag = &core.0;
+    let rag = &core.rag();
     let ids: Vec<i64> = (1..=200).collect();
     let chunks = rag.store().chunks(&ids).await.unwrap();
     assert!(chunks.iter().all(|c| c.locator.subject.is_some()), "every email chunk carries its subject");

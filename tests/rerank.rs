@@ -66,7 +66,7 @@ fn first_source(prompt: &str) -> String {
 async fn reopen(env: &mut TestEnv, old: Core, config: impl FnOnce(&mut RerankConfig)) -> Core {
     drop(old);
     config(&mut env.config.retrieval.rerank);
-    Core(Rag::open(env.config.clone(), ModelCheck::Refuse).await.expect("open"))
+    Core::new(Rag::open(env.config.clone(), ModelCheck::Refuse).await.expect("open"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,7 +110,7 @@ async fn late_or_failed_grades_keep_the_retrieval_order() {
     rerank.model = "slow-grader".into();
     env.double.add_model("slow-grader", ModelKind::Chat);
     let core = kiwis(&env).await;
-    core.0.warmup().await.expect("the chat and embedding models load");
+    core.rag().warmup().await.expect("the chat and embedding models load");
     env.double.set_load_delay(Duration::from_millis(700));
     env.double.set_reply(Some(Arc::new(grade_the_fruit)));
     env.double.reset_requests();

@@ -37,7 +37,7 @@ fn long_document(sections: usize) -> String {
 async fn a_large_upload_is_staged_in_batches_and_appears_at_once(backend: Backend) {
     let env = TestEnv::with_backend(backend).await;
     let core = env.core().await;
-    let rag = core.0.clone();
+    let rag = core.rag().clone();
     let sections = STAGE_BATCH * 3 + 17;
     // A slow embedder, so that the upload is observed half-way.
     env.double.set_embed_delay(Duration::from_millis(40));
@@ -159,7 +159,7 @@ async fn a_large_upload_while_ollama_is_down_is_stored_for_keyword_search(backen
     let receipt = receipt.expect("stored for keyword search");
     assert!(receipt.embeddings_pending);
     assert_eq!(receipt.chunks as usize, sections);
-    let rag = &core.0;
+    let rag = &core.rag();
     assert_eq!(rag.store().counts(None).await.unwrap().pending_embeddings, sections as i64);
     assert_eq!(rag.indexes().bm25().search(&["docs".into()], "zeppelin", 5).unwrap().len(), 1);
     env.double.restart().await;

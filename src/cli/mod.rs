@@ -127,7 +127,7 @@ pub async fn ingest(config: Config, collection: &str, paths: &[PathBuf]) -> Resu
         );
     }
     let rag = open(config, "ingest").await?;
-    let core = Core(rag.clone());
+    let core = Core::new(rag.clone());
     let bar = ProgressBar::new(files.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}")
@@ -172,7 +172,7 @@ pub async fn ingest(config: Config, collection: &str, paths: &[PathBuf]) -> Resu
 /// `footnote ask "..."`
 pub async fn ask(config: Config, collection: &str, question: &str, json: bool) -> Result<ExitCode> {
     let rag = open(config, "ask").await?;
-    let core = Core(rag.clone());
+    let core = Core::new(rag.clone());
     let mut events = core.ask_stream(&scope(collection), &Actor::operator(), Question::new(question)).await;
     let mut out = std::io::stdout().lock();
     let mut streamed = false;
@@ -246,7 +246,7 @@ pub async fn ask(config: Config, collection: &str, question: &str, json: bool) -
 /// `footnote warmup`
 pub async fn warmup(config: Config) -> Result<ExitCode> {
     let rag = open(config, "warmup").await?;
-    match Core(rag).warmup(&scope("default"), &Actor::operator()).await {
+    match Core::new(rag).warmup(&scope("default"), &Actor::operator()).await {
         Ok(report) => {
             for m in report.models {
                 println!(
@@ -303,7 +303,7 @@ pub async fn status(config: Config, collection: &str, json: bool) -> Result<Exit
 /// `footnote documents`
 pub async fn documents(config: Config, collection: &str, json: bool) -> Result<ExitCode> {
     let rag = open(config, "documents").await?;
-    let docs = Core(rag)
+    let docs = Core::new(rag)
         .documents(&scope(collection), &Actor::operator())
         .await
         .map_err(|e| anyhow::anyhow!(e.user_message()))?;
@@ -331,7 +331,7 @@ pub async fn documents(config: Config, collection: &str, json: bool) -> Result<E
 /// `footnote forget ID`
 pub async fn forget(config: Config, collection: &str, id: &str) -> Result<ExitCode> {
     let rag = open(config, "forget").await?;
-    let result = Core(rag.clone()).forget(&scope(collection), &Actor::operator(), id).await;
+    let result = Core::new(rag.clone()).forget(&scope(collection), &Actor::operator(), id).await;
     settle(&rag).await?;
     match result {
         Ok(receipt) => {

@@ -1,5 +1,5 @@
 //! `[scopes]`: which collection a chat room reads and writes, and who may ask, ingest and forget
-//! there. The rules are enforced by the core ([`crate::rag::scopes`]), never by the adapters.
+//! there. The rules are enforced by the core ([`crate::rag::access`]), never by the adapters.
 
 use serde::{Deserialize, Serialize};
 

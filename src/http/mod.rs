@@ -91,7 +91,7 @@ impl AppState {
 
     /// Builds the state over a running core whose chat adapters `board` describes.
     pub fn with_adapters(core: Core, board: Arc<Board>) -> AppState {
-        let cfg = core.0.config();
+        let cfg = core.rag().config();
         AppState(Arc::new(Shared {
             auth: Auth::new(&cfg.server.tokens, cfg.server.public_https()),
             guard: guard::Guard::new(&cfg.server),
@@ -166,7 +166,7 @@ pub fn routes(max_upload: u64) -> Vec<Route> {
 
 /// The whole application: every [`routes`] entry behind the authentication layer.
 pub fn router(state: AppState) -> Router {
-    let max_upload = state.core().0.config().ingest.max_file_size.as_u64();
+    let max_upload = state.core().rag().config().ingest.max_file_size.as_u64();
     let mut router = Router::new();
     for r in routes(max_upload) {
         router = router.route(r.path, r.handler);

@@ -13,16 +13,30 @@ use footnote_adapter::{
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
+use super::access::Action;
 use super::ask::same_model;
-use super::scopes::Action;
 use super::{Rag, RagError};
 
 /// [`Rag`] as a [`Gateway`]: every call is checked against the scope policy (and questions
 /// against the rate limit and the shutdown state) before the core does any work.
 #[derive(Clone)]
-pub struct Core(pub Arc<Rag>);
+pub struct Core {
+    rag: Arc<Rag>,
+}
 
 /// The status problem a chat user sees when the model server cannot be reached.
+impl Core {
+    /// The gateway in front of `rag`.
+    pub fn new(rag: Arc<Rag>) -> Core {
+        Core { rag }
+    }
+
+    /// The engine behind it (the CLI's and the server's own work, and tests, reach it here).
+    pub fn rag(&self) -> &Arc<Rag> {
+        &self.rag
+    }
+}
+
 pub const STATUS_UNREACHABLE: &str =
     "The language model server is not reachable right now. An administrator can find the details in the log.";
 /// The status problem a chat user sees when a model is missing on the model server.
@@ -87,9 +101,9 @@ impl Core {
     where
         S: futures::Stream<Item = super::BulkInput> + Send + 'static,
     {
-        let gate = self.0.gate();
+        let admission = self.rag.admission();
         // Files of the same name replace each other, which forgets the older one.
-        let refusal = if gate.is_closing() {
+        let refusal = if admission.is_closing() {
             Some(IngestError::Unavailable(AskError::ShuttingDown.user_message()))
         } else if !self.allows(scope, actor, Action::Ingest) || !self.allows(scope, actor, Action::Forget) {
             Some(IngestError::Denied)
@@ -99,8 +113,8 @@ impl Core {
         let results = match refusal {
             Some(refusal) => uploads.map(move |_| Err(refusal.clone())).boxed(),
             None => {
-                let collection = gate.policy.collection(scope);
-                self.0.ingest_many(&collection, uploads).map(|r| r.map_err(RagError::into_ingest_error)).boxed()
+                let collection = admission.policy.collection(scope);
+                self.rag.ingest_many(&collection, uploads).map(|r| r.map_err(RagError::into_ingest_error)).boxed()
             }
         };
         results
@@ -112,17 +126,17 @@ impl Core {
 
     /// The collections `scope` reads (one today; a list so that scopes may read several).
     pub fn collections(&self, scope: &Scope) -> Vec<String> {
-        vec![self.0.gate().policy.collection(scope)]
+        vec![self.rag.admission().policy.collection(scope)]
     }
 
     /// The user's key for rate limits and the model queue; `None` for the local operator, who
     /// is not limited.
     fn limited_key(&self, scope: &Scope, actor: &Actor) -> Option<String> {
-        (!self.0.gate().policy.is_operator(scope)).then(|| format!("{}:{}", scope.platform, actor.user_id))
+        (!self.rag.admission().policy.is_operator(scope)).then(|| format!("{}:{}", scope.platform, actor.user_id))
     }
 
     fn allows(&self, scope: &Scope, actor: &Actor, action: Action) -> bool {
-        let allowed = self.0.gate().policy.allows(scope, actor, action);
+        let allowed = self.rag.admission().policy.allows(scope, actor, action);
         if !allowed {
             tracing::info!(platform = %scope.platform, room = %scope.room, user = %actor.user_id, ?action, "Denied.");
         }
@@ -133,8 +147,8 @@ impl Core {
 #[async_trait]
 impl Gateway for Core {
     async fn ask_stream(&self, scope: &Scope, actor: &Actor, question: Question) -> BoxStream<'static, AskEvent> {
-        let gate = self.0.gate();
-        if gate.is_closing() {
+        let admission = self.rag.admission();
+        if admission.is_closing() {
             return failed(AskError::ShuttingDown);
         }
         if !self.allows(scope, actor, Action::Ask) {
@@ -142,17 +156,17 @@ impl Gateway for Core {
         }
         let limited = self.limited_key(scope, actor);
         if let Some(key) = &limited
-            && let Err(wait) = gate.asks.check(key, gate.policy.is_admin(scope, actor))
+            && let Err(wait) = admission.asks.check(key, admission.policy.is_admin(scope, actor))
         {
             return failed(AskError::RateLimited(wait));
         }
         let capped = limited.is_some();
         let asker = limited.unwrap_or_else(|| format!("{}:{}", scope.platform, actor.user_id));
         let (tx, rx) = tokio::sync::mpsc::channel(64);
-        let rag = self.0.clone();
+        let rag = self.rag.clone();
         let collections = self.collections(scope);
-        let timeout = gate.answer_timeout;
-        gate.tracker().spawn(async move {
+        let timeout = admission.answer_timeout;
+        admission.tracker().spawn(async move {
             let answer = rag.answer(&collections, &asker, capped, question, tx.clone());
             // An asker who went away (closed connection, dropped stream) gives up their place
             // in the model queue at once, rather than when their first token is due.
@@ -175,21 +189,22 @@ impl Gateway for Core {
     }
 
     async fn ingest(&self, scope: &Scope, actor: &Actor, upload: Upload) -> Result<IngestReceipt, IngestError> {
-        let gate = self.0.gate();
-        let result = if gate.is_closing() {
+        let admission = self.rag.admission();
+        let result = if admission.is_closing() {
             Err(IngestError::Unavailable(AskError::ShuttingDown.user_message()))
         } else if !self.allows(scope, actor, Action::Ingest) {
             Err(IngestError::Denied)
-        } else if let Some(Err(wait)) =
-            self.limited_key(scope, actor).map(|key| gate.ingests.check(&key, gate.policy.is_admin(scope, actor)))
+        } else if let Some(Err(wait)) = self
+            .limited_key(scope, actor)
+            .map(|key| admission.ingests.check(&key, admission.policy.is_admin(scope, actor)))
         {
             Err(IngestError::RateLimited(wait))
         } else {
-            let collection = gate.policy.collection(scope);
+            let collection = admission.policy.collection(scope);
             // Replacing a document of the same name forgets it: only for who may forget.
-            let may_replace = gate.policy.allows(scope, actor, Action::Forget);
-            let work = self.0.ingest_as(&collection, upload, may_replace);
-            gate.tracker().track_future(work).await.map_err(RagError::into_ingest_error)
+            let may_replace = admission.policy.allows(scope, actor, Action::Forget);
+            let work = self.rag.ingest_as(&collection, upload, may_replace);
+            admission.tracker().track_future(work).await.map_err(RagError::into_ingest_error)
         };
         metrics::counter!("footnote_ingest_total", "outcome" => ingest_outcome(&result)).increment(1);
         result
@@ -199,19 +214,19 @@ impl Gateway for Core {
         if !self.allows(scope, actor, Action::Ask) {
             return Err(GatewayError::Denied);
         }
-        let gate = self.0.gate();
+        let admission = self.rag.admission();
         if let Some(key) = self.limited_key(scope, actor)
-            && let Err(wait) = gate.asks.check(&key, gate.policy.is_admin(scope, actor))
+            && let Err(wait) = admission.asks.check(&key, admission.policy.is_admin(scope, actor))
         {
             return Err(GatewayError::Unavailable(AskError::RateLimited(wait).user_message()));
         }
-        self.0.warmup().await.map_err(RagError::into_gateway_error)
+        self.rag.warmup().await.map_err(RagError::into_gateway_error)
     }
 
     async fn status(&self, scope: &Scope, actor: &Actor) -> Result<Status, GatewayError> {
-        let mut status = self.0.status(Some(&self.collections(scope))).await.map_err(RagError::into_gateway_error)?;
+        let mut status = self.rag.status(Some(&self.collections(scope))).await.map_err(RagError::into_gateway_error)?;
         // The detail names the Ollama URL and raw errors: for the operator and configured admins.
-        if !self.0.gate().policy.is_server_admin(scope, actor)
+        if !self.rag.admission().policy.is_server_admin(scope, actor)
             && let Some(detail) = status.problem.take()
         {
             tracing::warn!(problem = %detail, platform = %scope.platform, room = %scope.room, "Status shown to a chat user without the detail.");
@@ -226,7 +241,7 @@ impl Gateway for Core {
             return Err(GatewayError::Denied);
         }
         let rows = self
-            .0
+            .rag
             .store()
             .documents(&self.collections(scope))
             .await
@@ -256,7 +271,7 @@ impl Gateway for Core {
             .trim_start_matches('#')
             .parse()
             .map_err(|_| GatewayError::NotFound(document_id.to_owned()))?;
-        let deleted = self.0.forget(&self.collections(scope), &[id]).await.map_err(RagError::into_gateway_error)?;
+        let deleted = self.rag.forget(&self.collections(scope), &[id]).await.map_err(RagError::into_gateway_error)?;
         let doc = deleted.into_iter().next().ok_or_else(|| GatewayError::NotFound(document_id.to_owned()))?;
         Ok(ForgetReceipt { document_id: doc.id.to_string(), title: doc.title, chunks: doc.chunks as u32 })
     }
@@ -265,7 +280,11 @@ impl Gateway for Core {
 impl Rag {
     /// Deletes the documents `ids` of `collections` (ids elsewhere are left alone), then catches
     /// the indexes up once. Returns the documents deleted.
-    pub async fn forget(&self, collections: &[String], ids: &[i64]) -> Result<Vec<crate::store::DocumentRow>, RagError> {
+    pub async fn forget(
+        &self,
+        collections: &[String],
+        ids: &[i64],
+    ) -> Result<Vec<crate::store::DocumentRow>, RagError> {
         let mut deleted = Vec::new();
         for &id in ids {
             deleted.extend(self.store.delete_document(collections, id).await?);

@@ -3,16 +3,16 @@
 //! derived indexes and pending embeddings in step with the store. [`gateway`] puts it behind the
 //! adapter-facing [`footnote_adapter::Gateway`] trait.
 
+pub mod access;
+pub mod admission;
 mod ask;
 mod bulk;
 mod check;
 pub mod citations;
 mod error;
-pub mod gate;
 pub mod gateway;
 pub mod prompt;
 pub mod queue;
-pub mod scopes;
 pub mod support;
 mod sync;
 mod upload;
@@ -115,7 +115,7 @@ pub struct Rag {
     /// The last warm-up's outcome and when it finished; held while one runs (single flight).
     warming: tokio::sync::Mutex<Option<(Instant, Result<WarmupReport, OllamaError>)>>,
     /// Permissions, rate limit, model queue and lifecycle.
-    gate: gate::Gate,
+    admission: admission::Admission,
     /// The optional second stage (`retrieval.rerank`).
     reranker: Option<Arc<dyn Reranker>>,
 }
@@ -187,7 +187,7 @@ impl Rag {
             backfill: tokio::sync::Mutex::new(()),
             skipped_chunks: std::sync::Mutex::default(),
             warming: tokio::sync::Mutex::new(None),
-            gate: gate::Gate::new(&cfg),
+            admission: admission::Admission::new(&cfg),
             reranker: reranker(&cfg)?,
             indexes,
             store,
@@ -245,8 +245,8 @@ impl Rag {
     }
 
     /// Permissions, rate limit, model queue and lifecycle.
-    pub fn gate(&self) -> &gate::Gate {
-        &self.gate
+    pub fn admission(&self) -> &admission::Admission {
+        &self.admission
     }
 
     /// The reranking stage, when `retrieval.rerank.enabled`.
@@ -407,7 +407,7 @@ impl Rag {
         {
             return outcome.clone().map_err(RagError::Ollama);
         }
-        let limit = self.gate.answer_timeout;
+        let limit = self.admission.answer_timeout;
         let outcome = match tokio::time::timeout(limit, self.warm_models()).await {
             Ok(Ok(report)) => Ok(report),
             Ok(Err(RagError::Ollama(e))) => Err(e),
@@ -421,7 +421,7 @@ impl Rag {
     /// Loads the chat model (in its turn in the model queue), then the embedding model.
     async fn warm_models(&self) -> Result<WarmupReport, RagError> {
         let started = Instant::now();
-        let mut slot = self.gate.queue.enter(WARMUP_QUEUE_USER, false).map_err(|_| RagError::Busy)?;
+        let mut slot = self.admission.queue.enter(WARMUP_QUEUE_USER, false).map_err(|_| RagError::Busy)?;
         slot.admitted(|_| async {}).await;
         let chat = self.ollama.warm_chat(&self.cfg.ollama.chat_model).await?;
         drop(slot);

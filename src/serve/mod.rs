@@ -82,7 +82,7 @@ pub async fn start(cfg: Config, options: Options) -> anyhow::Result<Running> {
     let rag = Rag::open_as(cfg.clone(), ModelCheck::Refuse, access)
         .await
         .with_context(|| format!("cannot open the data in {}", cfg.data_dir.display()))?;
-    let core = Core(rag.clone());
+    let core = Core::new(rag.clone());
     let leases = rag.store().leases();
     let board = Arc::new(lease::Board::new(leases.clone(), &specs));
     let state = AppState::with_adapters(core.clone(), board.clone());
@@ -135,8 +135,8 @@ pub async fn start(cfg: Config, options: Options) -> anyhow::Result<Running> {
     let done = tokio::spawn(async move {
         signal.cancelled().await;
         tracing::info!(?grace, "Shutting down: no new questions; waiting for the answers in flight.");
-        rag.gate().close();
-        if !rag.gate().drained(grace).await {
+        rag.admission().close();
+        if !rag.admission().drained(grace).await {
             tracing::warn!(?grace, "Answers still in flight after the grace period were dropped.");
         }
         stop_rest.cancel();

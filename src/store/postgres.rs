@@ -18,9 +18,9 @@
 //! the watermark to be a snapshot instead of a number.
 
 mod lease;
+mod operations;
 mod retry;
 mod stage;
-mod store_impl;
 mod vectors;
 mod writes;
 

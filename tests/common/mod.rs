@@ -78,7 +78,7 @@ impl TestEnv {
     }
 
     pub async fn core(&self) -> Core {
-        Core(self.rag().await)
+        Core::new(self.rag().await)
     }
 }
 

@@ -31,9 +31,9 @@ pub async fn start(cfg: Config, adapters: Vec<AdapterSpec>) -> Running {
         reset_after: Duration::from_secs(60),
     };
     let running = serve::start(cfg, Options { adapters, backoff }).await.expect("the service starts");
-    let gate = running.core.0.gate();
+    let admission = running.core.rag().admission();
     for _ in 0..200 {
-        if gate.queue.running() == 0 && gate.queue.waiting() == 0 && warmed(&running).await {
+        if admission.queue.running() == 0 && admission.queue.waiting() == 0 && warmed(&running).await {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -42,7 +42,7 @@ pub async fn start(cfg: Config, adapters: Vec<AdapterSpec>) -> Running {
 }
 
 async fn warmed(running: &Running) -> bool {
-    let url = format!("{}/api/ps", running.core.0.config().ollama.url);
+    let url = format!("{}/api/ps", running.core.rag().config().ollama.url);
     let Ok(reply) = reqwest::get(url).await else {
         return true;
     };

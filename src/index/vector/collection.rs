@@ -6,7 +6,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::sync::Mutex;
 
 use super::hnsw::Hnsw;
-use super::store::StoredEntry;
+use super::persist::StoredEntry;
 use super::{HnswParams, Quantization, VectorIndexError};
 
 /// How collections build and search their graphs.

@@ -19,7 +19,7 @@
 
 mod collection;
 mod hnsw;
-mod store;
+mod persist;
 #[cfg(test)]
 mod tests;
 
@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use collection::{Collection, GraphConfig, TopK, dot};
-use store::Manifest;
+use persist::Manifest;
 
 /// Attempts at reading files that the keeping process may be replacing (read-only opening).
 const READ_ATTEMPTS: usize = 5;
@@ -139,11 +139,11 @@ impl VectorIndex {
         }
         std::fs::create_dir_all(dir)?;
         let config = GraphConfig { params, quantization };
-        let manifest = store::read_manifest(dir).unwrap_or_else(|error| {
+        let manifest = persist::read_manifest(dir).unwrap_or_else(|error| {
             tracing::warn!(dir = %dir.display(), %error, "vector index manifest unreadable; starting empty");
             None
         });
-        let generation = manifest.as_ref().map_or(0, |m| m.generation).max(store::max_generation(dir));
+        let generation = manifest.as_ref().map_or(0, |m| m.generation).max(persist::max_generation(dir));
         let (collections, watermark) = Self::load(dir, manifest, dims, &config).unwrap_or_else(|error| {
             tracing::warn!(dir = %dir.display(), %error, "vector index files unreadable; starting empty");
             (HashMap::new(), 0)
@@ -164,7 +164,7 @@ impl VectorIndex {
         let config = GraphConfig { params, quantization: Quantization::default() };
         let mut last_error = None;
         for _ in 0..READ_ATTEMPTS {
-            let loaded = store::read_manifest(dir).and_then(|manifest| Self::load(dir, manifest, dims, &config));
+            let loaded = persist::read_manifest(dir).and_then(|manifest| Self::load(dir, manifest, dims, &config));
             match loaded {
                 Ok((collections, watermark)) => {
                     return Ok(Self::assemble(dir, dims, config, collections, watermark, 0, true));
@@ -196,7 +196,7 @@ impl VectorIndex {
                 );
                 Ok((HashMap::new(), 0))
             }
-            Some(manifest) => Ok((store::read_all(dir, &manifest, dims, config)?, manifest.watermark)),
+            Some(manifest) => Ok((persist::read_all(dir, &manifest, dims, config)?, manifest.watermark)),
         }
     }
 
@@ -391,20 +391,20 @@ impl VectorIndex {
             match collection.current_entry() {
                 Some(entry) => entries.push(entry),
                 None => {
-                    let entry = store::write_collection(&self.dir, name, generation, self.dims, collection)?;
+                    let entry = persist::write_collection(&self.dir, name, generation, self.dims, collection)?;
                     written.push((collection, collection.version(), entry.clone()));
                     entries.push(entry);
                 }
             }
         }
         let manifest = Manifest { format: 1, dims: self.dims, watermark, generation, collections: entries };
-        store::write_manifest(&self.dir, &manifest)?;
+        persist::write_manifest(&self.dir, &manifest)?;
         self.generation.store(generation, Ordering::Release);
         self.watermark.store(watermark, Ordering::Release);
         for (collection, version, entry) in written {
             collection.mark_stored_at(version, entry);
         }
-        store::remove_unreferenced(&self.dir, &manifest);
+        persist::remove_unreferenced(&self.dir, &manifest);
         Ok(())
     }
 

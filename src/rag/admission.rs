@@ -11,8 +11,8 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::access::Policy;
 use super::queue::ModelQueue;
-use super::scopes::Policy;
 use crate::config::Config;
 
 /// Keys kept by the rate limiter before old ones are swept.
@@ -52,8 +52,8 @@ impl RateLimit {
     }
 }
 
-/// The gate in front of the core; one per [`Rag`](super::Rag).
-pub struct Gate {
+/// What admits work into the core; one per [`Rag`](super::Rag).
+pub struct Admission {
     /// Collection mapping and permissions.
     pub policy: Policy,
     /// The fair, bounded queue in front of the chat model.
@@ -68,11 +68,11 @@ pub struct Gate {
     closing: CancellationToken,
 }
 
-impl Gate {
-    /// Builds the gate from the configuration.
-    pub fn new(cfg: &Config) -> Gate {
+impl Admission {
+    /// Builds it from the configuration.
+    pub fn new(cfg: &Config) -> Admission {
         let limits = &cfg.limits;
-        Gate {
+        Admission {
             policy: Policy::new(&cfg.scopes),
             queue: ModelQueue::new(cfg.ollama.max_parallel, limits.queue_max, limits.queue_per_user),
             asks: RateLimit::new(limits.rate_per_minute, limits.rate_burst),
