@@ -38,7 +38,7 @@ async fn one_user_cannot_fill_the_queue_but_others_still_get_in() {
     let here = room("slack", Some("T"), "C");
     core.ingest(&here, &member("u"), upload(ZOO[0].0, ZOO[0].1)).await.unwrap();
     env.double.set_token_delay(Duration::from_millis(500));
-    let queue = &core.rag().admission().queue;
+    let queue = &core.rag().queue();
 
     let _running = start_ask(&core, &here, "eve").await;
     until(Duration::from_secs(10), "eve's first question running", || queue.running() == 1).await;
@@ -123,7 +123,7 @@ async fn a_warm_up_that_takes_too_long_ends_with_a_reply_and_frees_the_queue() {
     let timed_out = core.warmup(&here, &member("u9")).await.unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
     assert!(matches!(timed_out, GatewayError::Unavailable(_)), "{timed_out:?}");
-    assert_eq!((core.rag().admission().queue.running(), core.rag().admission().queue.waiting()), (0, 0));
+    assert_eq!((core.rag().queue().running(), core.rag().queue().waiting()), (0, 0));
 }
 
 /// Starts a slow answer over HTTP that holds the only model slot; returns its response.
@@ -152,7 +152,7 @@ async fn a_question_whose_asker_went_away_leaves_the_queue_at_once() {
     // by being abandoned, never by being admitted when the first one ends.
     env.double.set_reply(Some(std::sync::Arc::new(|_: &[serde_json::Value]| "Penguins eat krill [1]. ".repeat(400))));
     env.double.set_token_delay(Duration::from_millis(500));
-    let queue = running.core.rag().admission().queue.clone();
+    let queue = running.core.rag().queue().clone();
     let first = occupy_the_model(&running).await;
     assert_eq!(queue.running(), 1);
 

@@ -156,7 +156,7 @@ pub async fn healthz() -> &'static str {
     (status = 200, description = "Ready", body = String),
     (status = 503, description = "Shutting down", body = String)))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    if state.core().rag().admission().is_closing() {
+    if state.core().rag().lifecycle().is_closing() {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down")
     } else {
         (StatusCode::OK, "ready")

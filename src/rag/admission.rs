@@ -1,6 +1,6 @@
-//! What every call passes through before the core does any work: the scope policy, the per-user
-//! rate limits (questions and uploads; admins get a larger allowance, the local operator none),
-//! the model queue, and the service's lifecycle (answers in flight are tracked so
+//! What every call passes through before the engine does any work: the scope policy and the
+//! per-user rate limits (questions and uploads; admins get a larger allowance, the local operator
+//! none), both owned by the gateway; and the engine's lifecycle (answers in flight are tracked so
 //! that a shutdown can let them finish; once closing, new work is refused).
 
 use std::num::NonZeroU32;
@@ -12,7 +12,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::access::Policy;
-use super::queue::ModelQueue;
 use crate::config::Config;
 
 /// Keys kept by the rate limiter before old ones are swept.
@@ -52,20 +51,16 @@ impl RateLimit {
     }
 }
 
-/// What admits work into the core; one per [`Rag`](super::Rag).
+/// What admits a call into the engine, owned by [`Core`](super::gateway::Core): the scope
+/// policy and the per-user allowances. (The model queue and the work in flight belong to the
+/// engine: [`Rag::queue`](super::Rag::queue), [`Rag::lifecycle`](super::Rag::lifecycle).)
 pub struct Admission {
     /// Collection mapping and permissions.
     pub policy: Policy,
-    /// The fair, bounded queue in front of the chat model.
-    pub queue: ModelQueue,
     /// Questions (and warm-ups) per user.
     pub asks: RateLimit,
     /// Uploads per user.
     pub ingests: RateLimit,
-    /// Longest time from a question to its answer.
-    pub answer_timeout: Duration,
-    tracker: TaskTracker,
-    closing: CancellationToken,
 }
 
 impl Admission {
@@ -74,15 +69,20 @@ impl Admission {
         let limits = &cfg.limits;
         Admission {
             policy: Policy::new(&cfg.scopes),
-            queue: ModelQueue::new(cfg.ollama.max_parallel, limits.queue_max, limits.queue_per_user),
             asks: RateLimit::new(limits.rate_per_minute, limits.rate_burst),
             ingests: RateLimit::new(limits.ingest_per_minute, limits.ingest_burst),
-            answer_timeout: limits.answer_timeout,
-            tracker: TaskTracker::new(),
-            closing: CancellationToken::new(),
         }
     }
+}
 
+/// The engine's work in flight, which a shutdown waits for, and whether it is closing.
+#[derive(Default)]
+pub struct Lifecycle {
+    tracker: TaskTracker,
+    closing: CancellationToken,
+}
+
+impl Lifecycle {
     /// Tracks the work that a shutdown waits for (answers and uploads in flight).
     pub fn tracker(&self) -> &TaskTracker {
         &self.tracker

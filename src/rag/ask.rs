@@ -119,7 +119,7 @@ impl Rag {
         }
 
         // Wait for a turn of the chat model; the slot is held until the answer is complete.
-        let mut slot = self.admission.queue.enter(asker, capped).map_err(|full| match full {
+        let mut slot = self.queue.enter(asker, capped).map_err(|full| match full {
             QueueFull::Everyone => RagError::Busy.into_ask_error(),
             QueueFull::User => RagError::UserBusy.into_ask_error(),
         })?;

@@ -79,7 +79,7 @@ impl Rag {
         let (packed_tx, packed_rx) = mpsc::channel(QUEUED);
         let (results_tx, results_rx) = mpsc::channel(QUEUED);
         self.workers.warm();
-        let tracker = self.admission.tracker();
+        let tracker = self.lifecycle.tracker();
         tracker.spawn(prepare_all(self.clone(), collection.to_owned(), uploads, prepared_tx));
         tracker.spawn(pack(self.clone(), prepared_rx, packed_tx));
         tracker.spawn(store_all(self.clone(), collection.to_owned(), packed_rx, results_tx));

@@ -14,6 +14,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use super::access::Action;
+use super::admission::Admission;
 use super::ask::same_model;
 use super::{Rag, RagError};
 
@@ -22,13 +23,15 @@ use super::{Rag, RagError};
 #[derive(Clone)]
 pub struct Core {
     rag: Arc<Rag>,
+    admission: Arc<Admission>,
 }
 
 /// The status problem a chat user sees when the model server cannot be reached.
 impl Core {
     /// The gateway in front of `rag`.
     pub fn new(rag: Arc<Rag>) -> Core {
-        Core { rag }
+        let admission = Arc::new(Admission::new(rag.config()));
+        Core { rag, admission }
     }
 
     /// The engine behind it (the CLI's and the server's own work, and tests, reach it here).
@@ -101,9 +104,9 @@ impl Core {
     where
         S: futures::Stream<Item = super::BulkInput> + Send + 'static,
     {
-        let admission = self.rag.admission();
+        let admission = &self.admission;
         // Files of the same name replace each other, which forgets the older one.
-        let refusal = if admission.is_closing() {
+        let refusal = if self.rag.lifecycle().is_closing() {
             Some(IngestError::Unavailable(AskError::ShuttingDown.user_message()))
         } else if !self.allows(scope, actor, Action::Ingest) || !self.allows(scope, actor, Action::Forget) {
             Some(IngestError::Denied)
@@ -126,17 +129,17 @@ impl Core {
 
     /// The collections `scope` reads (one today; a list so that scopes may read several).
     pub fn collections(&self, scope: &Scope) -> Vec<String> {
-        vec![self.rag.admission().policy.collection(scope)]
+        vec![self.admission.policy.collection(scope)]
     }
 
     /// The user's key for rate limits and the model queue; `None` for the local operator, who
     /// is not limited.
     fn limited_key(&self, scope: &Scope, actor: &Actor) -> Option<String> {
-        (!self.rag.admission().policy.is_operator(scope)).then(|| format!("{}:{}", scope.platform, actor.user_id))
+        (!self.admission.policy.is_operator(scope)).then(|| format!("{}:{}", scope.platform, actor.user_id))
     }
 
     fn allows(&self, scope: &Scope, actor: &Actor, action: Action) -> bool {
-        let allowed = self.rag.admission().policy.allows(scope, actor, action);
+        let allowed = self.admission.policy.allows(scope, actor, action);
         if !allowed {
             tracing::info!(platform = %scope.platform, room = %scope.room, user = %actor.user_id, ?action, "Denied.");
         }
@@ -147,8 +150,8 @@ impl Core {
 #[async_trait]
 impl Gateway for Core {
     async fn ask_stream(&self, scope: &Scope, actor: &Actor, question: Question) -> BoxStream<'static, AskEvent> {
-        let admission = self.rag.admission();
-        if admission.is_closing() {
+        let admission = &self.admission;
+        if self.rag.lifecycle().is_closing() {
             return failed(AskError::ShuttingDown);
         }
         if !self.allows(scope, actor, Action::Ask) {
@@ -165,8 +168,8 @@ impl Gateway for Core {
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let rag = self.rag.clone();
         let collections = self.collections(scope);
-        let timeout = admission.answer_timeout;
-        admission.tracker().spawn(async move {
+        let timeout = self.rag.config().limits.answer_timeout;
+        self.rag.lifecycle().tracker().spawn(async move {
             let answer = rag.answer(&collections, &asker, capped, question, tx.clone());
             // An asker who went away (closed connection, dropped stream) gives up their place
             // in the model queue at once, rather than when their first token is due.
@@ -189,8 +192,8 @@ impl Gateway for Core {
     }
 
     async fn ingest(&self, scope: &Scope, actor: &Actor, upload: Upload) -> Result<IngestReceipt, IngestError> {
-        let admission = self.rag.admission();
-        let result = if admission.is_closing() {
+        let admission = &self.admission;
+        let result = if self.rag.lifecycle().is_closing() {
             Err(IngestError::Unavailable(AskError::ShuttingDown.user_message()))
         } else if !self.allows(scope, actor, Action::Ingest) {
             Err(IngestError::Denied)
@@ -204,7 +207,7 @@ impl Gateway for Core {
             // Replacing a document of the same name forgets it: only for who may forget.
             let may_replace = admission.policy.allows(scope, actor, Action::Forget);
             let work = self.rag.ingest_as(&collection, upload, may_replace);
-            admission.tracker().track_future(work).await.map_err(RagError::into_ingest_error)
+            self.rag.lifecycle().tracker().track_future(work).await.map_err(RagError::into_ingest_error)
         };
         metrics::counter!("footnote_ingest_total", "outcome" => ingest_outcome(&result)).increment(1);
         result
@@ -214,7 +217,7 @@ impl Gateway for Core {
         if !self.allows(scope, actor, Action::Ask) {
             return Err(GatewayError::Denied);
         }
-        let admission = self.rag.admission();
+        let admission = &self.admission;
         if let Some(key) = self.limited_key(scope, actor)
             && let Err(wait) = admission.asks.check(&key, admission.policy.is_admin(scope, actor))
         {
@@ -226,7 +229,7 @@ impl Gateway for Core {
     async fn status(&self, scope: &Scope, actor: &Actor) -> Result<Status, GatewayError> {
         let mut status = self.rag.status(Some(&self.collections(scope))).await.map_err(RagError::into_gateway_error)?;
         // The detail names the Ollama URL and raw errors: for the operator and configured admins.
-        if !self.rag.admission().policy.is_server_admin(scope, actor)
+        if !self.admission.policy.is_server_admin(scope, actor)
             && let Some(detail) = status.problem.take()
         {
             tracing::warn!(problem = %detail, platform = %scope.platform, room = %scope.room, "Status shown to a chat user without the detail.");

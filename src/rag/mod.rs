@@ -114,8 +114,10 @@ pub struct Rag {
     skipped_chunks: std::sync::Mutex<std::collections::HashSet<i64>>,
     /// The last warm-up's outcome and when it finished; held while one runs (single flight).
     warming: tokio::sync::Mutex<Option<(Instant, Result<WarmupReport, OllamaError>)>>,
-    /// Permissions, rate limit, model queue and lifecycle.
-    admission: admission::Admission,
+    /// The fair, bounded queue in front of the chat model.
+    queue: queue::ModelQueue,
+    /// Work in flight, and whether a shutdown began.
+    lifecycle: admission::Lifecycle,
     /// The optional second stage (`retrieval.rerank`).
     reranker: Option<Arc<dyn Reranker>>,
 }
@@ -187,7 +189,8 @@ impl Rag {
             backfill: tokio::sync::Mutex::new(()),
             skipped_chunks: std::sync::Mutex::default(),
             warming: tokio::sync::Mutex::new(None),
-            admission: admission::Admission::new(&cfg),
+            queue: queue::ModelQueue::new(cfg.ollama.max_parallel, cfg.limits.queue_max, cfg.limits.queue_per_user),
+            lifecycle: admission::Lifecycle::default(),
             reranker: reranker(&cfg)?,
             indexes,
             store,
@@ -244,9 +247,14 @@ impl Rag {
         &self.workers
     }
 
-    /// Permissions, rate limit, model queue and lifecycle.
-    pub fn admission(&self) -> &admission::Admission {
-        &self.admission
+    /// The fair, bounded queue in front of the chat model (answers, warm-ups, the reranker).
+    pub fn queue(&self) -> &queue::ModelQueue {
+        &self.queue
+    }
+
+    /// Work in flight, which a shutdown waits for.
+    pub fn lifecycle(&self) -> &admission::Lifecycle {
+        &self.lifecycle
     }
 
     /// The reranking stage, when `retrieval.rerank.enabled`.
@@ -407,7 +415,7 @@ impl Rag {
         {
             return outcome.clone().map_err(RagError::Ollama);
         }
-        let limit = self.admission.answer_timeout;
+        let limit = self.cfg.limits.answer_timeout;
         let outcome = match tokio::time::timeout(limit, self.warm_models()).await {
             Ok(Ok(report)) => Ok(report),
             Ok(Err(RagError::Ollama(e))) => Err(e),
@@ -421,7 +429,7 @@ impl Rag {
     /// Loads the chat model (in its turn in the model queue), then the embedding model.
     async fn warm_models(&self) -> Result<WarmupReport, RagError> {
         let started = Instant::now();
-        let mut slot = self.admission.queue.enter(WARMUP_QUEUE_USER, false).map_err(|_| RagError::Busy)?;
+        let mut slot = self.queue.enter(WARMUP_QUEUE_USER, false).map_err(|_| RagError::Busy)?;
         slot.admitted(|_| async {}).await;
         let chat = self.ollama.warm_chat(&self.cfg.ollama.chat_model).await?;
         drop(slot);

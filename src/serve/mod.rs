@@ -135,8 +135,8 @@ pub async fn start(cfg: Config, options: Options) -> anyhow::Result<Running> {
     let done = tokio::spawn(async move {
         signal.cancelled().await;
         tracing::info!(?grace, "Shutting down: no new questions; waiting for the answers in flight.");
-        rag.admission().close();
-        if !rag.admission().drained(grace).await {
+        rag.lifecycle().close();
+        if !rag.lifecycle().drained(grace).await {
             tracing::warn!(?grace, "Answers still in flight after the grace period were dropped.");
         }
         stop_rest.cancel();

@@ -31,9 +31,9 @@ pub async fn start(cfg: Config, adapters: Vec<AdapterSpec>) -> Running {
         reset_after: Duration::from_secs(60),
     };
     let running = serve::start(cfg, Options { adapters, backoff }).await.expect("the service starts");
-    let admission = running.core.rag().admission();
+    let queue = running.core.rag().queue();
     for _ in 0..200 {
-        if admission.queue.running() == 0 && admission.queue.waiting() == 0 && warmed(&running).await {
+        if queue.running() == 0 && queue.waiting() == 0 && warmed(&running).await {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
