@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::hostile;
 use common::mail::{Mail, mail_peer};
-use common::served::{ServeProcess, wait_until};
+use common::served::{self, wait_until};
 use common::*;
 use futures::TryStreamExt;
 use mail_parser::MessageParser;
@@ -141,7 +141,7 @@ async fn poison_mail_is_refused_once_and_the_next_mail_is_answered() {
     let ingest = bot.replace('@', "+ingest@");
     let env = TestEnv::new().await;
     let config = config_file(&env, &mail, &bot, &human);
-    let serve = ServeProcess::start(&env, &SETTINGS, Some(&config));
+    let mut serve = served::start(&env, &SETTINGS, Some(&config));
     // The state file appears once the adapter has opened the mailbox.
     let state = env.dir.path().join("email-state.json");
     wait_until(Duration::from_secs(60), "the adapter to open the mailbox", || state.exists());
@@ -173,17 +173,17 @@ async fn poison_mail_is_refused_once_and_the_next_mail_is_answered() {
         std::fs::read_to_string(&state).is_ok_and(|s| s.contains("\"in_progress\":{"))
     });
     std::thread::sleep(Duration::from_millis(500));
-    serve.kill();
+    serve.kill9();
     // Once is no proof (a restart or a failover looks the same): the mail is tried again, and
     //    the process dies on it a second time.
-    let serve = ServeProcess::start(&env, &SETTINGS, Some(&config));
+    let mut serve = served::start(&env, &SETTINGS, Some(&config));
     wait_until(Duration::from_secs(60), "the poison mail to be tried again", || {
         std::fs::read_to_string(&state).is_ok_and(|s| s.contains("\"attempts\":2"))
     });
     std::thread::sleep(Duration::from_millis(500));
-    serve.kill();
+    serve.kill9();
 
-    let serve = ServeProcess::start(&env, &SETTINGS, Some(&config));
+    let serve = served::start(&env, &SETTINGS, Some(&config));
     let refusal = mail.wait_reply(&human, "poison-b@test").await;
     assert_eq!(refusal.len(), 1);
     assert!(refusal[0].contains("I couldn't read your message: it looks damaged or too complex."), "{refusal:?}");
@@ -196,7 +196,7 @@ async fn poison_mail_is_refused_once_and_the_next_mail_is_answered() {
 
     // 3. Once more: nothing is refused or read twice.
     drop(serve);
-    let _serve = ServeProcess::start(&env, &SETTINGS, Some(&config));
+    let _serve = served::start(&env, &SETTINGS, Some(&config));
     mail.send(&human, &bot, &question(&human, &bot, "q3@test", "Is the boiler fine?")).await;
     mail.wait_reply(&human, "q3@test").await;
     assert_eq!(mail.replies_to(&human, "poison-b@test").await.len(), 1);

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::cli::{Cli, text};
 use common::hostile::{Hostile, corpus};
-use common::served::{Sampler, ServeProcess, children, status_bytes, wait_until};
+use common::process::Serve;
+use common::served::{self, Sampler, children, status_bytes, wait_until};
 use common::*;
 
 /// What the service said, and the refusal expected for each file.
@@ -33,7 +34,7 @@ fn expected(name: &str) -> &'static str {
 
 const MB: f64 = 1024.0 * 1024.0;
 
-async fn upload(http: &reqwest::Client, serve: &ServeProcess, name: &str, bytes: Vec<u8>) -> (u16, serde_json::Value) {
+async fn upload(http: &reqwest::Client, serve: &Serve, name: &str, bytes: Vec<u8>) -> (u16, serde_json::Value) {
     let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned());
     let form = reqwest::multipart::Form::new().part("file", part);
     let reply = http.post(serve.url("/api/documents")).multipart(form).send().await.expect("upload");
@@ -43,7 +44,7 @@ async fn upload(http: &reqwest::Client, serve: &ServeProcess, name: &str, bytes:
 
 /// The titles of the stored documents, and the title of the first source for a question about
 /// the kept document.
-async fn still_there(http: &reqwest::Client, serve: &ServeProcess) -> (Vec<String>, String) {
+async fn still_there(http: &reqwest::Client, serve: &Serve) -> (Vec<String>, String) {
     let health = http.get(serve.url("/healthz")).send().await.expect("/healthz answers");
     assert!(health.status().is_success(), "/healthz: {}", health.status());
     let docs: Vec<serde_json::Value> =
@@ -66,7 +67,7 @@ async fn every_hostile_file_is_refused_over_http_and_the_service_stays_up() {
     let env = TestEnv::new().await;
     let corpus = corpus();
     let settings = [("FOOTNOTE_INGEST__EXTRACT_TIMEOUT", "10s"), ("FOOTNOTE_INGEST__WORKERS", "2")];
-    let serve = ServeProcess::start(&env, &settings, None);
+    let serve = served::start(&env, &settings, None);
     let pid = serve.pid();
     let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
     let keep = "# Keep\n\nThe lighthouse keeper keeps the spare lamp in the oil room, behind the red door.";

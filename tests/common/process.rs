@@ -1,7 +1,7 @@
-//! The real `footnote` binary as separate processes: `footnote serve` started with only the
-//! settings a test gives (a clean environment: the runner's own `FOOTNOTE_TEST_*` variables are
-//! no settings), its log collected, its address read from the "listening" line; and one-shot
-//! commands run beside it with the same settings.
+//! The real `footnote` binary as separate processes, the one way tests start it: `footnote
+//! serve` started with only the settings a test gives (a clean environment: the runner's own
+//! `FOOTNOTE_TEST_*` variables are no settings), its log collected, its address read from the
+//! "listening" line; and one-shot commands run beside it with the same settings.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -26,6 +26,18 @@ impl Settings {
             ("FOOTNOTE_SERVER__LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
         ];
         Settings { env, config: None }
+    }
+
+    /// The settings of a test's [`TestEnv`](super::TestEnv): its data directory and Ollama
+    /// double, a free port, its temporary directory as `HOME`, no rate limit; then `extra`
+    /// (`FOOTNOTE_…` variables) and `config` (a TOML file) when given.
+    pub fn of(env: &super::TestEnv, extra: &[(&str, &str)], config: Option<&Path>) -> Settings {
+        let mut settings = Settings::new(&env.config.data_dir, &env.double.url);
+        settings.env.push(("HOME".to_owned(), env.dir.path().display().to_string()));
+        settings.env.push(("FOOTNOTE_LIMITS__RATE_PER_MINUTE".to_owned(), "0".to_owned()));
+        settings.env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        settings.config = config.map(Path::to_owned);
+        settings
     }
 
     /// The settings of a configuration file only.
@@ -69,6 +81,8 @@ pub struct Serve {
     /// Where its HTTP server listens (`127.0.0.1:PORT`).
     pub addr: String,
     log: Arc<Mutex<Vec<String>>>,
+    /// The thread reading its log, done once it exited.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Serve {
@@ -85,7 +99,7 @@ impl Serve {
         let log: Arc<Mutex<Vec<String>>> = Arc::default();
         let lines = log.clone();
         let stderr = child.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if line.contains("Footnote is listening")
                     && let Some(at) = line.find("127.0.0.1:")
@@ -98,7 +112,7 @@ impl Serve {
             }
         });
         match addr_rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => Serve { pid: child.id(), child: Some(child), addr, log },
+            Ok(addr) => Serve { pid: child.id(), child: Some(child), addr, log, reader: Some(reader) },
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -120,6 +134,11 @@ impl Serve {
     /// Its log so far.
     pub fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
+    }
+
+    /// Its log so far, one line each.
+    pub fn log_text(&self) -> String {
+        self.log().join("\n")
     }
 
     /// `GET /api/status` as JSON.
@@ -149,11 +168,30 @@ impl Serve {
 
     /// Stops it with SIGTERM and returns whether it exited 0.
     pub async fn stop(&mut self) -> bool {
+        self.terminate();
+        self.exited().await
+    }
+
+    /// Sends it SIGTERM (a graceful stop) without waiting.
+    pub fn terminate(&self) {
+        let pid = self.pid.to_string();
+        let sent = Command::new("kill").arg("-TERM").arg(pid).status().expect("kill -TERM");
+        assert!(sent.success());
+    }
+
+    /// Waits for it to exit (and its log to be read to the end); true when it exited 0.
+    pub async fn exited(&mut self) -> bool {
         let mut child = self.child.take().expect("still running");
-        let killed = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill -TERM");
-        assert!(killed.success());
-        let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
-        status.success()
+        let reader = self.reader.take();
+        tokio::task::spawn_blocking(move || {
+            let status = child.wait().expect("reap");
+            if let Some(reader) = reader {
+                let _ = reader.join();
+            }
+            status.success()
+        })
+        .await
+        .unwrap()
     }
 }
 

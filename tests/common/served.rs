@@ -1,100 +1,18 @@
-//! `footnote serve` as its own process (the real binary), with only the settings a test gives,
-//! and the memory of it and of its children (the extraction workers) sampled from `/proc`.
+//! `footnote serve` for a [`TestEnv`] (through [`super::process`]), and the memory of it and of
+//! its children (the extraction workers) sampled from `/proc`.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::TestEnv;
+use super::process::{Serve, Settings};
 
-/// A running `footnote serve`; SIGKILLed when dropped.
-pub struct ServeProcess {
-    pub child: Child,
-    pub base: String,
-    /// Every line it logged so far.
-    pub log: Arc<Mutex<Vec<String>>>,
-}
-
-impl ServeProcess {
-    /// Starts `footnote serve` on the test env's data directory and Ollama double, a free port,
-    /// and `settings` (`FOOTNOTE_…` variables); `config` names a TOML file when given.
-    pub fn start(env: &TestEnv, settings: &[(&str, &str)], config: Option<&Path>) -> ServeProcess {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_footnote"));
-        command
-            .arg("serve")
-            // Only these settings: the runner's own FOOTNOTE_TEST_* variables are no settings.
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", env.dir.path())
-            .env("FOOTNOTE_DATA_DIR", &env.config.data_dir)
-            .env("FOOTNOTE_OLLAMA__URL", &env.double.url)
-            .env("FOOTNOTE_SERVER__LISTEN", "127.0.0.1:0")
-            .env("FOOTNOTE_LIMITS__RATE_PER_MINUTE", "0")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        if let Some(config) = config {
-            command.arg("--config").arg(config);
-        }
-        for (key, value) in settings {
-            command.env(key, value);
-        }
-        let mut child = command.spawn().expect("start footnote serve");
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let lines = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("Footnote is listening")
-                    && let Some(at) = line.find("127.0.0.1:")
-                {
-                    let addr: String =
-                        line[at..].chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':').collect();
-                    let _ = addr_tx.send(addr);
-                }
-                lines.lock().unwrap().push(line);
-            }
-        });
-        let addr = match addr_rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("footnote serve did not start:\n{}", log.lock().unwrap().join("\n"));
-            }
-        };
-        ServeProcess { child, base: format!("http://{addr}"), log }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// Kills it at once (SIGKILL), as a crash or the OOM killer would.
-    pub fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// The log so far, one line each.
-    pub fn log_text(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-}
-
-impl Drop for ServeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts `footnote serve` for `env` (see [`Settings::of`]) and waits until it listens.
+pub fn start(env: &TestEnv, settings: &[(&str, &str)], config: Option<&Path>) -> Serve {
+    Serve::start(&Settings::of(env, settings, config))
 }
 
 /// A `kB` field of `/proc/PID/status`, in bytes.
