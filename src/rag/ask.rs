@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use footnote_adapter::{Answer, AskError, AskEvent, Citation, CitedBy, Notice, Question, Support, Timings};
+use footnote_adapter::{Answer, Citation, CitedBy, Notice, Question, Support, Timings};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
@@ -20,42 +20,43 @@ pub const MAX_QUESTION_CHARS: usize = 4000;
 /// Candidates loaded from the store before packing into the context.
 const CANDIDATES: usize = 24;
 
+/// What the engine reports while it answers; the gateway turns it into the adapters' events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// Waiting for a turn of the chat model; `position` 1 means next.
+    Queued { position: usize },
+    /// The chat model is being loaded into memory.
+    LoadingModel,
+    /// A piece of answer text as the model writes it (markers renumbered, not yet checked).
+    Token(String),
+}
+
+/// Who asks, for the model queue: the key it takes turns by, and whether the per-user cap on
+/// waiting questions applies (not to the local operator).
+#[derive(Clone, Copy, Debug)]
+pub struct Asker<'a> {
+    pub key: &'a str,
+    pub capped: bool,
+}
+
 impl Rag {
-    /// Answers `question` from `collections`, sending progress and the final answer to `events`.
-    /// Returns when the answer is complete or failed (a dropped receiver stops the work early).
-    /// `asker` names the user in the model queue (which takes turns between users); `capped`
-    /// applies the queue's per-user limit to them.
+    /// Answers `question` from `collections`: retrieves, packs the prompt, waits for a turn of the
+    /// model, streams its tokens through the citation rewriter to `progress`, and checks the
+    /// citations. A closed `progress` receiver stops the work ([`RagError::Abandoned`]).
     pub async fn answer(
         &self,
         collections: &[String],
-        asker: &str,
-        capped: bool,
+        asker: Asker<'_>,
         question: Question,
-        events: mpsc::Sender<AskEvent>,
-    ) {
+        progress: &mpsc::Sender<Progress>,
+    ) -> Result<Answer, RagError> {
         let started = Instant::now();
-        let result = self.answer_inner(collections, (asker, capped), question, &events, started).await;
-        let event = match result {
-            Ok(answer) => AskEvent::Done(answer),
-            Err(error) => AskEvent::Failed(error),
-        };
-        let _ = events.send(event).await;
-    }
-
-    async fn answer_inner(
-        &self,
-        collections: &[String],
-        (asker, capped): (&str, bool),
-        question: Question,
-        events: &mpsc::Sender<AskEvent>,
-        started: Instant,
-    ) -> Result<Answer, AskError> {
         let text = question.text.trim();
         if text.is_empty() {
-            return Err(AskError::Invalid("the question is empty".into()));
+            return Err(RagError::Invalid("the question is empty".into()));
         }
         if text.chars().count() > MAX_QUESTION_CHARS {
-            return Err(AskError::Invalid(format!("questions are limited to {MAX_QUESTION_CHARS} characters")));
+            return Err(RagError::Invalid(format!("questions are limited to {MAX_QUESTION_CHARS} characters")));
         }
         let search = prompt::search_text(&question);
 
@@ -67,7 +68,7 @@ impl Rag {
                 tracing::warn!(error = %e, "query embedding failed; keyword search only");
                 (None, e.is_unreachable())
             }
-            Err(e) => return Err(e.into_ask_error()),
+            Err(e) => return Err(e),
         };
         let retrieval_started = Instant::now();
         let candidates = retrieval::retrieve(
@@ -79,8 +80,7 @@ impl Rag {
             query_vector.as_deref(),
             CANDIDATES,
         )
-        .await
-        .map_err(|e| RagError::from(e).into_ask_error())?;
+        .await?;
         let retrieval_time = retrieval_started.elapsed();
 
         let mut timings = Timings { retrieval: retrieval_time, first_token: None, total: Duration::ZERO };
@@ -102,7 +102,7 @@ impl Rag {
         let (reserve, max_sources) = (self.cfg.answer.reserve_tokens as usize, self.cfg.retrieval.max_sources);
         let sources = prompt.pack(candidates.clone(), num_ctx as usize, reserve, max_sources);
         if sources.is_empty() {
-            return Err(AskError::Invalid("the question is too long for the model's context window".into()));
+            return Err(RagError::Invalid("the question is too long for the model's context window".into()));
         }
 
         if model_down {
@@ -119,14 +119,14 @@ impl Rag {
         }
 
         // Wait for a turn of the chat model; the slot is held until the answer is complete.
-        let mut slot = self.queue.enter(asker, capped).map_err(|full| match full {
-            QueueFull::Everyone => RagError::Busy.into_ask_error(),
-            QueueFull::User => RagError::UserBusy.into_ask_error(),
+        let mut slot = self.queue.enter(asker.key, asker.capped).map_err(|full| match full {
+            QueueFull::Everyone => RagError::Busy,
+            QueueFull::User => RagError::UserBusy,
         })?;
         slot.admitted(|position| {
-            let events = events.clone();
+            let progress = progress.clone();
             async move {
-                let _ = events.send(AskEvent::Queued { position }).await;
+                let _ = progress.send(Progress::Queued { position }).await;
             }
         })
         .await;
@@ -141,7 +141,7 @@ impl Rag {
 
         let model = self.cfg.ollama.chat_model.clone();
         if !self.is_loaded(&model).await {
-            let _ = events.send(AskEvent::LoadingModel).await;
+            let _ = progress.send(Progress::LoadingModel).await;
         }
         let request = ChatRequest {
             model: model.clone(),
@@ -150,21 +150,21 @@ impl Rag {
             temperature: Some(self.cfg.ollama.temperature),
             num_predict: Some(self.cfg.answer.reserve_tokens as i32),
         };
-        let mut stream = self.ollama.chat_stream(request).await.map_err(|e| RagError::from(e).into_ask_error())?;
+        let mut stream = self.ollama.chat_stream(request).await?;
         let mut rewriter = CitationRewriter::new(sources.len());
         let mut raw = String::new();
         let mut shown = String::new();
         let mut stats: Option<ChatStats> = None;
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| RagError::from(e).into_ask_error())?;
+            let chunk = chunk?;
             if !chunk.content.is_empty() {
                 timings.first_token.get_or_insert_with(|| started.elapsed());
                 raw.push_str(&chunk.content);
                 let piece = rewriter.push(&chunk.content);
                 if !piece.is_empty() {
                     shown.push_str(&piece);
-                    if events.send(AskEvent::Token(piece)).await.is_err() {
-                        return Err(AskError::Internal); // nobody is listening any more
+                    if progress.send(Progress::Token(piece)).await.is_err() {
+                        return Err(RagError::Abandoned);
                     }
                 }
             }
@@ -177,7 +177,7 @@ impl Rag {
         let text = citations::tidy(&shown).trim().to_owned();
         tracing::debug!(raw = %raw, "model answer");
         if text.is_empty() {
-            return Err(RagError::Ollama(OllamaError::StreamCut).into_ask_error());
+            return Err(RagError::Ollama(OllamaError::StreamCut));
         }
         let cut_short = stats.as_ref().is_some_and(|s| was_cut_short(s, num_ctx));
         let query = format!("{search} {text}");

@@ -38,6 +38,12 @@ pub enum RagError {
     /// Another process keeps the indexes and has not made them readable in time.
     #[error("{holder} is building the search indexes in {dir}; try again in a moment")]
     IndexesNotReady { holder: String, dir: String },
+    /// The question cannot be answered as asked; the message says why, in words for the user.
+    #[error("{0}")]
+    Invalid(String),
+    /// Whoever asked stopped listening (the progress receiver was dropped).
+    #[error("the asker went away")]
+    Abandoned,
 }
 
 /// What a chat user is told when the model queue is full.
@@ -84,6 +90,8 @@ impl RagError {
         match self {
             RagError::Busy => return AskError::Unavailable(BUSY_MESSAGE.into()),
             RagError::UserBusy => return AskError::RateLimited(USER_BUSY_WAIT),
+            RagError::Invalid(why) => return AskError::Invalid(why),
+            RagError::Abandoned => return AskError::Internal,
             _ => {}
         }
         tracing::error!(error = %self, "ask failed");

@@ -16,6 +16,7 @@ use futures::stream::BoxStream;
 use super::access::Action;
 use super::admission::Admission;
 use super::ask::same_model;
+use super::ask::{Asker, Progress};
 use super::{Rag, RagError};
 
 /// [`Rag`] as a [`Gateway`]: every call is checked against the scope policy (and questions
@@ -83,6 +84,15 @@ fn record_answer(event: &AskEvent) {
             metrics::counter!("footnote_asks_total", "outcome" => outcome).increment(1);
         }
         _ => {}
+    }
+}
+
+/// The adapters' event for the engine's progress report.
+fn event_of(progress: Progress) -> AskEvent {
+    match progress {
+        Progress::Queued { position } => AskEvent::Queued { position },
+        Progress::LoadingModel => AskEvent::LoadingModel,
+        Progress::Token(text) => AskEvent::Token(text),
     }
 }
 
@@ -170,21 +180,40 @@ impl Gateway for Core {
         let collections = self.collections(scope);
         let timeout = self.rag.config().limits.answer_timeout;
         self.rag.lifecycle().tracker().spawn(async move {
-            let answer = rag.answer(&collections, &asker, capped, question, tx.clone());
+            let (progress, mut reports) = tokio::sync::mpsc::channel(64);
+            let key = asker.clone();
+            let answer = async move {
+                let answer = rag.answer(&collections, Asker { key: &key, capped }, question, &progress).await;
+                drop(progress); // ends the forwarding below
+                answer
+            };
+            let forward = async {
+                while let Some(report) = reports.recv().await {
+                    if tx.send(event_of(report)).await.is_err() {
+                        break;
+                    }
+                }
+            };
+            let work = async { tokio::join!(answer, forward).0 };
             // An asker who went away (closed connection, dropped stream) gives up their place
             // in the model queue at once, rather than when their first token is due.
             let finished = tokio::select! {
-                finished = tokio::time::timeout(timeout, answer) => Some(finished.is_ok()),
+                finished = tokio::time::timeout(timeout, work) => Some(finished),
                 () = tx.closed() => None,
             };
-            match finished {
-                Some(true) => {}
-                Some(false) => {
+            let last = match finished {
+                Some(Ok(Ok(answer))) => AskEvent::Done(answer),
+                Some(Ok(Err(error))) => AskEvent::Failed(error.into_ask_error()),
+                Some(Err(_)) => {
                     tracing::warn!(asker = %asker, ?timeout, "Answer timed out.");
-                    let _ = tx.send(AskEvent::Failed(AskError::Timeout)).await;
+                    AskEvent::Failed(AskError::Timeout)
                 }
-                None => tracing::info!(asker = %asker, "The asker went away; the answer was stopped."),
-            }
+                None => {
+                    tracing::info!(asker = %asker, "The asker went away; the answer was stopped.");
+                    return;
+                }
+            };
+            let _ = tx.send(last).await;
         });
         futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|event| (event, rx)) })
             .inspect(record_answer)

@@ -23,6 +23,7 @@ use std::time::Instant;
 
 use footnote_adapter::{Locator, ModelWarmup, WarmupReport};
 
+pub use ask::{Asker, Progress};
 pub use bulk::{BulkInput, INDEX_EVERY};
 pub use error::RagError;
 pub use sync::Settled;
