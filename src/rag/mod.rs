@@ -10,6 +10,7 @@ pub mod citations;
 mod error;
 pub mod gate;
 pub mod gateway;
+pub mod passages;
 pub mod prompt;
 pub mod queue;
 pub mod scopes;
@@ -23,6 +24,7 @@ use std::time::Instant;
 
 use footnote_adapter::{Locator, ModelWarmup, WarmupReport};
 
+pub use ask::MAX_QUESTION_CHARS;
 pub use bulk::{BulkInput, INDEX_EVERY};
 pub use error::RagError;
 pub use sync::Settled;
