@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use footnote_adapter::{Actor, Answer, AskEvent, Gateway, Question, Scope, Upload, render};
+use footnote_adapter::{Actor, AskEvent, Gateway, Question, Scope, Upload, render};
 use futures::StreamExt;
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, ProgressNotificationParam, Tool, ToolAnnotations};
 use rmcp::service::RequestContext;
@@ -309,28 +309,11 @@ async fn ask(
                 progress.say("Writing the answer.").await
             }
             Some(AskEvent::Token(_)) => {}
-            Some(AskEvent::Done(answer)) => return Ok(result(answer_text(&answer), json!(answer))),
+            Some(AskEvent::Done(answer)) => return Ok(result(render::answer_plain(&answer), json!(answer))),
             Some(AskEvent::Failed(e)) => return Err(refusal(e.user_message())),
             None => return Err(refusal("The answer ended without a result; try again.")),
         }
     }
-}
-
-/// The answer as a model reads it: the text with its `[n]` markers, notes, then the numbered
-/// sources.
-fn answer_text(answer: &Answer) -> String {
-    let mut out = answer.text.clone();
-    for note in render::answer_notes(answer) {
-        out.push_str(&format!("\n({note})"));
-    }
-    if let Some(notice) = &answer.notice {
-        out.push_str(&format!("\n({})", notice.user_message()));
-    }
-    if !answer.citations.is_empty() {
-        out.push_str("\n\nSources:\n");
-        out.push_str(&render::sources_plain(&answer.citations));
-    }
-    out
 }
 
 /// Progress notifications for one request, when its caller asked for them (sent a progress
