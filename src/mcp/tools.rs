@@ -136,9 +136,9 @@ fn json_result(value: Value) -> CallToolResult {
     CallToolResult::structured(value)
 }
 
-fn args<T: DeserializeOwned>(tool: &str, arguments: Option<JsonObject>) -> Result<T, CallToolResult> {
+fn args<T: DeserializeOwned>(tool: &str, arguments: Option<JsonObject>) -> Result<T, String> {
     serde_json::from_value(Value::Object(arguments.unwrap_or_default()))
-        .map_err(|e| refusal(format!("Invalid arguments for {tool}: {e}. See the tool's input schema.")))
+        .map_err(|e| format!("Invalid arguments for {tool}: {e}. See the tool's input schema."))
 }
 
 #[derive(Deserialize)]
@@ -199,70 +199,68 @@ pub async fn call(
             ));
         }
     };
-    Ok(outcome.unwrap_or_else(|refused| refused))
+    Ok(outcome.unwrap_or_else(refusal))
 }
 
-type Outcome = Result<CallToolResult, CallToolResult>;
+/// A tool's result, or the sentence that refuses the call.
+type Outcome = Result<CallToolResult, String>;
 
 async fn search(server: &McpServer, grant: &Grant, arguments: Option<JsonObject>) -> Outcome {
     let a: SearchArgs = args("search", arguments)?;
-    let collection = grant.read(a.collection.as_deref()).map_err(|e| refusal(e.0))?;
+    let collection = grant.read(a.collection.as_deref()).map_err(|e| e.0)?;
     let query = a.query.trim();
     if query.is_empty() {
-        return Err(refusal("The query is empty: say in words what to look for."));
+        return Err("The query is empty: say in words what to look for.".to_owned());
     }
     if query.chars().count() > MAX_QUESTION_CHARS {
-        return Err(refusal(format!("The query is too long: at most {MAX_QUESTION_CHARS} characters.")));
+        return Err(format!("The query is too long: at most {MAX_QUESTION_CHARS} characters."));
     }
     let k = a.k.unwrap_or(DEFAULT_K);
     if !(1..=MAX_SEARCH_K).contains(&k) {
-        return Err(refusal(format!("k must be between 1 and {MAX_SEARCH_K}.")));
+        return Err(format!("k must be between 1 and {MAX_SEARCH_K}."));
     }
     let scope = server.scope(&collection);
-    let hits = server.core.search(&scope, &Actor::operator(), query, k).await.map_err(|e| refusal(e.user_message()))?;
+    let hits = server.core.search(&scope, &Actor::operator(), query, k).await.map_err(|e| e.user_message())?;
     Ok(json_result(json!({ "collection": collection, "passages": hits })))
 }
 
 async fn list_documents(server: &McpServer, grant: &Grant, arguments: Option<JsonObject>) -> Outcome {
     let a: ListArgs = args("list_documents", arguments)?;
-    let collection = grant.read(a.collection.as_deref()).map_err(|e| refusal(e.0))?;
-    let docs = server
-        .core
-        .documents(&server.scope(&collection), &Actor::operator())
-        .await
-        .map_err(|e| refusal(e.user_message()))?;
+    let collection = grant.read(a.collection.as_deref()).map_err(|e| e.0)?;
+    let docs =
+        server.core.documents(&server.scope(&collection), &Actor::operator()).await.map_err(|e| e.user_message())?;
     Ok(json_result(json!({ "collection": collection, "documents": docs })))
 }
 
 async fn get_passage(server: &McpServer, grant: &Grant, arguments: Option<JsonObject>) -> Outcome {
     let a: PassageArgs = args("get_passage", arguments)?;
-    let collection = grant.read(a.collection.as_deref()).map_err(|e| refusal(e.0))?;
+    let collection = grant.read(a.collection.as_deref()).map_err(|e| e.0)?;
     let around = a.around.unwrap_or(1);
     if around > MAX_AROUND {
-        return Err(refusal(format!("around must be between 0 and {MAX_AROUND}.")));
+        return Err(format!("around must be between 0 and {MAX_AROUND}."));
     }
     let scope = server.scope(&collection);
     match server.core.passage(&scope, &Actor::operator(), a.id, around).await {
         Ok(context) => Ok(json_result(json!(context))),
-        Err(footnote_adapter::GatewayError::NotFound(_)) => Err(refusal(format!(
+        Err(footnote_adapter::GatewayError::NotFound(_)) => Err(format!(
             "There is no passage {} in collection “{collection}”. Use an id that search returned for this collection.",
             a.id
-        ))),
-        Err(e) => Err(refusal(e.user_message())),
+        )),
+        Err(e) => Err(e.user_message()),
     }
 }
 
 async fn add_text(server: &McpServer, grant: &Grant, arguments: Option<JsonObject>) -> Outcome {
     let a: AddTextArgs = args("add_text", arguments)?;
-    let collection = grant.write(a.collection.as_deref()).map_err(|e| refusal(e.0))?;
+    let collection = grant.write(a.collection.as_deref()).map_err(|e| e.0)?;
     let title: String =
         a.title.trim().chars().map(|c| if c.is_control() || c == '/' || c == '\\' { ' ' } else { c }).collect();
     let title = title.trim();
     if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS {
-        return Err(refusal(format!("The title must be 1 to {MAX_TITLE_CHARS} characters long.")));
+        return Err(format!("The title must be 1 to {MAX_TITLE_CHARS} characters long."));
     }
     if a.text.trim().is_empty() {
-        return Err(refusal("The text is empty: there is nothing to add."));
+        return Err("The text is empty: there is nothing to add.".to_owned());
     }
     let upload = Upload {
         file_name: format!("{title}.txt"),
@@ -274,7 +272,7 @@ async fn add_text(server: &McpServer, grant: &Grant, arguments: Option<JsonObjec
         .core
         .ingest(&server.scope(&collection), &Actor::operator(), upload)
         .await
-        .map_err(|e| refusal(e.user_message()))?;
+        .map_err(|e| e.user_message())?;
     // Beside a running server the indexes are its to update: wait until this text is searchable.
     if let Err(e) = server.core.0.settle().await {
         tracing::warn!(error = %e, "The added text may not be searchable yet.");
@@ -289,7 +287,7 @@ async fn ask(
     ctx: &RequestContext<RoleServer>,
 ) -> Outcome {
     let a: AskArgs = args("ask", arguments)?;
-    let collection = grant.read(a.collection.as_deref()).map_err(|e| refusal(e.0))?;
+    let collection = grant.read(a.collection.as_deref()).map_err(|e| e.0)?;
     let scope = server.scope(&collection);
     let mut events = server.core.ask_stream(&scope, &Actor::operator(), Question::new(a.question)).await;
     let progress = Progress::new(ctx);
@@ -297,7 +295,7 @@ async fn ask(
     loop {
         let event = tokio::select! {
             event = events.next() => event,
-            () = ctx.ct.cancelled() => return Err(refusal("The question was cancelled.")),
+            () = ctx.ct.cancelled() => return Err("The question was cancelled.".to_owned()),
         };
         match event {
             Some(AskEvent::Queued { position }) => {
@@ -310,8 +308,8 @@ async fn ask(
             }
             Some(AskEvent::Token(_)) => {}
             Some(AskEvent::Done(answer)) => return Ok(result(render::answer_plain(&answer), json!(answer))),
-            Some(AskEvent::Failed(e)) => return Err(refusal(e.user_message())),
-            None => return Err(refusal("The answer ended without a result; try again.")),
+            Some(AskEvent::Failed(e)) => return Err(e.user_message()),
+            None => return Err("The answer ended without a result; try again.".to_owned()),
         }
     }
 }
