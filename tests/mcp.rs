@@ -76,6 +76,11 @@ async fn client(args: Vec<String>, env: Vec<(String, String)>, calls: Vec<Value>
 
 /// A session with `footnote mcp` (plus `flags`) on the test's data directory.
 async fn stdio(env: &TestEnv, flags: &[&str], calls: Vec<Value>) -> Value {
+    stdio_with(env, flags, &[], calls).await
+}
+
+/// [`stdio`] with more settings (`FOOTNOTE_…` variables).
+async fn stdio_with(env: &TestEnv, flags: &[&str], extra: &[(&str, &str)], calls: Vec<Value>) -> Value {
     let mut args = vec!["stdio".to_owned(), env!("CARGO_BIN_EXE_footnote").to_owned(), "mcp".to_owned()];
     args.extend(flags.iter().map(|f| f.to_string()));
     let settings = vec![
@@ -84,6 +89,7 @@ async fn stdio(env: &TestEnv, flags: &[&str], calls: Vec<Value>) -> Value {
         ("FOOTNOTE_OLLAMA__URL".to_owned(), env.double.url.clone()),
         ("NO_COLOR".to_owned(), "1".to_owned()),
     ];
+    let settings = settings.into_iter().chain(extra.iter().map(|(k, v)| (k.to_string(), v.to_string()))).collect();
     client(args, settings, calls).await
 }
 
@@ -215,19 +221,26 @@ async fn stdio_every_tool_with_the_python_sdk_and_narrowed_by_the_command_line()
     let s = stdio(&env, &[], operator_calls()).await;
     let (handbook_id, payroll_id) = check_operator_session(&s, true);
 
-    // A new process reads what the last one stored; bad calls are errors a model can read.
-    let s = stdio(
+    // A new process reads what the last one stored; bad calls are errors a model can read, and
+    // a text over the upload limit is refused whole.
+    let s = stdio_with(
         &env,
         &[],
+        &[("FOOTNOTE_INGEST__MAX_FILE_SIZE", "1KB")],
         vec![
             call("get_passage", json!({ "id": handbook_id, "collection": "handbook" })),
             call("get_passage", json!({ "id": 987654321, "collection": "handbook" })),
             call("search", json!({ "query": "key", "k": 50 })),
             call("search", json!({ "q": "key" })),
             call("no_such_tool", json!({})),
+            call("add_text", json!({ "title": "Long", "text": "word ".repeat(400), "collection": "handbook" })),
+            call("list_documents", json!({ "collection": "handbook" })),
         ],
     )
     .await;
+    let text = refused(&s, 5);
+    assert!(text.contains("too large") && text.contains("Nothing was added"), "{text}");
+    assert_eq!(ok(&s, 6)["documents"].as_array().unwrap().len(), 1, "nothing half-stored");
     assert!(ok(&s, 0)["passage"]["text"].as_str().unwrap().contains("blue cabinet"));
     assert!(refused(&s, 1).contains("no passage 987654321"));
     assert!(refused(&s, 2).contains("k must be between 1 and 20"));
