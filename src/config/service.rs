@@ -23,6 +23,9 @@ pub struct ServerConfig {
     /// authentication, and then only a loopback address may be used.
     #[serde(serialize_with = "serialize_secrets", deserialize_with = "de_secrets")]
     pub tokens: Vec<SecretString>,
+    /// Bearer tokens bound to collections (`[[server.scoped_tokens]]`): for the HTTP API and
+    /// `/mcp` only, reading and writing just the collections they list.
+    pub scoped_tokens: Vec<ScopedToken>,
     /// Allows listening on a non-loopback address without tokens (anyone who can reach it may
     /// ask, upload and forget).
     pub allow_unauthenticated_remote: bool,
@@ -41,6 +44,7 @@ impl Default for ServerConfig {
             listen: DEFAULT_LISTEN.into(),
             public_url: String::new(),
             tokens: Vec::new(),
+            scoped_tokens: Vec::new(),
             allow_unauthenticated_remote: false,
             shutdown_grace: Duration::from_secs(30),
             keep_warm: false,
@@ -64,13 +68,55 @@ impl ServerConfig {
         if self.tokens.iter().any(|t| t.expose_secret().trim().len() < 16) {
             p.push("server.tokens: every token must be at least 16 characters long".into());
         }
+        for t in &self.scoped_tokens {
+            if t.token.expose_secret().trim().len() < 16 {
+                p.push(format!("server.scoped_tokens “{}”: the token must be at least 16 characters long", t.name));
+            }
+            if t.read.iter().chain(&t.write).any(|c| c.trim().is_empty()) {
+                p.push(format!("server.scoped_tokens “{}”: a collection name is empty", t.name));
+            }
+        }
         if self.web_collection.trim().is_empty() {
             p.push("server.web_collection must name a collection".into());
         }
     }
 }
 
+/// A bearer token bound to collections: it reads (searches, asks, lists, reads passages) only
+/// the `read` collections and adds to or forgets from only the `write` ones (`*`: every
+/// collection). It is refused by the web page, `/metrics` and the other operator routes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopedToken {
+    /// A name for the log (never the token itself).
+    #[serde(default = "scoped_token_name")]
+    pub name: String,
+    /// The secret (kept only as a hash once the server runs; redacted when shown).
+    #[serde(serialize_with = "serialize_secret")]
+    pub token: SecretString,
+    /// Collections it may read.
+    #[serde(default)]
+    pub read: Vec<String>,
+    /// Collections it may add documents to and forget them from.
+    #[serde(default)]
+    pub write: Vec<String>,
+}
+
+fn scoped_token_name() -> String {
+    "scoped".into()
+}
+
+fn serialize_secret<S: serde::Serializer>(_: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str("")
+}
+
 impl ServerConfig {
+    /// True when some bearer token (plain or scoped) is configured.
+    pub fn has_tokens(&self) -> bool {
+        self.tokens.iter().any(|t| !t.expose_secret().is_empty())
+            || self.scoped_tokens.iter().any(|t| !t.token.expose_secret().is_empty())
+    }
+
     /// The host name of `public_url` (lower-case), when it is an http(s) URL with one.
     pub fn public_host(&self) -> Option<String> {
         let url = reqwest::Url::parse(self.public_url.trim()).ok()?;

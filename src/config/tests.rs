@@ -550,6 +550,29 @@ fn the_database_url_is_redacted() {
 }
 
 #[test]
+fn scoped_tokens_load_are_checked_and_redacted() {
+    jail(|jail| {
+        let toml = "[server]\ntokens = [\"operator-secret-0123456789\"]\n\n\
+                    [[server.scoped_tokens]]\nname = \"editor\"\ntoken = \"scoped-secret-0123456789\"\n\
+                    read = [\"handbook\", \"notes\"]\nwrite = [\"notes\"]\n";
+        let path = file(jail, "footnote.toml", toml);
+        let config = load(Some(&path));
+        let scoped = &config.server.scoped_tokens[0];
+        assert_eq!((scoped.name.as_str(), scoped.read.len(), scoped.write.len()), ("editor", 2, 1));
+        assert_eq!(scoped.token.expose_secret(), "scoped-secret-0123456789");
+        for shown in [format!("{config:?}"), format!("{config:#?}"), json(&config).to_string()] {
+            assert!(!shown.contains("scoped-secret") && !shown.contains("operator-secret"), "{shown}");
+        }
+        let path = file(jail, "short.toml", "[[server.scoped_tokens]]\ntoken = \"short\"\nread = [\"\"]\n");
+        let p = problems(Some(&path));
+        assert!(contains(&p, "the token must be at least 16 characters long"), "{p:?}");
+        assert!(contains(&p, "a collection name is empty"), "{p:?}");
+        assert!(!p.iter().any(|p| p.contains("short\"")), "{p:?}");
+        Ok(())
+    });
+}
+
+#[test]
 fn validate_accepts_the_defaults() {
     Config::default().validate().expect("the defaults are valid");
 }

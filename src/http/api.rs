@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Extension, Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -19,7 +19,11 @@ use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use super::{AppState, DEFAULT_COLLECTION};
+use super::AppState;
+use crate::mcp::{Grant, Refused};
+use crate::rag::MAX_QUESTION_CHARS;
+use crate::rag::gateway::{STATUS_MODELS_MISSING, STATUS_UNREACHABLE};
+use crate::rag::passages::{MAX_SEARCH_K, SearchHit};
 use crate::serve::lease::AdapterHolding;
 
 /// An error reply: a stable kind for programs and a sentence for people.
@@ -113,6 +117,16 @@ impl From<GatewayError> for ApiError {
     }
 }
 
+impl From<Refused> for ApiError {
+    fn from(e: Refused) -> Self {
+        ApiError {
+            status: StatusCode::FORBIDDEN,
+            body: ErrorBody { error: "out_of_scope".into(), message: e.0 },
+            retry_after: None,
+        }
+    }
+}
+
 fn bad_request(error: &str, message: impl Into<String>) -> ApiError {
     ApiError {
         status: StatusCode::BAD_REQUEST,
@@ -141,8 +155,15 @@ pub struct CollectionQuery {
     pub collection: Option<String>,
 }
 
-fn scope(collection: Option<&str>) -> Scope {
-    Scope::local("http", collection.filter(|c| !c.trim().is_empty()).unwrap_or(DEFAULT_COLLECTION))
+/// The scope of a call that reads `collection` (default: the token's default collection), if
+/// the caller's token may read it.
+fn read_scope(grant: &Grant, collection: Option<&str>) -> Result<Scope, Refused> {
+    Ok(Scope::local("http", &grant.read(collection)?))
+}
+
+/// The scope of a call that adds to or forgets from `collection`, if the token may.
+fn write_scope(grant: &Grant, collection: Option<&str>) -> Result<Scope, Refused> {
+    Ok(Scope::local("http", &grant.write(collection)?))
 }
 
 /// Liveness: the process answers.
@@ -183,9 +204,14 @@ pub async fn openapi_json() -> Response {
     (status = 200, body = Answer),
     (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
     (status = 429, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
-pub async fn ask(State(state): State<AppState>, Json(req): Json<AskRequest>) -> Result<Json<Answer>, ApiError> {
+pub async fn ask(
+    State(state): State<AppState>,
+    Extension(grant): Extension<Grant>,
+    Json(req): Json<AskRequest>,
+) -> Result<Json<Answer>, ApiError> {
+    let scope = read_scope(&grant, req.collection.as_deref())?;
     let question = Question { text: req.question, history: req.history };
-    let answer = state.core().ask(&scope(req.collection.as_deref()), &state.actor(), question).await?;
+    let answer = state.core().ask(&scope, &state.actor(), question).await?;
     Ok(Json(answer))
 }
 
@@ -211,14 +237,63 @@ pub(super) fn sse_event(event: AskEvent) -> Event {
 /// `loading`, `token` (`{"text"}`), then `done` (the [`Answer`]) or `error` (an [`ErrorBody`]).
 #[utoipa::path(post, path = "/api/ask/stream", tag = "api", security(("bearer" = [])), request_body = AskRequest, responses(
     (status = 200, description = "Server-sent events: queued, loading, token, done, error", content_type = "text/event-stream", body = String),
-    (status = 401, body = ErrorBody)))]
+    (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn ask_stream(
     State(state): State<AppState>,
+    Extension(grant): Extension<Grant>,
     Json(req): Json<AskRequest>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let scope = read_scope(&grant, req.collection.as_deref())?;
     let question = Question { text: req.question, history: req.history };
-    let events = state.core().ask_stream(&scope(req.collection.as_deref()), &state.actor(), question).await;
-    Sse::new(events.map(|e| Ok(sse_event(e)))).keep_alive(KeepAlive::default())
+    let events = state.core().ask_stream(&scope, &state.actor(), question).await;
+    Ok(Sse::new(events.map(|e| Ok(sse_event(e)))).keep_alive(KeepAlive::default()))
+}
+
+/// A search: passages without an answer.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    /// What to look for.
+    pub query: String,
+    /// Collection to search (default: the token's default collection, else `default`).
+    #[serde(default)]
+    pub collection: Option<String>,
+    /// How many passages (1 to 20, default 5).
+    #[serde(default)]
+    pub k: Option<usize>,
+}
+
+/// The passages a search found, best first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SearchResponse {
+    /// The collection searched.
+    pub collection: String,
+    /// Best first.
+    pub passages: Vec<SearchHit>,
+}
+
+/// Searches a collection (keyword and meaning, combined) and returns the best passages with
+/// title, locator, snippet and score; no model writes anything.
+#[utoipa::path(post, path = "/api/search", tag = "api", security(("bearer" = [])), request_body = SearchRequest, responses(
+    (status = 200, body = SearchResponse),
+    (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    (status = 503, body = ErrorBody)))]
+pub async fn search(
+    State(state): State<AppState>,
+    Extension(grant): Extension<Grant>,
+    Json(req): Json<SearchRequest>,
+) -> Result<Json<SearchResponse>, ApiError> {
+    let collection = grant.read(req.collection.as_deref())?;
+    let query = req.query.trim();
+    if query.is_empty() || query.chars().count() > MAX_QUESTION_CHARS {
+        return Err(bad_request("bad_query", format!("The query must be 1 to {MAX_QUESTION_CHARS} characters long.")));
+    }
+    let k = req.k.unwrap_or(5);
+    if !(1..=MAX_SEARCH_K).contains(&k) {
+        return Err(bad_request("bad_k", format!("k must be between 1 and {MAX_SEARCH_K}.")));
+    }
+    let passages = state.core().search(&Scope::local("http", &collection), &state.actor(), query, k).await?;
+    Ok(Json(SearchResponse { collection, passages }))
 }
 
 /// A file upload.
@@ -269,39 +344,53 @@ pub(super) async fn read_upload(multipart: &mut Multipart) -> Result<(Option<Str
     (status = 200, body = IngestReceipt), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
     (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
     (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn ingest(State(state): State<AppState>, mut multipart: Multipart) -> Result<Json<IngestReceipt>, ApiError> {
+pub async fn ingest(
+    State(state): State<AppState>,
+    Extension(grant): Extension<Grant>,
+    mut multipart: Multipart,
+) -> Result<Json<IngestReceipt>, ApiError> {
     let (collection, upload) = read_upload(&mut multipart).await?;
-    let receipt = state.core().ingest(&scope(collection.as_deref()), &state.actor(), upload).await?;
+    let scope = write_scope(&grant, collection.as_deref())?;
+    let receipt = state.core().ingest(&scope, &state.actor(), upload).await?;
     Ok(Json(receipt))
 }
 
 /// Lists the documents of a collection.
 #[utoipa::path(get, path = "/api/documents", tag = "api", security(("bearer" = [])), params(CollectionQuery), responses(
-    (status = 200, body = Vec<DocumentInfo>), (status = 401, body = ErrorBody)))]
+    (status = 200, body = Vec<DocumentInfo>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn documents(
     State(state): State<AppState>,
+    Extension(grant): Extension<Grant>,
     Query(q): Query<CollectionQuery>,
 ) -> Result<Json<Vec<DocumentInfo>>, ApiError> {
-    Ok(Json(state.core().documents(&scope(q.collection.as_deref()), &state.actor()).await?))
+    let scope = read_scope(&grant, q.collection.as_deref())?;
+    Ok(Json(state.core().documents(&scope, &state.actor()).await?))
 }
 
 /// Forgets a document and all its chunks.
 #[utoipa::path(delete, path = "/api/documents/{id}", tag = "api", security(("bearer" = [])),
     params(("id" = String, Path, description = "Document id"), CollectionQuery), responses(
-    (status = 200, body = ForgetReceipt), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    (status = 200, body = ForgetReceipt), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    (status = 404, body = ErrorBody)))]
 pub async fn forget(
     State(state): State<AppState>,
+    Extension(grant): Extension<Grant>,
     Path(id): Path<String>,
     Query(q): Query<CollectionQuery>,
 ) -> Result<Json<ForgetReceipt>, ApiError> {
-    Ok(Json(state.core().forget(&scope(q.collection.as_deref()), &state.actor(), &id).await?))
+    let scope = write_scope(&grant, q.collection.as_deref())?;
+    Ok(Json(state.core().forget(&scope, &state.actor(), &id).await?))
 }
 
 /// Loads both models into memory now.
 #[utoipa::path(post, path = "/api/warmup", tag = "api", security(("bearer" = [])), responses(
     (status = 200, body = WarmupReport), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn warmup(State(state): State<AppState>) -> Result<Json<WarmupReport>, ApiError> {
-    Ok(Json(state.core().warmup(&scope(None), &state.actor()).await?))
+pub async fn warmup(
+    State(state): State<AppState>,
+    Extension(grant): Extension<Grant>,
+) -> Result<Json<WarmupReport>, ApiError> {
+    let scope = read_scope(&grant, None)?;
+    Ok(Json(state.core().warmup(&scope, &state.actor()).await?))
 }
 
 /// The status with what only the service knows: which instance answered, and which instance
@@ -319,12 +408,19 @@ pub struct ServiceStatus {
 /// Whether Ollama is reachable, which models are loaded, how much the collection holds, and
 /// which instance runs which chat adapter.
 #[utoipa::path(get, path = "/api/status", tag = "api", security(("bearer" = [])), params(CollectionQuery), responses(
-    (status = 200, body = ServiceStatus), (status = 401, body = ErrorBody)))]
+    (status = 200, body = ServiceStatus), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn status(
     State(state): State<AppState>,
+    Extension(grant): Extension<Grant>,
     Query(q): Query<CollectionQuery>,
 ) -> Result<Json<ServiceStatus>, ApiError> {
-    let status = state.core().status(&scope(q.collection.as_deref()), &state.actor()).await?;
+    let scope = read_scope(&grant, q.collection.as_deref())?;
+    let mut status = state.core().status(&scope, &state.actor()).await?;
+    // The detail names the model server's address and raw errors: for the operator only.
+    if !grant.is_operator() && status.problem.is_some() {
+        status.problem =
+            Some(if status.ollama_reachable { STATUS_MODELS_MISSING } else { STATUS_UNREACHABLE }.to_owned());
+    }
     let board = state.board();
     Ok(Json(ServiceStatus { status, instance: board.instance().to_owned(), adapters: board.report().await }))
 }

@@ -1,6 +1,8 @@
 //! Bearer-token authentication and the web page's sessions.
 //!
-//! Tokens are kept only as BLAKE3 hashes and compared hash to hash (BLAKE3's `Hash` equality
+//! Plain tokens (`server.tokens`) are the operator's; scoped ones (`server.scoped_tokens`) reach
+//! only their collections, on the API and `/mcp` only: [`require`] puts the caller's
+//! [`Grant`] in the request for the handlers to check. Tokens are kept only as BLAKE3 hashes and compared hash to hash (BLAKE3's `Hash` equality
 //! is constant-time). Logging in with a token starts a session: a random id in an HttpOnly,
 //! SameSite=Strict cookie (`Secure` when `server.public_url` is https), known to the server only
 //! by its hash, which expires after [`SESSION_TTL`], is ended by logging out, and is forgotten
@@ -24,6 +26,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::AppState;
 use super::api::ErrorBody;
+use crate::config::ScopedToken;
+use crate::mcp::Grant;
 
 /// Name of the web page's session cookie.
 pub const SESSION_COOKIE: &str = "footnote_session";
@@ -41,14 +45,20 @@ const PUBLIC: &[&str] = &["/healthz", "/readyz", "/openapi.json", "/", "/login",
 /// Paths served whatever host they name: the probes (a load balancer may use any name).
 const ANY_HOST: &[&str] = &["/healthz", "/readyz"];
 
+/// True for the routes a scoped token may use: the JSON API and the MCP endpoint, whose handlers
+/// check its grant.
+fn is_scoped_route(path: &str) -> bool {
+    path.starts_with("/api/") || path == "/mcp"
+}
+
 /// True for the web page's own routes, the only ones where the session cookie counts.
 fn is_page_route(path: &str) -> bool {
     path == "/" || path.starts_with("/ui/")
 }
 
-/// The configured tokens (hashed) and the open sessions.
+/// The configured tokens (hashed, each with what it may reach) and the open sessions.
 pub struct Auth {
-    tokens: Vec<blake3::Hash>,
+    tokens: Vec<(blake3::Hash, Grant)>,
     /// Hashes of the session ids, with when each session ends.
     sessions: Mutex<HashMap<blake3::Hash, Instant>>,
     /// Mark the cookie `Secure` (the public address is https).
@@ -56,14 +66,16 @@ pub struct Auth {
 }
 
 impl Auth {
-    /// Hashes the configured tokens. `secure`: the session cookie travels over TLS only.
-    pub fn new(tokens: &[SecretString], secure: bool) -> Auth {
+    /// Hashes the configured tokens: plain ones are the operator's, scoped ones hold their
+    /// grant. `secure`: the session cookie travels over TLS only.
+    pub fn new(tokens: &[SecretString], scoped: &[ScopedToken], secure: bool) -> Auth {
+        let plain = tokens.iter().map(|t| (t.expose_secret(), Grant::operator()));
+        let scoped = scoped.iter().map(|t| (t.token.expose_secret(), Grant::scoped(t)));
         Auth {
-            tokens: tokens
-                .iter()
-                .map(|t| t.expose_secret())
-                .filter(|t| !t.is_empty())
-                .map(|t| blake3::hash(t.trim().as_bytes()))
+            tokens: plain
+                .chain(scoped)
+                .filter(|(t, _)| !t.trim().is_empty())
+                .map(|(t, grant)| (blake3::hash(t.trim().as_bytes()), grant))
                 .collect(),
             sessions: Mutex::new(HashMap::new()),
             secure,
@@ -79,10 +91,16 @@ impl Auth {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Starts a session for `token`, if it is a configured token; returns the cookie value.
-    pub fn login(&self, token: &str) -> Option<String> {
+    /// The grant of `token`, if it is a configured token.
+    fn grant(&self, token: &str) -> Option<&Grant> {
         let hash = blake3::hash(token.trim().as_bytes());
-        if !self.tokens.contains(&hash) {
+        self.tokens.iter().find(|(h, _)| *h == hash).map(|(_, grant)| grant)
+    }
+
+    /// Starts a session for `token`, if it is a configured operator token (a scoped token does
+    /// not open the web page); returns the cookie value.
+    pub fn login(&self, token: &str) -> Option<String> {
+        if !self.grant(token).is_some_and(Grant::is_operator) {
             return None;
         }
         let mut id = [0u8; 32];
@@ -113,15 +131,16 @@ impl Auth {
         format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={age}{secure}")
     }
 
-    /// `Some(valid)` when the request carries a bearer token, `None` when it carries none.
-    fn bearer(&self, headers: &HeaderMap) -> Option<bool> {
+    /// `Some(grant)` when the request carries a bearer token (`Some(None)`: not a valid one),
+    /// `None` when it carries none.
+    fn bearer(&self, headers: &HeaderMap) -> Option<Option<&Grant>> {
         let token = headers.get(AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")?;
-        Some(self.tokens.contains(&blake3::hash(token.trim().as_bytes())))
+        Some(self.grant(token))
     }
 
     /// True when the request carries a valid bearer token.
     pub fn has_valid_bearer(&self, headers: &HeaderMap) -> bool {
-        !self.is_open() && self.bearer(headers) == Some(true)
+        !self.is_open() && matches!(self.bearer(headers), Some(Some(_)))
     }
 
     /// True when the request's cookie names an open session.
@@ -133,16 +152,23 @@ impl Auth {
         self.sessions().get(&hash).is_some_and(|ends| *ends > Instant::now())
     }
 
-    /// True when the request may use `path`: no token is needed, or it carries a valid bearer
-    /// token, or (on the web page's routes only) the cookie of an open session.
-    pub fn is_authenticated(&self, headers: &HeaderMap, path: &str) -> bool {
+    /// What the request may reach on `path`: everything when no token is needed; a valid bearer
+    /// token's grant; the operator's (on the web page's routes only) with the cookie of an open
+    /// session; `None` otherwise.
+    pub fn authenticate(&self, headers: &HeaderMap, path: &str) -> Option<Grant> {
         if self.is_open() {
-            return true;
+            return Some(Grant::operator());
         }
         match self.bearer(headers) {
-            Some(valid) => valid,
-            None => is_page_route(path) && self.has_session(headers),
+            Some(grant) => grant.cloned(),
+            None => (is_page_route(path) && self.has_session(headers)).then(Grant::operator),
         }
+    }
+
+    /// True when the request may use `path` with the operator's powers (see
+    /// [`Auth::authenticate`]): what the web page asks.
+    pub fn is_authenticated(&self, headers: &HeaderMap, path: &str) -> bool {
+        self.authenticate(headers, path).is_some_and(|g| g.is_operator())
     }
 }
 
@@ -187,7 +213,20 @@ pub async fn require(State(state): State<AppState>, request: Request, next: Next
         );
     }
     let public = PUBLIC.contains(&path) || path.starts_with("/static/");
-    if public || auth.is_authenticated(headers, path) {
+    if public {
+        return next.run(request).await;
+    }
+    if let Some(grant) = auth.authenticate(headers, path) {
+        if !grant.is_operator() && !is_scoped_route(path) {
+            tracing::info!(grant = %grant.name, %path, "Refused a scoped token outside the API.");
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "out_of_scope",
+                "This token is bound to collections: it works with /api/… and /mcp only. Use an operator token (server.tokens) here.",
+            );
+        }
+        let mut request = request;
+        request.extensions_mut().insert(grant);
         return next.run(request).await;
     }
     let body = ErrorBody {
@@ -209,7 +248,7 @@ mod tests {
 
     #[test]
     fn tokens_and_sessions() {
-        let auth = Auth::new(&[SecretString::from("a-long-enough-token-1")], false);
+        let auth = Auth::new(&[SecretString::from("a-long-enough-token-1")], &[], false);
         assert!(!auth.is_open());
         let api = "/api/documents";
         assert!(auth.is_authenticated(&headers(AUTHORIZATION, "Bearer a-long-enough-token-1"), api));
@@ -226,8 +265,28 @@ mod tests {
         auth.logout(&cookie);
         assert!(!auth.is_authenticated(&cookie, "/ui/documents"), "logged out on the server");
         assert!(auth.login("nope").is_none());
-        assert!(Auth::new(&[], false).is_open());
+        assert!(Auth::new(&[], &[], false).is_open());
         assert!(!auth.cookie("v").contains("Secure"));
-        assert!(Auth::new(&[], true).cookie("v").ends_with("; Secure"));
+        assert!(Auth::new(&[], &[], true).cookie("v").ends_with("; Secure"));
+    }
+
+    #[test]
+    fn scoped_tokens_carry_their_grant_and_do_not_log_in() {
+        let scoped = ScopedToken {
+            name: "editor".into(),
+            token: SecretString::from("scoped-token-for-notes"),
+            read: vec!["notes".into()],
+            write: vec![],
+        };
+        let auth = Auth::new(&[SecretString::from("a-long-enough-token-1")], &[scoped], false);
+        let grant = auth.authenticate(&headers(AUTHORIZATION, "Bearer scoped-token-for-notes"), "/mcp").unwrap();
+        assert!(!grant.is_operator());
+        assert!(grant.read(Some("notes")).is_ok() && grant.read(Some("default")).is_err());
+        let operator = auth.authenticate(&headers(AUTHORIZATION, "Bearer a-long-enough-token-1"), "/mcp").unwrap();
+        assert!(operator.is_operator());
+        assert!(auth.login("scoped-token-for-notes").is_none(), "the web page is the operator's");
+        assert!(!auth.is_authenticated(&headers(AUTHORIZATION, "Bearer scoped-token-for-notes"), "/"));
+        assert!(auth.login("a-long-enough-token-1").is_some());
+        assert!(is_scoped_route("/api/search") && is_scoped_route("/mcp") && !is_scoped_route("/metrics"));
     }
 }

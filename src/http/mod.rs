@@ -10,7 +10,10 @@
 //! change something are refused first ([`guard`]).
 //!
 //! Every route is declared once in [`routes`], which builds the router and is what the test of
-//! the OpenAPI document ([`openapi::ApiDoc`]) compares against.
+//! the OpenAPI document ([`openapi::ApiDoc`]) compares against; the one exception is the MCP
+//! endpoint [`MCP_PATH`] (Streamable HTTP, described by the protocol rather than by OpenAPI),
+//! served by [`crate::mcp`] behind the same authentication. Plain tokens are the operator's;
+//! scoped tokens carry a [`crate::mcp::Grant`] that the API handlers and the MCP tools check.
 
 mod api;
 mod auth;
@@ -27,13 +30,15 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, post};
 use footnote_adapter::Actor;
-use secrecy::ExposeSecret;
 
 use crate::config::Config;
 use crate::rag::gateway::Core;
 use crate::serve::lease::Board;
 
 pub use auth::Auth;
+
+/// Where `footnote serve` serves MCP (Streamable HTTP), next to the API.
+pub const MCP_PATH: &str = "/mcp";
 
 /// Room (collection) used by API calls that name none.
 pub const DEFAULT_COLLECTION: &str = "default";
@@ -59,8 +64,7 @@ pub enum BindError {
 pub fn check_bind(cfg: &Config) -> Result<SocketAddr, BindError> {
     let server = &cfg.server;
     let addr: SocketAddr = server.listen.parse().map_err(|_| BindError::BadAddress(server.listen.clone()))?;
-    let has_tokens = server.tokens.iter().any(|t| !t.expose_secret().is_empty());
-    if !has_tokens && !addr.ip().is_loopback() && !server.allow_unauthenticated_remote {
+    if !server.has_tokens() && !addr.ip().is_loopback() && !server.allow_unauthenticated_remote {
         return Err(BindError::Unauthenticated(addr));
     }
     Ok(addr)
@@ -93,7 +97,7 @@ impl AppState {
     pub fn with_adapters(core: Core, board: Arc<Board>) -> AppState {
         let cfg = core.rag().config();
         AppState(Arc::new(Shared {
-            auth: Auth::new(&cfg.server.tokens, cfg.server.public_https()),
+            auth: Auth::new(&cfg.server.tokens, &cfg.server.scoped_tokens, cfg.server.public_https()),
             guard: guard::Guard::new(&cfg.server),
             templates: web::templates(),
             pending: web::Pending::default(),
@@ -146,6 +150,7 @@ pub fn routes(max_upload: u64) -> Vec<Route> {
         route(Method::GET, "/openapi.json", get(api::openapi_json)),
         route(Method::POST, "/api/ask", post(api::ask)),
         route(Method::POST, "/api/ask/stream", post(api::ask_stream)),
+        route(Method::POST, "/api/search", post(api::search)),
         route(Method::GET, "/api/documents", get(api::documents)),
         route(Method::POST, "/api/documents", post(api::ingest).layer(upload_limit)),
         route(Method::DELETE, "/api/documents/{id}", delete(api::forget)),
@@ -164,12 +169,15 @@ pub fn routes(max_upload: u64) -> Vec<Route> {
     ]
 }
 
-/// The whole application: every [`routes`] entry behind the authentication layer.
+/// The whole application: every [`routes`] entry, and the MCP endpoint `/mcp`, behind the
+/// authentication layer.
 pub fn router(state: AppState) -> Router {
     let max_upload = state.core().rag().config().ingest.max_file_size.as_u64();
     let mut router = Router::new();
     for r in routes(max_upload) {
         router = router.route(r.path, r.handler);
     }
+    let mcp = crate::mcp::transport::http_service(state.core().clone(), Default::default());
+    router = router.route_service(MCP_PATH, mcp);
     router.layer(axum::middleware::from_fn_with_state(state.clone(), auth::require)).with_state(state)
 }

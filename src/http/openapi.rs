@@ -12,7 +12,7 @@ use super::{api, web};
     info(title = "Footnote", description = "Answers from your own documents with numbered, checked sources."),
     paths(
         api::healthz, api::readyz, api::metrics, api::openapi_json,
-        api::ask, api::ask_stream, api::documents, api::ingest, api::forget, api::warmup, api::status,
+        api::ask, api::ask_stream, api::search, api::documents, api::ingest, api::forget, api::warmup, api::status,
         web::page, web::login, web::logout, web::asset, web::ask, web::ask_stream, web::upload,
         web::documents, web::forget, web::status,
     ),

@@ -148,7 +148,7 @@ impl Core {
         (!self.admission.policy.is_operator(scope)).then(|| format!("{}:{}", scope.platform, actor.user_id))
     }
 
-    fn allows(&self, scope: &Scope, actor: &Actor, action: Action) -> bool {
+    pub(super) fn allows(&self, scope: &Scope, actor: &Actor, action: Action) -> bool {
         let allowed = self.admission.policy.allows(scope, actor, action);
         if !allowed {
             tracing::info!(platform = %scope.platform, room = %scope.room, user = %actor.user_id, ?action, "Denied.");

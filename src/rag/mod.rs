@@ -11,6 +11,7 @@ mod check;
 pub mod citations;
 mod error;
 pub mod gateway;
+pub mod passages;
 pub mod prompt;
 pub mod queue;
 pub mod support;
@@ -23,7 +24,7 @@ use std::time::Instant;
 
 use footnote_adapter::{Locator, ModelWarmup, WarmupReport};
 
-pub use ask::{Asker, Progress};
+pub use ask::{Asker, MAX_QUESTION_CHARS, Progress};
 pub use bulk::{BulkInput, INDEX_EVERY};
 pub use error::RagError;
 pub use sync::Settled;

@@ -220,6 +220,10 @@ pub trait Store: Send + Sync {
     /// The chunks with these ids (in any order; missing ids are skipped).
     async fn chunks(&self, ids: &[i64]) -> Result<Vec<ChunkRow>>;
 
+    /// The ids of the chunks of `id`'s document whose position is within `around` of its own
+    /// (`id` itself included), in document order; empty when there is no such chunk.
+    async fn neighbour_ids(&self, id: i64, around: i64) -> Result<Vec<i64>>;
+
     /// The stored embeddings of the chunks with these ids (in any order; chunks without one, or
     /// missing, are skipped). The support check compares answer sentences with them.
     async fn chunk_vectors(&self, ids: &[i64]) -> Result<Vec<(i64, Vec<f32>)>>;

@@ -347,6 +347,19 @@ impl Store for SqliteStore {
         rows.iter().map(document_row).collect()
     }
 
+    async fn neighbour_ids(&self, id: i64, around: i64) -> Result<Vec<i64>> {
+        let rows = sqlx::query_scalar(
+            "SELECT n.id FROM chunks k JOIN chunks n ON n.document_id = k.document_id
+             WHERE k.id = ? AND n.ordinal BETWEEN k.ordinal - ? AND k.ordinal + ? ORDER BY n.ordinal",
+        )
+        .bind(id)
+        .bind(around)
+        .bind(around)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
     async fn chunks(&self, ids: &[i64]) -> Result<Vec<ChunkRow>> {
         let ids = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let rows = sqlx::query(

@@ -110,6 +110,20 @@ impl Store for PgStore {
         .await
     }
 
+    async fn neighbour_ids(&self, id: i64, around: i64) -> Result<Vec<i64>> {
+        retry::retry("neighbour_ids", self.opts.retry_for, || async {
+            Ok(sqlx::query_scalar(
+                "SELECT n.id FROM chunks k JOIN chunks n ON n.document_id = k.document_id
+                 WHERE k.id = $1 AND n.ordinal BETWEEN k.ordinal - $2 AND k.ordinal + $2 ORDER BY n.ordinal",
+            )
+            .bind(id)
+            .bind(around as i32)
+            .fetch_all(&self.pool)
+            .await?)
+        })
+        .await
+    }
+
     async fn chunks(&self, ids: &[i64]) -> Result<Vec<ChunkRow>> {
         let rows = retry::retry("chunks", self.opts.retry_for, || async {
             Ok(sqlx::query(
