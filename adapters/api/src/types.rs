@@ -290,10 +290,15 @@ pub struct Timings {
 /// Markers in `text`: `[n]` was written by the model and kept by the check, `[n†]` was placed by
 /// Footnote's check (see [`ATTRIBUTED_MARK`]); a sentence that no source supports is followed by
 /// [`NOT_FOUND_TAG`].
+///
+/// The sentence that explains an answer (nothing found, model unreachable, sources uncited) lives
+/// in `notice` alone: `text` is only what the model wrote, empty when no model answered. A
+/// renderer shows the notice's [`user_message`](Notice::user_message), then the text.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Answer {
-    /// The answer text; every `[n]` or `[n†]` in it refers to `citations[n-1]`.
+    /// What the model wrote; every `[n]` or `[n†]` in it refers to `citations[n-1]`. Empty when
+    /// no model answered (then `notice` says why).
     pub text: String,
     pub citations: Vec<Citation>,
     pub notice: Option<Notice>,
@@ -307,6 +312,32 @@ pub struct Answer {
     /// ran out): the answer is incomplete.
     #[serde(default)]
     pub cut_short: bool,
+}
+
+impl Answer {
+    /// The answer when nothing in the scope's documents matched: no text, no sources, and the
+    /// [`Notice::NothingFound`] sentence.
+    pub fn nothing_found(timings: Timings) -> Self {
+        Answer::without_model(Notice::NothingFound, Vec::new(), timings)
+    }
+
+    /// The answer when the model could not be reached: the best-matching sources, listed without
+    /// being cited, under the [`Notice::ModelUnreachable`] sentence.
+    pub fn model_unreachable(citations: Vec<Citation>, timings: Timings) -> Self {
+        Answer::without_model(Notice::ModelUnreachable, citations, timings)
+    }
+
+    fn without_model(notice: Notice, citations: Vec<Citation>, timings: Timings) -> Self {
+        Answer {
+            text: String::new(),
+            citations,
+            notice: Some(notice),
+            model: String::new(),
+            timings,
+            sentences: Vec::new(),
+            cut_short: false,
+        }
+    }
 }
 
 /// What an answer in progress reports.

@@ -157,7 +157,7 @@ pub fn build(from: &str, inbound: &Inbound, body: &ReplyBody<'_>, key: &[u8; 32]
 
 #[cfg(test)]
 mod tests {
-    use footnote_adapter::{Locator, Timings};
+    use footnote_adapter::{Locator, Notice, Timings};
     use mail_parser::MessageParser;
 
     use super::*;
@@ -246,6 +246,20 @@ mod tests {
         assert!(body.plain().contains("Added “Report <Q3>” (4 chunks, 2 pages) as document d7."));
         assert!(body.plain().contains("That file is empty"));
         assert!(body.html().contains("Report &lt;Q3&gt;"));
+    }
+
+    #[test]
+    fn the_notice_of_an_answer_without_the_model_is_shown_once() {
+        let passage = answer().citations.swap_remove(0);
+        let unreachable = Answer::model_unreachable(vec![passage], Timings::default());
+        for (answer, notice) in
+            [(Answer::nothing_found(Timings::default()), Notice::NothingFound), (unreachable, Notice::ModelUnreachable)]
+        {
+            let body = ReplyBody::Answer(&answer);
+            let sentence = notice.user_message();
+            assert_eq!(body.plain().matches(sentence).count(), 1, "{}", body.plain());
+            assert_eq!(body.html().matches(&html_escape(sentence)).count(), 1, "{}", body.html());
+        }
     }
 
     #[test]

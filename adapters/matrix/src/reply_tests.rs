@@ -190,3 +190,18 @@ fn short_texts_are_escaped_paragraphs() {
     assert_eq!(bodies[0].html, "<p>Added “a&lt;b&gt;.pdf” (3 chunks).<br>Second line</p><p>Next</p>");
     assert!(help_text("?").contains("?ask") && help_text("?").contains("?ingest"));
 }
+
+#[test]
+fn the_notice_of_an_answer_without_the_model_is_shown_once() {
+    let passage = citation(1, "Manual", Locator::default(), "passage");
+    let unreachable = Answer::model_unreachable(vec![passage], Timings::default());
+    for (answer, notice) in
+        [(Answer::nothing_found(Timings::default()), Notice::NothingFound), (unreachable, Notice::ModelUnreachable)]
+    {
+        let bodies = answer_bodies(&answer);
+        let plain: String = bodies.iter().map(|b| b.plain.as_str()).collect();
+        let html: String = bodies.iter().map(|b| b.html.as_str()).collect();
+        assert_eq!(plain.matches(notice.user_message()).count(), 1, "{plain}");
+        assert_eq!(html.matches(&escape(notice.user_message())).count(), 1, "{html}");
+    }
+}

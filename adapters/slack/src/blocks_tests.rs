@@ -154,3 +154,17 @@ fn document_list_fits_one_message() {
     assert!(text.chars().count() <= TEXT_LIMIT);
     assert!(text.starts_with("500 documents:") && text.contains("more."));
 }
+
+#[test]
+fn the_notice_of_an_answer_without_the_model_is_shown_once() {
+    let passage = citation(1, "Manual", Locator::default(), "passage");
+    let unreachable = Answer::model_unreachable(vec![passage], Timings::default());
+    for (answer, notice) in
+        [(Answer::nothing_found(Timings::default()), Notice::NothingFound), (unreachable, Notice::ModelUnreachable)]
+    {
+        let blocks = serde_json::to_string(&answer_messages(&answer)).unwrap();
+        let sentence = escape(notice.user_message());
+        assert_eq!(blocks.matches(&sentence).count(), 1, "{blocks}");
+        assert_eq!(fallback_text(&answer), sentence);
+    }
+}
