@@ -3,6 +3,7 @@
 //! threaded under the mail it answers and marked `Auto-Submitted: auto-replied` (RFC 3834) so
 //! that other robots do not answer it back.
 
+use footnote_adapter::html::{escape as html_escape, paragraphs};
 use footnote_adapter::{Answer, Citation, IngestError, IngestReceipt, render};
 use lettre::Message;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
@@ -10,7 +11,6 @@ use lettre::message::{Mailbox, MultiPart, SinglePart};
 
 use crate::convert::Inbound;
 use crate::error::EmailError;
-use crate::text::html_escape;
 
 /// What a reply says.
 #[derive(Debug)]
@@ -61,13 +61,6 @@ fn outcome_line(outcome: &Result<IngestReceipt, IngestError>) -> String {
         Ok(receipt) => receipt.summary(),
         Err(error) => error.user_message(),
     }
-}
-
-fn paragraphs(text: &str) -> String {
-    text.split("\n\n")
-        .filter(|p| !p.trim().is_empty())
-        .map(|p| format!("<p>{}</p>", html_escape(p.trim()).replace('\n', "<br>")))
-        .collect()
 }
 
 fn answer_html(answer: &Answer) -> String {

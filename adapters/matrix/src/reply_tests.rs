@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use footnote_adapter::progress::Progress;
 use footnote_adapter::{Answer, Citation, Locator, Notice, Timings};
 use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
 use serde_json::{Value, json};

@@ -1,5 +1,6 @@
 //! Unit tests of [`super`]: answers as Block Kit JSON, within Slack's limits.
 
+use footnote_adapter::progress::Progress;
 use footnote_adapter::{Locator, Notice, Timings};
 use serde_json::{Value, json};
 
@@ -128,8 +129,9 @@ fn long_snippets_and_hostile_links_are_tamed() {
 
 #[test]
 fn progress_shows_status_then_the_tail_of_the_text() {
-    assert!(progress_text(&Progress::Queued(3)).contains("2 questions ahead"));
-    assert!(progress_text(&Progress::LoadingModel).contains("Loading"));
+    assert_eq!(progress_text(&Progress::Started), "_Looking through your documents…_");
+    assert_eq!(progress_text(&Progress::Queued(3)), "_Waiting for the model: position 3_");
+    assert!(progress_text(&Progress::Loading).contains("Loading"));
     let long = "a".repeat(5000) + " end";
     let shown = progress_text(&Progress::Writing(long));
     assert!(shown.chars().count() <= TEXT_LIMIT && shown.ends_with("end …") && shown.starts_with('…'));
@@ -152,7 +154,7 @@ fn document_list_fits_one_message() {
         .collect();
     let text = documents_text(&docs);
     assert!(text.chars().count() <= TEXT_LIMIT);
-    assert!(text.starts_with("500 documents:") && text.contains("more."));
+    assert!(text.starts_with("500 documents here:") && text.contains("more."), "{text}");
 }
 
 #[test]
