@@ -296,6 +296,7 @@ impl SlackState {
             }
         };
         let ack = match &command.action {
+            CommandAction::Ingest(never) => match *never {},
             CommandAction::Help => return blocks::help_text(),
             CommandAction::Unknown(what) => {
                 return format!("I don't know `{}`.\n{}", blocks::escape(what), blocks::help_text());
@@ -347,6 +348,7 @@ impl SlackState {
                 Ok(receipt) => reports::forget_text(&receipt, blocks::MARKUP),
                 Err(error) => blocks::escape(&error.user_message()),
             },
+            CommandAction::Ingest(never) => match *never {},
             CommandAction::Help | CommandAction::Unknown(_) => return,
         };
         let Some(url) = command.response_url.as_deref() else {
