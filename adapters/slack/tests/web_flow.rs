@@ -168,9 +168,12 @@ async fn oversized_files_are_refused_without_download_or_ingest() {
     let calls = double.wait_for("the refusal", |calls| calls.iter().any(|c| c.name == "chat.postMessage")).await;
     let post = calls.iter().find(|c| c.name == "chat.postMessage").expect("reply");
     assert!(post.body["text"].as_str().is_some_and(|t| t.contains("huge.pdf") && t.contains("Nothing was added")));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A question asked after it is answered; by then a download would have been recorded.
+    state.accept_event(mention_event("Ev4b", "1515449601.000001", None, None));
+    double.wait_for("the later answer", |calls| calls.iter().filter(|c| c.name == "chat.update").count() >= 2).await;
     assert!(double.names().iter().all(|n| !n.starts_with("/files/")));
-    assert!(gateway.calls().is_empty());
+    assert_eq!(gateway.calls().len(), 1, "only the later question: {:?}", gateway.calls());
+    assert!(gateway.asks().len() == 1);
 }
 
 #[tokio::test]
