@@ -18,6 +18,8 @@
 //! - [`Ledger`]: when several Footnote instances share a database, what an adapter connection
 //!   records there so that the instance taking it over carries on ([`Gateway::ledger`]).
 
+#![warn(missing_docs)]
+
 pub mod command;
 mod error;
 pub mod html;
