@@ -84,6 +84,7 @@ async fn nothing_found_answers_without_calling_the_model() {
     env.double.reset_requests();
     let (_, answer) = ask(&core, "empty-collection", Question::new("What do penguins eat?")).await;
     assert_eq!(answer.notice, Some(Notice::NothingFound));
+    assert!(answer.text.is_empty(), "the notice alone says it: {:?}", answer.text);
     assert!(answer.citations.is_empty());
     assert!(env.double.requests().iter().all(|r| r.path != "/api/chat"), "the model was asked anyway");
 }

@@ -150,6 +150,7 @@ async fn ollama_down_ingest_keeps_text_and_backfills_embeddings_later(backend: B
     // Keyword search still works, and asking returns sources with a notice instead of an answer.
     let (_, answer) = ask(&core, "zoo", Question::new("What do penguins eat?")).await;
     assert_eq!(answer.notice, Some(Notice::ModelUnreachable));
+    assert!(answer.text.is_empty(), "the notice alone says it: {:?}", answer.text);
     assert_eq!(answer.citations.first().map(|c| c.title.as_str()), Some("Penguins"));
 
     // Nothing is embedded while Ollama is down.

@@ -193,6 +193,10 @@ pub async fn ask(config: Config, collection: &str, question: &str, json: bool) -
                     writeln!(out)?;
                     return Ok(ExitCode::SUCCESS);
                 }
+                // Nothing found, or the model unreachable: the notice stands in for the text.
+                if let Some(notice) = answer.notice.filter(|n| *n != Notice::Uncited) {
+                    writeln!(out, "{}", notice.user_message())?;
+                }
                 if streamed {
                     writeln!(out)?;
                     // The support check may have moved, dropped or added markers: show its
@@ -201,7 +205,7 @@ pub async fn ask(config: Config, collection: &str, question: &str, json: bool) -
                     if !same(&footnote::rag::citations::tidy(&shown), &answer.text) {
                         writeln!(out, "\nChecked against the sources:\n{}", answer.text)?;
                     }
-                } else {
+                } else if !answer.text.is_empty() {
                     writeln!(out, "{}", answer.text)?;
                 }
                 for note in render::answer_notes(&answer) {

@@ -14,6 +14,7 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
+use footnote_adapter::html::escape;
 use footnote_adapter::{ATTRIBUTED_MARK, Answer, AskEvent, Gateway, NOT_FOUND_TAG, Question, Scope};
 use futures::{Stream, StreamExt};
 use minijinja::{Environment, Value, context};
@@ -167,10 +168,6 @@ fn answer_html(id: &str, answer: &Answer) -> String {
         );
     }
     out.replace(NOT_FOUND_TAG, "<mark class=\"not-found\">not found in the sources</mark>")
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 fn final_fragment(state: &AppState, id: &str, question: &str, event: AskEvent) -> String {

@@ -86,15 +86,7 @@ impl Rag {
         let mut timings = Timings { retrieval: retrieval_time, first_token: None, total: Duration::ZERO };
         if candidates.is_empty() {
             timings.total = started.elapsed();
-            return Ok(Answer {
-                text: Notice::NothingFound.user_message().to_owned(),
-                citations: Vec::new(),
-                notice: Some(Notice::NothingFound),
-                model: String::new(),
-                timings,
-                sentences: Vec::new(),
-                cut_short: false,
-            });
+            return Ok(Answer::nothing_found(timings));
         }
 
         let num_ctx = self.num_ctx().await;
@@ -107,15 +99,7 @@ impl Rag {
 
         if model_down {
             timings.total = started.elapsed();
-            return Ok(Answer {
-                text: Notice::ModelUnreachable.user_message().to_owned(),
-                citations: self.listed(&sources, &search),
-                notice: Some(Notice::ModelUnreachable),
-                model: String::new(),
-                timings,
-                sentences: Vec::new(),
-                cut_short: false,
-            });
+            return Ok(Answer::model_unreachable(self.listed(&sources, &search), timings));
         }
 
         // Wait for a turn of the chat model; the slot is held until the answer is complete.

@@ -35,6 +35,7 @@ pub enum AskError {
 }
 
 impl AskError {
+    /// A sentence safe to show in a chat: no raw error, URL, SQL or token.
     pub fn user_message(&self) -> String {
         match self {
             AskError::Invalid(why) => format!("I can't answer that: {why}"),
@@ -97,6 +98,7 @@ pub enum IngestError {
 }
 
 impl IngestError {
+    /// A sentence safe to show in a chat: which file, what went wrong, what to do.
     pub fn user_message(&self) -> String {
         match self {
             IngestError::Empty => "That file is empty, so there is nothing to add.".into(),
@@ -129,6 +131,7 @@ impl IngestError {
 #[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum GatewayError {
     #[error("not allowed")]
+    /// The actor may not do this in this scope.
     Denied,
     /// No such document in the scope's collections.
     #[error("not found: {0}")]
@@ -137,10 +140,12 @@ pub enum GatewayError {
     #[error("unavailable: {0}")]
     Unavailable(String),
     #[error("internal error")]
+    /// Something failed inside; the details are in the log.
     Internal,
 }
 
 impl GatewayError {
+    /// A sentence safe to show in a chat.
     pub fn user_message(&self) -> String {
         match self {
             GatewayError::Denied => "You are not allowed to do that here.".into(),

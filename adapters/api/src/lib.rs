@@ -9,16 +9,27 @@
 //! - [`Question`], [`Upload`] go in; [`Answer`], [`Citation`], [`IngestReceipt`] come out.
 //! - Errors carry a [`user_message`](AskError::user_message) that is safe to show in a chat: it
 //!   never contains a raw error string, a URL with credentials, SQL or a token.
+//! - [`Command`]: the verbs a chat user gives the bot, parsed once for every platform.
+//! - [`html`] escapes text for the adapters that send HTML.
+//! - [`progress`] shows an answer while it is written: progress texts and the throttled edits.
+//! - [`reports`] words the replies to the status, warm-up, documents and forget commands.
 //! - [`render`] holds the shared helpers that turn numbered sources into text and split long
 //!   answers at a platform's message limit without cutting a citation in half.
 //! - [`Ledger`]: when several Footnote instances share a database, what an adapter connection
 //!   records there so that the instance taking it over carries on ([`Gateway::ledger`]).
 
+#![warn(missing_docs)]
+
+pub mod command;
 mod error;
+pub mod html;
 pub mod ledger;
+pub mod progress;
 pub mod render;
+pub mod reports;
 mod types;
 
+pub use command::Command;
 pub use error::{AskError, GatewayError, IngestError};
 pub use ledger::{Claim, Ledger, LedgerError};
 pub use types::*;

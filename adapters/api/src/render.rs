@@ -126,6 +126,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_answer_without_the_model_says_why_once() {
+        let passage = Citation {
+            n: 1,
+            document_id: "d1".into(),
+            title: "Manual".into(),
+            locator: crate::Locator::default(),
+            snippet: "passage".into(),
+            score: 1.0,
+            support: Support::NotCited,
+            support_score: None,
+            cited_by: CitedBy::None,
+        };
+        let unreachable = Answer::model_unreachable(vec![passage], crate::Timings::default());
+        for (answer, notice) in [
+            (Answer::nothing_found(crate::Timings::default()), crate::Notice::NothingFound),
+            (unreachable, crate::Notice::ModelUnreachable),
+        ] {
+            let plain = answer_plain(&answer);
+            assert_eq!(plain.matches(notice.user_message()).count(), 1, "{plain}");
+        }
+    }
+
+    #[test]
     fn short_text_is_one_piece() {
         assert_eq!(split_message("hello [1]", 2000), vec!["hello [1]"]);
     }

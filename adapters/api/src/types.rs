@@ -54,7 +54,9 @@ impl Actor {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// The person asking.
     User,
+    /// The bot's answer.
     Assistant,
 }
 
@@ -62,7 +64,9 @@ pub enum Role {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Turn {
+    /// Who said it.
     pub role: Role,
+    /// What was said.
     pub text: String,
 }
 
@@ -70,12 +74,15 @@ pub struct Turn {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Question {
+    /// The question as asked.
     pub text: String,
+    /// Earlier turns of the thread, oldest first.
     #[serde(default)]
     pub history: Vec<Turn>,
 }
 
 impl Question {
+    /// A question without earlier turns.
     pub fn new(text: impl Into<String>) -> Self {
         Question { text: text.into(), history: Vec::new() }
     }
@@ -100,7 +107,9 @@ pub struct Upload {
     pub file_name: String,
     /// The MIME type the platform reported, if any (a hint: the content is sniffed too).
     pub mime: Option<String>,
+    /// The file's content.
     pub bytes: Vec<u8>,
+    /// Where the file came from.
     pub origin: Origin,
 }
 
@@ -135,6 +144,7 @@ pub struct Locator {
 }
 
 impl Locator {
+    /// True when there is nothing to show.
     pub fn is_empty(&self) -> bool {
         self.to_string().is_empty()
     }
@@ -169,8 +179,11 @@ impl fmt::Display for Locator {
 pub struct Citation {
     /// The number the answer text uses, `[n]`, counted from 1 in order of first use.
     pub n: u32,
+    /// The document the cited chunk belongs to.
     pub document_id: String,
+    /// The document's title.
     pub title: String,
+    /// Where in the document the chunk stands.
     pub locator: Locator,
     /// A short quote from the cited chunk.
     pub snippet: String,
@@ -236,6 +249,7 @@ pub struct SentenceCheck {
     pub text: String,
     /// The citations (`n`) it carries after the check.
     pub sources: Vec<u32>,
+    /// How well the sentence is backed.
     pub support: Support,
     /// The check's probability that its best source backs it (0 to 1), when it was checked.
     pub score: Option<f32>,
@@ -290,15 +304,23 @@ pub struct Timings {
 /// Markers in `text`: `[n]` was written by the model and kept by the check, `[n†]` was placed by
 /// Footnote's check (see [`ATTRIBUTED_MARK`]); a sentence that no source supports is followed by
 /// [`NOT_FOUND_TAG`].
+///
+/// The sentence that explains an answer (nothing found, model unreachable, sources uncited) lives
+/// in `notice` alone: `text` is only what the model wrote, empty when no model answered. A
+/// renderer shows the notice's [`user_message`](Notice::user_message), then the text.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Answer {
-    /// The answer text; every `[n]` or `[n†]` in it refers to `citations[n-1]`.
+    /// What the model wrote; every `[n]` or `[n†]` in it refers to `citations[n-1]`. Empty when
+    /// no model answered (then `notice` says why).
     pub text: String,
+    /// The numbered sources, `citations[n-1]` for `[n]`.
     pub citations: Vec<Citation>,
+    /// Why the answer looks as it does, when it is not a plain cited answer.
     pub notice: Option<Notice>,
     /// The chat model that wrote it (empty when no model was used).
     pub model: String,
+    /// How long the parts of the answer took.
     pub timings: Timings,
     /// Each sentence with its support after the check (empty when there was nothing to check).
     #[serde(default)]
@@ -309,11 +331,38 @@ pub struct Answer {
     pub cut_short: bool,
 }
 
+impl Answer {
+    /// The answer when nothing in the scope's documents matched: no text, no sources, and the
+    /// [`Notice::NothingFound`] sentence.
+    pub fn nothing_found(timings: Timings) -> Self {
+        Answer::without_model(Notice::NothingFound, Vec::new(), timings)
+    }
+
+    /// The answer when the model could not be reached: the best-matching sources, listed without
+    /// being cited, under the [`Notice::ModelUnreachable`] sentence.
+    pub fn model_unreachable(citations: Vec<Citation>, timings: Timings) -> Self {
+        Answer::without_model(Notice::ModelUnreachable, citations, timings)
+    }
+
+    fn without_model(notice: Notice, citations: Vec<Citation>, timings: Timings) -> Self {
+        Answer {
+            text: String::new(),
+            citations,
+            notice: Some(notice),
+            model: String::new(),
+            timings,
+            sentences: Vec::new(),
+            cut_short: false,
+        }
+    }
+}
+
 /// What an answer in progress reports.
 #[derive(Clone, Debug)]
 pub enum AskEvent {
     /// Waiting for the model; `position` 1 means next.
     Queued {
+        /// Place in the queue.
         position: usize,
     },
     /// The model is being loaded into memory.
@@ -322,6 +371,7 @@ pub enum AskEvent {
     Token(String),
     /// The checked answer: its text replaces everything streamed before.
     Done(Answer),
+    /// The answer failed; the error's `user_message()` says why.
     Failed(AskError),
 }
 
@@ -335,17 +385,27 @@ pub enum IngestOutcome {
     /// The same bytes were already stored in this collection.
     Duplicate,
     /// The same source had other content, which this one replaced.
-    Replaced { previous_id: String },
+    Replaced {
+        /// The id of the document it replaced.
+        previous_id: String,
+    },
 }
 
+/// What became of a stored upload.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IngestReceipt {
+    /// The stored document's id (to `forget` it).
     pub document_id: String,
+    /// The document's title.
     pub title: String,
+    /// The collection it was stored in.
     pub collection: String,
+    /// How many chunks it was cut into.
     pub chunks: u32,
+    /// How many pages it has, for paged formats.
     pub pages: Option<u32>,
+    /// Whether it was new, a duplicate or a replacement.
     pub outcome: IngestOutcome,
     /// True when the embedding model was unreachable: the text is searchable by keywords now and
     /// the embeddings will be filled in when the model answers again.
@@ -378,26 +438,39 @@ impl IngestReceipt {
     }
 }
 
+/// One stored document, as listed to a scope that can read it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DocumentInfo {
+    /// The document's id.
     pub id: String,
+    /// The document's title.
     pub title: String,
+    /// Where it came from: the file name or source key it was stored under.
     pub source: String,
+    /// The collection it is in.
     pub collection: String,
+    /// Its format, as extraction named it (such as `pdf`).
     pub kind: String,
+    /// How many chunks it was cut into.
     pub chunks: u32,
+    /// Its size in bytes as uploaded.
     pub bytes: u64,
     /// RFC 3339.
     pub added_at: String,
+    /// Chunks still waiting for their embedding.
     pub pending_embeddings: u32,
 }
 
+/// What a `forget` removed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ForgetReceipt {
+    /// The removed document's id.
     pub document_id: String,
+    /// Its title.
     pub title: String,
+    /// How many chunks went with it.
     pub chunks: u32,
 }
 
@@ -405,6 +478,7 @@ pub struct ForgetReceipt {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ModelState {
+    /// The model's name as Ollama knows it.
     pub name: String,
     /// Pulled on the server.
     pub available: bool,
@@ -414,22 +488,31 @@ pub struct ModelState {
     pub expires_at: Option<String>,
 }
 
+/// Whether the models are ready and how much is stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Status {
+    /// Whether Ollama answered.
     pub ollama_reachable: bool,
+    /// The chat model.
     pub chat_model: ModelState,
+    /// The embedding model.
     pub embed_model: ModelState,
+    /// Documents stored.
     pub documents: u64,
+    /// Chunks stored.
     pub chunks: u64,
+    /// Chunks still waiting for their embedding.
     pub pending_embeddings: u64,
     /// A problem and its fix, when something is wrong.
     pub problem: Option<String>,
 }
 
+/// One model's warm-up.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ModelWarmup {
+    /// The model's name.
     pub name: String,
     /// Milliseconds the warm-up call took.
     #[serde(with = "millis")]
@@ -441,9 +524,11 @@ pub struct ModelWarmup {
     pub load: Duration,
 }
 
+/// What a warm-up did.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WarmupReport {
+    /// Each model, in the order they were loaded.
     pub models: Vec<ModelWarmup>,
 }
 

@@ -4,7 +4,6 @@
 //! environment (`FOOTNOTE_ADAPTERS__DISCORD__TOKEN`) rather than the file. Field docs double as
 //! user documentation.
 
-use std::fmt;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -18,7 +17,7 @@ pub const DEFAULT_EDIT_INTERVAL: Duration = Duration::from_secs(1);
 pub const DEFAULT_HISTORY_MESSAGES: u8 = 20;
 
 /// Settings of the Discord adapter.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The bot token from the Developer Portal (Bot → Reset Token). Keep it out of the file:
@@ -119,21 +118,6 @@ impl Config {
     }
 }
 
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
-            .field("token", &"[redacted]")
-            .field("application_id", &self.application_id)
-            .field("guilds", &self.guilds)
-            .field("max_attachment_bytes", &self.max_attachment_bytes)
-            .field("edit_interval", &self.edit_interval)
-            .field("history_messages", &self.history_messages)
-            .field("message_content", &self.message_content)
-            .field("api_base", &self.api_base)
-            .finish()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,7 +146,7 @@ mod tests {
         let config = Config::new("super-secret-token");
         let shown = format!("{config:?}");
         assert!(!shown.contains("super-secret-token"), "{shown}");
-        assert!(shown.contains("[redacted]"));
+        assert!(shown.contains("[REDACTED]"), "{shown}");
     }
 
     #[test]

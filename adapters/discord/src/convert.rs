@@ -17,26 +17,9 @@ pub const THREAD_NAME_LIMIT: usize = 100;
 /// Discord's limit on a string option of a slash command.
 const QUESTION_MAX_LENGTH: u16 = 2000;
 
-/// A slash command with its options read.
-#[derive(Clone, Debug)]
-pub enum Command {
-    /// `/ask question`
-    Ask(String),
-    /// `/ingest file`; `None` when Discord did not resolve the attachment.
-    Ingest(Option<Box<Attachment>>),
-    /// `/warmup`
-    Warmup,
-    /// `/sources`
-    Sources,
-    /// `/forget id`
-    Forget(String),
-    /// `/status`
-    Status,
-    /// `/help`
-    Help,
-    /// A command this version does not know (an old registration).
-    Unknown(String),
-}
+/// A slash command with its options read; `/ingest` carries the attachment, `None` when Discord
+/// did not resolve it.
+pub type Command = footnote_adapter::Command<Option<Box<Attachment>>>;
 
 /// What a chat message asks the bot to do.
 #[derive(Clone, Debug)]
@@ -130,21 +113,16 @@ pub fn parse_command(cmd: &CommandInteraction) -> Command {
         Some(CommandDataOptionValue::String(s)) => s.trim().to_owned(),
         _ => String::new(),
     };
-    match cmd.data.name.as_str() {
-        "ask" => Command::Ask(text("question")),
-        "ingest" => Command::Ingest(match option("file") {
-            Some(CommandDataOptionValue::Attachment(id)) => {
-                cmd.data.resolved.attachments.get(id).cloned().map(Box::new)
-            }
-            _ => None,
-        }),
-        "warmup" => Command::Warmup,
-        "sources" => Command::Sources,
-        "forget" => Command::Forget(text("id")),
-        "status" => Command::Status,
-        "help" => Command::Help,
-        other => Command::Unknown(other.to_owned()),
-    }
+    let name = cmd.data.name.as_str();
+    let args = match name {
+        "ask" => text("question"),
+        "forget" => text("id"),
+        _ => String::new(),
+    };
+    footnote_adapter::Command::parse(name, &args).with_file(|| match option("file") {
+        Some(CommandDataOptionValue::Attachment(id)) => cmd.data.resolved.attachments.get(id).cloned().map(Box::new),
+        _ => None,
+    })
 }
 
 /// Removes mentions of the bot (`<@id>` and the older `<@!id>`) and trims the rest.

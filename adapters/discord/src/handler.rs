@@ -9,6 +9,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use footnote_adapter::reports;
 use footnote_adapter::{Actor, Claim, Gateway, Ledger, Question, Scope};
 use serenity::all::{
     Attachment, CacheHttp, Channel, ChannelId, ChannelType, Command as SlashCommand, CommandInteraction, Context,
@@ -169,20 +170,20 @@ impl Handler {
             }
             Command::Ingest(None) => "Attach a file to `/ingest`.".to_owned(),
             Command::Warmup => match self.gateway.warmup(&scope, &actor).await {
-                Ok(report) => reply::warmup_text(&report),
+                Ok(report) => reports::warmup_text(&report, reply::MARKUP),
                 Err(error) => error.user_message(),
             },
             Command::Sources => match self.gateway.documents(&scope, &actor).await {
-                Ok(documents) => reply::documents_text(&documents),
+                Ok(documents) => reports::documents_text(&documents, reply::MARKUP, reply::NO_DOCUMENTS, usize::MAX),
                 Err(error) => error.user_message(),
             },
             Command::Forget(id) if id.is_empty() => "Give the id of a document from `/sources`.".to_owned(),
             Command::Forget(id) => match self.gateway.forget(&scope, &actor, &id).await {
-                Ok(receipt) => reply::forget_text(&receipt),
+                Ok(receipt) => reports::forget_text(&receipt, reply::MARKUP),
                 Err(error) => error.user_message(),
             },
             Command::Status => match self.gateway.status(&scope, &actor).await {
-                Ok(status) => reply::status_text(&status),
+                Ok(status) => reports::status_text(&status, reply::MARKUP),
                 Err(error) => error.user_message(),
             },
             Command::Help => reply::help_text().to_owned(),

@@ -7,8 +7,10 @@
 //! The plain [`Outgoing`] and [`EmbedSpec`] values are tested here and turned into serenity
 //! builders by the handler.
 
+use footnote_adapter::progress::Progress;
 use footnote_adapter::render::{answer_notes, split_message, support_remark};
-use footnote_adapter::{Answer, Citation, DocumentInfo, ForgetReceipt, Status, WarmupReport};
+use footnote_adapter::reports::{self, Markup};
+use footnote_adapter::{Answer, Citation};
 use serenity::all::{CreateEmbed, CreateEmbedFooter};
 
 /// Characters in one message's text.
@@ -195,96 +197,16 @@ pub fn sources_embeds(citations: &[Citation]) -> Vec<EmbedSpec> {
     }
 }
 
-/// What the streamed reply shows while the answer is being written.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Progress {
-    /// Waiting in the model queue; 1 means next.
-    Queued(usize),
-    /// The model is loading.
-    Loading,
-    /// The text streamed so far.
-    Writing(String),
-}
-
 /// The text of a reply in progress, within one message.
 pub fn progress_text(progress: &Progress) -> String {
-    match progress {
-        Progress::Queued(position) => format!("Waiting for the model: position {position}"),
-        Progress::Loading => "Loading the model…".to_owned(),
-        Progress::Writing(text) if text.trim().is_empty() => "Writing…".to_owned(),
-        Progress::Writing(text) => format!("{} …", truncate(text.trim(), MESSAGE_LIMIT - 2)),
-    }
+    progress.text(MESSAGE_LIMIT)
 }
 
-/// The warm-up report: how long each model took to load.
-pub fn warmup_text(report: &WarmupReport) -> String {
-    if report.models.is_empty() {
-        return "There are no models to warm up.".to_owned();
-    }
-    let lines: Vec<String> = report
-        .models
-        .iter()
-        .map(|m| {
-            if m.load.is_zero() {
-                format!("- `{}` was already loaded (ready in {:.1} s)", m.name, m.took.as_secs_f64())
-            } else {
-                format!(
-                    "- `{}` loaded in {:.1} s (ready in {:.1} s)",
-                    m.name,
-                    m.load.as_secs_f64(),
-                    m.took.as_secs_f64()
-                )
-            }
-        })
-        .collect();
-    format!("Models are warm:\n{}", lines.join("\n"))
-}
+/// How the reports quote model names and document ids.
+pub const MARKUP: Markup = reports::MARKDOWN;
 
-/// The status report.
-pub fn status_text(status: &Status) -> String {
-    let model = |m: &footnote_adapter::ModelState| {
-        let state = match (m.available, m.loaded) {
-            (_, true) => "loaded",
-            (true, false) => "available, not loaded",
-            (false, false) => "not available",
-        };
-        format!("`{}`: {state}", m.name)
-    };
-    let mut out = format!(
-        "Ollama: {}\nChat model {}\nEmbedding model {}\nDocuments: {}, chunks: {}",
-        if status.ollama_reachable { "reachable" } else { "unreachable" },
-        model(&status.chat_model),
-        model(&status.embed_model),
-        status.documents,
-        status.chunks
-    );
-    if status.pending_embeddings > 0 {
-        out.push_str(&format!(", waiting for embeddings: {}", status.pending_embeddings));
-    }
-    if let Some(problem) = &status.problem {
-        out.push_str(&format!("\nProblem: {problem}"));
-    }
-    out
-}
-
-/// The document listing for `/sources`.
-pub fn documents_text(documents: &[DocumentInfo]) -> String {
-    if documents.is_empty() {
-        return "There are no documents here yet. Attach a file to `/ingest`, or mention me with an attachment."
-            .to_owned();
-    }
-    let s = if documents.len() == 1 { "" } else { "s" };
-    let mut out = format!("{} document{s} here:", documents.len());
-    for doc in documents {
-        out.push_str(&format!("\n- `{}` {} ({}, {} chunks)", doc.id, doc.title, doc.kind, doc.chunks));
-    }
-    out
-}
-
-/// The receipt of `/forget`.
-pub fn forget_text(receipt: &ForgetReceipt) -> String {
-    format!("Forgot “{}” (document {}, {} chunks).", receipt.title, receipt.document_id, receipt.chunks)
-}
+/// What the document listing says when there is none.
+pub const NO_DOCUMENTS: &str = "Attach a file to `/ingest`, or mention me with an attachment.";
 
 /// Told, by the instance that took the bot over, to someone whose question an instance that
 /// stopped (crashed, or lost its database) was answering.

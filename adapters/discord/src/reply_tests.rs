@@ -2,9 +2,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::time::Duration;
-
-use footnote_adapter::{Locator, ModelWarmup, Notice, Timings};
+use footnote_adapter::progress::Progress;
+use footnote_adapter::{Locator, Notice, Timings};
 
 use super::*;
 
@@ -125,26 +124,8 @@ fn progress_texts() {
     assert_eq!(progress_text(&Progress::Queued(2)), "Waiting for the model: position 2");
     assert_eq!(progress_text(&Progress::Loading), "Loading the model…");
     assert_eq!(progress_text(&Progress::Writing("Hold the".into())), "Hold the …");
-    let long = progress_text(&Progress::Writing("a".repeat(5000)));
-    assert!(long.chars().count() <= MESSAGE_LIMIT);
-}
-
-#[test]
-fn warmup_reports_how_long_each_model_took() {
-    let report = WarmupReport {
-        models: vec![
-            ModelWarmup {
-                name: "llama3.2".into(),
-                took: Duration::from_millis(4300),
-                load: Duration::from_millis(4100),
-            },
-            ModelWarmup { name: "nomic-embed-text".into(), took: Duration::from_millis(120), load: Duration::ZERO },
-        ],
-    };
-    assert_eq!(
-        warmup_text(&report),
-        "Models are warm:\n- `llama3.2` loaded in 4.1 s (ready in 4.3 s)\n- `nomic-embed-text` was already loaded (ready in 0.1 s)"
-    );
+    let long = progress_text(&Progress::Writing("a".repeat(5000) + " end"));
+    assert!(long.chars().count() <= MESSAGE_LIMIT && long.ends_with("end …"), "the latest text shows");
 }
 
 #[test]
@@ -176,4 +157,15 @@ fn the_support_check_marking_reaches_the_message() {
     let fields = &messages[0].embeds[0].fields;
     assert_eq!(fields[0].0, "[1] Manual 1");
     assert_eq!(fields[1].0, "[2] Manual 2 (matched by Footnote)");
+}
+
+#[test]
+fn the_notice_of_an_answer_without_the_model_is_shown_once() {
+    let unreachable = Answer::model_unreachable(vec![citation(1, "passage")], Timings::default());
+    for (answer, notice) in
+        [(Answer::nothing_found(Timings::default()), Notice::NothingFound), (unreachable, Notice::ModelUnreachable)]
+    {
+        let text: String = answer_messages(&answer).iter().map(|m| m.content.as_str()).collect();
+        assert_eq!(text.matches(notice.user_message()).count(), 1, "{text}");
+    }
 }

@@ -6,17 +6,17 @@
 //! then the text as it is written, edited at most once per interval, and finally the checked
 //! answer with its sources embeds.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use footnote_adapter::{AskError, AskEvent};
-use futures::StreamExt;
+use footnote_adapter::AskEvent;
+use footnote_adapter::progress::{Follow, Step};
 use futures::stream::BoxStream;
 use serenity::all::{
     CacheHttp, ChannelId, CommandInteraction, CreateAllowedMentions, CreateInteractionResponseFollowup, CreateMessage,
     EditInteractionResponse, EditMessage, MessageId,
 };
 
-use crate::reply::{Outgoing, Progress, answer_messages, progress_text, text_messages};
+use crate::reply::{Outgoing, answer_messages, progress_text, text_messages};
 
 /// Where a reply is shown.
 #[derive(Debug)]
@@ -115,36 +115,20 @@ impl Sink<'_> {
 pub async fn stream_answer(
     http: impl CacheHttp + Copy,
     sink: &mut Sink<'_>,
-    mut events: BoxStream<'static, AskEvent>,
+    events: BoxStream<'static, AskEvent>,
     interval: Duration,
 ) {
-    let mut streamed = String::new();
-    let mut last_edit: Option<Instant> = None;
-    while let Some(event) = events.next().await {
-        let progress = match event {
-            AskEvent::Queued { position } => Progress::Queued(position),
-            AskEvent::LoadingModel => Progress::Loading,
-            AskEvent::Token(token) => {
-                streamed.push_str(&token);
-                Progress::Writing(streamed.clone())
+    let mut follow = Follow::new(events, interval);
+    loop {
+        match follow.next().await {
+            Step::Show(progress) => {
+                let out = Outgoing { content: progress_text(&progress), embeds: Vec::new() };
+                if let Err(error) = sink.show(http, &out).await {
+                    tracing::warn!(error = %error, "Could not show answer progress on Discord.");
+                }
             }
-            AskEvent::Done(answer) => {
-                sink.deliver(http, &answer_messages(&answer)).await;
-                return;
-            }
-            AskEvent::Failed(error) => {
-                sink.say(http, &error.user_message()).await;
-                return;
-            }
-        };
-        if last_edit.is_none_or(|at| at.elapsed() >= interval) {
-            last_edit = Some(Instant::now());
-            let out = Outgoing { content: progress_text(&progress), embeds: Vec::new() };
-            if let Err(error) = sink.show(http, &out).await {
-                tracing::warn!(error = %error, "Could not show answer progress on Discord.");
-            }
+            Step::Done(Ok(answer)) => return sink.deliver(http, &answer_messages(&answer)).await,
+            Step::Done(Err(error)) => return sink.say(http, &error.user_message()).await,
         }
     }
-    tracing::error!("The answer stream ended without an answer.");
-    sink.say(http, &AskError::Internal.user_message()).await;
 }

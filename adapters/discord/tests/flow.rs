@@ -109,6 +109,26 @@ async fn edits_are_throttled_to_the_interval() {
 }
 
 #[tokio::test]
+async fn a_rate_limited_progress_edit_is_skipped_and_the_answer_still_arrives() {
+    provider();
+    let double = Double::start().await;
+    let http = double.http();
+    let gateway = FakeGateway::new(script("Hold the button [1]. Or use the PIN [2]."));
+    let cmd = command("interaction_ask.json", |_| {});
+    // The deferral goes through; the first edit (the queue position) meets Discord's rate limit.
+    double.rate_limit_next_edits(1);
+    handler(gateway, Duration::from_secs(3600)).handle_command(&http, &cmd).await;
+    assert_eq!(
+        double.lines(),
+        [format!("POST {INTERACTION}"), format!("PATCH {ORIGINAL}"), format!("PATCH {ORIGINAL}")]
+    );
+    let texts = contents(&double);
+    assert_eq!(texts[1], "Waiting for the model: position 2", "the refused edit");
+    assert_eq!(texts[2], "Hold the button [1]. Or use the PIN [2].", "the answer after it");
+    assert_eq!(double.calls()[2].body.as_ref().unwrap()["embeds"][0]["fields"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
 async fn a_failed_answer_shows_the_safe_user_message() {
     provider();
     let double = Double::start().await;

@@ -1,7 +1,6 @@
 //! The `[adapters.email]` configuration section: where the mailbox is, who may use it, what the
 //! bot does with mail, and the limits it enforces. Field docs double as user documentation.
 
-use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -47,7 +46,7 @@ pub enum CollectionMapping {
 }
 
 /// The email adapter's configuration.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// IMAP server host name.
@@ -147,34 +146,6 @@ const fn default_poll_secs() -> u64 {
 }
 fn default_mailbox() -> String {
     DEFAULT_MAILBOX.to_owned()
-}
-
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
-            .field("imap_host", &self.imap_host)
-            .field("imap_port", &self.imap_port())
-            .field("imap_security", &self.imap_security)
-            .field("username", &self.username)
-            .field("password", &"[redacted]")
-            .field("mailbox", &self.mailbox)
-            .field("processed_folder", &self.processed_folder)
-            .field("smtp_host", &self.smtp_host)
-            .field("smtp_port", &self.smtp_port())
-            .field("smtp_security", &self.smtp_security)
-            .field("smtp_username", &self.smtp_username)
-            .field("smtp_password", &self.smtp_password.as_ref().map(|_| "[redacted]"))
-            .field("from_address", &self.from_address)
-            .field("ask_address", &self.ask_address)
-            .field("ask_subject_prefix", &self.ask_subject_prefix)
-            .field("ingest_address", &self.ingest_address)
-            .field("allowed_senders", &self.allowed_senders)
-            .field("require_dkim_or_spf", &self.require_dkim_or_spf)
-            .field("authserv_id", &self.authserv_id)
-            .field("collection", &self.collection)
-            .field("state_path", &self.state_path)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Config {
@@ -295,4 +266,22 @@ impl Config {
 /// True for `localhost` and loopback IP addresses.
 fn is_loopback(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_redacts_both_passwords() {
+        let config: Config = serde_json::from_value(serde_json::json!({
+            "imap_host": "imap.example.org", "username": "bot", "password": "imap-secret",
+            "smtp_host": "smtp.example.org", "smtp_password": "smtp-secret",
+            "from_address": "bot@example.org", "allowed_senders": ["example.org"], "state_path": "email.json",
+        }))
+        .unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("imap-secret") && !shown.contains("smtp-secret"), "{shown}");
+        assert_eq!(shown.matches("[REDACTED]").count(), 2, "{shown}");
+    }
 }

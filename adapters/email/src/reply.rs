@@ -3,6 +3,7 @@
 //! threaded under the mail it answers and marked `Auto-Submitted: auto-replied` (RFC 3834) so
 //! that other robots do not answer it back.
 
+use footnote_adapter::html::{escape as html_escape, paragraphs};
 use footnote_adapter::{Answer, Citation, IngestError, IngestReceipt, render};
 use lettre::Message;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
@@ -10,7 +11,6 @@ use lettre::message::{Mailbox, MultiPart, SinglePart};
 
 use crate::convert::Inbound;
 use crate::error::EmailError;
-use crate::text::html_escape;
 
 /// What a reply says.
 #[derive(Debug)]
@@ -61,13 +61,6 @@ fn outcome_line(outcome: &Result<IngestReceipt, IngestError>) -> String {
         Ok(receipt) => receipt.summary(),
         Err(error) => error.user_message(),
     }
-}
-
-fn paragraphs(text: &str) -> String {
-    text.split("\n\n")
-        .filter(|p| !p.trim().is_empty())
-        .map(|p| format!("<p>{}</p>", html_escape(p.trim()).replace('\n', "<br>")))
-        .collect()
 }
 
 fn answer_html(answer: &Answer) -> String {
@@ -157,7 +150,7 @@ pub fn build(from: &str, inbound: &Inbound, body: &ReplyBody<'_>, key: &[u8; 32]
 
 #[cfg(test)]
 mod tests {
-    use footnote_adapter::{Locator, Timings};
+    use footnote_adapter::{Locator, Notice, Timings};
     use mail_parser::MessageParser;
 
     use super::*;
@@ -246,6 +239,20 @@ mod tests {
         assert!(body.plain().contains("Added “Report <Q3>” (4 chunks, 2 pages) as document d7."));
         assert!(body.plain().contains("That file is empty"));
         assert!(body.html().contains("Report &lt;Q3&gt;"));
+    }
+
+    #[test]
+    fn the_notice_of_an_answer_without_the_model_is_shown_once() {
+        let passage = answer().citations.swap_remove(0);
+        let unreachable = Answer::model_unreachable(vec![passage], Timings::default());
+        for (answer, notice) in
+            [(Answer::nothing_found(Timings::default()), Notice::NothingFound), (unreachable, Notice::ModelUnreachable)]
+        {
+            let body = ReplyBody::Answer(&answer);
+            let sentence = notice.user_message();
+            assert_eq!(body.plain().matches(sentence).count(), 1, "{}", body.plain());
+            assert_eq!(body.html().matches(&html_escape(sentence)).count(), 1, "{}", body.html());
+        }
     }
 
     #[test]

@@ -87,22 +87,6 @@ pub fn strip_quoted(body: &str) -> String {
     kept.join("\n").trim().to_owned()
 }
 
-/// Escapes text for HTML element content and attribute values.
-pub fn html_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + text.len() / 8);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// A safe file-name stem from a subject: no path separators or control characters, ≤ 80 chars.
 pub fn file_stem(subject: &str) -> String {
     let cleaned: String = subject
@@ -133,11 +117,6 @@ mod tests {
         let body = "And in 2024?\n\nOn Mon, 1 Jan 2024, Bot <bot@x> wrote:\n> old answer [1]\n";
         assert_eq!(strip_quoted(body), "And in 2024?");
         assert_eq!(strip_quoted("Hi\n> quoted\nthere\n-- \nAnn"), "Hi\nthere");
-    }
-
-    #[test]
-    fn escapes_markup() {
-        assert_eq!(html_escape("<b>\"a\" & 'b'</b>"), "&lt;b&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/b&gt;");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! for the bot and what it asks, and the [`Scope`], [`Actor`], [`Question`] and [`Upload`] the
 //! core sees. The tests feed them event JSON in the shapes of the client-server spec.
 
-use footnote_adapter::{Actor, Origin, Role, Scope, Turn, Upload};
+use footnote_adapter::{Actor, Command, Origin, Role, Scope, Turn, Upload};
 use matrix_sdk::ruma::events::room::MediaSource;
 use matrix_sdk::ruma::events::room::message::{MessageType, OriginalSyncRoomMessageEvent, Relation};
 use matrix_sdk::ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, UserId};
@@ -60,19 +60,8 @@ pub enum IngestTarget {
     Missing,
 }
 
-/// What a message asks the bot to do.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Inbound {
-    Ask(String),
-    Ingest(IngestTarget),
-    Warmup,
-    Sources,
-    Forget(String),
-    Status,
-    Help,
-    /// `!word` that is not a command of the bot.
-    Unknown(String),
-}
+/// What a message asks the bot to do; `!ingest` names its [`IngestTarget`].
+pub type Inbound = Command<IngestTarget>;
 
 /// The file an event carries: `m.file`, `m.image`, `m.audio`, `m.video`.
 pub fn file_ref(msgtype: &MessageType) -> Option<FileRef> {
@@ -187,19 +176,12 @@ pub fn inbound(event: &OriginalSyncRoomMessageEvent, cx: &Context<'_>) -> Option
     let mentioned = mentions_bot(event, cx);
     let text = if mentioned { strip_mention(&text, cx) } else { text.trim().to_owned() };
     if let Some((word, args)) = parse_command(&text, cx.prefix) {
-        return Some(match word.as_str() {
-            "ask" if args.is_empty() => Inbound::Help,
-            "ask" => Inbound::Ask(args),
-            "ingest" => Inbound::Ingest(replied_to(event).map_or(IngestTarget::Missing, IngestTarget::RepliedTo)),
-            "warmup" => Inbound::Warmup,
-            "sources" => Inbound::Sources,
-            "forget" => Inbound::Forget(args),
-            "status" => Inbound::Status,
-            "help" => Inbound::Help,
-            _ if mentioned || cx.direct => Inbound::Unknown(word),
+        let command = Command::parse(&word, &args);
+        if matches!(command, Command::Unknown(_)) && !(mentioned || cx.direct) {
             // Another bot's command in a shared room: not ours to answer.
-            _ => return None,
-        });
+            return None;
+        }
+        return Some(command.with_file(|| replied_to(event).map_or(IngestTarget::Missing, IngestTarget::RepliedTo)));
     }
     if !(mentioned || cx.direct) {
         return None;

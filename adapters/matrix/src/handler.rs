@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use footnote_adapter::reports;
 use footnote_adapter::{Actor, Claim, Gateway, Ledger, Origin, Question, Scope, Upload};
 use futures::StreamExt;
 use matrix_sdk::deserialized_responses::TimelineEventKind;
@@ -191,20 +192,22 @@ impl Handler {
             }
             Inbound::Ingest(target) => self.ingest(&room, &scope, &actor, &event, target).await,
             Inbound::Warmup => match self.gateway.warmup(&scope, &actor).await {
-                Ok(report) => reply::warmup_text(&report),
+                Ok(report) => reports::warmup_text(&report, reports::PLAIN),
                 Err(error) => error.user_message(),
             },
             Inbound::Sources => match self.gateway.documents(&scope, &actor).await {
-                Ok(documents) => reply::documents_text(&documents, prefix),
+                Ok(documents) => {
+                    reports::documents_text(&documents, reports::PLAIN, &reply::no_documents(prefix), usize::MAX)
+                }
                 Err(error) => error.user_message(),
             },
             Inbound::Forget(id) if id.is_empty() => format!("Give the id of a document from {prefix}sources."),
             Inbound::Forget(id) => match self.gateway.forget(&scope, &actor, &id).await {
-                Ok(receipt) => reply::forget_text(&receipt),
+                Ok(receipt) => reports::forget_text(&receipt, reports::PLAIN),
                 Err(error) => error.user_message(),
             },
             Inbound::Status => match self.gateway.status(&scope, &actor).await {
-                Ok(status) => reply::status_text(&status),
+                Ok(status) => reports::status_text(&status, reports::PLAIN),
                 Err(error) => error.user_message(),
             },
             Inbound::Unknown(word) => format!("I don't know {prefix}{word}. {}", reply::help_text(prefix)),

@@ -7,8 +7,10 @@
 //! and `m.new_content`), so one part holds at most [`PART_BUDGET`] bytes of body and formatted
 //! body together, and longer answers continue in further events.
 
+pub use footnote_adapter::html::{escape, paragraphs};
+use footnote_adapter::progress::{Progress, UNFINISHED};
 use footnote_adapter::render::{answer_notes, source_line, split_message, support_remark};
-use footnote_adapter::{Answer, Citation, DocumentInfo, ForgetReceipt, Status, WarmupReport};
+use footnote_adapter::{Answer, Citation};
 
 /// Bytes of `body` + `formatted_body` in one part, so that an edit carrying it twice plus the
 /// event envelope stays well under the 65,536-byte event limit.
@@ -45,31 +47,6 @@ impl Body {
     pub fn is_empty(&self) -> bool {
         self.plain.is_empty() && self.html.is_empty()
     }
-}
-
-/// Escapes text for HTML.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Text as HTML paragraphs: blank lines separate paragraphs, single line breaks become `<br>`.
-pub fn paragraphs(text: &str) -> String {
-    text.split("\n\n")
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(|p| format!("<p>{}</p>", escape(p).replace('\n', "<br>")))
-        .collect()
 }
 
 /// Cuts `text` to at most `max` characters, ending with `…` when it was cut.
@@ -193,114 +170,24 @@ pub fn answer_bodies(answer: &Answer) -> Vec<Body> {
     pack(blocks)
 }
 
-/// What the streamed reply shows while the answer is being written.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Progress {
-    /// Waiting in the model queue; 1 means next.
-    Queued(usize),
-    /// The model is loading.
-    Loading,
-    /// The text streamed so far.
-    Writing(String),
-}
-
-const QUEUED: &str = "Waiting for the model: position ";
-const LOADING: &str = "Loading the model…";
-const WRITING: &str = "Writing…";
-
 /// The text of a reply in progress, within one part.
 pub fn progress_text(progress: &Progress) -> String {
-    match progress {
-        Progress::Queued(position) => format!("{QUEUED}{position}"),
-        Progress::Loading => LOADING.to_owned(),
-        Progress::Writing(text) if text.trim().is_empty() => WRITING.to_owned(),
-        Progress::Writing(text) => {
-            let tail: String = if text.chars().count() > TEXT_PIECE_CHARS {
-                let skip = text.chars().count() - TEXT_PIECE_CHARS;
-                format!("…{}", text.chars().skip(skip).collect::<String>())
-            } else {
-                text.clone()
-            };
-            format!("{} …", tail.trim())
-        }
-    }
+    progress.text(TEXT_PIECE_CHARS)
 }
 
 /// The text of one of the bot's messages as a thread turn: `None` for a progress placeholder;
 /// a streamed, unfinished text loses its trailing ` …`.
 pub fn strip_progress(body: &str) -> Option<String> {
     let body = body.trim();
-    if body.is_empty() || body == PLACEHOLDER || body == LOADING || body == WRITING || body.starts_with(QUEUED) {
+    if body.is_empty() || body == PLACEHOLDER || Progress::is_state_text(body) {
         return None;
     }
-    Some(body.strip_suffix(" …").unwrap_or(body).to_owned())
+    Some(body.strip_suffix(UNFINISHED).unwrap_or(body).to_owned())
 }
 
-/// The warm-up report: how long each model took to load.
-pub fn warmup_text(report: &WarmupReport) -> String {
-    if report.models.is_empty() {
-        return "There are no models to warm up.".to_owned();
-    }
-    let lines: Vec<String> = report
-        .models
-        .iter()
-        .map(|m| {
-            if m.load.is_zero() {
-                format!("- {} was already loaded (ready in {:.1} s)", m.name, m.took.as_secs_f64())
-            } else {
-                format!("- {} loaded in {:.1} s (ready in {:.1} s)", m.name, m.load.as_secs_f64(), m.took.as_secs_f64())
-            }
-        })
-        .collect();
-    format!("Models are warm:\n{}", lines.join("\n"))
-}
-
-/// The status report.
-pub fn status_text(status: &Status) -> String {
-    let model = |m: &footnote_adapter::ModelState| {
-        let state = match (m.available, m.loaded) {
-            (_, true) => "loaded",
-            (true, false) => "available, not loaded",
-            (false, false) => "not available",
-        };
-        format!("{}: {state}", m.name)
-    };
-    let mut out = format!(
-        "Ollama: {}\nChat model {}\nEmbedding model {}\nDocuments: {}, chunks: {}",
-        if status.ollama_reachable { "reachable" } else { "unreachable" },
-        model(&status.chat_model),
-        model(&status.embed_model),
-        status.documents,
-        status.chunks
-    );
-    if status.pending_embeddings > 0 {
-        out.push_str(&format!(", waiting for embeddings: {}", status.pending_embeddings));
-    }
-    if let Some(problem) = &status.problem {
-        out.push_str(&format!("\nProblem: {problem}"));
-    }
-    out
-}
-
-/// The document listing for `!sources`.
-pub fn documents_text(documents: &[DocumentInfo], prefix: &str) -> String {
-    if documents.is_empty() {
-        return format!(
-            "There are no documents here yet. Send a file and reply to it with {prefix}ingest (in a direct \
-             message, just send the file)."
-        );
-    }
-    let s = if documents.len() == 1 { "" } else { "s" };
-    let mut out = format!("{} document{s} here:", documents.len());
-    for doc in documents {
-        out.push_str(&format!("\n- {} {} ({}, {} chunks)", doc.id, doc.title, doc.kind, doc.chunks));
-    }
-    out
-}
-
-/// The receipt of `!forget`.
-pub fn forget_text(receipt: &ForgetReceipt) -> String {
-    format!("Forgot “{}” (document {}, {} chunks).", receipt.title, receipt.document_id, receipt.chunks)
+/// What the document listing says when there is none.
+pub fn no_documents(prefix: &str) -> String {
+    format!("Send a file and reply to it with {prefix}ingest (in a direct message, just send the file).")
 }
 
 /// The text of `!help`, and of a mention with nothing else.

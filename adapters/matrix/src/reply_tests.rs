@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use footnote_adapter::progress::Progress;
 use footnote_adapter::{Answer, Citation, Locator, Notice, Timings};
 use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
 use serde_json::{Value, json};
@@ -189,4 +190,19 @@ fn short_texts_are_escaped_paragraphs() {
     let bodies = text_bodies("Added “a<b>.pdf” (3 chunks).\nSecond line\n\nNext");
     assert_eq!(bodies[0].html, "<p>Added “a&lt;b&gt;.pdf” (3 chunks).<br>Second line</p><p>Next</p>");
     assert!(help_text("?").contains("?ask") && help_text("?").contains("?ingest"));
+}
+
+#[test]
+fn the_notice_of_an_answer_without_the_model_is_shown_once() {
+    let passage = citation(1, "Manual", Locator::default(), "passage");
+    let unreachable = Answer::model_unreachable(vec![passage], Timings::default());
+    for (answer, notice) in
+        [(Answer::nothing_found(Timings::default()), Notice::NothingFound), (unreachable, Notice::ModelUnreachable)]
+    {
+        let bodies = answer_bodies(&answer);
+        let plain: String = bodies.iter().map(|b| b.plain.as_str()).collect();
+        let html: String = bodies.iter().map(|b| b.html.as_str()).collect();
+        assert_eq!(plain.matches(notice.user_message()).count(), 1, "{plain}");
+        assert_eq!(html.matches(&escape(notice.user_message())).count(), 1, "{html}");
+    }
 }

@@ -8,10 +8,10 @@
 //! its numbered sources, continued in further thread events when it is longer than one event.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use footnote_adapter::{AskError, AskEvent, Ledger};
-use futures::StreamExt;
+use footnote_adapter::progress::{Follow, Step};
+use footnote_adapter::{AskEvent, Ledger};
 use futures::stream::BoxStream;
 use matrix_sdk::Room;
 use matrix_sdk::ruma::OwnedEventId;
@@ -19,7 +19,7 @@ use matrix_sdk::ruma::events::room::message::{
     AddMentions, OriginalSyncRoomMessageEvent, ReplacementMetadata, ReplyWithinThread, RoomMessageEventContent,
 };
 
-use crate::reply::{Body, Progress, answer_bodies, progress_text, text_bodies};
+use crate::reply::{Body, answer_bodies, progress_text, text_bodies};
 
 /// The content of one of the bot's messages: a notice (bots' convention, so other bots do not
 /// answer it) with an HTML body.
@@ -118,7 +118,7 @@ impl<'a> Reply<'a> {
 /// Shows an answer stream in `reply`: a typing notification until the answer is complete,
 /// progress and text edits at most once per `interval` (the first always shows), then the checked
 /// answer, which replaces what was streamed.
-pub async fn stream_answer(reply: &mut Reply<'_>, mut events: BoxStream<'static, AskEvent>, interval: Duration) {
+pub async fn stream_answer(reply: &mut Reply<'_>, events: BoxStream<'static, AskEvent>, interval: Duration) {
     let room = reply.room;
     let typing = |on: bool| async move {
         if let Err(error) = room.typing_notice(on).await {
@@ -129,59 +129,24 @@ pub async fn stream_answer(reply: &mut Reply<'_>, mut events: BoxStream<'static,
     if let Err(error) = reply.show(&text_bodies(crate::reply::PLACEHOLDER)[0]).await {
         tracing::warn!(error = %error, room = %room.room_id(), "Could not post the answer placeholder.");
     }
-    let mut streamed = String::new();
-    let mut last_edit = Some(Instant::now());
-    let mut pending: Option<Progress> = None;
+    let mut follow = Follow::new(events, interval).after_placeholder();
     loop {
-        // Wait for the next event, but show a throttled-away progress once the interval is over.
-        let wait = last_edit.map_or(Duration::ZERO, |at| interval.saturating_sub(at.elapsed()));
-        let next = if pending.is_some() {
-            match tokio::time::timeout(wait, events.next()).await {
-                Ok(next) => next,
-                Err(_) => {
-                    show_progress(reply, pending.take(), &mut last_edit).await;
-                    typing(true).await;
-                    continue;
+        match follow.next().await {
+            Step::Show(progress) => {
+                let body = text_bodies(&progress_text(&progress)).swap_remove(0);
+                if let Err(error) = reply.show(&body).await {
+                    tracing::warn!(error = %error, "Could not show answer progress on Matrix.");
                 }
+                typing(true).await;
             }
-        } else {
-            events.next().await
-        };
-        let Some(event) = next else { break };
-        let progress = match event {
-            AskEvent::Queued { position } => Progress::Queued(position),
-            AskEvent::LoadingModel => Progress::Loading,
-            AskEvent::Token(token) => {
-                streamed.push_str(&token);
-                Progress::Writing(streamed.clone())
-            }
-            AskEvent::Done(answer) => {
-                reply.deliver(&answer_bodies(&answer)).await;
+            Step::Done(outcome) => {
+                match outcome {
+                    Ok(answer) => reply.deliver(&answer_bodies(&answer)).await,
+                    Err(error) => reply.say(&error.user_message()).await,
+                }
                 typing(false).await;
                 return;
             }
-            AskEvent::Failed(error) => {
-                reply.say(&error.user_message()).await;
-                typing(false).await;
-                return;
-            }
-        };
-        pending = Some(progress);
-        if last_edit.is_none_or(|at| at.elapsed() >= interval) {
-            show_progress(reply, pending.take(), &mut last_edit).await;
-            typing(true).await;
         }
-    }
-    tracing::error!("The answer stream ended without an answer.");
-    reply.say(&AskError::Internal.user_message()).await;
-    typing(false).await;
-}
-
-async fn show_progress(reply: &mut Reply<'_>, progress: Option<Progress>, last_edit: &mut Option<Instant>) {
-    let Some(progress) = progress else { return };
-    *last_edit = Some(Instant::now());
-    let body = text_bodies(&progress_text(&progress)).swap_remove(0);
-    if let Err(error) = reply.show(&body).await {
-        tracing::warn!(error = %error, "Could not show answer progress on Matrix.");
     }
 }

@@ -5,8 +5,10 @@
 //! Slack's limits are respected here: 3000 characters per text object and 50 blocks per message,
 //! so a long answer becomes several messages.
 
+use footnote_adapter::progress::Progress;
 use footnote_adapter::render::{answer_notes, split_message, support_remark};
-use footnote_adapter::{Answer, Citation, DocumentInfo, Status, WarmupReport};
+use footnote_adapter::reports::{self, Markup};
+use footnote_adapter::{Answer, Citation, DocumentInfo};
 use slack_morphism::prelude::*;
 
 /// Most characters in one `section` or `context` text object.
@@ -115,35 +117,12 @@ pub fn fallback_text(answer: &Answer) -> String {
     truncate(&escape(text), FALLBACK_LIMIT)
 }
 
-/// What an answer in progress shows before its final form.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Progress {
-    /// Nothing heard from the core yet.
-    Started,
-    /// Waiting for the model; 1 means next.
-    Queued(usize),
-    /// The model is being loaded.
-    LoadingModel,
-    /// Text streamed so far (markers not yet checked).
-    Writing(String),
-}
-
-/// The text of the placeholder message while an answer is produced.
+/// The text of the placeholder message while an answer is produced: a state in italics, or the
+/// end of the text written so far (the checked answer replaces it).
 pub fn progress_text(progress: &Progress) -> String {
     match progress {
-        Progress::Started => "_Looking through your documents…_".to_owned(),
-        Progress::Queued(1) => "_Waiting for the model: you are next…_".to_owned(),
-        Progress::Queued(n) => format!("_Waiting for the model: {n} questions ahead…_", n = n.saturating_sub(1)),
-        Progress::LoadingModel => {
-            "_Loading the language model; the first answer after a pause takes longer…_".to_owned()
-        }
-        Progress::Writing(text) => {
-            // Show the end of what was written so far; the checked answer replaces it.
-            let count = text.chars().count();
-            let tail: String = text.chars().skip(count.saturating_sub(TEXT_LIMIT - 200)).collect();
-            let prefix = if count > TEXT_LIMIT - 200 { "…" } else { "" };
-            format!("{prefix}{} …", escape(tail.trim()))
-        }
+        Progress::Writing(_) => escape(&progress.text(TEXT_LIMIT - 200)),
+        state => format!("_{}_", escape(&state.text(TEXT_LIMIT))),
     }
 }
 
@@ -162,62 +141,19 @@ pub fn help_text() -> String {
     .join("\n")
 }
 
-/// The reply to `/footnote status`.
-pub fn status_text(status: &Status) -> String {
-    let model = |m: &footnote_adapter::ModelState| {
-        let state = if m.loaded {
-            "loaded"
-        } else if m.available {
-            "available"
-        } else {
-            "missing"
-        };
-        format!("`{}` ({state})", escape(&m.name))
-    };
-    let mut out = format!(
-        "Models: chat {}, embeddings {}. Ollama {}.\nStored: {} documents, {} chunks",
-        model(&status.chat_model),
-        model(&status.embed_model),
-        if status.ollama_reachable { "reachable" } else { "*unreachable*" },
-        status.documents,
-        status.chunks,
-    );
-    if status.pending_embeddings > 0 {
-        out.push_str(&format!(", {} waiting for embeddings", status.pending_embeddings));
-    }
-    out.push('.');
-    if let Some(problem) = &status.problem {
-        out.push_str(&format!("\n:warning: {}", escape(problem)));
-    }
-    out
+/// How the reports quote model names and document ids and escape the rest.
+pub const MARKUP: Markup = Markup { code: code_span, bullet: "• ", escape };
+
+/// What the document listing says when there is none.
+pub const NO_DOCUMENTS: &str = "Share a file with a mention to add one.";
+
+fn code_span(text: &str) -> String {
+    reports::backticks(&escape(text))
 }
 
 /// The reply to `/footnote sources`, cut to fit one message.
 pub fn documents_text(documents: &[DocumentInfo]) -> String {
-    if documents.is_empty() {
-        return "No documents yet. Share a file with a mention to add one.".to_owned();
-    }
-    let mut out = format!("{} documents:", documents.len());
-    for (i, doc) in documents.iter().enumerate() {
-        let line = format!("\n• `{}` {} ({} chunks)", escape(&doc.id), escape(&doc.title), doc.chunks);
-        if out.chars().count() + line.chars().count() > TEXT_LIMIT - 40 {
-            out.push_str(&format!("\n…and {} more.", documents.len() - i));
-            break;
-        }
-        out.push_str(&line);
-    }
-    out
-}
-
-/// The reply to `/warmup`.
-pub fn warmup_text(report: &WarmupReport) -> String {
-    let models = report
-        .models
-        .iter()
-        .map(|m| format!("`{}` in {:.1} s", escape(&m.name), m.took.as_secs_f32()))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!("Ready: {models}.")
+    reports::documents_text(documents, MARKUP, NO_DOCUMENTS, TEXT_LIMIT)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Unit tests of [`super`]: answers as Block Kit JSON, within Slack's limits.
 
+use footnote_adapter::progress::Progress;
 use footnote_adapter::{Locator, Notice, Timings};
 use serde_json::{Value, json};
 
@@ -128,8 +129,9 @@ fn long_snippets_and_hostile_links_are_tamed() {
 
 #[test]
 fn progress_shows_status_then_the_tail_of_the_text() {
-    assert!(progress_text(&Progress::Queued(3)).contains("2 questions ahead"));
-    assert!(progress_text(&Progress::LoadingModel).contains("Loading"));
+    assert_eq!(progress_text(&Progress::Started), "_Looking through your documents…_");
+    assert_eq!(progress_text(&Progress::Queued(3)), "_Waiting for the model: position 3_");
+    assert!(progress_text(&Progress::Loading).contains("Loading"));
     let long = "a".repeat(5000) + " end";
     let shown = progress_text(&Progress::Writing(long));
     assert!(shown.chars().count() <= TEXT_LIMIT && shown.ends_with("end …") && shown.starts_with('…'));
@@ -152,5 +154,19 @@ fn document_list_fits_one_message() {
         .collect();
     let text = documents_text(&docs);
     assert!(text.chars().count() <= TEXT_LIMIT);
-    assert!(text.starts_with("500 documents:") && text.contains("more."));
+    assert!(text.starts_with("500 documents here:") && text.contains("more."), "{text}");
+}
+
+#[test]
+fn the_notice_of_an_answer_without_the_model_is_shown_once() {
+    let passage = citation(1, "Manual", Locator::default(), "passage");
+    let unreachable = Answer::model_unreachable(vec![passage], Timings::default());
+    for (answer, notice) in
+        [(Answer::nothing_found(Timings::default()), Notice::NothingFound), (unreachable, Notice::ModelUnreachable)]
+    {
+        let blocks = serde_json::to_string(&answer_messages(&answer)).unwrap();
+        let sentence = escape(notice.user_message());
+        assert_eq!(blocks.matches(&sentence).count(), 1, "{blocks}");
+        assert_eq!(fallback_text(&answer), sentence);
+    }
 }

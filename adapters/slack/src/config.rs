@@ -1,9 +1,8 @@
 //! The `[adapters.slack]` configuration section: tokens, connection mode and limits.
 //!
 //! Tokens are [`SecretString`]s, normally supplied through the environment
-//! (`FOOTNOTE_ADAPTERS__SLACK__BOT_TOKEN`, …); `Debug` prints them as `[redacted]`.
+//! (`FOOTNOTE_ADAPTERS__SLACK__BOT_TOKEN`, …); `Debug` prints them as `[REDACTED]`.
 
-use std::fmt;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -29,7 +28,7 @@ pub enum Mode {
 }
 
 /// Settings of the Slack adapter.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Bot user OAuth token (`xoxb-…`), used for every Web API call and for file downloads.
@@ -113,21 +112,6 @@ impl Config {
             problems.push("adapters.slack.update_interval must be at least 200ms".to_owned());
         }
         if problems.is_empty() { Ok(()) } else { Err(problems) }
-    }
-}
-
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let redacted = |s: &Option<SecretString>| s.as_ref().map(|_| "[redacted]");
-        f.debug_struct("Config")
-            .field("bot_token", &"[redacted]")
-            .field("app_token", &redacted(&self.app_token))
-            .field("signing_secret", &redacted(&self.signing_secret))
-            .field("mode", &self.mode)
-            .field("api_base", &self.api_base)
-            .field("max_file_bytes", &self.max_file_bytes)
-            .field("update_interval", &self.update_interval)
-            .finish()
     }
 }
 

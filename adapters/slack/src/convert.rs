@@ -83,24 +83,9 @@ impl FileRef {
     }
 }
 
-/// What a slash command asks for.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CommandAction {
-    /// `/ask QUESTION` (or `/footnote ask QUESTION`).
-    Ask(String),
-    /// `/warmup` (or `/footnote warmup`).
-    Warmup,
-    /// `/footnote sources`: list the documents this channel can read.
-    Sources,
-    /// `/footnote forget ID`.
-    Forget(String),
-    /// `/footnote status`.
-    Status,
-    /// `/footnote help`, an empty `/footnote`, or a question missing after `/ask`.
-    Help,
-    /// A sub-command that does not exist; the text is what was typed.
-    Unknown(String),
-}
+/// What a slash command asks for. Files come with a mention, never with a command, so there is
+/// no `ingest` to carry one.
+pub type CommandAction = footnote_adapter::Command<std::convert::Infallible>;
 
 /// A slash command invocation.
 #[derive(Clone, Debug, PartialEq)]
@@ -259,21 +244,16 @@ pub fn parse_command(form: &HashMap<String, String>) -> Result<SlashCommand, Con
     let user = get("user_id").ok_or(ConvertError::Missing("user_id"))?;
     let text = clean_text(get("text").unwrap_or_default(), None);
     let action = match command.trim_start_matches('/') {
-        "ask" => ask_action(&text),
-        "warmup" => CommandAction::Warmup,
+        "ask" => footnote_adapter::Command::parse("ask", &text),
+        "warmup" => footnote_adapter::Command::Warmup,
         _ => {
             let (sub, rest) = text.split_once(' ').map_or((text.as_str(), ""), |(s, r)| (s, r.trim()));
-            match sub.to_ascii_lowercase().as_str() {
-                "" | "help" => CommandAction::Help,
-                "ask" => ask_action(rest),
-                "warmup" => CommandAction::Warmup,
-                "sources" | "documents" => CommandAction::Sources,
-                "status" => CommandAction::Status,
-                "forget" if !rest.is_empty() => CommandAction::Forget(rest.to_owned()),
-                "forget" => CommandAction::Help,
-                _ => CommandAction::Unknown(sub.to_owned()),
-            }
+            footnote_adapter::Command::parse(sub, rest)
         }
+    };
+    let action = match action.without_files() {
+        CommandAction::Forget(id) if id.is_empty() => CommandAction::Help,
+        other => other,
     };
     Ok(SlashCommand {
         action,
@@ -287,10 +267,6 @@ pub fn parse_command(form: &HashMap<String, String>) -> Result<SlashCommand, Con
         channel: channel.to_owned(),
         response_url: get("response_url").map(str::to_owned),
     })
-}
-
-fn ask_action(text: &str) -> CommandAction {
-    if text.trim().is_empty() { CommandAction::Help } else { CommandAction::Ask(text.trim().to_owned()) }
 }
 
 /// Turns string-valued JSON fields (a Socket Mode slash-command payload) into form fields.

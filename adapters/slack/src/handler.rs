@@ -7,12 +7,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use footnote_adapter::{AdapterError, AskError, AskEvent, Claim, Gateway, Ledger, Question};
-use futures::StreamExt;
+use footnote_adapter::progress::{Follow, Progress, Step};
+use footnote_adapter::reports;
+use footnote_adapter::{AdapterError, Claim, Gateway, Ledger, Question};
 use serde_json::Value;
-use tokio::time::Instant;
 
-use crate::blocks::{self, Progress};
+use crate::blocks;
 use crate::config::Config;
 use crate::convert::{self, ChatMessage, CommandAction, Inbound, SlashCommand};
 use crate::dedupe::Dedupe;
@@ -250,32 +250,19 @@ impl SlackState {
                 return;
             }
         };
-        let mut events = self.inner.gateway.ask_stream(scope, actor, question).await;
-        let mut written = String::new();
-        let mut latest = Progress::Started;
-        let mut dirty = false;
-        let mut last_edit = Instant::now();
+        let events = self.inner.gateway.ask_stream(scope, actor, question).await;
+        let mut follow = Follow::new(events, interval).after_placeholder();
         let finish = loop {
-            tokio::select! {
-                event = events.next() => match event {
-                    Some(AskEvent::Queued { position }) => { latest = Progress::Queued(position); dirty = true; }
-                    Some(AskEvent::LoadingModel) => { latest = Progress::LoadingModel; dirty = true; }
-                    Some(AskEvent::Token(token)) => { written.push_str(&token); latest = Progress::Writing(String::new()); dirty = true; }
-                    Some(AskEvent::Done(answer)) => break Ok(answer),
-                    Some(AskEvent::Failed(error)) => break Err(error),
-                    None => break Err(AskError::Internal),
-                },
-                _ = tokio::time::sleep_until(last_edit + interval), if dirty => {
-                    let shown = match &latest { Progress::Writing(_) => Progress::Writing(written.clone()), other => other.clone() };
-                    if let Err(error) = web.update(channel, &ts, blocks::progress_text(&shown), None).await {
+            match follow.next().await {
+                Step::Show(progress) => {
+                    if let Err(error) = web.update(channel, &ts, blocks::progress_text(&progress), None).await {
                         tracing::warn!(%error, "Could not edit the streaming answer.");
                     }
-                    dirty = false;
-                    last_edit = Instant::now();
                 }
+                Step::Done(outcome) => break outcome,
             }
         };
-        tokio::time::sleep_until(last_edit + interval).await;
+        follow.pause().await;
         match finish {
             Ok(answer) => {
                 let text = blocks::fallback_text(&answer);
@@ -309,6 +296,7 @@ impl SlackState {
             }
         };
         let ack = match &command.action {
+            CommandAction::Ingest(never) => match *never {},
             CommandAction::Help => return blocks::help_text(),
             CommandAction::Unknown(what) => {
                 return format!("I don't know `{}`.\n{}", blocks::escape(what), blocks::help_text());
@@ -345,7 +333,7 @@ impl SlackState {
                 }
             }
             CommandAction::Warmup => match gateway.warmup(scope, actor).await {
-                Ok(report) => blocks::warmup_text(&report),
+                Ok(report) => reports::warmup_text(&report, blocks::MARKUP),
                 Err(error) => blocks::escape(&error.user_message()),
             },
             CommandAction::Sources => match gateway.documents(scope, actor).await {
@@ -353,16 +341,14 @@ impl SlackState {
                 Err(error) => blocks::escape(&error.user_message()),
             },
             CommandAction::Status => match gateway.status(scope, actor).await {
-                Ok(status) => blocks::status_text(&status),
+                Ok(status) => reports::status_text(&status, blocks::MARKUP),
                 Err(error) => blocks::escape(&error.user_message()),
             },
             CommandAction::Forget(id) => match gateway.forget(scope, actor, id).await {
-                Ok(receipt) => blocks::escape(&format!(
-                    "Forgot “{}” ({} chunks, document {}).",
-                    receipt.title, receipt.chunks, receipt.document_id
-                )),
+                Ok(receipt) => reports::forget_text(&receipt, blocks::MARKUP),
                 Err(error) => blocks::escape(&error.user_message()),
             },
+            CommandAction::Ingest(never) => match *never {},
             CommandAction::Help | CommandAction::Unknown(_) => return,
         };
         let Some(url) = command.response_url.as_deref() else {

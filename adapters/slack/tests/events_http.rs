@@ -97,10 +97,14 @@ async fn a_valid_event_is_answered_and_a_replayed_retry_is_not() {
     let mut again = body.clone();
     again["event_id"] = json!("Ev0OTHER");
     assert_eq!(h.event(&again, SECRET, now(), None).await.status(), 200);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(h.gateway.asks().len(), 1, "no second answer");
+    // A new message delivered after them is answered: by then the duplicates had their chance.
+    let later = mention_event("Ev0LATER", "1515449600.000001", None, None);
+    assert_eq!(h.event(&later, SECRET, now(), None).await.status(), 200);
+    h.double.wait_for("the later answer", |calls| calls.iter().filter(|c| c.name == "chat.update").count() >= 4).await;
+    let asks = h.gateway.asks();
+    assert_eq!(asks.len(), 2, "no second answer to the first message: {asks:?}");
     let placeholders = h.double.calls().into_iter().filter(|c| c.name == "chat.postMessage").count();
-    assert_eq!(placeholders, 1);
+    assert_eq!(placeholders, 2, "one placeholder per message");
 }
 
 #[tokio::test]
@@ -124,9 +128,13 @@ async fn wrong_secret_and_stale_timestamps_are_refused() {
         .await
         .expect("sent");
     assert_eq!(tampered.status(), 401);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(h.gateway.calls().is_empty());
-    assert!(h.double.calls().is_empty());
+    // A correctly signed event sent after them is answered; the refused ones left no trace.
+    let valid = mention_event("Ev2", "1515449600.000001", None, None);
+    assert_eq!(h.event(&valid, SECRET, now(), None).await.status(), 200);
+    h.double.wait_for("the valid answer", |calls| calls.iter().filter(|c| c.name == "chat.update").count() >= 2).await;
+    assert_eq!(h.gateway.calls().len(), 1, "only the valid event reached the gateway: {:?}", h.gateway.calls());
+    let placeholders = h.double.calls().into_iter().filter(|c| c.name == "chat.postMessage").count();
+    assert_eq!(placeholders, 1);
 }
 
 #[tokio::test]

@@ -168,9 +168,12 @@ async fn oversized_files_are_refused_without_download_or_ingest() {
     let calls = double.wait_for("the refusal", |calls| calls.iter().any(|c| c.name == "chat.postMessage")).await;
     let post = calls.iter().find(|c| c.name == "chat.postMessage").expect("reply");
     assert!(post.body["text"].as_str().is_some_and(|t| t.contains("huge.pdf") && t.contains("Nothing was added")));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A question asked after it is answered; by then a download would have been recorded.
+    state.accept_event(mention_event("Ev4b", "1515449601.000001", None, None));
+    double.wait_for("the later answer", |calls| calls.iter().filter(|c| c.name == "chat.update").count() >= 2).await;
     assert!(double.names().iter().all(|n| !n.starts_with("/files/")));
-    assert!(gateway.calls().is_empty());
+    assert_eq!(gateway.calls().len(), 1, "only the later question: {:?}", gateway.calls());
+    assert!(gateway.asks().len() == 1);
 }
 
 #[tokio::test]
@@ -179,7 +182,10 @@ async fn foreign_download_hosts_never_see_the_token() {
     let double = SlackDouble::start().await;
     let gateway = Arc::new(FakeGateway::default());
     let state = SlackState::new(config(&double, None), gateway.clone()).expect("state");
-    let files = json!([{"id": "F8", "name": "x.md", "size": 3, "url_private_download": "https://evil.example/x.md"}]);
+    // A foreign host that resolves and answers, so that only the refusal can keep it unasked.
+    let foreign = SlackDouble::start().await;
+    let foreign_url = format!("http://localhost:{}/files/x.md", foreign.addr.port());
+    let files = json!([{"id": "F8", "name": "x.md", "size": 3, "url_private_download": foreign_url}]);
     let mut event = mention_event("Ev5", "1515449700.000001", None, Some(files));
     event["event"]["text"] = json!("<@U0BOT>");
     state.accept_event(event);
@@ -187,6 +193,22 @@ async fn foreign_download_hosts_never_see_the_token() {
     let post = calls.iter().find(|c| c.name == "chat.postMessage").expect("reply");
     assert!(post.body["text"].as_str().is_some_and(|t| t.contains("couldn't download")));
     assert!(gateway.calls().is_empty());
+    assert!(foreign.calls().is_empty(), "the foreign host was asked: {:?}", foreign.calls());
+    // It was reachable all along: a request to it is recorded.
+    reqwest_free_get(&foreign_url).await;
+    foreign.wait_for("the control request", |calls| !calls.is_empty()).await;
+}
+
+/// A plain HTTP/1.1 GET over a TCP socket, without any token.
+async fn reqwest_free_get(url: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (authority, path) = rest.split_once('/').expect("path");
+    let mut stream = tokio::net::TcpStream::connect(authority).await.expect("the foreign host answers");
+    let request = format!("GET /{path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("read");
 }
 
 #[tokio::test]

@@ -7,11 +7,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use serde_json::{Map, Value, json};
 
 /// Pause before a cut, so the chunks before it reach the client.
 const FLUSH_PAUSE: Duration = Duration::from_millis(20);
+/// Pause between the two halves of a streamed line, so they reach the client in two reads.
+const SPLIT_PAUSE: Duration = Duration::from_millis(2);
 
 /// Which endpoint's line shape to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,9 +97,29 @@ impl Answer {
         self.final_line(&self.chunks.concat(), eval_started)
     }
 
-    /// The answer as NDJSON lines. A cut ends the body with an I/O error, which makes the
-    /// server drop the connection without finishing the chunked body.
+    /// The answer as NDJSON lines, each written in two parts a moment apart (as a real server's
+    /// writes may arrive), so that a client must put a line back together across reads. A cut
+    /// ends the body with an I/O error, which makes the server drop the connection without
+    /// finishing the chunked body.
     pub fn into_stream(self) -> impl Stream<Item = Result<Bytes, io::Error>> + Send + 'static {
+        self.lines().flat_map(|line| match line {
+            Ok(line) if line.len() > 1 => {
+                let mut middle = line.len() / 2;
+                while std::str::from_utf8(&line[..middle]).is_err() {
+                    middle -= 1;
+                }
+                let (head, tail) = (line.slice(..middle), line.slice(middle..));
+                let tail = futures::stream::once(async move {
+                    tokio::time::sleep(SPLIT_PAUSE).await;
+                    Ok(tail)
+                });
+                futures::stream::once(async move { Ok(head) }).chain(tail).boxed()
+            }
+            other => futures::stream::once(async move { other }).boxed(),
+        })
+    }
+
+    fn lines(self) -> impl Stream<Item = Result<Bytes, io::Error>> + Send + 'static {
         let state = Progress { answer: self, next: 0, eval_started: Instant::now(), over: false };
         futures::stream::unfold(state, |mut s| async move {
             if s.over {

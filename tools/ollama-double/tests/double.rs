@@ -92,6 +92,27 @@ async fn chat_streams_chunks_then_a_done_line_with_stats() {
 }
 
 #[tokio::test]
+async fn streamed_lines_arrive_split_across_reads() {
+    let d = OllamaDouble::start().await;
+    let mut resp = client()
+        .post(format!("{}/api/chat", d.url))
+        .json(&json!({"model": "smollm2:135m", "messages": [{"role": "user", "content": "hello there friend"}]}))
+        .send()
+        .await
+        .unwrap();
+    let mut reads = Vec::new();
+    while let Some(chunk) = resp.chunk().await.unwrap() {
+        reads.push(chunk);
+    }
+    let partial = reads.iter().filter(|r| !r.ends_with(b"\n")).count();
+    assert!(partial > 0, "every read ended with a whole line: {reads:?}");
+    let body: Vec<u8> = reads.concat();
+    for line in String::from_utf8(body).unwrap().lines() {
+        serde_json::from_str::<Value>(line).expect("the halves make whole JSON lines");
+    }
+}
+
+#[tokio::test]
 async fn unknown_models_get_ollamas_404_and_bad_bodies_a_400() {
     let d = OllamaDouble::start().await;
     for path in ["/api/chat", "/api/generate", "/api/embed", "/api/show"] {

@@ -49,16 +49,33 @@ impl Call {
 pub struct Double {
     pub base: String,
     calls: Arc<Mutex<Vec<Call>>>,
+    limited: Arc<Mutex<usize>>,
+}
+
+/// What the double's handler shares: the calls so far, and how many of the next edits (PATCH)
+/// Discord's rate limit refuses.
+#[derive(Clone)]
+struct Shared {
+    calls: Arc<Mutex<Vec<Call>>>,
+    limited: Arc<Mutex<usize>>,
 }
 
 impl Double {
     pub async fn start() -> Double {
         let calls = Arc::new(Mutex::new(Vec::new()));
-        let app = axum::Router::new().fallback(respond).with_state(calls.clone());
+        let limited = Arc::new(Mutex::new(0));
+        let shared = Shared { calls: calls.clone(), limited: limited.clone() };
+        let app = axum::Router::new().fallback(respond).with_state(shared);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Double { base, calls }
+        Double { base, calls, limited }
+    }
+
+    /// Answers the next `count` edits (PATCH) with 429 Too Many Requests (retry after 0.2 s), as
+    /// Discord does when a route's rate limit is spent.
+    pub fn rate_limit_next_edits(&self, count: usize) {
+        *self.limited.lock().unwrap() = count;
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -97,11 +114,21 @@ fn message_json(id: &str, channel: &str, author: u64, content: &str) -> Value {
     })
 }
 
-async fn respond(State(calls): State<Arc<Mutex<Vec<Call>>>>, method: Method, uri: Uri, body: Bytes) -> Response {
+async fn respond(State(shared): State<Shared>, method: Method, uri: Uri, body: Bytes) -> Response {
     let path = uri.path_and_query().map_or_else(|| uri.path().to_owned(), ToString::to_string);
     let body = (!body.is_empty())
         .then(|| serde_json::from_slice(&body).unwrap_or(Value::String(String::from_utf8_lossy(&body).into())));
-    calls.lock().unwrap().push(Call { method: method.to_string(), path: path.clone(), body });
+    shared.calls.lock().unwrap().push(Call { method: method.to_string(), path: path.clone(), body });
+    {
+        let mut limited = shared.limited.lock().unwrap();
+        if *limited > 0 && method == Method::PATCH {
+            *limited -= 1;
+            let headers = [("retry-after", "0.2"), ("x-ratelimit-scope", "user")];
+            let body =
+                axum::Json(json!({"message": "You are being rate limited.", "retry_after": 0.2, "global": false}));
+            return (StatusCode::TOO_MANY_REQUESTS, headers, body).into_response();
+        }
+    }
     let segments: Vec<&str> = uri.path().trim_start_matches("/api/v10/").split('/').collect();
     match (method.as_str(), segments.as_slice()) {
         (_, ["interactions", _, _, "callback"]) => StatusCode::NO_CONTENT.into_response(),

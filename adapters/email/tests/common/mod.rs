@@ -111,14 +111,25 @@ impl Peer {
         client.login(user, &self.password).await.map_err(|(e, _)| e).unwrap()
     }
 
-    /// Every message in `user`'s `folder`, with whether it is `\Seen`.
+    /// Every message in `user`'s `folder`, with whether it is `\Seen`. A folder that cannot be
+    /// selected or read fails the test: "no message" must mean an empty folder, never an error.
     pub async fn messages(&self, user: &str, folder: &str) -> Vec<(Vec<u8>, bool)> {
         let mut session = self.session(user).await;
-        if session.select(folder).await.is_err() {
+        let mailbox =
+            session.select(folder).await.unwrap_or_else(|e| panic!("cannot select {folder:?} of {user}: {e}"));
+        if mailbox.exists == 0 {
+            session.logout().await.ok();
             return Vec::new();
         }
-        let fetches: Vec<_> =
-            session.fetch("1:*", "(FLAGS BODY.PEEK[])").await.unwrap().try_collect().await.unwrap_or_default();
+        let fetches: Vec<_> = session
+            .fetch("1:*", "(FLAGS BODY.PEEK[])")
+            .await
+            .unwrap_or_else(|e| panic!("cannot fetch {folder:?} of {user}: {e}"))
+            .try_collect()
+            .await
+            .unwrap_or_else(|e| panic!("cannot read the messages of {folder:?} of {user}: {e}"));
+        // Mail may arrive between SELECT and FETCH; none may go missing.
+        assert!(fetches.len() >= mailbox.exists as usize, "{folder:?} of {user}: every message fetched");
         session.logout().await.ok();
         fetches
             .iter()
