@@ -27,7 +27,6 @@ pub struct Core {
     admission: Arc<Admission>,
 }
 
-/// The status problem a chat user sees when the model server cannot be reached.
 impl Core {
     /// The gateway in front of `rag`.
     pub fn new(rag: Arc<Rag>) -> Core {
@@ -41,6 +40,7 @@ impl Core {
     }
 }
 
+/// The status problem a chat user sees when the model server cannot be reached.
 pub const STATUS_UNREACHABLE: &str =
     "The language model server is not reachable right now. An administrator can find the details in the log.";
 /// The status problem a chat user sees when a model is missing on the model server.
