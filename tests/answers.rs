@@ -137,7 +137,7 @@ async fn a_cut_stream_fails_with_a_clear_message() {
         .await;
     match events.last() {
         Some(AskEvent::Failed(AskError::Unavailable(message))) => {
-            assert!(message.contains("stopped in the middle"), "{message}")
+            assert!(message.contains("stopped in the middle"), "{message}");
         }
         other => panic!("expected a stream-cut failure, got {other:?}"),
     }

@@ -49,7 +49,7 @@ async fn one_user_cannot_fill_the_queue_but_others_still_get_in() {
     let mut refused = start_ask(&core, &here, "eve").await;
     match refused.next().await {
         Some(AskEvent::Failed(e @ AskError::RateLimited(_))) => {
-            assert!(e.user_message().starts_with("You are asking faster than I can answer"), "{}", e.user_message())
+            assert!(e.user_message().starts_with("You are asking faster than I can answer"), "{}", e.user_message());
         }
         other => panic!("eve's fourth question: {other:?}"),
     }

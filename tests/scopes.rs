@@ -116,7 +116,7 @@ async fn named_collections_are_shared_by_the_rooms_they_list_only() {
             ask: None,
             ingest: None,
             forget: None,
-        })
+        });
     })
     .await;
     assert_no_leaks(&core).await;
@@ -146,7 +146,7 @@ async fn permissions_are_enforced_with_clear_replies() {
             ask: Some(vec!["role:staff".into()]),
             ingest: Some(vec!["user:clerk".into()]),
             forget: None,
-        })
+        });
     })
     .await;
     let hr = room("discord", Some("g1"), "hr");

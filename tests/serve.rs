@@ -79,7 +79,7 @@ async fn ask_through_the_adapter_and_http_plain_and_sse_ingest_by_multipart_and_
     let events = ask_via(&platform, general.clone(), member("u1"), "What do penguins eat?").await;
     match events.last() {
         Some(AskEvent::Done(answer)) => {
-            assert!(answer.citations.is_empty(), "the room sees another collection: {answer:?}")
+            assert!(answer.citations.is_empty(), "the room sees another collection: {answer:?}");
         }
         other => panic!("{other:?}"),
     }

@@ -157,9 +157,9 @@ pub async fn ingest(config: Config, collection: &str, paths: &[PathBuf]) -> Resu
         };
         // A hidden bar (output is not a terminal) drops its println: print directly then.
         if bar.is_hidden() {
-            println!("{line}")
+            println!("{line}");
         } else {
-            bar.println(line)
+            bar.println(line);
         }
         bar.inc(1);
     }

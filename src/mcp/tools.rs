@@ -299,12 +299,12 @@ async fn ask(
         };
         match event {
             Some(AskEvent::Queued { position }) => {
-                progress.say(format!("Waiting for the model, position {position}.")).await
+                progress.say(format!("Waiting for the model, position {position}.")).await;
             }
             Some(AskEvent::LoadingModel) => progress.say("Loading the model into memory.").await,
             Some(AskEvent::Token(_)) if !writing => {
                 writing = true;
-                progress.say("Writing the answer.").await
+                progress.say("Writing the answer.").await;
             }
             Some(AskEvent::Token(_)) => {}
             Some(AskEvent::Done(answer)) => return Ok(result(render::answer_plain(&answer), json!(answer))),

@@ -183,7 +183,7 @@ impl Drop for Slot {
         if state.admitted.remove(&self.id) {
             state.running -= 1;
         } else {
-            for queue in state.users.iter_mut() {
+            for queue in &mut state.users {
                 queue.waiters.retain(|w| w.id != self.id);
             }
             state.users.retain(|u| !u.waiters.is_empty());

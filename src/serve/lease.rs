@@ -165,7 +165,7 @@ async fn acquire(leases: &dyn Leases, key: &AdapterKey, standing_by: &mut bool) 
             }
             Ok(None) => {}
             Err(e) => {
-                tracing::warn!(adapter = %key.adapter, error = %e, "Cannot take the adapter's lease; trying again.")
+                tracing::warn!(adapter = %key.adapter, error = %e, "Cannot take the adapter's lease; trying again.");
             }
         }
         tokio::time::sleep(ACQUIRE_EVERY).await;

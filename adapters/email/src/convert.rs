@@ -338,7 +338,7 @@ fn recipients(message: &Message<'_>) -> Vec<String> {
         }
         match header.value() {
             mail_parser::HeaderValue::Text(value) => {
-                out.push(value.trim().trim_matches(['<', '>']).to_ascii_lowercase())
+                out.push(value.trim().trim_matches(['<', '>']).to_ascii_lowercase());
             }
             mail_parser::HeaderValue::Address(list) => {
                 out.extend(list.iter().filter_map(|a| a.address().map(str::to_ascii_lowercase)));

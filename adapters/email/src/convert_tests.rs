@@ -130,7 +130,7 @@ fn automatic_mail_is_never_answered() {
         );
         match run(&raw).action {
             Action::Ignore(IgnoreReason::Automatic(s)) => {
-                assert!(s.contains(signal), "{s} for {header}")
+                assert!(s.contains(signal), "{s} for {header}");
             }
             other => panic!("{header}: {other:?}"),
         }

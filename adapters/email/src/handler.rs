@@ -349,7 +349,7 @@ impl Worker {
         match session.uid_mv(&uid_text, &folder).await {
             Ok(()) => tracing::info!(uid, %folder, "Mail moved aside."),
             Err(error) => {
-                tracing::warn!(uid, %folder, %error, flagged, "Could not move the mail aside; it stays flagged.")
+                tracing::warn!(uid, %folder, %error, flagged, "Could not move the mail aside; it stays flagged.");
             }
         }
     }

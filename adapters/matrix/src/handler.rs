@@ -304,16 +304,11 @@ impl Handler {
                             Send the file again. Nothing was added."
                         .into();
                 }
-                let original = match target.raw().deserialize() {
-                    Ok(AnySyncTimelineEvent::MessageLike(AnySyncMessageLikeEvent::RoomMessage(
-                        SyncMessageLikeEvent::Original(original),
-                    ))) => original,
-                    _ => {
-                        return format!(
-                            "The message you replied to has no file or text to add. {}",
-                            ingest_hint(prefix)
-                        );
-                    }
+                let Ok(AnySyncTimelineEvent::MessageLike(AnySyncMessageLikeEvent::RoomMessage(
+                    SyncMessageLikeEvent::Original(original),
+                ))) = target.raw().deserialize()
+                else {
+                    return format!("The message you replied to has no file or text to add. {}", ingest_hint(prefix));
                 };
                 let origin = convert::origin(
                     room.room_id().as_str(),

@@ -132,7 +132,7 @@ pub fn parse_event_callback(body: &Value, bot_user_id: Option<&str>) -> Inbound 
                 return Inbound::Ignored("message outside a direct conversation");
             }
             match str_field(event, "subtype") {
-                None | Some("file_share") | Some("thread_broadcast") => {}
+                None | Some("file_share" | "thread_broadcast") => {}
                 Some(_) => return Inbound::Ignored("message subtype the bot does not answer"),
             }
             if event.get("bot_id").is_some_and(|b| !b.is_null()) {

@@ -117,7 +117,7 @@ impl SlackState {
                     question.history = convert::history_turns(&replies, bot_user.as_deref(), bot_id, &message.ts);
                 }
                 Err(error) => {
-                    tracing::warn!(%error, "Could not read the thread; answering without its history.")
+                    tracing::warn!(%error, "Could not read the thread; answering without its history.");
                 }
             }
         }

@@ -132,7 +132,7 @@ async fn respond(State(shared): State<Shared>, method: Method, uri: Uri, body: B
     let segments: Vec<&str> = uri.path().trim_start_matches("/api/v10/").split('/').collect();
     match (method.as_str(), segments.as_slice()) {
         (_, ["interactions", _, _, "callback"]) => StatusCode::NO_CONTENT.into_response(),
-        ("GET", ["", "files", name]) | ("GET", ["files", name]) => format!("contents of {name}").into_response(),
+        ("GET", ["", "files", name] | ["files", name]) => format!("contents of {name}").into_response(),
         ("GET", ["channels", id]) if *id == THREAD => axum::Json(fixture("thread_channel.json")).into_response(),
         ("GET", ["channels", id]) if *id == PRIVATE_THREAD => {
             let mut private = fixture("thread_channel.json");

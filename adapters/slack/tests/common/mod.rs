@@ -86,7 +86,7 @@ impl SlackDouble {
             if done(&calls) {
                 return calls;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; calls: {:#?}", calls);
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; calls: {calls:#?}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
