@@ -47,23 +47,19 @@ impl Command<()> {
     /// The same command on a platform where files never come with a command: `ingest` is a
     /// word it does not know.
     pub fn without_files(self) -> Command<std::convert::Infallible> {
-        match self {
-            Command::Ingest(()) => Command::Unknown("ingest".to_owned()),
-            Command::Ask(text) => Command::Ask(text),
-            Command::Warmup => Command::Warmup,
-            Command::Sources => Command::Sources,
-            Command::Forget(id) => Command::Forget(id),
-            Command::Status => Command::Status,
-            Command::Help => Command::Help,
-            Command::Unknown(word) => Command::Unknown(word),
-        }
+        self.map_ingest(|| Command::Unknown("ingest".to_owned()))
     }
 
     /// The same command, its `ingest` naming what `file` returns.
     pub fn with_file<F>(self, file: impl FnOnce() -> F) -> Command<F> {
+        self.map_ingest(|| Command::Ingest(file()))
+    }
+
+    /// The same command, `ingest` replaced by what `ingest` returns.
+    fn map_ingest<F>(self, ingest: impl FnOnce() -> Command<F>) -> Command<F> {
         match self {
+            Command::Ingest(()) => ingest(),
             Command::Ask(text) => Command::Ask(text),
-            Command::Ingest(()) => Command::Ingest(file()),
             Command::Warmup => Command::Warmup,
             Command::Sources => Command::Sources,
             Command::Forget(id) => Command::Forget(id),
