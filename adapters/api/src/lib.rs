@@ -27,6 +27,8 @@ pub mod ledger;
 pub mod progress;
 pub mod render;
 pub mod reports;
+#[cfg(feature = "test-utils")]
+pub mod testing;
 mod types;
 
 pub use command::Command;

@@ -161,10 +161,7 @@ fn the_support_check_marking_reaches_the_message() {
 
 #[test]
 fn the_notice_of_an_answer_without_the_model_is_shown_once() {
-    let unreachable = Answer::model_unreachable(vec![citation(1, "passage")], Timings::default());
-    for (answer, notice) in
-        [(Answer::nothing_found(Timings::default()), Notice::NothingFound), (unreachable, Notice::ModelUnreachable)]
-    {
+    for (answer, notice) in footnote_adapter::testing::answers_without_the_model() {
         let text: String = answer_messages(&answer).iter().map(|m| m.content.as_str()).collect();
         assert_eq!(text.matches(notice.user_message()).count(), 1, "{text}");
     }

@@ -150,7 +150,7 @@ pub fn build(from: &str, inbound: &Inbound, body: &ReplyBody<'_>, key: &[u8; 32]
 
 #[cfg(test)]
 mod tests {
-    use footnote_adapter::{Locator, Notice, Timings};
+    use footnote_adapter::{Locator, Timings};
     use mail_parser::MessageParser;
 
     use super::*;
@@ -243,11 +243,7 @@ mod tests {
 
     #[test]
     fn the_notice_of_an_answer_without_the_model_is_shown_once() {
-        let passage = answer().citations.swap_remove(0);
-        let unreachable = Answer::model_unreachable(vec![passage], Timings::default());
-        for (answer, notice) in
-            [(Answer::nothing_found(Timings::default()), Notice::NothingFound), (unreachable, Notice::ModelUnreachable)]
-        {
+        for (answer, notice) in footnote_adapter::testing::answers_without_the_model() {
             let body = ReplyBody::Answer(&answer);
             let sentence = notice.user_message();
             assert_eq!(body.plain().matches(sentence).count(), 1, "{}", body.plain());

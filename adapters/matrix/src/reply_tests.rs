@@ -194,11 +194,7 @@ fn short_texts_are_escaped_paragraphs() {
 
 #[test]
 fn the_notice_of_an_answer_without_the_model_is_shown_once() {
-    let passage = citation(1, "Manual", Locator::default(), "passage");
-    let unreachable = Answer::model_unreachable(vec![passage], Timings::default());
-    for (answer, notice) in
-        [(Answer::nothing_found(Timings::default()), Notice::NothingFound), (unreachable, Notice::ModelUnreachable)]
-    {
+    for (answer, notice) in footnote_adapter::testing::answers_without_the_model() {
         let bodies = answer_bodies(&answer);
         let plain: String = bodies.iter().map(|b| b.plain.as_str()).collect();
         let html: String = bodies.iter().map(|b| b.html.as_str()).collect();

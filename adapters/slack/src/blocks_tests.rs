@@ -159,11 +159,7 @@ fn document_list_fits_one_message() {
 
 #[test]
 fn the_notice_of_an_answer_without_the_model_is_shown_once() {
-    let passage = citation(1, "Manual", Locator::default(), "passage");
-    let unreachable = Answer::model_unreachable(vec![passage], Timings::default());
-    for (answer, notice) in
-        [(Answer::nothing_found(Timings::default()), Notice::NothingFound), (unreachable, Notice::ModelUnreachable)]
-    {
+    for (answer, notice) in footnote_adapter::testing::answers_without_the_model() {
         let blocks = serde_json::to_string(&answer_messages(&answer)).unwrap();
         let sentence = escape(notice.user_message());
         assert_eq!(blocks.matches(&sentence).count(), 1, "{blocks}");
