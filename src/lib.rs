@@ -13,6 +13,7 @@
 //! - [`http`]: the JSON API, metrics, OpenAPI document and web page (axum).
 //! - [`serve`]: `footnote serve`: the HTTP server, the adapter runtime and background work.
 
+pub mod adapters;
 pub mod config;
 pub mod eval;
 pub mod http;

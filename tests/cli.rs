@@ -116,3 +116,25 @@ async fn a_bad_config_lists_every_problem() {
     assert!(shown.contains("chat_modle"), "{shown}");
     assert!(shown.contains("rrf_k"), "{shown}");
 }
+
+#[tokio::test]
+async fn doctor_names_the_mistakes_of_an_adapter_section() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("footnote.toml"),
+        "[adapters.matrix]\nhomeserver = \"matrix.example.org\"\nuser_id = \"@bot:example.org\"\n[adapters.irc]\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_footnote"))
+        .arg("doctor")
+        .env_clear()
+        .env("HOME", dir.path())
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{shown}");
+    assert!(shown.contains("[adapters.matrix]: adapters.matrix.homeserver must start with http"), "{shown}");
+    assert!(shown.contains("FOOTNOTE_ADAPTERS__MATRIX__PASSWORD"), "{shown}");
+    assert!(shown.contains("no adapter named \"irc\""), "{shown}");
+}

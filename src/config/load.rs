@@ -174,6 +174,8 @@ impl Config {
         self.server.problems(&mut p);
         self.limits.problems(&mut p);
         self.scopes.problems(&mut p);
+        // Each adapter checks its own section (an unknown name, or one not in this build, too).
+        p.extend(crate::adapters::problems(&self.adapters));
         match self.database() {
             Ok(Database::Postgres(_)) if !cfg!(feature = "postgres") => p.push(POSTGRES_NOT_COMPILED.into()),
             Ok(_) => {}

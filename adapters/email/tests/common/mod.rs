@@ -4,18 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use async_trait::async_trait;
-use footnote_adapter::{
-    Actor, Adapter, AdapterError, Answer, AskEvent, CancellationToken, Citation, DocumentInfo, ForgetReceipt, Gateway,
-    GatewayError, IngestError, IngestOutcome, IngestReceipt, Locator, Question, Scope, Status, Timings, Upload,
-    WarmupReport,
-};
+pub use footnote_adapter::testing::RecordingGateway;
+use footnote_adapter::{Adapter, AdapterError, Answer, AskEvent, CancellationToken, Citation, Locator, Timings};
 use footnote_email::{CollectionMapping, Config, EmailAdapter, Failpoint, Security};
-use futures::stream::BoxStream;
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use lettre::address::Envelope;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use mail_parser::MessageParser;
@@ -167,44 +162,9 @@ pub fn header(raw: &[u8], name: &str) -> Option<String> {
     MessageParser::default().parse(raw)?.header_raw(name).map(|v| v.trim().to_owned())
 }
 
-/// A recorded gateway call.
-#[derive(Clone, Debug)]
-pub enum Call {
-    Ingest { scope: Scope, actor: Actor, upload: Upload },
-    Ask { scope: Scope, question: Question },
-}
-
-/// A `Gateway` that records calls: ingest returns a receipt (a duplicate for bytes it has seen,
-/// as the core does), ask returns an answer with two citations.
-#[derive(Default)]
-pub struct FakeGateway {
-    pub calls: Mutex<Vec<Call>>,
-}
-
-impl FakeGateway {
-    pub fn ingests(&self) -> Vec<(Scope, Actor, Upload)> {
-        self.calls
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|c| match c {
-                Call::Ingest { scope, actor, upload } => Some((scope.clone(), actor.clone(), upload.clone())),
-                Call::Ask { .. } => None,
-            })
-            .collect()
-    }
-
-    pub fn asks(&self) -> Vec<(Scope, Question)> {
-        self.calls
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|c| match c {
-                Call::Ask { scope, question } => Some((scope.clone(), question.clone())),
-                Call::Ingest { .. } => None,
-            })
-            .collect()
-    }
+/// A gateway that records calls and answers every question with [`answer`].
+pub fn gateway() -> Arc<RecordingGateway> {
+    Arc::new(RecordingGateway::new(vec![AskEvent::Done(answer())]))
 }
 
 pub fn answer() -> Answer {
@@ -233,43 +193,6 @@ pub fn answer() -> Answer {
     }
 }
 
-#[async_trait]
-impl Gateway for FakeGateway {
-    async fn ask_stream(&self, scope: &Scope, _actor: &Actor, question: Question) -> BoxStream<'static, AskEvent> {
-        self.calls.lock().unwrap().push(Call::Ask { scope: scope.clone(), question });
-        futures::stream::iter([AskEvent::Done(answer())]).boxed()
-    }
-
-    async fn ingest(&self, scope: &Scope, actor: &Actor, upload: Upload) -> Result<IngestReceipt, IngestError> {
-        let mut calls = self.calls.lock().unwrap();
-        let duplicate = calls.iter().any(|c| matches!(c, Call::Ingest { upload: u, .. } if u.bytes == upload.bytes));
-        let receipt = IngestReceipt {
-            document_id: format!("doc-{}", calls.len() + 1),
-            title: upload.file_name.trim_end_matches(".eml").to_owned(),
-            collection: scope.room.clone(),
-            chunks: 3,
-            pages: None,
-            outcome: if duplicate { IngestOutcome::Duplicate } else { IngestOutcome::Added },
-            embeddings_pending: false,
-        };
-        calls.push(Call::Ingest { scope: scope.clone(), actor: actor.clone(), upload });
-        Ok(receipt)
-    }
-
-    async fn warmup(&self, _: &Scope, _: &Actor) -> Result<WarmupReport, GatewayError> {
-        Err(GatewayError::Internal)
-    }
-    async fn status(&self, _: &Scope, _: &Actor) -> Result<Status, GatewayError> {
-        Err(GatewayError::Internal)
-    }
-    async fn documents(&self, _: &Scope, _: &Actor) -> Result<Vec<DocumentInfo>, GatewayError> {
-        Ok(Vec::new())
-    }
-    async fn forget(&self, _: &Scope, _: &Actor, _: &str) -> Result<ForgetReceipt, GatewayError> {
-        Err(GatewayError::Internal)
-    }
-}
-
 /// A running adapter.
 pub struct Running {
     pub shutdown: CancellationToken,
@@ -285,7 +208,7 @@ impl Running {
 }
 
 /// Starts the adapter and waits until it has opened the mailbox (its state file exists).
-pub async fn start(config: Config, gateway: Arc<FakeGateway>, failpoint: Option<Failpoint>) -> Running {
+pub async fn start(config: Config, gateway: Arc<RecordingGateway>, failpoint: Option<Failpoint>) -> Running {
     let state: PathBuf = config.state_path.clone();
     let existed = state.exists();
     let mut adapter = EmailAdapter::new(config).unwrap();
