@@ -233,7 +233,7 @@ async fn over_limit_mail_gets_a_polite_reply_and_plus_address_ingests() {
     peer.send(&human, &bot, &forward(&human, &bot, "t6")).await;
     let inbox = peer.wait_for(&human, 1).await;
     let text = MessageParser::default().parse(&inbox[0]).unwrap().body_text(0).unwrap().into_owned();
-    assert!(text.contains("more than the 1 KB I accept") && text.contains("Nothing was added"), "{text}");
+    assert!(text.contains("more than the 1.0 kB I accept") && text.contains("Nothing was added"), "{text}");
     assert!(gateway.uploads().is_empty());
 
     let (local, domain) = bot.split_once('@').unwrap();
