@@ -11,6 +11,7 @@ mod check;
 pub mod citations;
 mod error;
 pub mod gateway;
+mod housekeeping;
 pub mod passages;
 pub mod prompt;
 pub mod queue;
