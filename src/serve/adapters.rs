@@ -1,6 +1,6 @@
 //! The adapter runtime: the adapters built from `[adapters.<name>]` (by the registry in
-//! [`crate::adapters`]) as specs to run, and running each under a supervisor that restarts it with backoff when it fails, while the
-//! others keep running.
+//! [`crate::adapters`]) as specs to run, and running each under a supervisor that restarts it
+//! with backoff when it fails, while the others keep running.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,20 +36,6 @@ impl AdapterSpec {
         build: impl Fn() -> Result<Box<dyn Adapter>, AdapterError> + Send + Sync + 'static,
     ) -> Self {
         AdapterSpec { name: name.into(), build: Box::new(build), identity: String::new(), leased: true }
-    }
-
-    /// The same spec for the connection named `identity`.
-    #[must_use]
-    pub fn with_identity(mut self, identity: impl Into<String>) -> Self {
-        self.identity = identity.into();
-        self
-    }
-
-    /// The same spec, run by every instance at once.
-    #[must_use]
-    pub fn unleased(mut self) -> Self {
-        self.leased = false;
-        self
     }
 
     /// The key of the connection's lease.

@@ -101,7 +101,8 @@ pub trait AdapterConfig: DeserializeOwned + Send + 'static {
     /// they can work. Called when the configuration is loaded, before anything connects.
     fn problems(&self) -> Vec<String>;
 
-    /// Builds the adapter; makes no network call (connecting happens when it runs).
+    /// Builds the adapter from settings whose [`problems`](AdapterConfig::problems) were none (the
+    /// core checks them first); makes no network call (connecting happens when it runs).
     fn build(self, context: &AdapterContext) -> Result<Built, AdapterError>;
 }
 

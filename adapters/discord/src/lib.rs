@@ -75,7 +75,6 @@ impl AdapterConfig for Config {
             Some(id) => format!("application {id}"),
             None => format!("bot token {}", fingerprint(self.token.expose_secret())),
         };
-        DiscordAdapter::new(self.clone())?;
         Ok(Built::new(identity, move || Ok(Box::new(DiscordAdapter::new(self.clone())?) as Box<dyn Adapter>)))
     }
 }

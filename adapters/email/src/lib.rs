@@ -83,7 +83,6 @@ impl AdapterConfig for Config {
     fn build(mut self, context: &AdapterContext) -> Result<Built, AdapterError> {
         self.state_path = context.resolve(&self.state_path);
         let identity = format!("{} at {} {}", self.username, self.imap_host, self.mailbox);
-        EmailAdapter::new(self.clone())?;
         Ok(Built::new(identity, move || Ok(Box::new(EmailAdapter::new(self.clone())?) as Box<dyn Adapter>)))
     }
 }

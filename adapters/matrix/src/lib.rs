@@ -72,7 +72,6 @@ impl AdapterConfig for Config {
     fn build(mut self, context: &AdapterContext) -> Result<Built, AdapterError> {
         self.store_dir = context.resolve(&self.store_dir);
         let identity = format!("{} on {}", self.user_id, self.homeserver);
-        MatrixAdapter::new(self.clone())?;
         Ok(Built::new(identity, move || Ok(Box::new(MatrixAdapter::new(self.clone())?) as Box<dyn Adapter>)))
     }
 }

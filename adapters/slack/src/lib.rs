@@ -69,7 +69,6 @@ impl AdapterConfig for Config {
     /// a Socket Mode connection is one instance's at a time.
     fn build(self, context: &AdapterContext) -> Result<Built, AdapterError> {
         let identity = format!("bot token {}", fingerprint(self.bot_token.expose_secret()));
-        SlackAdapter::new(self.clone())?;
         match self.mode {
             Mode::Socket => {
                 Ok(Built::new(identity, move || Ok(Box::new(SlackAdapter::new(self.clone())?) as Box<dyn Adapter>)))
