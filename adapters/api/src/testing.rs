@@ -94,22 +94,6 @@ impl RecordingGateway {
         }
     }
 
-    /// A gateway whose every ask is answered with `answer`, streamed as the core streams it: a
-    /// place in the queue, the model loading, the text in three tokens, then the checked answer.
-    pub fn answering(answer: Answer) -> Self {
-        let text = answer.text.clone();
-        let (first, rest) = text.split_at(text.len() / 3);
-        let (second, third) = rest.split_at(text[..text.len() * 2 / 3].len() - first.len());
-        RecordingGateway::new(vec![
-            AskEvent::Queued { position: 2 },
-            AskEvent::LoadingModel,
-            AskEvent::Token(first.into()),
-            AskEvent::Token(second.into()),
-            AskEvent::Token(third.into()),
-            AskEvent::Done(answer),
-        ])
-    }
-
     /// The same, with `delay` before each streamed event (for tests of throttled edits).
     #[must_use]
     pub fn with_event_delay(mut self, delay: Duration) -> Self {
