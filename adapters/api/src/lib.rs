@@ -17,6 +17,7 @@
 //!   answers at a platform's message limit without cutting a citation in half.
 //! - [`Ledger`]: when several Footnote instances share a database, what an adapter connection
 //!   records there so that the instance taking it over carries on ([`Gateway::ledger`]).
+//! - [`wire`]: the same calls for plugins in other processes, as JSON over HTTP (protocol 1).
 
 #![warn(missing_docs)]
 
@@ -30,6 +31,7 @@ pub mod reports;
 #[cfg(feature = "test-utils")]
 pub mod testing;
 mod types;
+pub mod wire;
 
 pub use command::Command;
 pub use error::{AskError, GatewayError, IngestError};
