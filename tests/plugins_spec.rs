@@ -243,10 +243,17 @@ fn every_message_validates_against_the_spec_and_reads_back() {
     // Requests.
     let question = Question {
         text: "How do I reset it?".into(),
-        history: vec![Turn { role: Role::User, text: "Hi".into() }, Turn { role: Role::Assistant, text: "Hello".into() }],
+        history: vec![
+            Turn { role: Role::User, text: "Hi".into() },
+            Turn { role: Role::Assistant, text: "Hello".into() },
+        ],
     };
     round_trip(&doc, "AskRequest", &AskRequest { id: "q1".into(), scope: scope(), actor: actor(), question });
-    round_trip(&doc, "AskRequest", &AskRequest { id: "q2".into(), scope: Scope::default(), actor: Actor::default(), question: Question::new("x") });
+    round_trip(
+        &doc,
+        "AskRequest",
+        &AskRequest { id: "q2".into(), scope: Scope::default(), actor: Actor::default(), question: Question::new("x") },
+    );
     round_trip(&doc, "Call", &Call { scope: scope(), actor: actor() });
     let upload = Upload {
         file_name: "notes.txt".into(),
@@ -262,15 +269,29 @@ fn every_message_validates_against_the_spec_and_reads_back() {
     assert_eq!(serde_json::to_value(&upload).unwrap()["bytes"], "AAEC+v8=", "bytes travel as base64");
 
     // The event stream: every frame, every event.
-    let hello = Hello { protocol: 1, plugin: "irc".into(), platform: "irc".into(), max_in_flight: 32, max_upload_bytes: 1 << 20 };
+    let hello = Hello {
+        protocol: 1,
+        plugin: "irc".into(),
+        platform: "irc".into(),
+        max_in_flight: 32,
+        max_upload_bytes: 1 << 20,
+    };
     round_trip(&doc, "ServerFrame", &ServerFrame::Hello(hello));
     for event in [AskEvent::Queued { position: 2 }, AskEvent::LoadingModel, AskEvent::Token("Hold".into())] {
         round_trip(&doc, "ServerFrame", &ServerFrame::Progress(Progress { id: "q1".into(), event }));
     }
-    round_trip(&doc, "ServerFrame", &ServerFrame::Finished(Finished::new("q1".into(), scope(), actor(), AskEvent::Done(answer()))));
+    round_trip(
+        &doc,
+        "ServerFrame",
+        &ServerFrame::Finished(Finished::new("q1".into(), scope(), actor(), AskEvent::Done(answer()))),
+    );
     let mut nothing = Answer::nothing_found(Timings::default());
     nothing.timings.first_token = None;
-    round_trip(&doc, "ServerFrame", &ServerFrame::Finished(Finished::new("q3".into(), scope(), actor(), AskEvent::Done(nothing))));
+    round_trip(
+        &doc,
+        "ServerFrame",
+        &ServerFrame::Finished(Finished::new("q3".into(), scope(), actor(), AskEvent::Done(nothing))),
+    );
     for error in ask_errors() {
         let frame = Finished::new("q2".into(), scope(), actor(), AskEvent::Failed(error.clone()));
         assert_eq!(frame.message.as_deref(), Some(error.user_message().as_str()));
@@ -308,8 +329,12 @@ fn every_message_validates_against_the_spec_and_reads_back() {
     for error in ingest_errors {
         round_trip(&doc, "IngestFailure", &IngestFailure::from(error));
     }
-    let gateway_errors =
-        [GatewayError::Denied, GatewayError::NotFound("9".into()), GatewayError::Unavailable("x".into()), GatewayError::Internal];
+    let gateway_errors = [
+        GatewayError::Denied,
+        GatewayError::NotFound("9".into()),
+        GatewayError::Unavailable("x".into()),
+        GatewayError::Internal,
+    ];
     for error in gateway_errors {
         round_trip(&doc, "GatewayFailure", &GatewayFailure::from(error));
     }

@@ -256,11 +256,7 @@ pub(super) async fn ingest(State(plugins): State<Arc<Plugins>>, headers: HeaderM
 }
 
 /// Reads a [`Call`] for `plugin`: authenticated, checked and counted.
-async fn call(
-    plugins: &Plugins,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<(Call, OwnedSemaphorePermit), Response> {
+async fn call(plugins: &Plugins, headers: &HeaderMap, body: Body) -> Result<(Call, OwnedSemaphorePermit), Response> {
     let plugin = authenticate(plugins, headers)?;
     let call: Call = read(body, MAX_REQUEST).await?;
     check_scope(&plugin, &call.scope, &call.actor.user_id)?;

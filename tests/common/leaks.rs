@@ -55,9 +55,11 @@ pub async fn assert_no_leaks<'g>(gateway_for: impl Fn(&Scope) -> &'g dyn Gateway
     let mut cited = 0;
     for (scope, _, _) in rooms() {
         let gateway = gateway_for(&scope);
-        let visible: Vec<String> = gateway.documents(&scope, &uploader).await.unwrap().into_iter().map(|d| d.id).collect();
+        let visible: Vec<String> =
+            gateway.documents(&scope, &uploader).await.unwrap().into_iter().map(|d| d.id).collect();
         for question in QUESTIONS {
-            let all: Vec<AskEvent> = gateway.ask_stream(&scope, &member("asker"), Question::new(*question)).await.collect().await;
+            let all: Vec<AskEvent> =
+                gateway.ask_stream(&scope, &member("asker"), Question::new(*question)).await.collect().await;
             let Some(AskEvent::Done(answer)) = all.last() else { panic!("{all:?}") };
             cited += answer.citations.len();
             for c in &answer.citations {

@@ -8,7 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use footnote_adapter::wire::{Ack, AskRequest, Call, ForgetRequest, GatewayFailure, Hello, IngestFailure, IngestRequest, PATH, Refusal, ServerFrame};
+use footnote_adapter::wire::{
+    Ack, AskRequest, Call, ForgetRequest, GatewayFailure, Hello, IngestFailure, IngestRequest, PATH, Refusal,
+    ServerFrame,
+};
 use footnote_adapter::{
     Actor, AskError, AskEvent, DocumentInfo, ForgetReceipt, Gateway, GatewayError, IngestError, IngestReceipt,
     Question, Scope, Status, Upload, WarmupReport,
@@ -59,12 +62,8 @@ impl WirePlugin {
     /// to acknowledge the answers received.
     pub async fn connect(base: &str, token: &str, ack: bool) -> WirePlugin {
         let http = reqwest::Client::new();
-        let response = http
-            .get(format!("{base}{PATH}/events"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("the event stream opens");
+        let response =
+            http.get(format!("{base}{PATH}/events")).bearer_auth(token).send().await.expect("the event stream opens");
         assert_eq!(response.status(), 200, "{}", response.text().await.unwrap_or_default());
         let waiting: Waiting = Arc::default();
         let finished: Arc<Mutex<Vec<(String, AskEvent)>>> = Arc::default();
@@ -112,7 +111,16 @@ impl WirePlugin {
             .await
             .expect("hello in time")
             .expect("a hello frame first");
-        WirePlugin { base: base.into(), token: token.into(), http, waiting, next: AtomicU64::new(0), finished, reader, hello }
+        WirePlugin {
+            base: base.into(),
+            token: token.into(),
+            http,
+            waiting,
+            next: AtomicU64::new(0),
+            finished,
+            reader,
+            hello,
+        }
     }
 
     /// Closes the event stream (the plugin goes away).
@@ -120,20 +128,36 @@ impl WirePlugin {
 
     /// POSTs `body` to `…/{call}`; the status and the JSON reply.
     pub async fn post<T: serde::Serialize>(&self, call: &str, body: &T) -> (u16, serde_json::Value) {
-        let response =
-            self.http.post(format!("{}{PATH}/{call}", self.base)).bearer_auth(&self.token).json(body).send().await.unwrap();
+        let response = self
+            .http
+            .post(format!("{}{PATH}/{call}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
         let status = response.status().as_u16();
         let text = response.text().await.unwrap();
         (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
     }
 
     /// Sends a question under `id` without waiting for its answer.
-    pub async fn send_ask(&self, id: &str, scope: &Scope, actor: &Actor, question: Question) -> (u16, serde_json::Value) {
+    pub async fn send_ask(
+        &self,
+        id: &str,
+        scope: &Scope,
+        actor: &Actor,
+        question: Question,
+    ) -> (u16, serde_json::Value) {
         let request = AskRequest { id: id.into(), scope: scope.clone(), actor: actor.clone(), question };
         self.post("ask", &request).await
     }
 
-    async fn call<T: serde::de::DeserializeOwned, B: serde::Serialize>(&self, what: &str, body: &B) -> Result<T, GatewayError> {
+    async fn call<T: serde::de::DeserializeOwned, B: serde::Serialize>(
+        &self,
+        what: &str,
+        body: &B,
+    ) -> Result<T, GatewayError> {
         let (status, reply) = self.post(what, body).await;
         if status == 200 {
             return Ok(serde_json::from_value(reply).expect("a reply of the spec"));
