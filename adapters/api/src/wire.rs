@@ -154,7 +154,9 @@ pub struct Finished {
     pub actor: Actor,
     /// `done` with the answer, or `failed` with the error.
     pub event: AskEvent,
-    /// For `failed`: the sentence to show in the chat.
+    /// The sentence to show in the chat with it: for `failed`, why
+    /// ([`AskError::user_message`](crate::AskError::user_message)); for `done` with a notice,
+    /// the notice's ([`Notice::user_message`](crate::Notice::user_message)).
     pub message: Option<String>,
 }
 
@@ -206,6 +208,7 @@ impl Finished {
     pub fn new(id: String, scope: Scope, actor: Actor, event: AskEvent) -> Finished {
         let message = match &event {
             AskEvent::Failed(error) => Some(error.user_message()),
+            AskEvent::Done(answer) => answer.notice.map(|n| n.user_message().to_owned()),
             _ => None,
         };
         Finished { id, scope, actor, event, message }
