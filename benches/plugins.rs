@@ -44,19 +44,19 @@ async fn run(documents: usize, rounds: usize) {
     cfg.server.listen = "127.0.0.1:0".into();
     cfg.limits.rate_per_minute = 0;
     cfg.ingest.worker_program = env!("CARGO_BIN_EXE_footnote").into();
-    cfg.plugins = vec![PluginConfig {
-        name: "bench".into(),
-        platform: "irc".into(),
-        token: TOKEN.into(),
-        token_env: None,
-    }];
+    cfg.plugins =
+        vec![PluginConfig { name: "bench".into(), platform: "irc".into(), token: TOKEN.into(), token_env: None }];
     let running = serve::start(cfg, Options::default()).await.expect("serve starts");
     let room = Scope { platform: "irc".into(), space: Some("net".into()), room: "#bench".into(), thread: None };
     let asker = Actor { user_id: "ann".into(), ..Actor::default() };
     for i in 0..documents {
         let text = format!("# Note {i}\n\n{} (note {i}).\n", TOPICS[i % TOPICS.len()]);
-        let upload =
-            Upload { file_name: format!("note-{i}.md"), mime: None, bytes: text.into_bytes(), origin: Default::default() };
+        let upload = Upload {
+            file_name: format!("note-{i}.md"),
+            mime: None,
+            bytes: text.into_bytes(),
+            origin: Default::default(),
+        };
         running.core.ingest(&room, &Actor::operator(), upload).await.unwrap();
     }
     let plugin = WirePlugin::connect(&format!("http://{}", running.addr), TOKEN, true).await;

@@ -115,11 +115,11 @@ impl Person {
         person
     }
 
-    async fn send(&mut self, line: &str) {
+    async fn send(&self, line: &str) {
         self.writer.lock().await.write_all(format!("{line}\r\n").as_bytes()).await.expect("write to IRC");
     }
 
-    async fn say(&mut self, channel: &str, text: &str) {
+    async fn say(&self, channel: &str, text: &str) {
         self.send(&format!("PRIVMSG {channel} :{text}")).await;
     }
 
@@ -246,9 +246,8 @@ async fn wait_until_joined(person: &mut Person, bot: &str, channel: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let line = match tokio::time::timeout(left, person.lines.recv()).await {
-            Ok(Some(line)) => line,
-            _ => panic!("the plugin never joined {channel}"),
+        let Ok(Some(line)) = tokio::time::timeout(left, person.lines.recv()).await else {
+            panic!("the plugin never joined {channel}")
         };
         let joined = line.starts_with(&format!(":{bot}")) && line.contains(" JOIN ");
         let named = line.split(' ').nth(1) == Some("353")

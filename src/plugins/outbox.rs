@@ -51,6 +51,11 @@ impl Outbox {
         self.kept.len()
     }
 
+    /// True when no answer waits.
+    pub fn is_empty(&self) -> bool {
+        self.kept.is_empty()
+    }
+
     fn expire(&mut self, plugin: &str) {
         while let Some((at, f)) = self.kept.front() {
             if at.elapsed() < MAX_AGE {

@@ -49,12 +49,21 @@ pub fn router(plugins: Arc<Plugins>) -> Router {
         .with_state(plugins)
 }
 
-fn refuse(status: StatusCode, error: &str, message: impl Into<String>) -> Response {
-    (status, axum::Json(Refusal { error: error.into(), message: message.into() })).into_response()
+/// A request turned down, as it is answered.
+pub(super) struct Refused(Box<Response>);
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
+fn refuse(status: StatusCode, error: &str, message: impl Into<String>) -> Refused {
+    Refused(Box::new((status, axum::Json(Refusal { error: error.into(), message: message.into() })).into_response()))
 }
 
 /// The plugin whose token the request carries; browsers are refused whatever they carry.
-fn authenticate(plugins: &Plugins, headers: &HeaderMap) -> Result<Arc<Plugin>, Response> {
+fn authenticate(plugins: &Plugins, headers: &HeaderMap) -> Result<Arc<Plugin>, Refused> {
     if headers.contains_key(ORIGIN) || headers.contains_key("sec-fetch-site") {
         return Err(refuse(StatusCode::FORBIDDEN, "browser", "The plugin protocol is not for web pages."));
     }
@@ -67,14 +76,14 @@ fn authenticate(plugins: &Plugins, headers: &HeaderMap) -> Result<Arc<Plugin>, R
                 "unauthorized",
                 "Send the plugin's token from [[plugins]]: `Authorization: Bearer TOKEN`.",
             );
-            response.headers_mut().insert(WWW_AUTHENTICATE, "Bearer".parse().expect("static header"));
+            response.0.headers_mut().insert(WWW_AUTHENTICATE, "Bearer".parse().expect("static header"));
             Err(response)
         }
     }
 }
 
 /// Reads a JSON body of at most `limit` bytes.
-async fn read<T: DeserializeOwned>(body: Body, limit: usize) -> Result<T, Response> {
+async fn read<T: DeserializeOwned>(body: Body, limit: usize) -> Result<T, Refused> {
     let bytes: Bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
         refuse(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("The request is over its limit of {limit} bytes."))
     })?;
@@ -83,7 +92,7 @@ async fn read<T: DeserializeOwned>(body: Body, limit: usize) -> Result<T, Respon
 }
 
 /// Refuses a scope of another platform, or one with an empty or overlong room.
-fn check_scope(plugin: &Plugin, scope: &Scope, user_id: &str) -> Result<(), Response> {
+fn check_scope(plugin: &Plugin, scope: &Scope, user_id: &str) -> Result<(), Refused> {
     if !plugin.owns(scope) {
         tracing::warn!(plugin = %plugin.name, claimed = %scope.platform, "Refused a plugin acting for another platform.");
         return Err(refuse(
@@ -105,7 +114,7 @@ fn check_scope(plugin: &Plugin, scope: &Scope, user_id: &str) -> Result<(), Resp
 }
 
 /// One of the plugin's requests in progress, or a refusal when it has too many.
-fn permit(plugin: &Plugin) -> Result<OwnedSemaphorePermit, Response> {
+fn permit(plugin: &Plugin) -> Result<OwnedSemaphorePermit, Refused> {
     plugin.in_flight.clone().try_acquire_owned().map_err(|_| {
         refuse(
             StatusCode::TOO_MANY_REQUESTS,
@@ -123,11 +132,8 @@ fn frame_event(frame: &ServerFrame) -> Event {
 #[utoipa::path(get, path = "/plugin/v1/events", tag = "plugin", security(("plugin" = [])), responses(
     (status = 200, description = "Server-sent events, each `data` one ServerFrame", content_type = "text/event-stream", body = ServerFrame),
     (status = 401, body = Refusal), (status = 403, body = Refusal)))]
-pub(super) async fn events(State(plugins): State<Arc<Plugins>>, headers: HeaderMap) -> Response {
-    let plugin = match authenticate(&plugins, &headers) {
-        Ok(plugin) => plugin,
-        Err(refusal) => return refusal,
-    };
+pub(super) async fn events(State(plugins): State<Arc<Plugins>>, headers: HeaderMap) -> Result<Response, Refused> {
+    let plugin = authenticate(&plugins, &headers)?;
     let (number, rx, pending) = plugin.connect();
     let guard = StreamGuard { plugin: plugin.clone(), number };
     let first = std::iter::once(plugin.hello(plugins.max_upload)).chain(pending.into_iter().map(ServerFrame::Finished));
@@ -135,7 +141,7 @@ pub(super) async fn events(State(plugins): State<Arc<Plugins>>, headers: HeaderM
         let _alive = &guard;
         Ok::<_, Infallible>(frame_event(&frame))
     });
-    Sse::new(frames).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)).into_response()
+    Ok(Sse::new(frames).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)).into_response())
 }
 
 fn tokio_stream_of(mut rx: tokio::sync::mpsc::Receiver<ServerFrame>) -> impl futures::Stream<Item = ServerFrame> {
@@ -145,30 +151,26 @@ fn tokio_stream_of(mut rx: tokio::sync::mpsc::Receiver<ServerFrame>) -> impl fut
 /// `POST …/ask`: takes the question and answers it on the stream.
 #[utoipa::path(post, path = "/plugin/v1/ask", tag = "plugin", security(("plugin" = [])), request_body = AskRequest, responses(
     (status = 202, body = Accepted), (status = 401, body = Refusal), (status = 403, body = Refusal), (status = 400, body = Refusal), (status = 413, body = Refusal), (status = 429, body = Refusal)))]
-pub(super) async fn ask(State(plugins): State<Arc<Plugins>>, headers: HeaderMap, body: Body) -> Response {
-    let plugin = match authenticate(&plugins, &headers) {
-        Ok(plugin) => plugin,
-        Err(refusal) => return refusal,
-    };
-    let request: AskRequest = match read(body, MAX_REQUEST).await {
-        Ok(request) => request,
-        Err(refusal) => return refusal,
-    };
-    if let Err(refusal) = check_scope(&plugin, &request.scope, &request.actor.user_id) {
-        return refusal;
-    }
+pub(super) async fn ask(
+    State(plugins): State<Arc<Plugins>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Refused> {
+    let plugin = authenticate(&plugins, &headers)?;
+    let request: AskRequest = read(body, MAX_REQUEST).await?;
+    check_scope(&plugin, &request.scope, &request.actor.user_id)?;
     if request.id.is_empty() || request.id.len() > 100 {
-        return refuse(StatusCode::BAD_REQUEST, "bad_request", "The id must be 1 to 100 bytes long.");
+        return Err(refuse(StatusCode::BAD_REQUEST, "bad_request", "The id must be 1 to 100 bytes long."));
     }
     let accepted = (StatusCode::ACCEPTED, axum::Json(Accepted { id: request.id.clone() })).into_response();
     if !plugin.start_asking(&request.id) {
-        return accepted; // sent again: the answer under way (or waiting) is the one for it
+        return Ok(accepted); // sent again: the answer under way (or waiting) is the one for it
     }
     let permit = match permit(&plugin) {
         Ok(permit) => permit,
         Err(refusal) => {
             plugin.state().asking.remove(&request.id);
-            return refusal;
+            return Err(refusal);
         }
     };
     let core = plugins.core.clone();
@@ -189,7 +191,7 @@ pub(super) async fn ask(State(plugins): State<Arc<Plugins>>, headers: HeaderMap,
         let event = last.unwrap_or(AskEvent::Failed(footnote_adapter::AskError::Internal));
         plugin.finish(Finished::new(id, scope, actor, event));
     });
-    accepted
+    Ok(accepted)
 }
 
 fn ingest_status(error: &IngestError) -> StatusCode {
@@ -226,37 +228,30 @@ fn reply<T: Serialize>(result: Result<T, GatewayError>) -> Response {
 /// `POST …/ingest`: stores a file (its bytes in base64) and returns the receipt.
 #[utoipa::path(post, path = "/plugin/v1/ingest", tag = "plugin", security(("plugin" = [])), request_body = IngestRequest, responses(
     (status = 200, body = footnote_adapter::IngestReceipt), (status = 422, body = IngestFailure), (status = 401, body = Refusal), (status = 403, body = Refusal), (status = 400, body = Refusal), (status = 413, body = Refusal), (status = 429, body = Refusal)))]
-pub(super) async fn ingest(State(plugins): State<Arc<Plugins>>, headers: HeaderMap, body: Body) -> Response {
-    let plugin = match authenticate(&plugins, &headers) {
-        Ok(plugin) => plugin,
-        Err(refusal) => return refusal,
-    };
+pub(super) async fn ingest(
+    State(plugins): State<Arc<Plugins>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Refused> {
+    let plugin = authenticate(&plugins, &headers)?;
     // Base64 takes 4 bytes for 3, plus the rest of the request.
     let limit = usize::try_from(plugins.max_upload / 3 * 4 + 4).unwrap_or(usize::MAX).saturating_add(MAX_REQUEST);
-    let request: IngestRequest = match read(body, limit).await {
-        Ok(request) => request,
-        Err(refusal) => return refusal,
-    };
-    if let Err(refusal) = check_scope(&plugin, &request.scope, &request.actor.user_id) {
-        return refusal;
-    }
-    let _permit = match permit(&plugin) {
-        Ok(permit) => permit,
-        Err(refusal) => return refusal,
-    };
+    let request: IngestRequest = read(body, limit).await?;
+    check_scope(&plugin, &request.scope, &request.actor.user_id)?;
+    let _permit = permit(&plugin)?;
     let IngestRequest { scope, actor, upload } = request;
     if upload.bytes.len() as u64 > plugins.max_upload {
         let error = IngestError::TooLarge(format!("the limit is {}", bytesize::ByteSize::b(plugins.max_upload)));
-        return (ingest_status(&error), axum::Json(IngestFailure::from(error))).into_response();
+        return Ok((ingest_status(&error), axum::Json(IngestFailure::from(error))).into_response());
     }
-    match plugins.core.ingest(&scope, &actor, upload).await {
+    Ok(match plugins.core.ingest(&scope, &actor, upload).await {
         Ok(receipt) => axum::Json(receipt).into_response(),
         Err(error) => (ingest_status(&error), axum::Json(IngestFailure::from(error))).into_response(),
-    }
+    })
 }
 
 /// Reads a [`Call`] for `plugin`: authenticated, checked and counted.
-async fn call(plugins: &Plugins, headers: &HeaderMap, body: Body) -> Result<(Call, OwnedSemaphorePermit), Response> {
+async fn call(plugins: &Plugins, headers: &HeaderMap, body: Body) -> Result<(Call, OwnedSemaphorePermit), Refused> {
     let plugin = authenticate(plugins, headers)?;
     let call: Call = read(body, MAX_REQUEST).await?;
     check_scope(&plugin, &call.scope, &call.actor.user_id)?;
@@ -266,68 +261,64 @@ async fn call(plugins: &Plugins, headers: &HeaderMap, body: Body) -> Result<(Cal
 /// `POST …/warmup`.
 #[utoipa::path(post, path = "/plugin/v1/warmup", tag = "plugin", security(("plugin" = [])), request_body = Call, responses(
     (status = 200, body = footnote_adapter::WarmupReport), (status = 503, body = GatewayFailure), (status = 401, body = Refusal), (status = 403, body = Refusal), (status = 400, body = Refusal), (status = 413, body = Refusal), (status = 429, body = Refusal)))]
-pub(super) async fn warmup(State(plugins): State<Arc<Plugins>>, headers: HeaderMap, body: Body) -> Response {
-    match call(&plugins, &headers, body).await {
-        Ok((c, _permit)) => reply(plugins.core.warmup(&c.scope, &c.actor).await),
-        Err(refusal) => refusal,
-    }
+pub(super) async fn warmup(
+    State(plugins): State<Arc<Plugins>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Refused> {
+    let (c, _permit) = call(&plugins, &headers, body).await?;
+    Ok(reply(plugins.core.warmup(&c.scope, &c.actor).await))
 }
 
 /// `POST …/status`.
 #[utoipa::path(post, path = "/plugin/v1/status", tag = "plugin", security(("plugin" = [])), request_body = Call, responses(
     (status = 200, body = footnote_adapter::Status), (status = 503, body = GatewayFailure), (status = 401, body = Refusal), (status = 403, body = Refusal), (status = 400, body = Refusal), (status = 413, body = Refusal), (status = 429, body = Refusal)))]
-pub(super) async fn status(State(plugins): State<Arc<Plugins>>, headers: HeaderMap, body: Body) -> Response {
-    match call(&plugins, &headers, body).await {
-        Ok((c, _permit)) => reply(plugins.core.status(&c.scope, &c.actor).await),
-        Err(refusal) => refusal,
-    }
+pub(super) async fn status(
+    State(plugins): State<Arc<Plugins>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Refused> {
+    let (c, _permit) = call(&plugins, &headers, body).await?;
+    Ok(reply(plugins.core.status(&c.scope, &c.actor).await))
 }
 
 /// `POST …/documents`.
 #[utoipa::path(post, path = "/plugin/v1/documents", tag = "plugin", security(("plugin" = [])), request_body = Call, responses(
     (status = 200, body = Vec<footnote_adapter::DocumentInfo>), (status = 503, body = GatewayFailure), (status = 401, body = Refusal), (status = 403, body = Refusal), (status = 400, body = Refusal), (status = 413, body = Refusal), (status = 429, body = Refusal)))]
-pub(super) async fn documents(State(plugins): State<Arc<Plugins>>, headers: HeaderMap, body: Body) -> Response {
-    match call(&plugins, &headers, body).await {
-        Ok((c, _permit)) => reply(plugins.core.documents(&c.scope, &c.actor).await),
-        Err(refusal) => refusal,
-    }
+pub(super) async fn documents(
+    State(plugins): State<Arc<Plugins>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Refused> {
+    let (c, _permit) = call(&plugins, &headers, body).await?;
+    Ok(reply(plugins.core.documents(&c.scope, &c.actor).await))
 }
 
 /// `POST …/forget`.
 #[utoipa::path(post, path = "/plugin/v1/forget", tag = "plugin", security(("plugin" = [])), request_body = ForgetRequest, responses(
     (status = 200, body = footnote_adapter::ForgetReceipt), (status = 404, body = GatewayFailure), (status = 401, body = Refusal), (status = 403, body = Refusal), (status = 400, body = Refusal), (status = 413, body = Refusal), (status = 429, body = Refusal)))]
-pub(super) async fn forget(State(plugins): State<Arc<Plugins>>, headers: HeaderMap, body: Body) -> Response {
-    let plugin = match authenticate(&plugins, &headers) {
-        Ok(plugin) => plugin,
-        Err(refusal) => return refusal,
-    };
-    let request: ForgetRequest = match read(body, MAX_REQUEST).await {
-        Ok(request) => request,
-        Err(refusal) => return refusal,
-    };
-    if let Err(refusal) = check_scope(&plugin, &request.scope, &request.actor.user_id) {
-        return refusal;
-    }
-    let _permit = match permit(&plugin) {
-        Ok(permit) => permit,
-        Err(refusal) => return refusal,
-    };
-    reply(plugins.core.forget(&request.scope, &request.actor, &request.document_id).await)
+pub(super) async fn forget(
+    State(plugins): State<Arc<Plugins>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Refused> {
+    let plugin = authenticate(&plugins, &headers)?;
+    let request: ForgetRequest = read(body, MAX_REQUEST).await?;
+    check_scope(&plugin, &request.scope, &request.actor.user_id)?;
+    let _permit = permit(&plugin)?;
+    Ok(reply(plugins.core.forget(&request.scope, &request.actor, &request.document_id).await))
 }
 
 /// `POST …/ack`: the plugin delivered these answers.
 #[utoipa::path(post, path = "/plugin/v1/ack", tag = "plugin", security(("plugin" = [])), request_body = Ack, responses(
     (status = 204, description = "Acknowledged"), (status = 401, body = Refusal), (status = 403, body = Refusal), (status = 400, body = Refusal), (status = 413, body = Refusal), (status = 429, body = Refusal)))]
-pub(super) async fn ack(State(plugins): State<Arc<Plugins>>, headers: HeaderMap, body: Body) -> Response {
-    let plugin = match authenticate(&plugins, &headers) {
-        Ok(plugin) => plugin,
-        Err(refusal) => return refusal,
-    };
-    match read::<Ack>(body, MAX_REQUEST).await {
-        Ok(ack) => {
-            plugin.ack(&ack.ids);
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Err(refusal) => refusal,
-    }
+pub(super) async fn ack(
+    State(plugins): State<Arc<Plugins>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Refused> {
+    let plugin = authenticate(&plugins, &headers)?;
+    let ack: Ack = read(body, MAX_REQUEST).await?;
+    plugin.ack(&ack.ids);
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -100,7 +100,7 @@ pub struct Origin {
     pub sent_at: Option<String>,
 }
 
-/// A file to ingest. On the wire ([`crate::wire`]) its bytes are base64.
+/// A file to ingest. On the plugin wire its bytes are base64.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Upload {

@@ -35,15 +35,15 @@ pub const PATH: &str = "/plugin/v1";
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Hello {
-    /// The protocol version ([`PROTOCOL`]).
+    /// The protocol version (`PROTOCOL`).
     pub protocol: u32,
     /// The plugin's name from the server's configuration.
     pub plugin: String,
-    /// The platform its token is bound to: every [`Scope`] it sends must name it.
+    /// The platform its token is bound to: every `Scope` it sends must name it.
     pub platform: String,
     /// Requests the plugin may have in progress at once (answers not yet finished included).
     pub max_in_flight: u32,
-    /// The largest file [`IngestRequest`] may carry, in bytes (before base64).
+    /// The largest file `IngestRequest` may carry, in bytes (before base64).
     pub max_upload_bytes: u64,
 }
 
@@ -112,7 +112,7 @@ pub struct ForgetRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Ack {
-    /// The ids of the [`Finished`] frames delivered.
+    /// The ids of the `Finished` frames delivered.
     pub ids: Vec<String>,
 }
 
@@ -124,10 +124,10 @@ pub enum ServerFrame {
     /// The first frame.
     Hello(Hello),
     /// An answer in progress: queued, loading the model, or a piece of text
-    /// ([`AskEvent`] other than `done` and `failed`). Not resent.
+    /// (`AskEvent` other than `done` and `failed`). Not resent.
     Progress(Progress),
     /// The end of a question: its answer or why it failed. Resent on every new connection until
-    /// acknowledged ([`Ack`]).
+    /// acknowledged (`Ack`).
     Finished(Finished),
 }
 
@@ -135,7 +135,7 @@ pub enum ServerFrame {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Progress {
-    /// The question's id ([`AskRequest::id`]).
+    /// The question's id (`AskRequest::id`).
     pub id: String,
     /// What happened.
     pub event: AskEvent,
@@ -146,7 +146,7 @@ pub struct Progress {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Finished {
-    /// The question's id ([`AskRequest::id`]).
+    /// The question's id (`AskRequest::id`).
     pub id: String,
     /// Where it was asked (the platform is the plugin's).
     pub scope: Scope,
@@ -155,8 +155,8 @@ pub struct Finished {
     /// `done` with the answer, or `failed` with the error.
     pub event: AskEvent,
     /// The sentence to show in the chat with it: for `failed`, why
-    /// ([`AskError::user_message`](crate::AskError::user_message)); for `done` with a notice,
-    /// the notice's ([`Notice::user_message`](crate::Notice::user_message)).
+    /// (`user_message`); for `done` with a notice,
+    /// the notice's (`user_message`).
     pub message: Option<String>,
 }
 
@@ -177,7 +177,7 @@ pub struct Refusal {
 pub struct IngestFailure {
     /// The error.
     pub error: IngestError,
-    /// Its sentence for the chat ([`IngestError::user_message`]).
+    /// Its sentence for the chat (`IngestError::user_message`).
     pub message: String,
 }
 
@@ -193,7 +193,7 @@ impl From<IngestError> for IngestFailure {
 pub struct GatewayFailure {
     /// The error.
     pub error: GatewayError,
-    /// Its sentence for the chat ([`GatewayError::user_message`]).
+    /// Its sentence for the chat (`GatewayError::user_message`).
     pub message: String,
 }
 
@@ -215,7 +215,7 @@ impl Finished {
     }
 }
 
-/// Base64 (standard alphabet, padded) for the bytes of an [`Upload`].
+/// Base64 (standard alphabet, padded) for the bytes of an `Upload`.
 pub(crate) mod base64_bytes {
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;
