@@ -124,7 +124,8 @@ impl AppState {
         &self.0.board
     }
 
-    fn plugins(&self) -> &crate::plugins::Plugins {
+    /// The plugins of other processes served by this state's router.
+    pub fn plugins(&self) -> &Arc<crate::plugins::Plugins> {
         &self.0.plugins
     }
 

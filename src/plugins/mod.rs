@@ -106,6 +106,14 @@ impl Plugins {
         self.plugins.iter().find(|p| p.token == hash)
     }
 
+    /// Ends every plugin's event stream (the server is stopping: the answers in flight were
+    /// drained, and what the plugins have not acknowledged is lost with the process).
+    pub fn close(&self) {
+        for plugin in &self.plugins {
+            plugin.state().stream = None;
+        }
+    }
+
     /// Every plugin with its connection state.
     pub fn report(&self) -> Vec<PluginStatus> {
         self.plugins
