@@ -285,3 +285,36 @@ async fn an_answer_finished_while_the_plugin_was_away_is_resent_until_acknowledg
     wait_for_status(&running, "irc", (true, 0)).await;
     running.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_plugin_with_too_many_questions_in_progress_is_told_busy() {
+    let env = TestEnv::new().await;
+    let running = serve(&env, |c| {
+        c.ollama.max_parallel = 1;
+        c.limits.queue_max = 200;
+    })
+    .await;
+    let irc = WirePlugin::connect(&base(&running), IRC_TOKEN, true).await;
+    let here = room("irc", None, "#c");
+    irc.ingest(&here, &member("u"), upload(ZOO[0].0, ZOO[0].1)).await.unwrap();
+    env.double.set_token_delay(Duration::from_millis(50));
+    let limit = irc.hello.max_in_flight as usize;
+    for i in 0..limit {
+        let (status, reply) =
+            irc.send_ask(&format!("q{i}"), &here, &member(&format!("u{i}")), Question::new("penguins?")).await;
+        assert_eq!(status, 202, "{reply}");
+    }
+    let (status, reply) = irc.send_ask("one-too-many", &here, &member("late"), Question::new("penguins?")).await;
+    assert_eq!((status, refusal(&reply).error.as_str()), (429, "busy"), "{reply}");
+    // Once answers finish, questions are taken again.
+    env.double.set_token_delay(Duration::ZERO);
+    for _ in 0..400 {
+        if !irc.finished.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let (status, reply) = irc.send_ask("later", &here, &member("late"), Question::new("penguins?")).await;
+    assert_eq!(status, 202, "{reply}");
+    running.stop().await.unwrap();
+}

@@ -172,7 +172,7 @@ fn config_file(env: &TestEnv) -> PathBuf {
 async fn the_irc_plugin_answers_keeps_channels_apart_and_survives_a_restart() {
     let irc = peer();
     let env = TestEnv::new().await;
-    let serve = common::served::start(&env, &[], Some(&config_file(&env)));
+    let mut serve = common::served::start(&env, &[], Some(&config_file(&env)));
     let bot = unique("fnbot");
     let (alpha, beta) = (format!("#{}", unique("alpha")), format!("#{}", unique("beta")));
     let log = env.dir.path().join("plugin.log");
@@ -238,6 +238,9 @@ async fn the_irc_plugin_answers_keeps_channels_apart_and_survives_a_restart() {
             s["plugins"][0]["connected"] == true && s["plugins"][0]["undelivered"] == 0
         })
         .await;
+    // A connected plugin does not hold up a graceful stop.
+    assert!(serve.stop().await, "footnote serve exits 0 on SIGTERM:\n{}", serve.log_text());
+    assert!(!serve.log_text().contains("did not close in time"), "{}", serve.log_text());
 }
 
 /// Waits until the bot's nick is in `channel`: its JOIN, or the names list of the person's own.
