@@ -26,6 +26,7 @@ Settings (environment):
 """
 
 import base64
+import collections
 import http.client
 import json
 import logging
@@ -56,11 +57,14 @@ class Footnote:
 
     def __init__(self, url, token):
         parsed = urllib.parse.urlsplit(url)
-        self.host, self.port = parsed.hostname, parsed.port or 80
+        self.tls = parsed.scheme == "https"
+        self.host, self.port = parsed.hostname, parsed.port or (443 if self.tls else 80)
         self.token = token
         self.platform = None  # from the hello frame
 
     def connection(self, timeout):
+        if self.tls:
+            return http.client.HTTPSConnection(self.host, self.port, timeout=timeout)
         return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
 
     def headers(self):
@@ -93,7 +97,7 @@ class Footnote:
                     return
                 line = line.decode("utf-8").rstrip("\r\n")
                 if line.startswith("data:"):
-                    data.append(line[5:].lstrip(" ") if line[5:6] == " " else line[5:])
+                    data.append(line[6:] if line[5:6] == " " else line[5:])
                 elif not line and data:
                     yield json.loads("\n".join(data))
                     data = []
@@ -275,7 +279,8 @@ class Plugin:
         self.irc = Irc(host, int(env("IRC_PORT", "6667")), env("IRC_NICK", "footnote"), channels,
                        int(env("IRC_BURST", "4")), float(env("IRC_LINES_PER_SECOND", "1")))
         self.max_lines = int(env("IRC_MAX_ANSWER_LINES", "6"))
-        self.posted = set()  # ids posted by this process (a resend is acknowledged, not posted again)
+        # Ids posted by this process, newest last: a resend is acknowledged, not posted again.
+        self.posted = collections.OrderedDict()
 
     def scope(self, channel):
         return {"platform": self.footnote.platform or "irc", "space": self.network,
@@ -377,7 +382,9 @@ class Plugin:
         fid = finished["id"]
         if fid in self.posted:
             return self.acknowledge([fid])
-        self.posted.add(fid)
+        self.posted[fid] = True
+        while len(self.posted) > 10000:
+            self.posted.popitem(last=False)
         channel = finished["scope"]["room"]
         lines = answer_lines(finished["actor"]["user_id"], finished, self.max_lines)
         self.irc.say(channel, lines, written=lambda: threading.Thread(
@@ -390,8 +397,9 @@ class Plugin:
                 for frame in self.footnote.events():
                     if frame["type"] == "hello":
                         if frame["protocol"] != PROTOCOL:
-                            raise SystemExit("Footnote speaks plugin protocol %s; this plugin speaks %s."
-                                             % (frame["protocol"], PROTOCOL))
+                            log.error("Footnote speaks plugin protocol %s; this plugin speaks %s.",
+                                      frame["protocol"], PROTOCOL)
+                            os._exit(2)
                         self.footnote.platform = frame["platform"]
                         log.info("Connected to Footnote as plugin %s (platform %s)", frame["plugin"], frame["platform"])
                         delay = 1
