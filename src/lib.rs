@@ -15,6 +15,7 @@
 //!   [`footnote_adapter::wire`].
 //! - [`serve`]: `footnote serve`: the HTTP server, the adapter runtime and background work.
 
+pub mod adapters;
 pub mod config;
 pub mod eval;
 pub mod http;

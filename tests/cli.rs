@@ -96,23 +96,36 @@ async fn doctor_and_ask_say_what_to_fix_when_ollama_is_down() {
     assert!(shown.contains("filled in 1 embeddings") && shown.contains("0 waiting for embeddings"), "{shown}");
 }
 
-#[tokio::test]
-async fn a_bad_config_lists_every_problem() {
+/// Runs `footnote ARG` in a fresh directory whose `footnote.toml` is `config`.
+fn with_config(config: &str, arg: &str) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("footnote.toml"),
-        "[ollama]\nchat_modle = \"x\"\nembed_batch_size = 0\n[retrieval]\nrrf_k = \"sixty\"\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("footnote.toml"), config).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_footnote"))
-        .arg("status")
+        .arg(arg)
         .env_clear()
         .env("HOME", dir.path())
         .current_dir(dir.path())
         .output()
         .unwrap();
-    let shown = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{shown}");
+    (out.status.code(), text(&out))
+}
+
+#[tokio::test]
+async fn a_bad_config_lists_every_problem() {
+    let config = "[ollama]\nchat_modle = \"x\"\nembed_batch_size = 0\n[retrieval]\nrrf_k = \"sixty\"\n";
+    let (code, shown) = with_config(config, "status");
+    assert_eq!(code, Some(2), "{shown}");
     assert!(shown.contains("chat_modle"), "{shown}");
     assert!(shown.contains("rrf_k"), "{shown}");
+}
+
+#[tokio::test]
+async fn doctor_names_the_mistakes_of_an_adapter_section() {
+    let config =
+        "[adapters.matrix]\nhomeserver = \"matrix.example.org\"\nuser_id = \"@bot:example.org\"\n[adapters.irc]\n";
+    let (code, shown) = with_config(config, "doctor");
+    assert_eq!(code, Some(2), "{shown}");
+    assert!(shown.contains("[adapters.matrix]: adapters.matrix.homeserver must start with http"), "{shown}");
+    assert!(shown.contains("FOOTNOTE_ADAPTERS__MATRIX__PASSWORD"), "{shown}");
+    assert!(shown.contains("no adapter named \"irc\""), "{shown}");
 }

@@ -16,31 +16,9 @@ use common::hostile;
 use common::mail::{Mail, mail_peer};
 use common::served::{self, wait_until};
 use common::*;
-use futures::TryStreamExt;
 use mail_parser::MessageParser;
 
 impl Mail {
-    /// Every message of `user`'s `folder`, with its flags.
-    async fn messages(&self, user: &str, folder: &str) -> Vec<(Vec<u8>, Vec<String>)> {
-        let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.imap_port)).await.unwrap();
-        let mut client = async_imap::Client::new(tcp);
-        client.read_response().await.unwrap().unwrap();
-        let mut session = client.login(user, &self.password).await.map_err(|(e, _)| e).unwrap();
-        if session.select(folder).await.is_err() {
-            return Vec::new();
-        }
-        let fetches: Vec<_> =
-            session.fetch("1:*", "(FLAGS BODY.PEEK[])").await.unwrap().try_collect().await.unwrap_or_default();
-        session.logout().await.ok();
-        fetches
-            .iter()
-            .filter_map(|f| {
-                let flags = f.flags().map(|flag| format!("{flag:?}")).collect();
-                f.body().map(|b| (b.to_vec(), flags))
-            })
-            .collect()
-    }
-
     /// The replies in `user`'s inbox to the mail with this Message-ID (plain text).
     async fn replies_to(&self, user: &str, message_id: &str) -> Vec<String> {
         let wanted = format!("<{message_id}>");

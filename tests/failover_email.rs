@@ -15,7 +15,6 @@ use common::mail::{Mail, mail_peer};
 use common::pg::TestDatabase;
 use common::process::{Serve, Settings};
 use footnote_ollama_double::OllamaDouble;
-use futures::TryStreamExt;
 use mail_parser::MessageParser;
 
 /// The longest a takeover may take (the bound).
@@ -24,17 +23,10 @@ const TAKEOVER: Duration = Duration::from_secs(30);
 impl Mail {
     /// The `In-Reply-To` of every mail in `user`'s INBOX.
     async fn replies(&self, user: &str) -> Vec<String> {
-        let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.imap_port)).await.unwrap();
-        let mut client = async_imap::Client::new(tcp);
-        client.read_response().await.unwrap().unwrap();
-        let mut session = client.login(user, &self.password).await.map_err(|(e, _)| e).unwrap();
-        session.select("INBOX").await.unwrap();
-        let fetches: Vec<_> =
-            session.fetch("1:*", "(BODY.PEEK[HEADER])").await.unwrap().try_collect().await.unwrap_or_default();
-        session.logout().await.ok();
-        fetches
+        self.messages(user, "INBOX")
+            .await
             .iter()
-            .filter_map(|f| MessageParser::default().parse(f.header()?)?.in_reply_to().as_text().map(str::to_owned))
+            .filter_map(|(raw, _)| MessageParser::default().parse(raw)?.in_reply_to().as_text().map(str::to_owned))
             .collect()
     }
 

@@ -176,6 +176,8 @@ impl Config {
         self.limits.problems(&mut p);
         self.scopes.problems(&mut p);
         super::plugins::problems(&self.plugins, &mut p);
+        // Each adapter checks its own section (an unknown name, or one not in this build, too).
+        p.extend(crate::adapters::problems(&self.adapters));
         match self.database() {
             Ok(Database::Postgres(_)) if !cfg!(feature = "postgres") => p.push(POSTGRES_NOT_COMPILED.into()),
             Ok(_) => {}

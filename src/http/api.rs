@@ -1,139 +1,29 @@
 //! The JSON API handlers, each documented for the OpenAPI document with `#[utoipa::path]`.
-//! Errors are answered as [`ErrorBody`] with the `user_message()` of the adapter-facing error,
-//! never with an internal error string.
+//! Errors are answered as [`ErrorBody`] (see [`super::errors`]).
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Extension, Multipart, Path, Query, State};
 use axum::http::StatusCode;
-use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use axum::http::header::CONTENT_TYPE;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use footnote_adapter::{
-    Answer, AskError, AskEvent, DocumentInfo, ForgetReceipt, Gateway, GatewayError, IngestError, IngestReceipt,
-    Question, Scope, Status, Turn, Upload, WarmupReport,
+    Answer, AskEvent, DocumentInfo, ForgetReceipt, Gateway, IngestReceipt, Question, Scope, Status, Turn, WarmupReport,
 };
 use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::AppState;
+use super::errors::{ApiError, ErrorBody, bad_request, kind};
+use super::upload::{UploadForm, read_upload};
 use crate::mcp::{Grant, Refused};
 use crate::rag::MAX_QUESTION_CHARS;
 use crate::rag::gateway::{STATUS_MODELS_MISSING, STATUS_UNREACHABLE};
 use crate::rag::passages::{MAX_SEARCH_K, SearchHit};
 use crate::serve::lease::AdapterHolding;
-
-/// An error reply: a stable kind for programs and a sentence for people.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ErrorBody {
-    /// Machine-readable kind, such as `denied`, `rate_limited`, `too_large`.
-    pub error: String,
-    /// Safe to show to a user.
-    pub message: String,
-}
-
-/// An error as an HTTP response.
-pub struct ApiError {
-    status: StatusCode,
-    body: ErrorBody,
-    retry_after: Option<Duration>,
-}
-
-impl ApiError {
-    /// The sentence for people.
-    pub fn message(&self) -> String {
-        self.body.message.clone()
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut response = (self.status, Json(self.body)).into_response();
-        if let Some(wait) = self.retry_after {
-            response.headers_mut().insert(RETRY_AFTER, wait.as_secs().max(1).into());
-        }
-        response
-    }
-}
-
-fn kind<T: Serialize>(e: &T) -> String {
-    serde_json::to_value(e)
-        .ok()
-        .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_owned))
-        .unwrap_or_default()
-}
-
-impl From<AskError> for ApiError {
-    fn from(e: AskError) -> Self {
-        let status = match &e {
-            AskError::Invalid(_) => StatusCode::BAD_REQUEST,
-            AskError::Denied => StatusCode::FORBIDDEN,
-            AskError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            AskError::Unavailable(_) | AskError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-            AskError::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            AskError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        let retry_after = match &e {
-            AskError::RateLimited(wait) => Some(*wait),
-            AskError::Unavailable(_) | AskError::ShuttingDown => Some(Duration::from_secs(30)),
-            _ => None,
-        };
-        ApiError { status, body: ErrorBody { error: kind(&e), message: e.user_message() }, retry_after }
-    }
-}
-
-impl From<IngestError> for ApiError {
-    fn from(e: IngestError) -> Self {
-        let status = match &e {
-            IngestError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            IngestError::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            IngestError::Empty | IngestError::Unreadable(_) | IngestError::Timeout => StatusCode::UNPROCESSABLE_ENTITY,
-            IngestError::Denied => StatusCode::FORBIDDEN,
-            IngestError::NameTaken { .. } => StatusCode::CONFLICT,
-            IngestError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            IngestError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            IngestError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        let retry_after = match &e {
-            IngestError::RateLimited(wait) => Some(*wait),
-            _ => None,
-        };
-        ApiError { status, body: ErrorBody { error: kind(&e), message: e.user_message() }, retry_after }
-    }
-}
-
-impl From<GatewayError> for ApiError {
-    fn from(e: GatewayError) -> Self {
-        let status = match &e {
-            GatewayError::Denied => StatusCode::FORBIDDEN,
-            GatewayError::NotFound(_) => StatusCode::NOT_FOUND,
-            GatewayError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            GatewayError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        ApiError { status, body: ErrorBody { error: kind(&e), message: e.user_message() }, retry_after: None }
-    }
-}
-
-impl From<Refused> for ApiError {
-    fn from(e: Refused) -> Self {
-        ApiError {
-            status: StatusCode::FORBIDDEN,
-            body: ErrorBody { error: "out_of_scope".into(), message: e.0 },
-            retry_after: None,
-        }
-    }
-}
-
-fn bad_request(error: &str, message: impl Into<String>) -> ApiError {
-    ApiError {
-        status: StatusCode::BAD_REQUEST,
-        body: ErrorBody { error: error.into(), message: message.into() },
-        retry_after: None,
-    }
-}
 
 /// A question.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -294,47 +184,6 @@ pub async fn search(
     }
     let passages = state.core().search(&Scope::local("http", &collection), &state.actor(), query, k).await?;
     Ok(Json(SearchResponse { collection, passages }))
-}
-
-/// A file upload.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct UploadForm {
-    /// The file.
-    #[schema(value_type = String, format = Binary)]
-    file: Vec<u8>,
-    /// Collection to add it to (default `default`); send it before the file.
-    collection: Option<String>,
-}
-
-/// Reads a multipart upload: an optional `collection` field and one `file` field.
-pub(super) async fn read_upload(multipart: &mut Multipart) -> Result<(Option<String>, Upload), ApiError> {
-    let too_large = |e: axum::extract::multipart::MultipartError| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::from(IngestError::TooLarge("it is over the upload limit".into()))
-        } else {
-            bad_request("bad_upload", "The upload is not a valid multipart form.")
-        }
-    };
-    let mut collection = None;
-    while let Some(field) = multipart.next_field().await.map_err(too_large)? {
-        match field.name() {
-            Some("collection") => collection = Some(field.text().await.map_err(too_large)?),
-            Some("file") => {
-                // A document of the same name is replaced: an upload without a name gets one of
-                // its own, so that it never replaces another nameless upload.
-                let file_name = match field.file_name().map(str::trim).filter(|n| !n.is_empty()) {
-                    Some(name) => name.to_owned(),
-                    None => format!("upload-{:08x}", rand::random::<u32>()),
-                };
-                let mime = field.content_type().map(str::to_owned);
-                let bytes = field.bytes().await.map_err(too_large)?.to_vec();
-                return Ok((collection, Upload { file_name, mime, bytes, origin: Default::default() }));
-            }
-            _ => {}
-        }
-    }
-    Err(bad_request("no_file", "Send the file in a multipart field named `file`."))
 }
 
 /// Adds a file (multipart field `file`) to a collection; a file of the same name replaces the

@@ -25,7 +25,7 @@ use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::AppState;
-use super::api::ErrorBody;
+use super::errors::ErrorBody;
 use crate::config::ScopedToken;
 use crate::mcp::Grant;
 

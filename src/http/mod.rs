@@ -17,9 +17,11 @@
 
 mod api;
 mod auth;
+mod errors;
 mod guard;
 pub mod metrics;
 pub mod openapi;
+mod upload;
 mod web;
 
 use std::net::SocketAddr;

@@ -21,7 +21,8 @@ use minijinja::{Environment, Value, context};
 use rand::RngCore;
 use serde::Deserialize;
 
-use super::{AppState, api};
+use super::AppState;
+use super::upload::{self, read_upload};
 
 /// Questions posted but whose stream has not been opened yet are dropped after this long.
 const PENDING_TTL: Duration = Duration::from_secs(300);
@@ -241,10 +242,10 @@ pub async fn ask_stream(
 }
 
 /// Uploads a file and returns its receipt; the document list refreshes itself.
-#[utoipa::path(post, path = "/ui/upload", tag = "web", request_body(content = api::UploadForm, content_type = "multipart/form-data"),
+#[utoipa::path(post, path = "/ui/upload", tag = "web", request_body(content = upload::UploadForm, content_type = "multipart/form-data"),
     responses((status = 200, description = "Receipt fragment", content_type = "text/html", body = String)))]
 pub async fn upload(State(state): State<AppState>, mut multipart: Multipart) -> Response {
-    let ctx = match api::read_upload(&mut multipart).await {
+    let ctx = match read_upload(&mut multipart).await {
         Ok((_, upload)) => match state.core().ingest(&scope(&state), &state.actor(), upload).await {
             Ok(receipt) => context! { summary => receipt.summary() },
             Err(e) => context! { error => e.user_message() },

@@ -3,6 +3,8 @@
 //! the answer timeout and the shutdown state, and mapping every internal error to the safe
 //! adapter-facing errors.
 
+mod errors;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use footnote_adapter::Gateway;
+use footnote_adapter::{AdapterContext, Gateway};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -75,14 +75,22 @@ impl Running {
 /// Starts everything and returns once the HTTP server listens.
 pub async fn start(cfg: Config, options: Options) -> anyhow::Result<Running> {
     let addr = http::check_bind(&cfg)?;
-    let mut specs = build_adapters(&cfg).map_err(|problems| anyhow::anyhow!(problems.join("\n")))?;
-    specs.extend(options.adapters);
+    let problems = crate::adapters::problems(&cfg.adapters);
+    anyhow::ensure!(problems.is_empty(), problems.join("\n"));
 
     let access = writer_lock(&cfg).await?;
     let rag = Rag::open_as(cfg.clone(), ModelCheck::Refuse, access)
         .await
         .with_context(|| format!("cannot open the data in {}", cfg.data_dir.display()))?;
     let core = Core::new(rag.clone());
+    let shutdown = CancellationToken::new();
+    let stop_rest = CancellationToken::new();
+    let gateway: Arc<dyn Gateway> = Arc::new(core.clone());
+    let context =
+        AdapterContext { data_dir: cfg.data_dir.clone(), shutdown: stop_rest.clone(), gateway: gateway.clone() };
+    let (mut specs, adapter_routes) =
+        build_adapters(&cfg, &context).map_err(|problems| anyhow::anyhow!(problems.join("\n")))?;
+    specs.extend(options.adapters);
     let leases = rag.store().leases();
     let board = Arc::new(lease::Board::new(leases.clone(), &specs));
     let state = AppState::with_adapters(core.clone(), board.clone());
@@ -94,8 +102,6 @@ pub async fn start(cfg: Config, options: Options) -> anyhow::Result<Running> {
     }
     tracing::info!(%addr, web = %format!("http://{addr}/"), "Footnote is listening.");
 
-    let shutdown = CancellationToken::new();
-    let stop_rest = CancellationToken::new();
     let tracker = TaskTracker::new();
     // The extraction workers start now, not with the first upload.
     rag.workers().warm();
@@ -104,7 +110,6 @@ pub async fn start(cfg: Config, options: Options) -> anyhow::Result<Running> {
         background::spawn_keep_warm(&tracker, rag.clone(), stop_rest.clone());
     }
     background::spawn_sync(&tracker, rag.clone(), stop_rest.clone());
-    let gateway: Arc<dyn Gateway> = Arc::new(core.clone());
     for spec in specs {
         let (gateway, stop, backoff) = (gateway.clone(), stop_rest.clone(), options.backoff);
         match &leases {
@@ -118,15 +123,14 @@ pub async fn start(cfg: Config, options: Options) -> anyhow::Result<Running> {
         }
     }
     let control = ControlFile::new(addr);
-    let router = http::router(state).merge(control::router(rag.clone(), &control.token));
+    let mut router = http::router(state).merge(control::router(rag.clone(), &control.token));
+    // Routes an adapter serves itself (Slack's Events API); each authenticates its own requests.
+    for routes in adapter_routes {
+        router = router.merge(routes);
+    }
     if let Err(e) = control.write(&cfg.data_dir) {
         tracing::warn!(error = %e, "Cannot write serve.json: `footnote reindex` cannot reach this server.");
     }
-    #[cfg(feature = "slack")]
-    let router = match adapters::slack_events_router(&cfg, gateway.clone())? {
-        Some(slack) => router.merge(slack),
-        None => router,
-    };
     let server = axum::serve(listener, router).with_graceful_shutdown(stop_rest.clone().cancelled_owned());
     let server = tracker.spawn(async move { server.await });
     tracker.close();

@@ -138,6 +138,9 @@ pub struct User {
     /// Everyone this user saw typing, with the room.
     pub typing: Arc<Mutex<Vec<(OwnedRoomId, OwnedUserId)>>>,
     sync: JoinHandle<()>,
+    /// Why the background sync ended, if it did: every wait fails with it at once, so that a
+    /// broken sync is never read as "nothing arrived".
+    sync_ended: Arc<Mutex<Option<String>>>,
 }
 
 impl Drop for User {
@@ -190,16 +193,30 @@ impl User {
         });
         client.sync_once(SyncSettings::default()).await.unwrap();
         let syncing = client.clone();
+        let sync_ended: Arc<Mutex<Option<String>>> = Arc::default();
+        let ended = sync_ended.clone();
         let sync = tokio::spawn(async move {
-            let _ = syncing.sync(SyncSettings::default().timeout(Duration::from_secs(5))).await;
+            let why = match syncing.sync(SyncSettings::default().timeout(Duration::from_secs(5))).await {
+                Ok(()) => "the sync loop returned".to_owned(),
+                Err(e) => format!("the sync failed: {e}"),
+            };
+            *ended.lock().unwrap() = Some(why);
         });
-        User { client, id, seen, members, typing, sync }
+        User { client, id, seen, members, typing, sync, sync_ended }
+    }
+
+    /// Panics if the background sync has ended: what this user saw is no longer being updated.
+    pub fn assert_syncing(&self) {
+        if let Some(why) = self.sync_ended.lock().unwrap().as_ref() {
+            panic!("the test user {} stopped syncing with the homeserver: {why}", self.id);
+        }
     }
 
     /// Waits until `check` finds something in what this user received (up to 60 s).
     pub async fn wait_for<T>(&self, what: &str, check: impl Fn(&[Seen]) -> Option<T>) -> T {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
+            self.assert_syncing();
             let snapshot = self.seen.lock().unwrap().clone();
             if let Some(found) = check(&snapshot) {
                 return found;
@@ -213,6 +230,7 @@ impl User {
     pub async fn wait_for_membership(&self, room: &RoomId, user: &OwnedUserId, state: MembershipState) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
+            self.assert_syncing();
             let found =
                 self.members.lock().unwrap().iter().any(|(r, u, s)| r == room && u == user.as_str() && *s == state);
             if found {

@@ -15,6 +15,8 @@
 //! - [`reports`] words the replies to the status, warm-up, documents and forget commands.
 //! - [`render`] holds the shared helpers that turn numbered sources into text and split long
 //!   answers at a platform's message limit without cutting a citation in half.
+//! - [`setup`]: how an adapter declares itself to the core: [`AdapterConfig`] checks its
+//!   section and builds the adapter from an [`AdapterContext`].
 //! - [`Ledger`]: when several Footnote instances share a database, what an adapter connection
 //!   records there so that the instance taking it over carries on ([`Gateway::ledger`]).
 //! - [`wire`]: the same calls for plugins in other processes, as JSON over HTTP (protocol 1).
@@ -28,6 +30,7 @@ pub mod ledger;
 pub mod progress;
 pub mod render;
 pub mod reports;
+pub mod setup;
 #[cfg(feature = "test-utils")]
 pub mod testing;
 mod types;
@@ -36,6 +39,7 @@ pub mod wire;
 pub use command::Command;
 pub use error::{AskError, GatewayError, IngestError};
 pub use ledger::{Claim, Ledger, LedgerError};
+pub use setup::{AdapterConfig, AdapterContext, Built};
 pub use types::*;
 
 use std::sync::Arc;

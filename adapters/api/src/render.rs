@@ -1,5 +1,6 @@
 //! Shared rendering of answers: numbered sources as text, and splitting long text at a platform's
-//! message limit without cutting a `[n]` marker, a word or a line in half where avoidable.
+//! message limit without cutting a `[n]` marker, a word or a line in half where avoidable; and
+//! the small texts every adapter shows: sizes, shortened titles, times.
 
 use crate::{ATTRIBUTED_MARK, Answer, Citation, CitedBy, Support};
 
@@ -121,9 +122,60 @@ fn avoid_marker(text: &str, at: usize) -> usize {
     at
 }
 
+/// A size for people, in decimal units: `512 bytes`, `482.1 kB`, `5.0 MB`.
+pub fn human_bytes(bytes: u64) -> String {
+    #[allow(clippy::cast_precision_loss)]
+    let value = bytes as f64;
+    match bytes {
+        0..1_000 => format!("{bytes} bytes"),
+        1_000..1_000_000 => format!("{:.1} kB", value / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", value / 1e6),
+        _ => format!("{:.1} GB", value / 1e9),
+    }
+}
+
+/// `text` cut to at most `max` characters, ending in `…` when it was cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out = out.trim_end().to_owned();
+    out.push('…');
+    out
+}
+
+/// Seconds since the Unix epoch as an RFC 3339 UTC time, such as `2000-02-29T00:00:00Z`.
+pub fn rfc3339_utc(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // The civil date of a day count (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_titles_and_times_read_well() {
+        assert_eq!(human_bytes(512), "512 bytes");
+        assert_eq!(human_bytes(482_133), "482.1 kB");
+        assert_eq!(human_bytes(30 * 1024 * 1024), "31.5 MB");
+        assert_eq!(truncate("héllo wörld", 7), "héllo…");
+        assert_eq!(truncate("short", 7), "short");
+        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339_utc(-1), "1969-12-31T23:59:59Z");
+    }
 
     #[test]
     fn an_answer_without_the_model_says_why_once() {

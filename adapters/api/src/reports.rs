@@ -2,6 +2,7 @@
 //! forget reports. Every adapter words them the same; a [`Markup`] says how its platform quotes
 //! names and ids, starts list items and escapes text.
 
+use crate::types::counted;
 use crate::{DocumentInfo, ForgetReceipt, ModelState, Status, WarmupReport};
 
 /// How a platform writes the reports.
@@ -88,12 +89,12 @@ pub fn documents_text(documents: &[DocumentInfo], markup: Markup, empty: &str, l
     let mut out = format!("{} document{s} here:", documents.len());
     for (i, doc) in documents.iter().enumerate() {
         let line = format!(
-            "\n{}{} {} ({}, {} chunks)",
+            "\n{}{} {} ({}, {})",
             markup.bullet,
             (markup.code)(&doc.id),
             (markup.escape)(&doc.title),
             (markup.escape)(&doc.kind),
-            doc.chunks
+            counted(doc.chunks, "chunk")
         );
         if out.chars().count() + line.chars().count() > limit.saturating_sub(40) {
             out.push_str(&format!("\n…and {} more.", documents.len() - i));
@@ -107,8 +108,10 @@ pub fn documents_text(documents: &[DocumentInfo], markup: Markup, empty: &str, l
 /// The receipt of a forgotten document.
 pub fn forget_text(receipt: &ForgetReceipt, markup: Markup) -> String {
     (markup.escape)(&format!(
-        "Forgot “{}” (document {}, {} chunks).",
-        receipt.title, receipt.document_id, receipt.chunks
+        "Forgot “{}” (document {}, {}).",
+        receipt.title,
+        receipt.document_id,
+        counted(receipt.chunks, "chunk")
     ))
 }
 

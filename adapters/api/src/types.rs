@@ -427,9 +427,9 @@ impl IngestReceipt {
             IngestOutcome::Duplicate => "Already had",
             IngestOutcome::Replaced { .. } => "Updated",
         };
-        let mut line = format!("{what} “{}” ({} chunks", self.title, self.chunks);
+        let mut line = format!("{what} “{}” ({}", self.title, counted(self.chunks, "chunk"));
         if let Some(pages) = self.pages {
-            line.push_str(&format!(", {pages} pages"));
+            line.push_str(&format!(", {}", counted(pages, "page")));
         }
         line.push_str(&format!(") as document {}", self.document_id));
         if let IngestOutcome::Replaced { previous_id } = &self.outcome {
@@ -443,6 +443,11 @@ impl IngestReceipt {
         }
         line
     }
+}
+
+/// `n` and the noun, in the plural unless `n` is 1: "1 chunk", "3 chunks".
+pub(crate) fn counted(n: u32, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
 }
 
 /// One stored document, as listed to a scope that can read it.

@@ -4,6 +4,7 @@
 //! attachment bytes) and these functions decide the [`Scope`], [`Actor`], [`Question`] and
 //! [`Upload`] the core sees, which slash command was invoked, and whether a message is for the bot.
 
+pub use footnote_adapter::render::human_bytes;
 use footnote_adapter::{Actor, IngestError, Origin, Question, Role, Scope, Turn, Upload};
 use serenity::all::{
     Attachment, ChannelId, ChannelType, CommandDataOptionValue, CommandInteraction, CommandOptionType, CreateCommand,
@@ -186,18 +187,6 @@ pub fn check_attachment(attachment: &Attachment, max_bytes: u64) -> Result<(), S
         return Err(IngestError::Unsupported(format!("“{}” ({kind})", attachment.filename)).user_message());
     }
     Ok(())
-}
-
-/// A size such as `3.2 MB` (decimal units, as Discord shows them).
-pub fn human_bytes(bytes: u64) -> String {
-    #[allow(clippy::cast_precision_loss)]
-    let value = bytes as f64;
-    match bytes {
-        0..1_000 => format!("{bytes} bytes"),
-        1_000..1_000_000 => format!("{:.1} kB", value / 1e3),
-        1_000_000..1_000_000_000 => format!("{:.1} MB", value / 1e6),
-        _ => format!("{:.1} GB", value / 1e9),
-    }
 }
 
 /// The upload of a downloaded attachment. A long paste (which Discord always names

@@ -19,7 +19,8 @@ pub mod stream;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use footnote_adapter::{Adapter, AdapterError, CancellationToken, Gateway};
+use footnote_adapter::setup::fingerprint;
+use footnote_adapter::{Adapter, AdapterConfig, AdapterContext, AdapterError, Built, CancellationToken, Gateway};
 use secrecy::ExposeSecret;
 use serenity::all::{ApplicationId, ClientBuilder, GatewayIntents, Http, HttpBuilder, Permissions};
 
@@ -58,6 +59,24 @@ impl DiscordAdapter {
     pub fn new(config: Config) -> Result<Self, AdapterError> {
         config.validate().map_err(|problems| AdapterError::Config(problems.join("; ")))?;
         Ok(DiscordAdapter { config })
+    }
+}
+
+impl AdapterConfig for Config {
+    const NAME: &'static str = "discord";
+
+    fn problems(&self) -> Vec<String> {
+        self.validate().err().unwrap_or_default()
+    }
+
+    fn build(self, _: &AdapterContext) -> Result<Built, AdapterError> {
+        // One gateway session per bot: the application, or the token when the id is not given.
+        let identity = match self.application_id {
+            Some(id) => format!("application {id}"),
+            None => format!("bot token {}", fingerprint(self.token.expose_secret())),
+        };
+        DiscordAdapter::new(self.clone())?;
+        Ok(Built::new(identity, move || Ok(Box::new(DiscordAdapter::new(self.clone())?) as Box<dyn Adapter>)))
     }
 }
 

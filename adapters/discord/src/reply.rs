@@ -8,6 +8,7 @@
 //! builders by the handler.
 
 use footnote_adapter::progress::Progress;
+pub use footnote_adapter::render::truncate;
 use footnote_adapter::render::{answer_notes, split_message, support_remark};
 use footnote_adapter::reports::{self, Markup};
 use footnote_adapter::{Answer, Citation};
@@ -73,17 +74,6 @@ impl EmbedSpec {
         }
         embed
     }
-}
-
-/// Cuts `text` to at most `max` characters, ending with `…` when it was cut.
-pub fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-    out = out.trim_end().to_owned();
-    out.push('…');
-    out
 }
 
 /// Splits text into messages of at most 2,000 characters, never inside a `[n]` marker.

@@ -5,9 +5,10 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Double, FakeGateway, POSTED, PRIVATE_THREAD, THREAD, handler, load, script};
+use common::{Double, POSTED, PRIVATE_THREAD, RecordingGateway, THREAD, handler, load, script};
 use footnote_adapter::Role;
 use serde_json::Value;
 use serenity::all::{CommandInteraction, Interaction, Message};
@@ -41,7 +42,7 @@ async fn slash_ask_defers_streams_edits_and_finishes_with_sources_and_followups(
     let double = Double::start().await;
     let http = double.http();
     let long = format!("{} [1]\n\n{}", "Hold the reset button. ".repeat(86), "Or use the admin PIN [2].");
-    let gateway = FakeGateway::new(script(&long));
+    let gateway = Arc::new(RecordingGateway::new(script(&long)));
     let cmd = command("interaction_ask.json", |_| {});
     handler(gateway.clone(), Duration::ZERO).handle_command(&http, &cmd).await;
 
@@ -95,7 +96,7 @@ async fn edits_are_throttled_to_the_interval() {
     provider();
     let double = Double::start().await;
     let http = double.http();
-    let gateway = FakeGateway::new(script("Hold the button [1]. Or use the PIN [2]."));
+    let gateway = Arc::new(RecordingGateway::new(script("Hold the button [1]. Or use the PIN [2].")));
     let cmd = command("interaction_ask.json", |_| {});
     handler(gateway, Duration::from_secs(3600)).handle_command(&http, &cmd).await;
     assert_eq!(
@@ -113,7 +114,7 @@ async fn a_rate_limited_progress_edit_is_skipped_and_the_answer_still_arrives() 
     provider();
     let double = Double::start().await;
     let http = double.http();
-    let gateway = FakeGateway::new(script("Hold the button [1]. Or use the PIN [2]."));
+    let gateway = Arc::new(RecordingGateway::new(script("Hold the button [1]. Or use the PIN [2].")));
     let cmd = command("interaction_ask.json", |_| {});
     // The deferral goes through; the first edit (the queue position) meets Discord's rate limit.
     double.rate_limit_next_edits(1);
@@ -133,7 +134,8 @@ async fn a_failed_answer_shows_the_safe_user_message() {
     provider();
     let double = Double::start().await;
     let http = double.http();
-    let gateway = FakeGateway::new(vec![footnote_adapter::AskEvent::Failed(footnote_adapter::AskError::Denied)]);
+    let gateway =
+        Arc::new(RecordingGateway::new(vec![footnote_adapter::AskEvent::Failed(footnote_adapter::AskError::Denied)]));
     let cmd = command("interaction_ask.json", |_| {});
     handler(gateway, Duration::ZERO).handle_command(&http, &cmd).await;
     assert_eq!(contents(&double)[1], "You are not allowed to ask questions here.");
@@ -144,7 +146,7 @@ async fn a_mention_opens_a_thread_on_the_message_and_answers_there() {
     provider();
     let double = Double::start().await;
     let http = double.http();
-    let gateway = FakeGateway::new(script("Hold the button [1]. Or use the PIN [2]."));
+    let gateway = Arc::new(RecordingGateway::new(script("Hold the button [1]. Or use the PIN [2].")));
     let msg: Message = load("message_mention_attachments.json", |v| {
         v["attachments"] = Value::Array(Vec::new());
         v["content"] = "<@1000000000000000001> How do I reset the router?".into();
@@ -182,7 +184,7 @@ async fn a_mention_inside_a_thread_answers_there_with_the_threads_history() {
     provider();
     let double = Double::start().await;
     let http = double.http();
-    let gateway = FakeGateway::new(script("The 5 GHz band resets too [1]."));
+    let gateway = Arc::new(RecordingGateway::new(script("The 5 GHz band resets too [1].")));
     let msg: Message = load("message_in_thread.json", |_| {});
     handler(gateway.clone(), Duration::from_secs(3600)).handle_message(&http, &msg).await;
 
@@ -213,7 +215,7 @@ async fn an_oversized_ingest_attachment_is_refused_without_download_or_ingest() 
     provider();
     let double = Double::start().await;
     let http = double.http();
-    let gateway = FakeGateway::new(Vec::new());
+    let gateway = Arc::new(RecordingGateway::new(Vec::new()));
     let url = double.file_url("router-manual.pdf");
     let cmd = command("interaction_ingest.json", |v| {
         let attachment = &mut v["data"]["resolved"]["attachments"]["1187563421289119824"];
@@ -241,7 +243,7 @@ async fn a_mention_with_attachments_ingests_each_and_replies_with_receipts() {
     provider();
     let double = Double::start().await;
     let http = double.http();
-    let gateway = FakeGateway::new(Vec::new());
+    let gateway = Arc::new(RecordingGateway::new(Vec::new()));
     let (big, small, exe) =
         (double.file_url("router-manual.pdf"), double.file_url("notes.md"), double.file_url("setup.exe"));
     let msg: Message = load("message_mention_attachments.json", |v| {
@@ -268,13 +270,13 @@ async fn a_mention_with_attachments_ingests_each_and_replies_with_receipts() {
     let reply = contents(&double)[3].clone();
     let lines: Vec<&str> = reply.lines().collect();
     assert_eq!(lines[0], "“router-manual.pdf” is 482.1 kB, over this bot's limit of 100.0 kB. Nothing was added.");
-    assert_eq!(lines[1], "Added “notes.md” (3 chunks) as document doc-9.");
+    assert_eq!(lines[1], "Added “notes.md” (1 chunk) as document doc-1.");
     assert!(
-        lines[2].starts_with("“setup.exe”: I can't read “setup.exe”."),
+        lines[2].starts_with("“setup.exe”: I can't read a program or binary file (EXE)."),
         "the core's refusal is relayed: {}",
         lines[2]
     );
-    let uploads = gateway.uploads();
+    let uploads: Vec<_> = gateway.uploads().into_iter().map(|(_, _, upload)| upload).collect();
     assert_eq!(uploads.len(), 2);
     assert_eq!(uploads[0].bytes, b"contents of notes.md");
     assert_eq!(uploads[0].mime.as_deref(), Some("text/markdown; charset=utf-8"));
@@ -290,8 +292,8 @@ async fn other_commands_relay_reports_and_errors() {
     provider();
     let double = Double::start().await;
     let http = double.http();
-    let gateway = FakeGateway::new(Vec::new());
-    let handler = handler(gateway, Duration::ZERO);
+    let gateway = RecordingGateway::new(Vec::new()).refusing_forget(footnote_adapter::GatewayError::Denied);
+    let handler = handler(Arc::new(gateway), Duration::ZERO);
     for (name, options) in [
         ("status", serde_json::json!([])),
         ("forget", serde_json::json!([{"type": 3, "name": "id", "value": "doc-1"}])),
@@ -304,7 +306,7 @@ async fn other_commands_relay_reports_and_errors() {
     }
     let texts = contents(&double);
     assert_eq!(texts.len(), 4);
-    assert!(texts[1].starts_with("Ollama: reachable\nChat model `llama3.2`: available, not loaded"), "{}", texts[1]);
+    assert!(texts[1].starts_with("Ollama: reachable\nChat model `qwen2.5:3b-instruct`: loaded"), "{}", texts[1]);
     assert_eq!(texts[3], "You are not allowed to do that here.");
 }
 
@@ -318,7 +320,7 @@ async fn a_new_holder_tells_whoever_an_instance_left_unanswered_to_ask_again() {
     let double = Double::start().await;
     let http = double.http();
     let ledger = Arc::new(MemoryLedger::new("instance-a"));
-    let gateway = FakeGateway::with_ledger(script("Hold the button [1]."), ledger.clone());
+    let gateway = Arc::new(RecordingGateway::new(script("Hold the button [1].")).with_ledger(ledger.clone()));
     // Instance A answers a mention in full, then stops in the middle of another question.
     let msg: Message = load("message_mention_attachments.json", |v| {
         v["attachments"] = Value::Array(Vec::new());
@@ -353,7 +355,7 @@ async fn files_posted_in_a_private_thread_are_refused_with_a_reason() {
     provider();
     let double = Double::start().await;
     let http = double.http();
-    let gateway = FakeGateway::new(Vec::new());
+    let gateway = Arc::new(RecordingGateway::new(Vec::new()));
     let notes = double.file_url("notes.md");
     let msg: Message = load("message_mention_attachments.json", |v| {
         v["channel_id"] = PRIVATE_THREAD.into();

@@ -85,8 +85,8 @@ impl Refusal {
             Refusal::MessageTooLarge { bytes, limit } => format!(
                 "Your message is {}, which is more than the {} I accept, so I did not read it. \
                  Nothing was added. Please send smaller files, or fewer at a time.",
-                text::human_bytes(*bytes),
-                text::human_bytes(*limit)
+                footnote_adapter::render::human_bytes(*bytes),
+                footnote_adapter::render::human_bytes(*limit)
             ),
             Refusal::TooManyAttachments { count, limit } => format!(
                 "Your message has {count} attachments; I accept at most {limit} per message, so nothing was added. \
@@ -94,8 +94,8 @@ impl Refusal {
             ),
             Refusal::AttachmentTooLarge { name, bytes, limit } => format!(
                 "The attachment “{name}” is {}, which is more than the {} I accept per file, so nothing was added.",
-                text::human_bytes(*bytes),
-                text::human_bytes(*limit)
+                footnote_adapter::render::human_bytes(*bytes),
+                footnote_adapter::render::human_bytes(*limit)
             ),
             Refusal::EmptyQuestion => {
                 "I found no question in your message. Write it in the body or the subject.".into()

@@ -209,7 +209,7 @@ fn limits_are_refused_politely() {
     let header_only = mail("From: ann@example.org\nTo: bot@bot.example\nSubject: big\nMessage-ID: <b@x>", "");
     let oversize = classify(&header_only, Some(5_000_000), &config(), &no_threads);
     let Action::Refuse(refusal) = oversize.action else { panic!() };
-    assert!(refusal.user_message().contains("4.8 MB"), "{}", refusal.user_message());
+    assert!(refusal.user_message().contains("5.0 MB"), "{}", refusal.user_message());
     // A stranger's big mail gets no reply at all.
     let stranger = mail("From: eve@evil.example\nTo: bot@bot.example\nSubject: big", "");
     assert_eq!(

@@ -26,7 +26,7 @@ mod text;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use footnote_adapter::{Adapter, AdapterError, CancellationToken, Gateway};
+use footnote_adapter::{Adapter, AdapterConfig, AdapterContext, AdapterError, Built, CancellationToken, Gateway};
 
 pub use config::{CollectionMapping, Config, Security};
 pub use convert::{Action, Classified, IgnoreReason, Inbound, Refusal, classify};
@@ -66,6 +66,25 @@ impl EmailAdapter {
     pub fn with_failpoint(mut self, point: Failpoint) -> Self {
         self.failpoint = Some(point);
         self
+    }
+}
+
+impl AdapterConfig for Config {
+    const NAME: &'static str = handler::PLATFORM;
+
+    fn problems(&self) -> Vec<String> {
+        match self.validate() {
+            Ok(()) => Vec::new(),
+            Err(problems) => problems.lines().map(str::to_owned).collect(),
+        }
+    }
+
+    /// A relative `state_path` (what was answered, for crash recovery) lives in the data directory.
+    fn build(mut self, context: &AdapterContext) -> Result<Built, AdapterError> {
+        self.state_path = context.resolve(&self.state_path);
+        let identity = format!("{} at {} {}", self.username, self.imap_host, self.mailbox);
+        EmailAdapter::new(self.clone())?;
+        Ok(Built::new(identity, move || Ok(Box::new(EmailAdapter::new(self.clone())?) as Box<dyn Adapter>)))
     }
 }
 

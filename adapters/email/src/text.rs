@@ -1,5 +1,5 @@
 //! Small pure text helpers for mail: subject prefixes, quoted-reply stripping, forward
-//! detection, HTML escaping, file names, sizes and a stable hash.
+//! detection, HTML escaping, file names and a stable hash.
 
 /// Markers that mail clients put above an inline-forwarded message.
 const FORWARD_MARKERS: [&str; 5] = [
@@ -16,19 +16,6 @@ const REPLY_PREFIXES: [&str; 8] = ["re:", "aw:", "sv:", "antw:", "fwd:", "fw:", 
 /// 64-bit FNV-1a: a stable hash for made-up ids and file names (not for security).
 pub fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
-}
-
-/// `1.5 MB`-style size for people.
-pub fn human_bytes(bytes: u64) -> String {
-    #[allow(clippy::cast_precision_loss)]
-    let b = bytes as f64;
-    if bytes >= 1024 * 1024 {
-        format!("{:.1} MB", b / (1024.0 * 1024.0))
-    } else if bytes >= 1024 {
-        format!("{:.0} KB", b / 1024.0)
-    } else {
-        format!("{bytes} bytes")
-    }
 }
 
 /// The subject without any leading `Re:`, `Fwd:` and similar prefixes.
@@ -124,11 +111,5 @@ mod tests {
         assert_eq!(file_stem("../../etc/passwd"), "etc passwd");
         assert_eq!(file_stem(""), "message");
         assert_eq!(file_stem(&"x".repeat(200)).len(), 80);
-    }
-
-    #[test]
-    fn sizes_read_well() {
-        assert_eq!(human_bytes(512), "512 bytes");
-        assert_eq!(human_bytes(30 * 1024 * 1024), "30.0 MB");
     }
 }

@@ -5,9 +5,7 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use common::{FakeGateway, header, peer, start};
+use common::{header, peer, start};
 use footnote_adapter::Role;
 use footnote_email::Failpoint;
 use mail_parser::{MessageParser, MimeHeaders};
@@ -37,7 +35,7 @@ async fn forward_then_ask_then_follow_up() {
     let peer = peer();
     let (bot, human) = (peer.user("bot"), peer.user("human"));
     let dir = tempfile::tempdir().unwrap();
-    let gateway = Arc::new(FakeGateway::default());
+    let gateway = common::gateway();
     let running = start(peer.config(&bot, &[&human], &dir.path().join("state.json")), gateway.clone(), None).await;
 
     peer.send(&human, &bot, &forward(&human, &bot, "t1")).await;
@@ -46,7 +44,7 @@ async fn forward_then_ask_then_follow_up() {
     assert_eq!(receipt.subject(), Some("Re: Fwd: Q3 report t1"));
     assert_eq!(receipt.in_reply_to().as_text(), Some("fwd-t1@localhost"));
     assert!(receipt.body_text(0).unwrap().contains("Added “Q3 report t1 ["), "{:?}", receipt.body_text(0));
-    let ingests = gateway.ingests();
+    let ingests = gateway.uploads();
     assert_eq!(ingests.len(), 1);
     let (scope, actor, upload) = &ingests[0];
     assert_eq!((scope.platform.as_str(), scope.room.as_str()), ("email", human.as_str()));
@@ -74,8 +72,8 @@ async fn forward_then_ask_then_follow_up() {
     assert!(html.contains("12% &lt;fast&gt; [1]") && html.contains("<li value=\"2\">"), "{html}");
     let asks = gateway.asks();
     assert_eq!(asks.len(), 1);
-    assert_eq!(asks[0].1.text, "How did revenue develop?");
-    assert!(asks[0].1.history.is_empty());
+    assert_eq!(asks[0].2.text, "How did revenue develop?");
+    assert!(asks[0].2.history.is_empty());
     assert_eq!(asks[0].0.thread.as_deref(), Some("q1-t1@localhost"));
 
     // A reply to the answer is a follow-up carrying the earlier turns.
@@ -90,7 +88,7 @@ async fn forward_then_ask_then_follow_up() {
     assert!(references.starts_with("<q1-t1@localhost>"), "{references}");
     let asks = gateway.asks();
     assert_eq!(asks.len(), 2);
-    let (scope, q) = &asks[1];
+    let (scope, _, q) = &asks[1];
     assert_eq!(q.text, "And in Asia?");
     assert_eq!(scope.thread.as_deref(), Some("q1-t1@localhost"));
     assert_eq!(q.history.len(), 2);
@@ -104,7 +102,7 @@ async fn strangers_and_robots_get_nothing() {
     let peer = peer();
     let (bot, human, stranger) = (peer.user("bot"), peer.user("human"), peer.user("eve"));
     let dir = tempfile::tempdir().unwrap();
-    let gateway = Arc::new(FakeGateway::default());
+    let gateway = common::gateway();
     let running = start(peer.config(&bot, &[&human], &dir.path().join("state.json")), gateway.clone(), None).await;
 
     peer.send(&stranger, &bot, &forward(&stranger, &bot, "t2")).await;
@@ -119,7 +117,7 @@ async fn strangers_and_robots_get_nothing() {
     assert_eq!(inbox.len(), 1);
     assert_eq!(header(&inbox[0], "In-Reply-To").as_deref(), Some("<ok-t2@localhost>"));
     assert!(peer.messages(&stranger, "INBOX").await.is_empty(), "the stranger got a reply");
-    assert!(gateway.ingests().is_empty());
+    assert!(gateway.uploads().is_empty());
     assert_eq!(gateway.asks().len(), 1);
     // Ignored mail is left alone (unseen); the answered one is marked.
     let bot_box = peer.messages(&bot, "INBOX").await;
@@ -133,19 +131,19 @@ async fn a_crash_after_ingest_reprocesses_without_a_duplicate_reply() {
     let (bot, human) = (peer.user("bot"), peer.user("human"));
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
-    let gateway = Arc::new(FakeGateway::default());
+    let gateway = common::gateway();
     let crashing = start(peer.config(&bot, &[&human], &state), gateway.clone(), Some(Failpoint::AfterGateway)).await;
     peer.send(&human, &bot, &forward(&human, &bot, "t3")).await;
     let ended = tokio::time::timeout(std::time::Duration::from_secs(30), crashing.task).await.unwrap().unwrap();
     assert!(ended.is_err(), "the failpoint ends run like a crash");
-    assert_eq!(gateway.ingests().len(), 1);
+    assert_eq!(gateway.uploads().len(), 1);
     assert!(peer.messages(&human, "INBOX").await.is_empty());
     assert!(!peer.messages(&bot, "INBOX").await[0].1, "not marked before the work committed");
 
     let running = start(peer.config(&bot, &[&human], &state), gateway.clone(), None).await;
     let inbox = peer.wait_for(&human, 1).await;
     assert!(MessageParser::default().parse(&inbox[0]).unwrap().body_text(0).unwrap().contains("Already had"));
-    let ingests = gateway.ingests();
+    let ingests = gateway.uploads();
     assert_eq!(ingests.len(), 2, "re-processed");
     assert_eq!(ingests[0].2.bytes, ingests[1].2.bytes, "identical upload, so the core dedupes it");
     running.stop().await.unwrap();
@@ -159,7 +157,7 @@ async fn a_crash_before_marking_does_not_answer_twice() {
     let (bot, human) = (peer.user("bot"), peer.user("human"));
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
-    let gateway = Arc::new(FakeGateway::default());
+    let gateway = common::gateway();
     let crashing = start(peer.config(&bot, &[&human], &state), gateway.clone(), Some(Failpoint::BeforeMark)).await;
     peer.send(&human, &bot, &question(&human, &bot, "q-t4@localhost", "Revenue?", "")).await;
     let ended = tokio::time::timeout(std::time::Duration::from_secs(30), crashing.task).await.unwrap().unwrap();
@@ -187,7 +185,7 @@ async fn a_restart_answers_new_mail_only_even_after_a_uidvalidity_change() {
     // Mail already in the mailbox before the very first start is left alone.
     peer.send(&human, &bot, &question(&human, &bot, "old-t5@localhost", "Ancient?", "")).await;
     peer.wait_for(&bot, 1).await;
-    let gateway = Arc::new(FakeGateway::default());
+    let gateway = common::gateway();
     let running = start(peer.config(&bot, &[&human], &state), gateway.clone(), None).await;
     peer.send(&human, &bot, &question(&human, &bot, "q1-t5@localhost", "First?", "")).await;
     peer.wait_for(&human, 1).await;
@@ -211,7 +209,7 @@ async fn a_restart_answers_new_mail_only_even_after_a_uidvalidity_change() {
     running.stop().await.unwrap();
 
     let answered: Vec<String> = inbox.iter().filter_map(|m| header(m, "In-Reply-To")).collect();
-    let asked: Vec<String> = gateway.asks().into_iter().map(|(_, q)| q.text).collect();
+    let asked: Vec<String> = gateway.asks().into_iter().map(|(_, _, q)| q.text).collect();
     // After the reset the never-recorded old mail is unseen too, so it is answered once now.
     assert!(asked.starts_with(&["First?".to_owned(), "Second?".to_owned()]), "{asked:?}");
     for id in ["<old-t5@localhost>", "<q1-t5@localhost>", "<q2-t5@localhost>", "<q3-t5@localhost>"] {
@@ -229,14 +227,14 @@ async fn over_limit_mail_gets_a_polite_reply_and_plus_address_ingests() {
     let mut config = peer.config(&bot, &[&human], &dir.path().join("state.json"));
     config.max_message_bytes = 1024;
     config.processed_folder = Some("Processed".into());
-    let gateway = Arc::new(FakeGateway::default());
+    let gateway = common::gateway();
     let running = start(config, gateway.clone(), None).await;
 
     peer.send(&human, &bot, &forward(&human, &bot, "t6")).await;
     let inbox = peer.wait_for(&human, 1).await;
     let text = MessageParser::default().parse(&inbox[0]).unwrap().body_text(0).unwrap().into_owned();
-    assert!(text.contains("more than the 1 KB I accept") && text.contains("Nothing was added"), "{text}");
-    assert!(gateway.ingests().is_empty());
+    assert!(text.contains("more than the 1.0 kB I accept") && text.contains("Nothing was added"), "{text}");
+    assert!(gateway.uploads().is_empty());
 
     let (local, domain) = bot.split_once('@').unwrap();
     let ingest_to = format!("{local}+ingest@{domain}");
@@ -246,7 +244,7 @@ async fn over_limit_mail_gets_a_polite_reply_and_plus_address_ingests() {
     peer.send(&human, &ingest_to, &note).await;
     peer.wait_for(&human, 2).await;
     running.stop().await.unwrap();
-    let ingests = gateway.ingests();
+    let ingests = gateway.uploads();
     assert_eq!(ingests.len(), 1);
     assert!(ingests[0].2.file_name.starts_with("Wifi password ["));
     assert_eq!(peer.messages(&bot, "INBOX").await.len(), 0, "handled mail moved away");
@@ -259,7 +257,7 @@ async fn a_mail_that_took_the_process_down_is_set_aside_and_refused_once() {
     let (bot, human) = (peer.user("bot"), peer.user("human"));
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
-    let gateway = Arc::new(FakeGateway::default());
+    let gateway = common::gateway();
     let crashing = start(peer.config(&bot, &[&human], &state), gateway.clone(), Some(Failpoint::WhileReading)).await;
     peer.send(&human, &bot, &forward(&human, &bot, "t7")).await;
     let ended = tokio::time::timeout(std::time::Duration::from_secs(30), crashing.task).await.unwrap().unwrap();
@@ -282,7 +280,7 @@ async fn a_mail_that_took_the_process_down_is_set_aside_and_refused_once() {
     peer.send(&human, &bot, &question(&human, &bot, "q-t7@localhost", "Revenue?", "")).await;
     peer.wait_for(&human, 2).await;
     running.stop().await.unwrap();
-    assert!(gateway.ingests().is_empty(), "the mail that took the process down was read again");
+    assert!(gateway.uploads().is_empty(), "the mail that took the process down was read again");
     assert_eq!(gateway.asks().len(), 1);
     let failed = peer.messages(&bot, "Footnote/Failed").await;
     assert_eq!(failed.len(), 1);
@@ -304,7 +302,7 @@ async fn deeply_nested_forwards_are_refused_without_being_taken_apart() {
     let peer = peer();
     let (bot, human) = (peer.user("bot"), peer.user("human"));
     let dir = tempfile::tempdir().unwrap();
-    let gateway = Arc::new(FakeGateway::default());
+    let gateway = common::gateway();
     let running = start(peer.config(&bot, &[&human], &dir.path().join("state.json")), gateway.clone(), None).await;
     let mut nested = format!(
         "From: Human <{human}>\r\nTo: {bot}\r\nSubject: Fwd: deep\r\nMessage-ID: <deep-t8@localhost>\r\nMIME-Version: 1.0\r\n"
@@ -318,5 +316,5 @@ async fn deeply_nested_forwards_are_refused_without_being_taken_apart() {
     let text = MessageParser::default().parse(&inbox[0]).unwrap().body_text(0).unwrap().into_owned();
     assert!(text.contains("more than 64 forwarded messages") && text.contains("Nothing was added"), "{text}");
     running.stop().await.unwrap();
-    assert!(gateway.ingests().is_empty());
+    assert!(gateway.uploads().is_empty());
 }

@@ -6,9 +6,7 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use common::{FakeGateway, header, peer, start};
+use common::{header, peer, start};
 
 /// The name the operator's (pretend) receiving server stamps its results with.
 const OUR_SERVER: &str = "mx.footnote.test";
@@ -29,7 +27,7 @@ async fn only_our_servers_aligned_pass_makes_a_from_address_believed() {
     let mut config = peer.config(&bot, &[&human], &dir.path().join("state.json"));
     config.require_dkim_or_spf = true;
     config.authserv_id = Some(OUR_SERVER.into());
-    let gateway = Arc::new(FakeGateway::default());
+    let gateway = common::gateway();
     let running = start(config, gateway.clone(), None).await;
     let domain = &peer.domain;
 
@@ -50,7 +48,7 @@ async fn only_our_servers_aligned_pass_makes_a_from_address_believed() {
     let inbox = peer.wait_for(&human, 1).await;
     assert_eq!(header(&inbox[0], "In-Reply-To").as_deref(), Some("<ok@localhost>"));
     assert_eq!(inbox.len(), 1, "no reply to the forged mails");
-    let asked: Vec<String> = gateway.asks().into_iter().map(|(_, q)| q.text).collect();
+    let asked: Vec<String> = gateway.asks().into_iter().map(|(_, _, q)| q.text).collect();
     assert_eq!(asked, ["When is payday?"]);
     assert!(peer.messages(&eve, "INBOX").await.is_empty());
     running.stop().await.unwrap();
@@ -61,7 +59,7 @@ async fn a_copied_message_id_does_not_open_another_senders_conversation() {
     let peer = peer();
     let (bot, ann, eve) = (peer.user("bot"), peer.user("ann"), peer.user("eve"));
     let dir = tempfile::tempdir().unwrap();
-    let gateway = Arc::new(FakeGateway::default());
+    let gateway = common::gateway();
     let running = start(peer.config(&bot, &[&ann, &eve], &dir.path().join("state.json")), gateway.clone(), None).await;
 
     // Ann asks, with Eve in CC: Eve sees the question's Message-ID.
@@ -80,7 +78,7 @@ async fn a_copied_message_id_does_not_open_another_senders_conversation() {
     peer.wait_for(&eve, 1).await;
     let asks = gateway.asks();
     assert_eq!(asks.len(), 2);
-    let (scope, question) = &asks[1];
+    let (scope, _, question) = &asks[1];
     assert_eq!(scope.room, eve, "Eve's own collection");
     assert!(question.history.is_empty(), "Ann's turns leaked into Eve's prompt: {:?}", question.history);
 
@@ -91,7 +89,7 @@ async fn a_copied_message_id_does_not_open_another_senders_conversation() {
     peer.send(&ann, &bot, &follow_up).await;
     peer.wait_for(&ann, 2).await;
     let asks = gateway.asks();
-    assert_eq!(asks[2].1.history.len(), 2, "{:?}", asks[2].1.history);
-    assert_eq!(asks[2].1.history[0].text, "What is my salary?");
+    assert_eq!(asks[2].2.history.len(), 2, "{:?}", asks[2].2.history);
+    assert_eq!(asks[2].2.history[0].text, "What is my salary?");
     running.stop().await.unwrap();
 }

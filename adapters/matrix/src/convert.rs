@@ -5,6 +5,8 @@
 //! for the bot and what it asks, and the [`Scope`], [`Actor`], [`Question`] and [`Upload`] the
 //! core sees. The tests feed them event JSON in the shapes of the client-server spec.
 
+pub use footnote_adapter::render::human_bytes;
+use footnote_adapter::render::rfc3339_utc;
 use footnote_adapter::{Actor, Command, Origin, Role, Scope, Turn, Upload};
 use matrix_sdk::ruma::events::room::MediaSource;
 use matrix_sdk::ruma::events::room::message::{MessageType, OriginalSyncRoomMessageEvent, Relation};
@@ -238,24 +240,7 @@ pub fn origin(room: &str, event: &str, sender: &UserId, ts: MilliSecondsSinceUni
 
 /// Milliseconds since the epoch as an RFC 3339 UTC time.
 pub fn rfc3339(ts: MilliSecondsSinceUnixEpoch) -> Option<String> {
-    let ms = u64::from(ts.0);
-    let secs = ms / 1000;
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (year, month, day) = civil_from_days(i64::try_from(days).ok()?);
-    Some(format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60))
-}
-
-/// Days since 1970-01-01 to a (year, month, day) in the proleptic Gregorian calendar.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
-    let month = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
+    Some(rfc3339_utc(i64::try_from(u64::from(ts.0) / 1000).ok()?))
 }
 
 /// The upload of a downloaded file.
@@ -300,18 +285,6 @@ pub fn over_limit(name: &str, max_bytes: u64) -> String {
         "“{name}” is over this bot's limit of {}, so I stopped downloading it. Nothing was added.",
         human_bytes(max_bytes)
     )
-}
-
-/// A size such as `3.2 MB` (decimal units).
-pub fn human_bytes(bytes: u64) -> String {
-    #[allow(clippy::cast_precision_loss)]
-    let value = bytes as f64;
-    match bytes {
-        0..1_000 => format!("{bytes} bytes"),
-        1_000..1_000_000 => format!("{:.1} kB", value / 1e3),
-        1_000_000..1_000_000_000 => format!("{:.1} MB", value / 1e6),
-        _ => format!("{:.1} GB", value / 1e9),
-    }
 }
 
 /// Turns the raw events of a thread (the root and what `/relations` returned, in any order,

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use footnote_adapter::{Adapter, AdapterError, CancellationToken, Gateway};
+use footnote_adapter::{Adapter, AdapterConfig, AdapterContext, AdapterError, Built, CancellationToken, Gateway};
 use matrix_sdk::Room;
 use matrix_sdk::config::SyncSettings;
 use matrix_sdk::deserialized_responses::SyncOrStrippedState;
@@ -53,10 +53,27 @@ pub struct MatrixAdapter {
 
 impl MatrixAdapter {
     /// Checks the configuration and builds the adapter; connecting happens in [`Adapter::run`].
-    /// A relative `store_dir` is taken as it is: the runtime resolves it under the data directory.
+    /// A relative `store_dir` is taken as it is (relative to the working directory); built from
+    /// the configuration ([`AdapterConfig::build`]), it lives in the data directory.
     pub fn new(config: Config) -> Result<Self, AdapterError> {
         config.validate().map_err(|problems| AdapterError::Config(problems.join("; ")))?;
         Ok(MatrixAdapter { config })
+    }
+}
+
+impl AdapterConfig for Config {
+    const NAME: &'static str = "matrix";
+
+    fn problems(&self) -> Vec<String> {
+        self.validate().err().unwrap_or_default()
+    }
+
+    /// A relative `store_dir` (the session and the encryption keys) lives in the data directory.
+    fn build(mut self, context: &AdapterContext) -> Result<Built, AdapterError> {
+        self.store_dir = context.resolve(&self.store_dir);
+        let identity = format!("{} on {}", self.user_id, self.homeserver);
+        MatrixAdapter::new(self.clone())?;
+        Ok(Built::new(identity, move || Ok(Box::new(MatrixAdapter::new(self.clone())?) as Box<dyn Adapter>)))
     }
 }
 

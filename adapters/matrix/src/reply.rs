@@ -9,7 +9,7 @@
 
 pub use footnote_adapter::html::{escape, paragraphs};
 use footnote_adapter::progress::{Progress, UNFINISHED};
-use footnote_adapter::render::{answer_notes, source_line, split_message, support_remark};
+use footnote_adapter::render::{answer_notes, source_line, split_message, support_remark, truncate};
 use footnote_adapter::{Answer, Citation};
 
 /// Bytes of `body` + `formatted_body` in one part, so that an edit carrying it twice plus the
@@ -47,17 +47,6 @@ impl Body {
     pub fn is_empty(&self) -> bool {
         self.plain.is_empty() && self.html.is_empty()
     }
-}
-
-/// Cuts `text` to at most `max` characters, ending with `…` when it was cut.
-pub fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-    out = out.trim_end().to_owned();
-    out.push('…');
-    out
 }
 
 /// A short text (a receipt, an error's user message) as bodies, split under the budget.

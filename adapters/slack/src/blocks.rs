@@ -6,7 +6,7 @@
 //! so a long answer becomes several messages.
 
 use footnote_adapter::progress::Progress;
-use footnote_adapter::render::{answer_notes, split_message, support_remark};
+use footnote_adapter::render::{answer_notes, split_message, support_remark, truncate};
 use footnote_adapter::reports::{self, Markup};
 use footnote_adapter::{Answer, Citation, DocumentInfo};
 use slack_morphism::prelude::*;
@@ -23,15 +23,6 @@ const FALLBACK_LIMIT: usize = 3000;
 /// Escapes the three characters Slack's `mrkdwn` treats as control characters.
 pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
-}
-
-fn truncate(text: &str, limit: usize) -> String {
-    if text.chars().count() <= limit {
-        return text.to_owned();
-    }
-    let mut out: String = text.chars().take(limit.saturating_sub(1)).collect();
-    out.push('…');
-    out
 }
 
 fn markdown(text: String) -> SlackBlockMarkDownText {

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use footnote_adapter::render::rfc3339_utc;
 use footnote_adapter::{Actor, Origin, Role, Scope, Turn, Upload};
 use serde_json::Value;
 
@@ -322,19 +323,7 @@ pub fn upload(file: &FileRef, bytes: Vec<u8>, message: &ChatMessage, permalink: 
 /// Converts a Slack `ts` (Unix seconds with a fraction) to an RFC 3339 UTC time.
 pub fn ts_to_rfc3339(ts: &str) -> Option<String> {
     let secs: i64 = ts.split('.').next()?.parse().ok()?;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    Some(format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60))
+    Some(rfc3339_utc(secs))
 }
 
 #[cfg(test)]

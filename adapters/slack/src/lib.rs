@@ -26,7 +26,8 @@ pub mod web;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use footnote_adapter::{Adapter, AdapterError, CancellationToken, Gateway};
+use footnote_adapter::setup::fingerprint;
+use footnote_adapter::{Adapter, AdapterConfig, AdapterContext, AdapterError, Built, CancellationToken, Gateway};
 use secrecy::ExposeSecret;
 use slack_morphism::prelude::*;
 
@@ -37,6 +38,9 @@ pub use handler::SlackState;
 /// The Slack adapter.
 pub struct SlackAdapter {
     config: Config,
+    /// In Events API mode, the state the HTTP routes share ([`AdapterConfig::build`]); in Socket
+    /// Mode it is made when the adapter runs, with the gateway it is run with.
+    events: Option<SlackState>,
 }
 
 impl std::fmt::Debug for SlackAdapter {
@@ -49,7 +53,37 @@ impl SlackAdapter {
     /// Checks the configuration; connects only when run.
     pub fn new(config: Config) -> Result<Self, AdapterError> {
         config.validate().map_err(|problems| AdapterError::Config(problems.join("; ")))?;
-        Ok(SlackAdapter { config })
+        Ok(SlackAdapter { config, events: None })
+    }
+}
+
+impl AdapterConfig for Config {
+    const NAME: &'static str = "slack";
+
+    fn problems(&self) -> Vec<String> {
+        self.validate().err().unwrap_or_default()
+    }
+
+    /// In Events API mode Slack posts to Footnote's own server, so the adapter brings the
+    /// [`events_router`] and every instance serves it (one state for the routes and the adapter);
+    /// a Socket Mode connection is one instance's at a time.
+    fn build(self, context: &AdapterContext) -> Result<Built, AdapterError> {
+        let identity = format!("bot token {}", fingerprint(self.bot_token.expose_secret()));
+        SlackAdapter::new(self.clone())?;
+        match self.mode {
+            Mode::Socket => {
+                Ok(Built::new(identity, move || Ok(Box::new(SlackAdapter::new(self.clone())?) as Box<dyn Adapter>)))
+            }
+            Mode::Events => {
+                let state = SlackState::new(self.clone(), context.gateway.clone())?;
+                let routes = events_router(state.clone());
+                let start = move || {
+                    let adapter = SlackAdapter { config: self.clone(), events: Some(state.clone()) };
+                    Ok(Box::new(adapter) as Box<dyn Adapter>)
+                };
+                Ok(Built::new(identity, start).shared().with_routes(routes))
+            }
+        }
     }
 }
 
@@ -66,7 +100,10 @@ impl Adapter for SlackAdapter {
         if rustls::crypto::CryptoProvider::get_default().is_none() {
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
-        let state = SlackState::new(self.config.clone(), gateway)?;
+        let state = match self.events {
+            Some(state) => state,
+            None => SlackState::new(self.config.clone(), gateway)?,
+        };
         let me = state.web().identity().await.map_err(|error| {
             let text = error.to_string();
             if text.contains("invalid_auth") || text.contains("not_authed") || text.contains("account_inactive") {

@@ -292,3 +292,46 @@ fn retry_after(headers: &hyper::HeaderMap) -> Duration {
         .map_or(Duration::from_secs(1), Duration::from_secs)
         .min(MAX_RETRY_AFTER)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn web(api_base: &str) -> SlackWeb {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut config = Config::new("xoxb-1-2");
+        config.api_base = api_base.into();
+        SlackWeb::new(&config).expect("TLS set-up")
+    }
+
+    /// The bot token goes only to Slack's own hosts (and the configured API host), over HTTPS.
+    #[test]
+    fn only_slack_hosts_over_https_are_trusted_with_the_token() {
+        let slack = web("https://slack.com/api");
+        let files = ["slack.com", "slack-files.com"];
+        for url in ["https://files.slack.com/files-pri/T1-F1/a.pdf", "https://slack.com/x", "https://slack-files.com/x"]
+        {
+            assert!(slack.check_url(url, &files).is_ok(), "{url} refused");
+        }
+        for url in [
+            "https://evilslack.com/x",
+            "https://slack.com.evil.example/x",
+            "https://example.org/files.slack.com",
+            "http://files.slack.com/x",
+            "ftp://files.slack.com/x",
+            "not a url",
+        ] {
+            assert!(matches!(slack.check_url(url, &files), Err(WebError::ForeignHost(_))), "{url} trusted");
+        }
+        // A response URL must be slack.com's; the files host is not enough.
+        assert!(slack.check_url("https://slack-files.com/x", &["slack.com"]).is_err());
+    }
+
+    #[test]
+    fn a_plain_http_api_base_trusts_its_own_host_only() {
+        let double = web("http://127.0.0.1:9/api");
+        assert!(double.check_url("http://127.0.0.1:9/files/a.pdf", &["slack.com"]).is_ok());
+        assert!(double.check_url("http://127.0.0.2:9/files/a.pdf", &["slack.com"]).is_err());
+        assert!(double.check_url("http://files.slack.com/a.pdf", &["slack.com"]).is_ok(), "http is allowed here");
+    }
+}

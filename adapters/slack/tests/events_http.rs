@@ -15,7 +15,7 @@ const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 
 struct Harness {
     double: SlackDouble,
-    gateway: Arc<FakeGateway>,
+    gateway: Arc<RecordingGateway>,
     base: String,
     http: reqwest::Client,
 }
@@ -23,7 +23,7 @@ struct Harness {
 async fn start() -> Harness {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let double = SlackDouble::start().await;
-    let gateway = Arc::new(FakeGateway::default());
+    let gateway = Arc::new(common::gateway());
     let state = SlackState::new(config(&double, Some(SECRET)), gateway.clone()).expect("state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("address"));
@@ -167,7 +167,9 @@ async fn slash_commands_are_acknowledged_at_once_and_answered_later() {
     assert_eq!(reply.body["response_type"], "ephemeral");
     assert!(reply.body["text"].as_str().is_some_and(|t| t.contains("qwen3")));
     assert_eq!(reply.authorization, None, "response_url needs no token");
-    assert!(matches!(h.gateway.calls().first(), Some(GatewayCall::Warmup(scope)) if scope.room == "C2147483705"));
+    assert!(
+        matches!(h.gateway.calls().first(), Some(footnote_adapter::testing::Call::Warmup(scope, _)) if scope.room == "C2147483705")
+    );
 
     let wrong = h.send("/slack/commands", &body, "nope", now(), None, true).await;
     assert_eq!(wrong.status(), 401);

@@ -24,7 +24,7 @@ fn final_update(calls: &[Call]) -> bool {
 async fn mention_with_a_file_is_ingested_then_answered_in_its_thread() {
     install_crypto();
     let double = SlackDouble::start().await;
-    let gateway = Arc::new(FakeGateway::default());
+    let gateway = Arc::new(common::gateway());
     let state = SlackState::new(config(&double, None), gateway.clone()).expect("state");
 
     let files = json!([{"id": "F1", "name": "manual.md", "mimetype": "text/markdown", "size": FILE_BYTES.len(),
@@ -40,7 +40,7 @@ async fn mention_with_a_file_is_ingested_then_answered_in_its_thread() {
         .calls()
         .into_iter()
         .find_map(|c| match c {
-            GatewayCall::Ingest(scope, actor, upload) => Some((scope, actor, upload)),
+            footnote_adapter::testing::Call::Ingest(scope, actor, upload) => Some((scope, actor, upload)),
             _ => None,
         })
         .expect("ingested");
@@ -69,7 +69,7 @@ async fn mention_with_a_file_is_ingested_then_answered_in_its_thread() {
         assert_eq!(post.body["thread_ts"], "1515449522.000016");
         assert_eq!(post.body["channel"], "C0LAN2Q65");
     }
-    assert!(posts[0].body["text"].as_str().is_some_and(|t| t.contains("Added") && t.contains("doc_new")));
+    assert!(posts[0].body["text"].as_str().is_some_and(|t| t.contains("Added") && t.contains("doc-1")));
     assert!(posts[1].body["text"].as_str().is_some_and(|t| t.contains("Looking")));
 
     let updates: Vec<&&Call> = web.iter().filter(|c| c.name == "chat.update").collect();
@@ -119,7 +119,7 @@ async fn a_mention_inside_a_thread_carries_its_history() {
         json!({"type": "message", "user": BOT_USER, "bot_id": "B0BOT", "text": "VLAN 10 [1].", "ts": "1515449001.000001", "thread_ts": "1515449000.000001"}),
         json!({"type": "message", "user": "U2147483697", "text": "<@U0BOT> which VLAN do guests use?", "ts": "1515449522.000016", "thread_ts": "1515449000.000001"}),
     ];
-    let gateway = Arc::new(FakeGateway::default());
+    let gateway = Arc::new(common::gateway());
     let state = SlackState::new(config(&double, None), gateway.clone()).expect("state");
     state.accept_event(mention_event("Ev2", "1515449522.000016", Some("1515449000.000001"), None));
     let calls = double.wait_for("the final answer", final_update).await;
@@ -141,7 +141,7 @@ async fn a_429_is_honoured_before_the_next_call() {
     install_crypto();
     let double = SlackDouble::start().await;
     double.state.rate_limit_once.lock().expect("lock").push_back("chat.update".into());
-    let gateway = Arc::new(FakeGateway::default());
+    let gateway = Arc::new(common::gateway());
     let state = SlackState::new(config(&double, None), gateway).expect("state");
     state.accept_event(mention_event("Ev3", "1515449522.000016", None, None));
     let calls = double.wait_for("the final answer", final_update).await;
@@ -158,7 +158,7 @@ async fn a_429_is_honoured_before_the_next_call() {
 async fn oversized_files_are_refused_without_download_or_ingest() {
     install_crypto();
     let double = SlackDouble::start().await;
-    let gateway = Arc::new(FakeGateway::default());
+    let gateway = Arc::new(common::gateway());
     let state = SlackState::new(config(&double, None), gateway.clone()).expect("state");
     let files = json!([{"id": "F9", "name": "huge.pdf", "size": 5_000_000,
         "url_private_download": double.url("/files/F9/huge.pdf")}]);
@@ -180,7 +180,7 @@ async fn oversized_files_are_refused_without_download_or_ingest() {
 async fn foreign_download_hosts_never_see_the_token() {
     install_crypto();
     let double = SlackDouble::start().await;
-    let gateway = Arc::new(FakeGateway::default());
+    let gateway = Arc::new(common::gateway());
     let state = SlackState::new(config(&double, None), gateway.clone()).expect("state");
     // A foreign host that resolves and answers, so that only the refusal can keep it unasked.
     let foreign = SlackDouble::start().await;
@@ -219,7 +219,7 @@ async fn a_new_holder_tells_whoever_an_instance_left_unanswered_to_ask_again() {
     install_crypto();
     let double = SlackDouble::start().await;
     let ledger = Arc::new(MemoryLedger::new("instance-a"));
-    let gateway = Arc::new(FakeGateway { ledger: Some(ledger.clone()), ..FakeGateway::default() });
+    let gateway = Arc::new(common::gateway().with_ledger(ledger.clone()));
     // Instance A answers a mention in full, then stops in the middle of another question.
     let a = SlackState::new(config(&double, None), gateway.clone()).expect("state");
     assert!(a.accept_event(mention_event("Ev1", "1515449522.000016", None, None)));

@@ -5,18 +5,13 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use footnote_adapter::ledger::memory::MemoryLedger;
-use footnote_adapter::{
-    Actor, Answer, AskEvent, Citation, DocumentInfo, ForgetReceipt, Gateway, GatewayError, IngestError, IngestOutcome,
-    IngestReceipt, Ledger, Locator, ModelState, Question, Scope, Status, Timings, Upload, WarmupReport,
-};
+pub use footnote_adapter::testing::RecordingGateway;
+use footnote_adapter::{Answer, AskEvent, Citation, Locator, Timings};
 use footnote_discord::{Config, Handler, Settings};
-use futures::stream::BoxStream;
 use serde_json::{Value, json};
 use serenity::all::{Http, UserId};
 
@@ -132,6 +127,10 @@ async fn respond(State(shared): State<Shared>, method: Method, uri: Uri, body: B
     let segments: Vec<&str> = uri.path().trim_start_matches("/api/v10/").split('/').collect();
     match (method.as_str(), segments.as_slice()) {
         (_, ["interactions", _, _, "callback"]) => StatusCode::NO_CONTENT.into_response(),
+        // A program is served as one (a PE header), so that the core's content check refuses it.
+        ("GET", ["", "files", name] | ["files", name]) if name.ends_with(".exe") => {
+            b"MZ\x90\0\x03".to_vec().into_response()
+        }
         ("GET", ["", "files", name] | ["files", name]) => format!("contents of {name}").into_response(),
         ("GET", ["channels", id]) if *id == THREAD => axum::Json(fixture("thread_channel.json")).into_response(),
         ("GET", ["channels", id]) if *id == PRIVATE_THREAD => {
@@ -156,44 +155,6 @@ async fn respond(State(shared): State<Shared>, method: Method, uri: Uri, body: B
         .into_response(),
         ("POST" | "PATCH", _) => axum::Json(message_json(POSTED, "645027906669510667", BOT, "")).into_response(),
         _ => StatusCode::NOT_FOUND.into_response(),
-    }
-}
-
-/// What the fake gateway was asked.
-#[derive(Debug)]
-pub enum Seen {
-    Ask(Scope, Actor, Question),
-    Ingest(Scope, Actor, Upload),
-}
-
-/// A gateway that records its calls and answers from a script.
-pub struct FakeGateway {
-    pub events: Vec<AskEvent>,
-    pub seen: Mutex<Vec<Seen>>,
-    /// The shared progress, as when several instances take turns running the bot.
-    pub ledger: Option<Arc<MemoryLedger>>,
-}
-
-impl FakeGateway {
-    pub fn new(events: Vec<AskEvent>) -> Arc<Self> {
-        Arc::new(FakeGateway { events, seen: Mutex::new(Vec::new()), ledger: None })
-    }
-
-    /// A gateway whose adapter keeps its progress in `ledger`.
-    pub fn with_ledger(events: Vec<AskEvent>, ledger: Arc<MemoryLedger>) -> Arc<Self> {
-        Arc::new(FakeGateway { events, seen: Mutex::new(Vec::new()), ledger: Some(ledger) })
-    }
-
-    pub fn asks(&self) -> Vec<(Scope, Actor, Question)> {
-        let seen = self.seen.lock().unwrap();
-        seen.iter()
-            .filter_map(|s| if let Seen::Ask(a, b, c) = s { Some((a.clone(), b.clone(), c.clone())) } else { None })
-            .collect()
-    }
-
-    pub fn uploads(&self) -> Vec<Upload> {
-        let seen = self.seen.lock().unwrap();
-        seen.iter().filter_map(|s| if let Seen::Ingest(_, _, u) = s { Some(u.clone()) } else { None }).collect()
     }
 }
 
@@ -247,61 +208,8 @@ pub fn answer(text: &str) -> Answer {
     }
 }
 
-#[async_trait]
-impl Gateway for FakeGateway {
-    fn ledger(&self) -> Option<Arc<dyn Ledger>> {
-        self.ledger.clone().map(|l| l as Arc<dyn Ledger>)
-    }
-
-    async fn ask_stream(&self, scope: &Scope, actor: &Actor, question: Question) -> BoxStream<'static, AskEvent> {
-        self.seen.lock().unwrap().push(Seen::Ask(scope.clone(), actor.clone(), question));
-        Box::pin(futures::stream::iter(self.events.clone()))
-    }
-
-    async fn ingest(&self, scope: &Scope, actor: &Actor, upload: Upload) -> Result<IngestReceipt, IngestError> {
-        self.seen.lock().unwrap().push(Seen::Ingest(scope.clone(), actor.clone(), upload.clone()));
-        if upload.file_name.ends_with(".exe") {
-            return Err(IngestError::Unsupported("“setup.exe”".into()));
-        }
-        Ok(IngestReceipt {
-            document_id: "doc-9".into(),
-            title: upload.file_name.clone(),
-            collection: scope.room.clone(),
-            chunks: 3,
-            pages: None,
-            outcome: IngestOutcome::Added,
-            embeddings_pending: false,
-        })
-    }
-
-    async fn warmup(&self, _: &Scope, _: &Actor) -> Result<WarmupReport, GatewayError> {
-        Ok(WarmupReport { models: Vec::new() })
-    }
-
-    async fn status(&self, _: &Scope, _: &Actor) -> Result<Status, GatewayError> {
-        let model = |name: &str| ModelState { name: name.into(), available: true, loaded: false, expires_at: None };
-        Ok(Status {
-            ollama_reachable: true,
-            chat_model: model("llama3.2"),
-            embed_model: model("nomic-embed-text"),
-            documents: 1,
-            chunks: 3,
-            pending_embeddings: 0,
-            problem: None,
-        })
-    }
-
-    async fn documents(&self, _: &Scope, _: &Actor) -> Result<Vec<DocumentInfo>, GatewayError> {
-        Ok(Vec::new())
-    }
-
-    async fn forget(&self, _: &Scope, _: &Actor, _: &str) -> Result<ForgetReceipt, GatewayError> {
-        Err(GatewayError::Denied)
-    }
-}
-
 /// A handler over `gateway` with the given edit interval and a 100 kB attachment limit.
-pub fn handler(gateway: Arc<FakeGateway>, edit_interval: Duration) -> Handler {
+pub fn handler(gateway: Arc<RecordingGateway>, edit_interval: Duration) -> Handler {
     let settings = Settings { max_attachment_bytes: 100_000, edit_interval, history_messages: 20, guilds: Vec::new() };
     let handler = Handler::new(gateway, settings);
     handler.set_bot_user(UserId::new(BOT));

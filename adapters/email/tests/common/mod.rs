@@ -3,67 +3,22 @@
 //! over SMTP and reading a mailbox over IMAP.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+mod peer;
 
-use async_trait::async_trait;
-use footnote_adapter::{
-    Actor, Adapter, AdapterError, Answer, AskEvent, CancellationToken, Citation, DocumentInfo, ForgetReceipt, Gateway,
-    GatewayError, IngestError, IngestOutcome, IngestReceipt, Locator, Question, Scope, Status, Timings, Upload,
-    WarmupReport,
-};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use footnote_adapter::testing::RecordingGateway;
+use footnote_adapter::{Adapter, AdapterError, Answer, AskEvent, CancellationToken, Citation, Locator, Timings};
 use footnote_email::{CollectionMapping, Config, EmailAdapter, Failpoint, Security};
-use futures::stream::BoxStream;
-use futures::{StreamExt, TryStreamExt};
-use lettre::address::Envelope;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use futures::TryStreamExt;
 use mail_parser::MessageParser;
+pub use peer::{Peer, peer};
 use secrecy::SecretString;
 use tokio::task::JoinHandle;
 
-/// Where the peers listen and the shared password, from the `FOOTNOTE_TEST_*` variables that
-/// `scripts/peers/email.sh start` prints (defaults: the script's defaults).
-pub struct Peer {
-    pub host: String,
-    pub imap_port: u16,
-    pub smtp_port: u16,
-    pub domain: String,
-    pub password: String,
-}
-
-fn env_or(key: &str, default: &str) -> String {
-    std::env::var(key).unwrap_or_else(|_| default.to_owned())
-}
-
-/// The running peers; panics (fails the test) with the command to start them when they are not up.
-pub fn peer() -> Peer {
-    let peer = Peer {
-        host: env_or("FOOTNOTE_TEST_IMAP_HOST", "127.0.0.1"),
-        imap_port: env_or("FOOTNOTE_TEST_IMAP_PORT", "31143").parse().expect("FOOTNOTE_TEST_IMAP_PORT"),
-        smtp_port: env_or("FOOTNOTE_TEST_SMTP_PORT", "32525").parse().expect("FOOTNOTE_TEST_SMTP_PORT"),
-        domain: env_or("FOOTNOTE_TEST_MAIL_DOMAIN", "localhost"),
-        password: env_or("FOOTNOTE_TEST_MAIL_PASSWORD", "peer-password"),
-    };
-    for (what, port) in [("IMAP", peer.imap_port), ("SMTP", peer.smtp_port)] {
-        if std::net::TcpStream::connect((peer.host.as_str(), port)).is_err() {
-            panic!(
-                "the {what} test peer is not running on {}:{port}. Start the mail peers with \
-                 `scripts/peers/email.sh start` (as root) and export the FOOTNOTE_TEST_* lines it prints.",
-                peer.host
-            );
-        }
-    }
-    peer
-}
-
 impl Peer {
-    /// A fresh mailbox name for this test run, so tests never share an INBOX.
-    pub fn user(&self, role: &str) -> String {
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-        format!("{role}-{}-{:x}@{}", std::process::id(), nanos & 0xff_ffff_ffff, self.domain)
-    }
-
     /// The adapter's configuration for mailbox `bot`, allowing `allowed`.
     pub fn config(&self, bot: &str, allowed: &[&str], state: &Path) -> Config {
         let (local, domain) = bot.split_once('@').unwrap();
@@ -97,62 +52,6 @@ impl Peer {
         }
     }
 
-    /// Sends raw RFC 5322 bytes over SMTP.
-    pub async fn send(&self, from: &str, to: &str, raw: &[u8]) {
-        let smtp = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.host).port(self.smtp_port).build();
-        let envelope = Envelope::new(Some(from.parse().unwrap()), vec![to.parse().unwrap()]).unwrap();
-        smtp.send_raw(&envelope, raw).await.unwrap();
-    }
-
-    async fn session(&self, user: &str) -> async_imap::Session<tokio::net::TcpStream> {
-        let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.imap_port)).await.unwrap();
-        let mut client = async_imap::Client::new(tcp);
-        client.read_response().await.unwrap().unwrap();
-        client.login(user, &self.password).await.map_err(|(e, _)| e).unwrap()
-    }
-
-    /// Every message in `user`'s `folder`, with whether it is `\Seen`. A folder that cannot be
-    /// selected or read fails the test: "no message" must mean an empty folder, never an error.
-    pub async fn messages(&self, user: &str, folder: &str) -> Vec<(Vec<u8>, bool)> {
-        let mut session = self.session(user).await;
-        let mailbox =
-            session.select(folder).await.unwrap_or_else(|e| panic!("cannot select {folder:?} of {user}: {e}"));
-        if mailbox.exists == 0 {
-            session.logout().await.ok();
-            return Vec::new();
-        }
-        let fetches: Vec<_> = session
-            .fetch("1:*", "(FLAGS BODY.PEEK[])")
-            .await
-            .unwrap_or_else(|e| panic!("cannot fetch {folder:?} of {user}: {e}"))
-            .try_collect()
-            .await
-            .unwrap_or_else(|e| panic!("cannot read the messages of {folder:?} of {user}: {e}"));
-        // Mail may arrive between SELECT and FETCH; none may go missing.
-        assert!(fetches.len() >= mailbox.exists as usize, "{folder:?} of {user}: every message fetched");
-        session.logout().await.ok();
-        fetches
-            .iter()
-            .filter_map(|f| {
-                let seen = f.flags().any(|flag| matches!(flag, async_imap::types::Flag::Seen));
-                f.body().map(|b| (b.to_vec(), seen))
-            })
-            .collect()
-    }
-
-    /// Waits until `user`'s INBOX holds at least `count` messages and returns them.
-    pub async fn wait_for(&self, user: &str, count: usize) -> Vec<Vec<u8>> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let got: Vec<Vec<u8>> = self.messages(user, "INBOX").await.into_iter().map(|(raw, _)| raw).collect();
-            if got.len() >= count {
-                return got;
-            }
-            assert!(Instant::now() < deadline, "{user} has {} messages, waited for {count}", got.len());
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
     /// Clears `\Seen` on every message of `user`'s INBOX (a person marking mail unread).
     pub async fn mark_all_unseen(&self, user: &str) {
         let mut session = self.session(user).await;
@@ -167,44 +66,9 @@ pub fn header(raw: &[u8], name: &str) -> Option<String> {
     MessageParser::default().parse(raw)?.header_raw(name).map(|v| v.trim().to_owned())
 }
 
-/// A recorded gateway call.
-#[derive(Clone, Debug)]
-pub enum Call {
-    Ingest { scope: Scope, actor: Actor, upload: Upload },
-    Ask { scope: Scope, question: Question },
-}
-
-/// A `Gateway` that records calls: ingest returns a receipt (a duplicate for bytes it has seen,
-/// as the core does), ask returns an answer with two citations.
-#[derive(Default)]
-pub struct FakeGateway {
-    pub calls: Mutex<Vec<Call>>,
-}
-
-impl FakeGateway {
-    pub fn ingests(&self) -> Vec<(Scope, Actor, Upload)> {
-        self.calls
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|c| match c {
-                Call::Ingest { scope, actor, upload } => Some((scope.clone(), actor.clone(), upload.clone())),
-                Call::Ask { .. } => None,
-            })
-            .collect()
-    }
-
-    pub fn asks(&self) -> Vec<(Scope, Question)> {
-        self.calls
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|c| match c {
-                Call::Ask { scope, question } => Some((scope.clone(), question.clone())),
-                Call::Ingest { .. } => None,
-            })
-            .collect()
-    }
+/// A gateway that records calls and answers every question with [`answer`].
+pub fn gateway() -> Arc<RecordingGateway> {
+    Arc::new(RecordingGateway::new(vec![AskEvent::Done(answer())]))
 }
 
 pub fn answer() -> Answer {
@@ -233,43 +97,6 @@ pub fn answer() -> Answer {
     }
 }
 
-#[async_trait]
-impl Gateway for FakeGateway {
-    async fn ask_stream(&self, scope: &Scope, _actor: &Actor, question: Question) -> BoxStream<'static, AskEvent> {
-        self.calls.lock().unwrap().push(Call::Ask { scope: scope.clone(), question });
-        futures::stream::iter([AskEvent::Done(answer())]).boxed()
-    }
-
-    async fn ingest(&self, scope: &Scope, actor: &Actor, upload: Upload) -> Result<IngestReceipt, IngestError> {
-        let mut calls = self.calls.lock().unwrap();
-        let duplicate = calls.iter().any(|c| matches!(c, Call::Ingest { upload: u, .. } if u.bytes == upload.bytes));
-        let receipt = IngestReceipt {
-            document_id: format!("doc-{}", calls.len() + 1),
-            title: upload.file_name.trim_end_matches(".eml").to_owned(),
-            collection: scope.room.clone(),
-            chunks: 3,
-            pages: None,
-            outcome: if duplicate { IngestOutcome::Duplicate } else { IngestOutcome::Added },
-            embeddings_pending: false,
-        };
-        calls.push(Call::Ingest { scope: scope.clone(), actor: actor.clone(), upload });
-        Ok(receipt)
-    }
-
-    async fn warmup(&self, _: &Scope, _: &Actor) -> Result<WarmupReport, GatewayError> {
-        Err(GatewayError::Internal)
-    }
-    async fn status(&self, _: &Scope, _: &Actor) -> Result<Status, GatewayError> {
-        Err(GatewayError::Internal)
-    }
-    async fn documents(&self, _: &Scope, _: &Actor) -> Result<Vec<DocumentInfo>, GatewayError> {
-        Ok(Vec::new())
-    }
-    async fn forget(&self, _: &Scope, _: &Actor, _: &str) -> Result<ForgetReceipt, GatewayError> {
-        Err(GatewayError::Internal)
-    }
-}
-
 /// A running adapter.
 pub struct Running {
     pub shutdown: CancellationToken,
@@ -285,7 +112,7 @@ impl Running {
 }
 
 /// Starts the adapter and waits until it has opened the mailbox (its state file exists).
-pub async fn start(config: Config, gateway: Arc<FakeGateway>, failpoint: Option<Failpoint>) -> Running {
+pub async fn start(config: Config, gateway: Arc<RecordingGateway>, failpoint: Option<Failpoint>) -> Running {
     let state: PathBuf = config.state_path.clone();
     let existed = state.exists();
     let mut adapter = EmailAdapter::new(config).unwrap();

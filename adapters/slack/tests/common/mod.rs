@@ -7,14 +7,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+pub use footnote_adapter::testing::RecordingGateway;
 use footnote_adapter::*;
-use futures::stream::{self, BoxStream, StreamExt};
 use serde_json::{Value, json};
 
 /// The bot token every test uses.
@@ -158,36 +157,22 @@ async fn record(State(state): State<Arc<DoubleState>>, request: Request) -> Resp
     axum::Json(reply).into_response()
 }
 
-/// A call the fake gateway received.
-#[derive(Clone, Debug)]
-pub enum GatewayCall {
-    Ask(Scope, Actor, Question),
-    Ingest(Scope, Actor, Upload),
-    Warmup(Scope),
-}
-
-/// A gateway that records its calls and answers with two citations.
-#[derive(Default)]
-pub struct FakeGateway {
-    pub calls: Mutex<Vec<GatewayCall>>,
-    /// The shared progress, as when several instances take turns running the bot.
-    pub ledger: Option<Arc<footnote_adapter::ledger::memory::MemoryLedger>>,
-}
-
-impl FakeGateway {
-    pub fn calls(&self) -> Vec<GatewayCall> {
-        self.calls.lock().expect("lock").clone()
-    }
-
-    pub fn asks(&self) -> Vec<(Scope, Actor, Question)> {
-        self.calls()
-            .into_iter()
-            .filter_map(|c| match c {
-                GatewayCall::Ask(s, a, q) => Some((s, a, q)),
-                _ => None,
-            })
-            .collect()
-    }
+/// A gateway that records its calls and streams an answer with two citations, one event every
+/// 150 ms; warm-ups take 1.5 s and the status finds Ollama down.
+pub fn gateway() -> RecordingGateway {
+    let events = vec![
+        AskEvent::Queued { position: 2 },
+        AskEvent::LoadingModel,
+        AskEvent::Token("Guests go on ".into()),
+        AskEvent::Token("VLAN 10 [1]".into()),
+        AskEvent::Token("; reboot [2].".into()),
+        AskEvent::Done(two_citation_answer()),
+    ];
+    let warm = ModelWarmup { name: "qwen3".into(), took: Duration::from_millis(1500), load: Duration::ZERO };
+    RecordingGateway::new(events)
+        .with_event_delay(Duration::from_millis(150))
+        .with_warmup(Ok(WarmupReport { models: vec![warm] }))
+        .with_status(Err(GatewayError::Unavailable("Ollama is down.".into())))
 }
 
 pub fn two_citation_answer() -> Answer {
@@ -225,64 +210,6 @@ pub fn two_citation_answer() -> Answer {
         timings: Timings::default(),
         sentences: Vec::new(),
         cut_short: false,
-    }
-}
-
-#[async_trait]
-impl Gateway for FakeGateway {
-    fn ledger(&self) -> Option<Arc<dyn footnote_adapter::Ledger>> {
-        self.ledger.clone().map(|l| l as Arc<dyn footnote_adapter::Ledger>)
-    }
-
-    async fn ask_stream(&self, scope: &Scope, actor: &Actor, question: Question) -> BoxStream<'static, AskEvent> {
-        self.calls.lock().expect("lock").push(GatewayCall::Ask(scope.clone(), actor.clone(), question));
-        let events = vec![
-            AskEvent::Queued { position: 2 },
-            AskEvent::LoadingModel,
-            AskEvent::Token("Guests go on ".into()),
-            AskEvent::Token("VLAN 10 [1]".into()),
-            AskEvent::Token("; reboot [2].".into()),
-            AskEvent::Done(two_citation_answer()),
-        ];
-        stream::iter(events)
-            .then(|event| async move {
-                tokio::time::sleep(Duration::from_millis(150)).await;
-                event
-            })
-            .boxed()
-    }
-
-    async fn ingest(&self, scope: &Scope, actor: &Actor, upload: Upload) -> Result<IngestReceipt, IngestError> {
-        let title = upload.file_name.clone();
-        self.calls.lock().expect("lock").push(GatewayCall::Ingest(scope.clone(), actor.clone(), upload));
-        Ok(IngestReceipt {
-            document_id: "doc_new".into(),
-            title,
-            collection: scope.room.clone(),
-            chunks: 2,
-            pages: None,
-            outcome: IngestOutcome::Added,
-            embeddings_pending: false,
-        })
-    }
-
-    async fn warmup(&self, scope: &Scope, _actor: &Actor) -> Result<WarmupReport, GatewayError> {
-        self.calls.lock().expect("lock").push(GatewayCall::Warmup(scope.clone()));
-        Ok(WarmupReport {
-            models: vec![ModelWarmup { name: "qwen3".into(), took: Duration::from_millis(1500), load: Duration::ZERO }],
-        })
-    }
-
-    async fn status(&self, _scope: &Scope, _actor: &Actor) -> Result<Status, GatewayError> {
-        Err(GatewayError::Unavailable("Ollama is down.".into()))
-    }
-
-    async fn documents(&self, _scope: &Scope, _actor: &Actor) -> Result<Vec<DocumentInfo>, GatewayError> {
-        Ok(Vec::new())
-    }
-
-    async fn forget(&self, _scope: &Scope, _actor: &Actor, id: &str) -> Result<ForgetReceipt, GatewayError> {
-        Err(GatewayError::NotFound(id.into()))
     }
 }
 
