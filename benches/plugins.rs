@@ -43,6 +43,7 @@ async fn run(documents: usize, rounds: usize) {
     cfg.ollama.url = double.url.clone();
     cfg.server.listen = "127.0.0.1:0".into();
     cfg.limits.rate_per_minute = 0;
+    cfg.limits.ingest_per_minute = 0;
     cfg.ingest.worker_program = env!("CARGO_BIN_EXE_footnote").into();
     cfg.plugins =
         vec![PluginConfig { name: "bench".into(), platform: "irc".into(), token: TOKEN.into(), token_env: None }];
