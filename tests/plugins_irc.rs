@@ -195,13 +195,17 @@ async fn the_irc_plugin_answers_keeps_channels_apart_and_survives_a_restart() {
     person.say(&alpha, "!ask What do emperor penguins eat?").await;
     let answer = person.answer(&bot, &alpha, has_source).await;
     assert!(answer[0].contains("krill") && answer[0].contains("[1]"), "{answer:?}");
-    assert!(answer.iter().any(|l| l.starts_with("[1] irc-") && l.contains(&me)), "numbered source: {answer:?}");
+    let source = answer.iter().find(|l| l.starts_with("[1] ")).unwrap();
+    assert!(
+        source.starts_with("[1] Emperor penguins eat krill") && source.contains(&me),
+        "numbered source: {answer:?}"
+    );
     person.say(&alpha, &format!("{bot}: what do penguins eat?")).await;
     let mention = person.answer(&bot, &alpha, has_source).await;
     assert!(mention[0].contains("krill"), "{mention:?}");
     person.say(&alpha, "!sources").await;
     let listed = person.answer(&bot, &alpha, |l| l.len() >= 2).await;
-    assert!(listed[0].contains("1 document here") && listed[1].contains("irc-"), "{listed:?}");
+    assert!(listed[0].contains("1 document here") && listed[1].contains("Emperor penguins eat krill"), "{listed:?}");
 
     // #beta is another room: it has no documents and its answers cite nothing of #alpha.
     person.say(&beta, "!sources").await;

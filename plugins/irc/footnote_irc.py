@@ -344,7 +344,11 @@ class Plugin:
         if not text:
             return
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        upload = {"file_name": "irc-%s-%s.txt" % (nick, stamp), "mime": "text/plain",
+        # Its first words make the title sources show; nick and time keep the name unique (a
+        # document of the same name would be replaced).
+        words = " ".join("".join(c for c in w if c.isalnum() or c in "-'") for w in text.split()[:6]).strip()
+        name = "%s (irc-%s-%s).txt" % (words or "note", nick, stamp)
+        upload = {"file_name": name, "mime": "text/plain",
                   "bytes": base64.b64encode(text.encode("utf-8")).decode("ascii"),
                   "origin": {"link": None, "sender": nick, "sent_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}}
         reply = self.call("ingest", {"scope": self.scope(channel), "actor": self.actor(nick), "upload": upload})
