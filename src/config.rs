@@ -20,12 +20,14 @@ use serde::{Deserialize, Serialize};
 mod adapter_sections;
 mod load;
 mod ollama_host;
+mod plugins;
 mod scopes;
 mod service;
 mod support;
 pub use adapter_sections::AdapterSections;
 pub use load::ConfigError;
 pub use ollama_host::ollama_host_url;
+pub use plugins::PluginConfig;
 pub use scopes::{ADMIN, ANYONE, Mapping, NamedCollection, Principal, RoomMatch, ScopesConfig};
 pub use service::{DEFAULT_LISTEN, LimitsConfig, ScopedToken, ServerConfig};
 pub use support::{SupportConfig, Verify};
@@ -50,6 +52,8 @@ pub struct Config {
     pub server: ServerConfig,
     pub limits: LimitsConfig,
     pub scopes: ScopesConfig,
+    /// Plugins in other processes (`[[plugins]]`), each with its own token bound to a platform.
+    pub plugins: Vec<PluginConfig>,
     /// One section per chat adapter (`[adapters.discord]`, …), read by the adapter itself;
     /// `Debug` and `Serialize` show none of its text values (secrets).
     pub adapters: AdapterSections,
@@ -67,6 +71,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             limits: LimitsConfig::default(),
             scopes: ScopesConfig::default(),
+            plugins: Vec::new(),
             adapters: AdapterSections::default(),
         }
     }

@@ -11,6 +11,8 @@
 //! - [`rag`]: the `Rag` service (ingest, ask with checked citations) implementing
 //!   [`footnote_adapter::Gateway`], with the scope policy and the model queue in front of it.
 //! - [`http`]: the JSON API, metrics, OpenAPI document and web page (axum).
+//! - [`plugins`]: the host of plugins in other processes, over the wire protocol of
+//!   [`footnote_adapter::wire`].
 //! - [`serve`]: `footnote serve`: the HTTP server, the adapter runtime and background work.
 
 pub mod adapters;
@@ -21,6 +23,7 @@ pub mod index;
 pub mod ingest;
 pub mod llm;
 pub mod mcp;
+pub mod plugins;
 pub mod rag;
 pub mod retrieval;
 pub mod serve;

@@ -26,61 +26,9 @@ async fn events(core: &Core, scope: &Scope, actor: &Actor, text: &str) -> Vec<As
     core.ask_stream(scope, actor, Question::new(text)).await.collect().await
 }
 
-/// Two guilds with two channels each, plus a Matrix room, all talking about the same things.
-fn rooms() -> Vec<(Scope, &'static str, &'static str)> {
-    vec![
-        (
-            room("discord", Some("g1"), "c1"),
-            "bridge.md",
-            "The project budget for the bridge is four million euros; the deadline is March.",
-        ),
-        (
-            room("discord", Some("g1"), "c2"),
-            "tunnel.md",
-            "The project budget for the tunnel is nine million euros; the deadline is June.",
-        ),
-        (
-            room("discord", Some("g2"), "c1"),
-            "dam.md",
-            "The project budget for the dam is two million euros; the deadline is May.",
-        ),
-        (
-            room("matrix", None, "!r:example.org"),
-            "port.md",
-            "The project budget for the port is seven million euros; the deadline is July.",
-        ),
-    ]
-}
-
-const QUESTIONS: &[&str] =
-    &["project budget deadline", "bridge four million", "tunnel nine million June", "dam May", "port July budget"];
-
-/// Ingests one document per room, then asks every question in every room and checks that each
-/// cited document is one the room's collection holds.
+/// The leak suite over the core in process.
 async fn assert_no_leaks(core: &Core) {
-    let uploader = member("uploader");
-    for (scope, name, text) in rooms() {
-        core.ingest(&scope, &uploader, upload(name, text)).await.expect("ingest");
-    }
-    let mut cited = 0;
-    for (scope, _, _) in rooms() {
-        let visible: Vec<String> = core.documents(&scope, &uploader).await.unwrap().into_iter().map(|d| d.id).collect();
-        let collection = core.collections(&scope)[0].clone();
-        for question in QUESTIONS {
-            let all = events(core, &scope, &member("asker"), question).await;
-            let Some(AskEvent::Done(answer)) = all.last() else { panic!("{all:?}") };
-            cited += answer.citations.len();
-            for c in &answer.citations {
-                assert!(
-                    visible.contains(&c.document_id),
-                    "{question:?} in {collection} cites {} ({}) of another scope",
-                    c.title,
-                    c.document_id
-                );
-            }
-        }
-    }
-    assert!(cited >= rooms().len() * 2, "too few citations for the suite to mean anything: {cited}");
+    common::leaks::assert_no_leaks(|_| core as &dyn Gateway).await;
 }
 
 #[tokio::test]

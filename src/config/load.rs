@@ -85,6 +85,7 @@ impl Config {
         read.section("server", &mut config.server);
         read.section("limits", &mut config.limits);
         read.section("scopes", &mut config.scopes);
+        read.section("plugins", &mut config.plugins);
         read.section("adapters", &mut config.adapters);
         if let Err(ConfigError(range)) = config.validate() {
             problems.extend(range);
@@ -174,6 +175,7 @@ impl Config {
         self.server.problems(&mut p);
         self.limits.problems(&mut p);
         self.scopes.problems(&mut p);
+        super::plugins::problems(&self.plugins, &mut p);
         // Each adapter checks its own section (an unknown name, or one not in this build, too).
         p.extend(crate::adapters::problems(&self.adapters));
         match self.database() {

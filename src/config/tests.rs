@@ -625,3 +625,36 @@ fn a_postgres_url_without_the_feature_names_the_feature() {
         Ok(())
     });
 }
+
+#[test]
+fn plugins_load_are_checked_and_redacted() {
+    jail(|jail| {
+        jail.set_env("IRC_PLUGIN_TOKEN", "plugin-secret-from-env-0123");
+        let path = file(
+            jail,
+            "plugins.toml",
+            "[[plugins]]\nname = \"irc\"\nplatform = \"irc\"\ntoken = \"plugin-secret-0123456789\"\n\
+             [[plugins]]\nname = \"teams\"\nplatform = \"teams\"\ntoken_env = \"IRC_PLUGIN_TOKEN\"\n",
+        );
+        let config = load(Some(&path));
+        assert_eq!(config.plugins.len(), 2);
+        assert_eq!(config.plugins[1].secret().expose_secret(), "plugin-secret-from-env-0123");
+        let shown = format!("{config:?}{}", serde_json::to_string(&config).unwrap());
+        assert!(!shown.contains("plugin-secret"), "a plugin token shows: {shown}");
+
+        let bad = file(
+            jail,
+            "bad.toml",
+            "[[plugins]]\nname = \"a\"\nplatform = \"http\"\ntoken = \"plugin-secret-0123456789\"\n\
+             [[plugins]]\nname = \"a\"\nplatform = \"x y\"\ntoken = \"plugin-secret-0123456789\"\n\
+             [[plugins]]\nname = \"b\"\nplatform = \"irc\"\ntoken_env = \"UNSET_PLUGIN_TOKEN\"\n",
+        );
+        let p = problems(Some(&bad));
+        assert!(contains(&p, "platform “http” is the operator's own surface"), "{p:?}");
+        assert!(contains(&p, "the name “a” is used twice"), "{p:?}");
+        assert!(contains(&p, "platform must be one word"), "{p:?}");
+        assert!(contains(&p, "another plugin has the same token"), "{p:?}");
+        assert!(contains(&p, "plugins “b”: the token (from $UNSET_PLUGIN_TOKEN) must be at least 16"), "{p:?}");
+        Ok(())
+    });
+}

@@ -252,6 +252,9 @@ pub struct ServiceStatus {
     pub instance: String,
     /// Every chat adapter this instance is configured with, and the instance running it.
     pub adapters: Vec<AdapterHolding>,
+    /// Every plugin of `[[plugins]]`, and whether it is connected to this instance.
+    #[serde(default)]
+    pub plugins: Vec<crate::plugins::PluginStatus>,
 }
 
 /// Whether Ollama is reachable, which models are loaded, how much the collection holds, and
@@ -271,5 +274,6 @@ pub async fn status(
             Some(if status.ollama_reachable { STATUS_MODELS_MISSING } else { STATUS_UNREACHABLE }.to_owned());
     }
     let board = state.board();
-    Ok(Json(ServiceStatus { status, instance: board.instance().to_owned(), adapters: board.report().await }))
+    let plugins = state.plugins().report();
+    Ok(Json(ServiceStatus { status, instance: board.instance().to_owned(), adapters: board.report().await, plugins }))
 }

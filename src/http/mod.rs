@@ -87,6 +87,8 @@ pub struct Shared {
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// Which instance runs which chat adapter.
     board: Arc<Board>,
+    /// The plugins of other processes and their connections.
+    plugins: Arc<crate::plugins::Plugins>,
 }
 
 impl AppState {
@@ -106,6 +108,7 @@ impl AppState {
             web_collection: cfg.server.web_collection.clone(),
             metrics: metrics::handle(),
             board,
+            plugins: Arc::new(crate::plugins::Plugins::new(core.clone())),
             core,
         }))
     }
@@ -121,6 +124,11 @@ impl AppState {
 
     fn board(&self) -> &Board {
         &self.0.board
+    }
+
+    /// The plugins of other processes served by this state's router.
+    pub fn plugins(&self) -> &Arc<crate::plugins::Plugins> {
+        &self.0.plugins
     }
 
     /// Who an authenticated HTTP caller is: the operator (tokens are the operator's).
@@ -172,7 +180,8 @@ pub fn routes(max_upload: u64) -> Vec<Route> {
 }
 
 /// The whole application: every [`routes`] entry, and the MCP endpoint `/mcp`, behind the
-/// authentication layer.
+/// authentication layer; next to them the plugin protocol's routes, which take plugin tokens
+/// only ([`crate::plugins`]).
 pub fn router(state: AppState) -> Router {
     let max_upload = state.core().rag().config().ingest.max_file_size.as_u64();
     let mut router = Router::new();
@@ -181,5 +190,6 @@ pub fn router(state: AppState) -> Router {
     }
     let mcp = crate::mcp::transport::http_service(state.core().clone(), Default::default());
     router = router.route_service(MCP_PATH, mcp);
-    router.layer(axum::middleware::from_fn_with_state(state.clone(), auth::require)).with_state(state)
+    let plugins = crate::plugins::router(state.0.plugins.clone());
+    router.layer(axum::middleware::from_fn_with_state(state.clone(), auth::require)).with_state(state).merge(plugins)
 }

@@ -94,6 +94,7 @@ pub async fn start(cfg: Config, options: Options) -> anyhow::Result<Running> {
     let leases = rag.store().leases();
     let board = Arc::new(lease::Board::new(leases.clone(), &specs));
     let state = AppState::with_adapters(core.clone(), board.clone());
+    let plugins = state.plugins().clone();
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let addr = listener.local_addr()?;
     if state.is_open() {
@@ -143,6 +144,7 @@ pub async fn start(cfg: Config, options: Options) -> anyhow::Result<Running> {
         if !rag.lifecycle().drained(grace).await {
             tracing::warn!(?grace, "Answers still in flight after the grace period were dropped.");
         }
+        plugins.close();
         stop_rest.cancel();
         if tokio::time::timeout(CLOSE_TIMEOUT, tracker.wait()).await.is_err() {
             tracing::warn!("Some adapters or connections did not close in time.");

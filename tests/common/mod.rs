@@ -9,10 +9,12 @@
 
 pub mod cli;
 pub mod hostile;
+pub mod leaks;
 pub mod mail;
 pub mod pg;
 pub mod process;
 pub mod served;
+pub mod wire;
 
 pub use pg::Backend;
 

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Why a question got no answer.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum AskError {
     /// The question was empty or unusable; the text says why.
@@ -19,6 +20,7 @@ pub enum AskError {
     Denied,
     /// The asker sent too many questions; try again after the given time.
     #[error("rate limited for {0:?}")]
+    #[cfg_attr(feature = "openapi", schema(value_type = u64))]
     RateLimited(#[serde(with = "secs")] Duration),
     /// The model or the store cannot serve now; the text says what to do (safe to show).
     #[error("unavailable: {0}")]
@@ -57,6 +59,7 @@ impl AskError {
 
 /// Why a file was not stored. Nothing of it was kept.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum IngestError {
     /// The file has no content.
@@ -88,6 +91,7 @@ pub enum IngestError {
     },
     /// The uploader sent too many files; try again after the given time.
     #[error("rate limited for {0:?}")]
+    #[cfg_attr(feature = "openapi", schema(value_type = u64))]
     RateLimited(#[serde(with = "secs")] Duration),
     /// The store cannot take it now (the text is safe to show).
     #[error("unavailable: {0}")]
@@ -128,6 +132,7 @@ impl IngestError {
 
 /// Why warm-up, status, listing or forgetting failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum GatewayError {
     #[error("not allowed")]

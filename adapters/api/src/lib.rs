@@ -19,6 +19,7 @@
 //!   section and builds the adapter from an [`AdapterContext`].
 //! - [`Ledger`]: when several Footnote instances share a database, what an adapter connection
 //!   records there so that the instance taking it over carries on ([`Gateway::ledger`]).
+//! - [`wire`]: the same calls for plugins in other processes, as JSON over HTTP (protocol 1).
 
 #![warn(missing_docs)]
 
@@ -33,6 +34,7 @@ pub mod setup;
 #[cfg(feature = "test-utils")]
 pub mod testing;
 mod types;
+pub mod wire;
 
 pub use command::Command;
 pub use error::{AskError, GatewayError, IngestError};

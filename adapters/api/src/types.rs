@@ -100,16 +100,21 @@ pub struct Origin {
     pub sent_at: Option<String>,
 }
 
-/// A file to ingest.
-#[derive(Clone, Default, PartialEq, Eq)]
+/// A file to ingest. On the plugin wire its bytes are base64.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Upload {
     /// The file's name as the user gave it; also the source key that a later upload replaces.
     pub file_name: String,
     /// The MIME type the platform reported, if any (a hint: the content is sniffed too).
+    #[serde(default)]
     pub mime: Option<String>,
     /// The file's content.
+    #[serde(with = "crate::wire::base64_bytes")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Byte))]
     pub bytes: Vec<u8>,
     /// Where the file came from.
+    #[serde(default)]
     pub origin: Origin,
 }
 
@@ -357,8 +362,10 @@ impl Answer {
     }
 }
 
-/// What an answer in progress reports.
-#[derive(Clone, Debug)]
+/// What an answer in progress reports. On the wire: `{"type": "token", "data": "text"}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
 pub enum AskEvent {
     /// Waiting for the model; `position` 1 means next.
     Queued {
