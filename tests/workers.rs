@@ -157,3 +157,31 @@ async fn files_queue_for_the_workers_and_a_dropped_caller_kills_its_worker() {
     assert_eq!(pool.live(), 1);
     assert!(read(&pool, "after.md", &good(99), &limits).await.unwrap()[0].contains("number 99"));
 }
+
+/// Linux sends a child's "parent died" signal when the *thread* that started it exits, and tokio
+/// retires threads (blocking-pool threads after their keep-alive, and worker threads that gave
+/// their place away in `block_in_place`). A worker must outlive the thread that happened to start
+/// it, or a file it is reading would be refused as damaged.
+#[test]
+fn a_worker_outlives_the_thread_that_started_it() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_keep_alive(Duration::from_millis(20))
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let pool = pool(1, 512 << 20, Duration::from_secs(20));
+        let starter = pool.clone();
+        tokio::task::spawn_blocking(move || tokio::runtime::Handle::current().block_on(starter.start_workers()))
+            .await
+            .unwrap();
+        let workers = pool.idle_pids();
+        assert_eq!(workers.len(), 1, "{workers:?}");
+        // Long past the keep-alive: the thread that started the worker is gone.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(alive(workers[0]), "the worker died with the thread that started it");
+        read(&pool, "a.md", &good(1), &limits(Duration::from_secs(20))).await.unwrap();
+        assert_eq!(pool.idle_pids(), workers, "the same worker read the file");
+    });
+}

@@ -18,6 +18,7 @@
 //! "I couldn't read that file: it looks damaged or too complex. Nothing was added."
 
 mod limits;
+mod starter;
 
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
@@ -281,7 +282,7 @@ impl Inner {
         if let Some(filter) = std::env::var_os("RUST_LOG") {
             command.env("RUST_LOG", filter);
         }
-        let mut child = command.spawn()?;
+        let mut child = starter::spawn(command).await?;
         let pid = child.id().ok_or_else(|| std::io::Error::other("the worker exited at once"))?;
         if let Some(stderr) = child.stderr.take() {
             tokio::spawn(relay_log(stderr, pid));
