@@ -267,6 +267,10 @@ def answer_lines(nick, finished, max_lines):
     return [l[:LINE_BYTES] for l in lines]
 
 
+def chunks(n):
+    return "1 chunk" if n == 1 else "%s chunks" % n
+
+
 class Plugin:
     def __init__(self):
         token = env("FOOTNOTE_PLUGIN_TOKEN")
@@ -346,7 +350,8 @@ class Plugin:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         # Its first words make the title sources show; nick and time keep the name unique (a
         # document of the same name would be replaced).
-        words = " ".join("".join(c for c in w if c.isalnum() or c in "-'") for w in text.split()[:6]).strip()
+        words = " ".join("".join(c for c in w if c.isalnum() or c in "-'.").strip(".") for w in text.split()[:6])
+        words = " ".join(words.split())
         name = "%s (irc-%s-%s).txt" % (words or "note", nick, stamp)
         upload = {"file_name": name, "mime": "text/plain",
                   "bytes": base64.b64encode(text.encode("utf-8")).decode("ascii"),
@@ -356,7 +361,7 @@ class Plugin:
             return self.refused(nick, channel, reply)
         r = reply[1]
         what = {"added": "Added", "duplicate": "Already had", "replaced": "Updated"}.get(r["outcome"]["kind"], "Added")
-        self.irc.say(channel, ["%s: %s “%s” (%s chunks) as document %s." % (nick, what, r["title"], r["chunks"], r["document_id"])])
+        self.irc.say(channel, ["%s: %s “%s” (%s) as document %s." % (nick, what, r["title"], chunks(r["chunks"]), r["document_id"])])
 
     def sources(self, nick, channel):
         reply = self.call("documents", {"scope": self.scope(channel), "actor": self.actor(nick)})
@@ -366,7 +371,7 @@ class Plugin:
         if not docs:
             return self.irc.say(channel, ["%s: No documents here yet; add one with !ingest <text>." % nick])
         lines = ["%s: %d document%s here:" % (nick, len(docs), "" if len(docs) == 1 else "s")]
-        lines += ["[%s] %s (%s chunks)" % (d["id"], d["title"], d["chunks"]) for d in docs[:MAX_LISTED]]
+        lines += ["[%s] %s (%s)" % (d["id"], d["title"], chunks(d["chunks"])) for d in docs[:MAX_LISTED]]
         if len(docs) > MAX_LISTED:
             lines.append("… and %d more." % (len(docs) - MAX_LISTED))
         self.irc.say(channel, lines)
@@ -376,7 +381,7 @@ class Plugin:
         reply = self.call("forget", body)
         if reply is None or reply[0] != 200:
             return self.refused(nick, channel, reply)
-        self.irc.say(channel, ["%s: Forgot “%s” (%s chunks)." % (nick, reply[1]["title"], reply[1]["chunks"])])
+        self.irc.say(channel, ["%s: Forgot “%s” (%s)." % (nick, reply[1]["title"], chunks(reply[1]["chunks"]))])
 
     def acknowledge(self, ids):
         if self.call("ack", {"ids": ids}) is None:
