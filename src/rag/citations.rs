@@ -5,7 +5,8 @@
 //! what came before, so the text an adapter shows while the answer streams already carries the
 //! final numbers. A marker split across tokens (`[`, `1`, `]`) is held back until it is complete.
 //! Accepted forms: `[1]`, `[1, 2]`, `[1-3]`, `[Source 2]`, `[^1]`; anything else in brackets is
-//! left as text.
+//! left as text, except `[n]`: the prompt's own "cite them as [n]" copied by a small model, which
+//! cites nothing and is dropped like a marker that points at no source.
 
 /// Longest bracket content still considered a marker.
 const MAX_MARKER: usize = 24;
@@ -69,6 +70,10 @@ impl CitationRewriter {
     }
 
     fn rewrite(&mut self, marker: &str) -> String {
+        if is_placeholder(&marker[1..marker.len() - 1]) {
+            self.dropped = true;
+            return String::new();
+        }
         let Some(numbers) = parse_marker(&marker[1..marker.len() - 1]) else {
             return marker.to_owned();
         };
@@ -94,8 +99,16 @@ impl CitationRewriter {
     }
 }
 
+/// True for `n` (or `N`), the placeholder of the prompt's instruction.
+fn is_placeholder(inner: &str) -> bool {
+    inner.trim().eq_ignore_ascii_case("n")
+}
+
 /// Could `inner` (the text after `[` so far) still become a marker?
 fn could_be_marker(inner: &str) -> bool {
+    if is_placeholder(inner) {
+        return true;
+    }
     let lower = inner.to_ascii_lowercase();
     let rest = strip_prefix_word(lower.trim_start());
     let word_in_progress = ["source", "sources", "doc", "document"].iter().any(|w| w.starts_with(lower.trim()));
@@ -205,6 +218,17 @@ mod tests {
         let (text, used) = check("Cats purr [3]. Dogs bark [1][3]. Fish swim [7].", 3);
         assert_eq!(text, "Cats purr [1]. Dogs bark [2][1]. Fish swim.");
         assert_eq!(used, vec![3, 1]);
+    }
+
+    #[test]
+    fn the_prompts_placeholder_copied_by_the_model_is_dropped() {
+        let (text, used) = check("The permit costs 45 euros [n]. See [N] and [1].", 1);
+        assert_eq!(text, "The permit costs 45 euros. See and [1].");
+        assert_eq!(used, vec![1]);
+        let mut streamed = CitationRewriter::new(1);
+        let shown: String = ["It is 45 euros [", "n", "]. [", "nope]"].iter().map(|t| streamed.push(t)).collect();
+        assert_eq!(shown, "It is 45 euros . [nope]");
+        assert!(streamed.dropped_any());
     }
 
     #[test]
