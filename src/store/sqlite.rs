@@ -2,14 +2,21 @@
 //!
 //! Lists of collections are passed as one JSON array parameter and expanded with `json_each`,
 //! so every statement is static SQL.
+//!
+//! Writers take turns in the process ([`SqliteStore::write`]) before they take a connection:
+//! SQLite lets one connection write at a time, and a writer that waited for its turn inside
+//! SQLite (`busy_timeout`) held a pooled connection meanwhile, so that under a bulk ingest the
+//! pool ran dry and readers waited seconds for a connection (sqlx's "slow acquire" warnings).
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{FromRow, Row, SqlitePool};
+use sqlx::{FromRow, Row, Sqlite, SqlitePool, Transaction};
+use tokio::sync::{Mutex, MutexGuard};
 
 use super::*;
 
@@ -24,6 +31,14 @@ const DOCUMENT_COLUMNS: &str =
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The turn to write, taken before a connection (see the module's documentation).
+    writer: Arc<Mutex<()>>,
+}
+
+/// A write transaction with the turn to write, held until it is dropped.
+struct Write<'a> {
+    tx: Transaction<'a, Sqlite>,
+    _turn: MutexGuard<'a, ()>,
 }
 
 impl SqliteStore {
@@ -58,13 +73,20 @@ impl SqliteStore {
         // another, so a connection more costs little, and none of them queues behind another.
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
         MIGRATOR.run(&pool).await?;
-        let store = SqliteStore { pool };
+        let store = SqliteStore { pool, writer: Arc::default() };
         store.clean_stages().await?;
         Ok(store)
     }
 
+    /// Waits for the turn to write, then begins a write transaction.
+    async fn write(&self) -> Result<Write<'_>> {
+        let turn = self.writer.lock().await;
+        Ok(Write { tx: self.pool.begin_with("BEGIN IMMEDIATE").await?, _turn: turn })
+    }
+
     /// Deletes the stages whose lease ran out, with their chunks.
     async fn clean_stages(&self) -> Result<()> {
+        let _turn = self.writer.lock().await;
         let gone = sqlx::query("DELETE FROM stages WHERE lease_until < ?").bind(unix_now()).execute(&self.pool).await?;
         if gone.rows_affected() > 0 {
             tracing::info!(stages = gone.rows_affected(), "deleted uploads left half-staged");
@@ -74,7 +96,8 @@ impl SqliteStore {
 
     /// Stores `doc` with its chunks (inline, or those of a stage) in one transaction.
     async fn insert(&self, doc: &NewDocument, chunks: Chunks<'_>) -> Result<Inserted> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut write = self.write().await?;
+        let tx = &mut *write.tx;
         if let Chunks::Staged(stage) = chunks {
             let exists: Option<i64> =
                 sqlx::query_scalar("SELECT id FROM stages WHERE id = ?").bind(stage).fetch_optional(&mut *tx).await?;
@@ -100,12 +123,12 @@ impl SqliteStore {
                 .fetch_optional(&mut *tx)
                 .await?;
         if let Some(id) = same_content {
-            let existing = document_by_id(&mut tx, id).await?;
+            let existing = document_by_id(&mut *tx, id).await?;
             if let Chunks::Staged(stage) = chunks {
                 sqlx::query("DELETE FROM stages WHERE id = ?").bind(stage).execute(&mut *tx).await?;
-                tx.commit().await?;
+                write.tx.commit().await?;
             } else {
-                tx.rollback().await?;
+                write.tx.rollback().await?;
             }
             return Ok(Inserted::Duplicate(existing));
         }
@@ -118,12 +141,12 @@ impl SqliteStore {
                 .await?;
         let old = match same_source {
             Some(id) => {
-                let old = document_by_id(&mut tx, id).await?;
+                let old = document_by_id(&mut *tx, id).await?;
                 if !doc.may_replace {
-                    tx.rollback().await?;
+                    write.tx.rollback().await?;
                     return Ok(Inserted::SourceTaken(old));
                 }
-                delete_in(&mut tx, &old).await?;
+                delete_in(&mut *tx, &old).await?;
                 Some(old)
             }
             None => None,
@@ -188,8 +211,8 @@ impl SqliteStore {
                 sqlx::query("DELETE FROM stages WHERE id = ?").bind(stage).execute(&mut *tx).await?;
             }
         }
-        let new = document_by_id(&mut tx, id).await?;
-        tx.commit().await?;
+        let new = document_by_id(&mut *tx, id).await?;
+        write.tx.commit().await?;
         Ok(match old {
             Some(old) => Inserted::Replaced { new, old },
             None => Inserted::New(new),
@@ -249,6 +272,7 @@ impl Store for SqliteStore {
     }
 
     async fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        let _turn = self.writer.lock().await;
         sqlx::query(
             "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         )
@@ -274,6 +298,7 @@ impl Store for SqliteStore {
 
     async fn stage_begin(&self, collection: &str, lease: Duration) -> Result<i64> {
         self.clean_stages().await?;
+        let _turn = self.writer.lock().await;
         Ok(sqlx::query_scalar("INSERT INTO stages (collection, lease_until) VALUES (?, ?) RETURNING id")
             .bind(collection)
             .bind(unix_now() + lease.as_secs() as i64)
@@ -282,7 +307,8 @@ impl Store for SqliteStore {
     }
 
     async fn stage_chunks(&self, stage: i64, first_ordinal: usize, chunks: &[NewChunk], lease: Duration) -> Result<()> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut write = self.write().await?;
+        let tx = &mut *write.tx;
         let renewed = sqlx::query("UPDATE stages SET lease_until = ? WHERE id = ?")
             .bind(unix_now() + lease.as_secs() as i64)
             .bind(stage)
@@ -305,7 +331,7 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
-        tx.commit().await?;
+        write.tx.commit().await?;
         Ok(())
     }
 
@@ -314,12 +340,14 @@ impl Store for SqliteStore {
     }
 
     async fn stage_abort(&self, stage: i64) -> Result<()> {
+        let _turn = self.writer.lock().await;
         sqlx::query("DELETE FROM stages WHERE id = ?").bind(stage).execute(&self.pool).await?;
         Ok(())
     }
 
     async fn delete_document(&self, collections: &[String], id: i64) -> Result<Option<DocumentRow>> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut write = self.write().await?;
+        let tx = &mut *write.tx;
         let sql = format!(
             "SELECT {DOCUMENT_COLUMNS} FROM documents d JOIN collections c ON c.id = d.collection_id
              WHERE d.id = ? AND c.name IN (SELECT value FROM json_each(?))"
@@ -333,8 +361,8 @@ impl Store for SqliteStore {
             return Ok(None);
         };
         let doc = document_row(&row)?;
-        delete_in(&mut tx, &doc).await?;
-        tx.commit().await?;
+        delete_in(tx, &doc).await?;
+        write.tx.commit().await?;
         Ok(Some(doc))
     }
 
@@ -420,7 +448,8 @@ impl Store for SqliteStore {
     }
 
     async fn set_embeddings(&self, items: &[(i64, Vec<f32>)]) -> Result<usize> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut write = self.write().await?;
+        let tx = &mut *write.tx;
         let mut stored = 0;
         for (id, vector) in items {
             let collection: Option<String> = sqlx::query_scalar(
@@ -440,19 +469,20 @@ impl Store for SqliteStore {
                 stored += 1;
             }
         }
-        tx.commit().await?;
+        write.tx.commit().await?;
         Ok(stored)
     }
 
     async fn clear_embeddings(&self) -> Result<()> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut write = self.write().await?;
+        let tx = &mut *write.tx;
         sqlx::query("UPDATE chunks SET embedding = NULL").execute(&mut *tx).await?;
         sqlx::query("DELETE FROM meta WHERE key IN (?, ?)")
             .bind(META_EMBED_MODEL)
             .bind(META_EMBED_DIMS)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
+        write.tx.commit().await?;
         Ok(())
     }
 
