@@ -72,6 +72,10 @@ pub async fn eval(config: Config, dir: &Path, args: EvalArgs) -> Result<ExitCode
     };
     let corpus = run::fill_collection(&rag, &collection, &data.corpus, args.reuse, &progress).await?;
     ingest_bar.finish_and_clear();
+    if corpus.documents == 0 {
+        let why = corpus.failed.first().map_or_else(String::new, |(id, why)| format!(" (document {id}: {why})"));
+        anyhow::bail!("no document of the corpus could be stored{why}: there is nothing to measure; see the log above");
+    }
     let options = QueryOptions { top_k: args.top_k, limit: args.limit_queries };
     let evaluation = run::evaluate(&rag, &collection, &data, &options, &progress).await?;
     query_bar.finish_and_clear();
