@@ -5,8 +5,8 @@
 //!
 //! Writers take turns in the process ([`SqliteStore::write`]) before they take a connection:
 //! SQLite lets one connection write at a time, and a writer that waited for its turn inside
-//! SQLite (`busy_timeout`) held a pooled connection meanwhile, so that under a bulk ingest the
-//! pool ran dry and readers waited seconds for a connection (sqlx's "slow acquire" warnings).
+//! SQLite (`busy_timeout`) held a pooled connection meanwhile, so that concurrent uploads could
+//! take the whole pool from the questions asked at the same time.
 
 use std::path::Path;
 use std::str::FromStr;
