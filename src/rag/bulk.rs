@@ -30,6 +30,7 @@ use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::upload::{Preparation, Prepared};
 use super::{Rag, RagError, error};
@@ -93,17 +94,27 @@ where
     S: Stream<Item = BulkInput> + Send + 'static,
 {
     let collection = Arc::new(collection);
+    // Each preparation is a task of its own, so that it runs on while this loop waits for room
+    // in the channel: a future merely buffered here would not be polled meanwhile, and would
+    // keep the database connection it was using (or was just handed) for as long as the
+    // embedder took, until the pool ran dry. A preparation not waited for is cancelled.
     let prepared = uploads
         .map(|input| {
             let (rag, collection) = (rag.clone(), collection.clone());
-            async move {
+            AbortOnDropHandle::new(tokio::spawn(async move {
                 match input {
                     Ok(upload) => rag.prepare(&collection, upload).await,
                     Err(refused) => Preparation::Finished(Err(RagError::Ingest(refused))),
                 }
-            }
+            }))
         })
-        .buffered(rag.workers.size().max(PREPARE_AHEAD));
+        .buffered(rag.workers.size().max(PREPARE_AHEAD))
+        .map(|joined| {
+            joined.unwrap_or_else(|error| {
+                tracing::error!(%error, "preparing an upload failed");
+                Preparation::Finished(Err(RagError::Ingest(IngestError::Internal)))
+            })
+        });
     let mut prepared = std::pin::pin!(prepared);
     while let Some(p) = prepared.next().await {
         if tx.send(p).await.is_err() {
