@@ -96,8 +96,8 @@ where
     let collection = Arc::new(collection);
     // Each preparation is a task of its own, so that it runs on while this loop waits for room
     // in the channel: a future merely buffered here would not be polled meanwhile, and would
-    // keep the database connection it was using (or was just handed) for as long as the
-    // embedder took, until the pool ran dry. A preparation not waited for is cancelled.
+    // keep the database connection it was using (or had just been handed) for as long as the
+    // embedder took. A preparation nobody waits for any more is cancelled.
     let prepared = uploads
         .map(|input| {
             let (rag, collection) = (rag.clone(), collection.clone());
