@@ -8,7 +8,7 @@
 //! damaged. Every worker is started from this module's thread instead, which never ends.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Mutex, OnceLock, mpsc};
+use std::sync::{OnceLock, mpsc};
 
 use tokio::process::{Child, Command};
 use tokio::runtime::Handle;
@@ -22,19 +22,16 @@ pub(super) async fn spawn(mut command: Command) -> std::io::Result<Child> {
     let Some(starter) = starter() else {
         return command.spawn();
     };
+    let stopped = || std::io::Error::other("the thread that starts extraction workers has stopped");
     let (reply, answer) = oneshot::channel();
-    let sent =
-        starter.lock().unwrap_or_else(std::sync::PoisonError::into_inner).send((command, Handle::current(), reply));
-    if sent.is_err() {
-        return Err(std::io::Error::other("the thread that starts extraction workers has stopped"));
-    }
-    answer.await.map_err(|_| std::io::Error::other("the thread that starts extraction workers has stopped"))?
+    starter.send((command, Handle::current(), reply)).map_err(|_| stopped())?;
+    answer.await.map_err(|_| stopped())?
 }
 
 /// The starter thread's queue, started on first use; `None` if no thread could be started (the
 /// workers are then started in place, as before).
-fn starter() -> Option<&'static Mutex<mpsc::Sender<Request>>> {
-    static STARTER: OnceLock<Option<Mutex<mpsc::Sender<Request>>>> = OnceLock::new();
+fn starter() -> Option<&'static mpsc::Sender<Request>> {
+    static STARTER: OnceLock<Option<mpsc::Sender<Request>>> = OnceLock::new();
     STARTER
         .get_or_init(|| {
             let (requests, queue) = mpsc::channel::<Request>();
@@ -47,7 +44,7 @@ fn starter() -> Option<&'static Mutex<mpsc::Sender<Request>>> {
                 }
             });
             match thread {
-                Ok(_) => Some(Mutex::new(requests)),
+                Ok(_) => Some(requests),
                 Err(error) => {
                     tracing::warn!(%error, "cannot start the thread that starts extraction workers");
                     None
