@@ -70,10 +70,6 @@ impl CitationRewriter {
     }
 
     fn rewrite(&mut self, marker: &str) -> String {
-        if is_placeholder(&marker[1..marker.len() - 1]) {
-            self.dropped = true;
-            return String::new();
-        }
         let Some(numbers) = parse_marker(&marker[1..marker.len() - 1]) else {
             return marker.to_owned();
         };
@@ -95,6 +91,8 @@ impl CitationRewriter {
                 out.push_str(&text);
             }
         }
+        // A marker that cites nothing: out of range, or the placeholder.
+        self.dropped |= out.is_empty();
         out
     }
 }
@@ -124,8 +122,12 @@ fn strip_prefix_word(s: &str) -> &str {
     s
 }
 
-/// The source numbers a bracket's content names, or `None` if it is not a citation.
+/// The source numbers a bracket's content names (none for the placeholder `[n]`), or `None` if
+/// it is not a citation.
 pub(crate) fn parse_marker(inner: &str) -> Option<Vec<usize>> {
+    if is_placeholder(inner) {
+        return Some(Vec::new());
+    }
     let lower = inner.trim().to_ascii_lowercase();
     let body = strip_prefix_word(&lower);
     if body.is_empty() {

@@ -283,6 +283,13 @@ mod tests {
     }
 
     #[test]
+    fn the_prompts_placeholder_cites_nothing_and_is_not_shown() {
+        let p = parse("The password is Tulip-42 [n]. It rotates [N] monthly [1].", 1);
+        assert_eq!(claims(&p), vec!["The password is Tulip-42", "It rotates monthly"]);
+        assert_eq!(render(&p).0, "The password is Tulip-42. It rotates monthly [1].");
+    }
+
+    #[test]
     fn decimals_abbreviations_and_other_brackets_do_not_split() {
         let p = parse("It is 2.5 m long, e.g. in arr[i] form [1]. Next one.", 1);
         assert_eq!(claims(&p), vec!["It is 2.5 m long, e.g. in arr[i] form", "Next one"]);
