@@ -81,10 +81,14 @@ async fn wrong_markers_move_unsupported_claims_are_tagged_and_right_ones_stay() 
     let supports: Vec<Support> = answer.sentences.iter().map(|s| s.support).collect();
     assert_eq!(supports, vec![Support::Supported, Support::Supported, Support::NotFound]);
     assert!(render::answer_plain(&answer).contains(render::ATTRIBUTED_NOTE));
-    // The check embedded the answer's three sentences in one call.
+    // The check embedded the answer's three sentences and their contraries in one call.
     let embeds: Vec<_> = env.double.requests().into_iter().filter(|r| r.path == "/api/embed").collect();
     let last = embeds.last().expect("an embed call");
-    assert_eq!(last.body["input"].as_array().map(Vec::len), Some(3), "{:?}", last.body);
+    let inputs: Vec<&str> = last.body["input"].as_array().expect("inputs").iter().filter_map(|v| v.as_str()).collect();
+    assert_eq!(inputs.len(), 6, "{:?}", last.body);
+    assert_eq!(inputs[0], "Penguins eat krill, squid and fish caught while diving");
+    assert_eq!(inputs[3], "It is not true that penguins eat krill, squid and fish caught while diving");
+    assert_eq!(inputs[5], "Penguins have not been seen flying over the Sahara desert at night");
 }
 
 #[tokio::test]

@@ -197,7 +197,7 @@ pub struct CitationArgs {
 pub async fn eval_citations(config: Config, file: &Path, args: CitationArgs) -> Result<ExitCode> {
     use footnote::eval::citations;
     use footnote::eval::tune;
-    use footnote::rag::support::{Features, Weights};
+    use footnote::rag::support::{FEATURE_COUNT, Features, Weights};
 
     let pairs = citations::load(file).with_context(|| format!("cannot read the pairs in {}", file.display()))?;
     let embed = !args.lexical;
@@ -206,9 +206,9 @@ pub async fn eval_citations(config: Config, file: &Path, args: CitationArgs) -> 
         eprintln!("{} pairs from {}; {how}…", pairs.len(), file.display());
     }
     let (features, embedding) = citations::features(&config, &pairs, embed).await?;
-    let rows: Vec<[f32; 6]> = features.iter().map(Features::values).collect();
+    let rows: Vec<[f32; FEATURE_COUNT]> = features.iter().map(Features::values).collect();
     let truth: Vec<bool> = pairs.iter().map(citations::Pair::supported).collect();
-    let used = [embed, true, true, true, true, true];
+    let used = [embed, true, true, true, true, true, embed];
     let (weights, cross_validated) = if args.tune {
         (tune::tune(&rows, &truth, used), Some(tune::cross_validate(&rows, &truth, used, 5)))
     } else if embed {

@@ -41,6 +41,10 @@ pub struct SupportConfig {
     pub entities: f32,
     /// Weight of "the sentence states a number the chunk lacks" (which also vetoes support).
     pub number_missing: f32,
+    /// Weight of how much closer the chunk's embedding is to the sentence's than to the
+    /// embedding of the sentence turned around ("increases" → "decreases", a "not" added or
+    /// removed).
+    pub contrary: f32,
     /// Probability at or above which a source supports a sentence.
     pub supported: f32,
     /// Probability at or above which a model's marker stays, flagged as partial support.
@@ -53,16 +57,17 @@ impl Default for SupportConfig {
     fn default() -> Self {
         SupportConfig {
             tuned_for: "all-minilm".into(),
-            bias: -5.0841,
-            cosine: 3.7122,
-            recall: 3.6898,
-            window: 0.3786,
-            pairs: -0.8635,
-            entities: 0.4515,
-            number_missing: -0.8507,
-            supported: 0.2684,
-            weak: 0.1581,
-            attribute: 0.7861,
+            bias: -5.1121,
+            cosine: 3.2022,
+            recall: 4.2043,
+            window: 0.0631,
+            pairs: -0.6888,
+            entities: 0.3810,
+            number_missing: -0.8514,
+            contrary: 15.6806,
+            supported: 0.2694,
+            weak: 0.1552,
+            attribute: 0.7015,
         }
     }
 }

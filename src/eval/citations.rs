@@ -17,8 +17,9 @@ use super::EvalError;
 use super::tune::{self, Prf};
 use crate::config::Config;
 use crate::llm::OllamaClient;
+use crate::rag::support::contrary::contrary;
 use crate::rag::support::lexical::{Claim, Passage, evidence};
-use crate::rag::support::{FEATURES, Features, Weights, cosine, judge};
+use crate::rag::support::{ClaimVectors, FEATURE_COUNT, FEATURES, Features, NUMBER_MISSING, Weights, judge};
 
 /// One labelled pair.
 #[derive(Clone, Debug, Deserialize)]
@@ -61,10 +62,10 @@ pub fn load(path: &Path) -> Result<Vec<Pair>, EvalError> {
     Ok(pairs)
 }
 
-/// Features of every pair; with `embed`, the cosine comes from the configured embedding model.
+/// Features of every pair; with `embed`, the cosines come from the configured embedding model.
 /// Returns them and the time spent embedding.
 pub async fn features(config: &Config, pairs: &[Pair], embed: bool) -> Result<(Vec<Features>, Duration), EvalError> {
-    let mut cosines = vec![None; pairs.len()];
+    let mut cosines: Vec<Option<(f32, f32)>> = vec![None; pairs.len()];
     let started = Instant::now();
     if embed {
         let ollama = OllamaClient::new(&config.ollama).map_err(crate::rag::RagError::from)?;
@@ -76,18 +77,34 @@ pub async fn features(config: &Config, pairs: &[Pair], embed: bool) -> Result<(V
         let inputs: Vec<String> = passages.iter().map(|p| format!("{}{p}", prefixes.document)).collect();
         let passage_vectors = ollama.embed(model, &inputs).await.map_err(crate::rag::RagError::from)?;
         let by_passage: HashMap<&str, &Vec<f32>> = passages.iter().copied().zip(&passage_vectors).collect();
-        let inputs: Vec<String> = pairs.iter().map(|p| format!("{}{}", prefixes.query, p.statement)).collect();
-        let statement_vectors = ollama.embed(model, &inputs).await.map_err(crate::rag::RagError::from)?;
-        for (i, pair) in pairs.iter().enumerate() {
-            cosines[i] = by_passage.get(pair.passage.as_str()).map(|p| cosine(&statement_vectors[i], p));
-        }
+        // As an answer's sentences are: the statements, then their contraries, in one call.
+        let inputs: Vec<String> = pairs
+            .iter()
+            .map(|p| p.statement.clone())
+            .chain(pairs.iter().map(|p| contrary(&p.statement)))
+            .map(|t| format!("{}{t}", prefixes.query))
+            .collect();
+        let mut statement_vectors = ollama.embed(model, &inputs).await.map_err(crate::rag::RagError::from)?;
+        let contrary_vectors = statement_vectors.split_off(pairs.len());
+        cosines = pairs
+            .iter()
+            .zip(statement_vectors.into_iter().zip(contrary_vectors))
+            .map(|(pair, (claim, contrary))| {
+                let vectors = ClaimVectors { claim, contrary };
+                by_passage.get(pair.passage.as_str()).map(|p| vectors.against(p))
+            })
+            .collect();
     }
     let took = started.elapsed();
     let mut analysed: HashMap<&str, Passage> = HashMap::new();
     let mut out = Vec::with_capacity(pairs.len());
     for (pair, cos) in pairs.iter().zip(cosines) {
         let passage = analysed.entry(pair.passage.as_str()).or_insert_with(|| Passage::new(&pair.passage));
-        out.push(Features { cosine: cos, evidence: evidence(&Claim::new(&pair.statement), passage) });
+        out.push(Features {
+            cosine: cos.map(|c| c.0),
+            contrary: cos.map(|c| c.1),
+            evidence: evidence(&Claim::new(&pair.statement), passage),
+        });
     }
     Ok((out, took))
 }
@@ -113,9 +130,10 @@ pub struct Figures {
 }
 
 /// The figures of `scores` (probabilities) with `weights`' threshold and the number veto.
-pub fn figures(pairs: &[Pair], rows: &[[f32; 6]], scores: &[f32], threshold: f32) -> Figures {
+pub fn figures(pairs: &[Pair], rows: &[[f32; FEATURE_COUNT]], scores: &[f32], threshold: f32) -> Figures {
     let truth: Vec<bool> = pairs.iter().map(Pair::supported).collect();
-    let predicted: Vec<bool> = scores.iter().zip(rows).map(|(s, r)| *s >= threshold && r[5] < 0.5).collect();
+    let predicted: Vec<bool> =
+        scores.iter().zip(rows).map(|(s, r)| *s >= threshold && r[NUMBER_MISSING] < 0.5).collect();
     let mut confusion: BTreeMap<String, Confusion> = BTreeMap::new();
     for (pair, p) in pairs.iter().zip(&predicted) {
         let entry = confusion.entry(pair.label.clone()).or_default();
@@ -198,7 +216,7 @@ pub fn report(
     embedding: Duration,
     cross_validated: Option<(f64, Prf)>,
 ) -> CitationReport {
-    let rows: Vec<[f32; 6]> = features.iter().map(Features::values).collect();
+    let rows: Vec<[f32; FEATURE_COUNT]> = features.iter().map(Features::values).collect();
     let scores: Vec<f32> = rows.iter().map(|r| tune::probability(weights, r)).collect();
     let truth: Vec<bool> = pairs.iter().map(Pair::supported).collect();
     let mut labels = BTreeMap::new();
@@ -238,10 +256,10 @@ pub async fn judge_doubtful(
     limit: usize,
 ) -> Result<JudgeFigures, EvalError> {
     let ollama = OllamaClient::new(&config.ollama).map_err(crate::rag::RagError::from)?;
-    let rows: Vec<[f32; 6]> = features.iter().map(Features::values).collect();
+    let rows: Vec<[f32; FEATURE_COUNT]> = features.iter().map(Features::values).collect();
     let mut scores: Vec<f32> = rows.iter().map(|r| tune::probability(weights, r)).collect();
     let doubtful: Vec<usize> = (0..pairs.len())
-        .filter(|&i| scores[i] >= weights.weak && scores[i] < weights.supported && rows[i][5] < 0.5)
+        .filter(|&i| scores[i] >= weights.weak && scores[i] < weights.supported && rows[i][NUMBER_MISSING] < 0.5)
         .take(limit)
         .collect();
     let started = Instant::now();
@@ -272,7 +290,7 @@ pub fn toml_section(weights: &Weights, embed_model: &str) -> String {
     let w = &weights.weights;
     format!(
         "[answer.support]\ntuned_for = {embed_model:?}\nbias = {:.4}\ncosine = {:.4}\nrecall = {:.4}\nwindow = {:.4}\n\
-         pairs = {:.4}\nentities = {:.4}\nnumber_missing = {:.4}\nsupported = {:.4}\nweak = {:.4}\nattribute = {:.4}\n",
-        weights.bias, w[0], w[1], w[2], w[3], w[4], w[5], weights.supported, weights.weak, weights.attribute
+         pairs = {:.4}\nentities = {:.4}\nnumber_missing = {:.4}\ncontrary = {:.4}\nsupported = {:.4}\nweak = {:.4}\nattribute = {:.4}\n",
+        weights.bias, w[0], w[1], w[2], w[3], w[4], w[5], w[6], weights.supported, weights.weak, weights.attribute
     )
 }

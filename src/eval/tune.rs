@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::rag::support::Weights;
+use crate::rag::support::{FEATURE_COUNT, NUMBER_MISSING, Weights};
 
 /// Recall of supported pairs the `weak` threshold keeps (a model's marker below it is dropped).
 pub const WEAK_RECALL: f64 = 0.95;
@@ -104,51 +104,51 @@ fn threshold_for_precision(scores: &[f32], vetoed: &[bool], truth: &[bool], prec
 #[derive(Clone, Debug, PartialEq)]
 pub struct Fit {
     pub bias: f32,
-    pub weights: [f32; 6],
+    pub weights: [f32; FEATURE_COUNT],
 }
 
 /// Fits a logistic regression of `truth` on `rows`, using only the features in `used` (the
 /// others get weight 0).
-pub fn fit(rows: &[[f32; 6]], truth: &[bool], used: [bool; 6]) -> Fit {
+pub fn fit(rows: &[[f32; FEATURE_COUNT]], truth: &[bool], used: [bool; FEATURE_COUNT]) -> Fit {
     let n = rows.len().max(1) as f64;
-    let mut mean = [0f64; 6];
-    let mut sd = [0f64; 6];
-    for k in 0..6 {
+    let mut mean = [0f64; FEATURE_COUNT];
+    let mut sd = [0f64; FEATURE_COUNT];
+    for k in 0..FEATURE_COUNT {
         mean[k] = rows.iter().map(|r| f64::from(r[k])).sum::<f64>() / n;
         let var = rows.iter().map(|r| (f64::from(r[k]) - mean[k]).powi(2)).sum::<f64>() / n;
         sd[k] = if var > 1e-12 { var.sqrt() } else { 1.0 };
     }
-    let x: Vec<[f64; 6]> = rows
+    let x: Vec<[f64; FEATURE_COUNT]> = rows
         .iter()
         .map(|r| {
-            let mut z = [0f64; 6];
-            for k in 0..6 {
+            let mut z = [0f64; FEATURE_COUNT];
+            for k in 0..FEATURE_COUNT {
                 z[k] = if used[k] { (f64::from(r[k]) - mean[k]) / sd[k] } else { 0.0 };
             }
             z
         })
         .collect();
     let y: Vec<f64> = truth.iter().map(|t| if *t { 1.0 } else { 0.0 }).collect();
-    let (mut w, mut b) = ([0f64; 6], 0f64);
+    let (mut w, mut b) = ([0f64; FEATURE_COUNT], 0f64);
     for _ in 0..STEPS {
-        let mut grad = [0f64; 6];
+        let mut grad = [0f64; FEATURE_COUNT];
         let mut grad_b = 0.0;
         for (xi, yi) in x.iter().zip(&y) {
-            let z: f64 = b + (0..6).map(|k| w[k] * xi[k]).sum::<f64>();
+            let z: f64 = b + (0..FEATURE_COUNT).map(|k| w[k] * xi[k]).sum::<f64>();
             let err = 1.0 / (1.0 + (-z).exp()) - yi;
-            for k in 0..6 {
+            for k in 0..FEATURE_COUNT {
                 grad[k] += err * xi[k];
             }
             grad_b += err;
         }
-        for k in 0..6 {
+        for k in 0..FEATURE_COUNT {
             w[k] -= RATE * (grad[k] / n + L2 * w[k]);
         }
         b -= RATE * grad_b / n;
     }
-    let mut weights = [0f32; 6];
+    let mut weights = [0f32; FEATURE_COUNT];
     let mut bias = b;
-    for k in 0..6 {
+    for k in 0..FEATURE_COUNT {
         if used[k] {
             weights[k] = (w[k] / sd[k]) as f32;
             bias -= w[k] * mean[k] / sd[k];
@@ -159,10 +159,10 @@ pub fn fit(rows: &[[f32; 6]], truth: &[bool], used: [bool; 6]) -> Fit {
 
 /// Fits on the pairs and picks the three thresholds: `supported` at the best F1, `weak` keeping
 /// [`WEAK_RECALL`] of the supported pairs, `attribute` at [`ATTRIBUTE_PRECISION`].
-pub fn tune(rows: &[[f32; 6]], truth: &[bool], used: [bool; 6]) -> Weights {
+pub fn tune(rows: &[[f32; FEATURE_COUNT]], truth: &[bool], used: [bool; FEATURE_COUNT]) -> Weights {
     let fit = fit(rows, truth, used);
     let mut weights = Weights { bias: fit.bias, weights: fit.weights, supported: 0.5, weak: 0.5, attribute: 0.5 };
-    let vetoed: Vec<bool> = rows.iter().map(|r| r[5] > 0.5).collect();
+    let vetoed: Vec<bool> = rows.iter().map(|r| r[NUMBER_MISSING] > 0.5).collect();
     let scores: Vec<f32> = rows.iter().map(|r| probability(&weights, r)).collect();
     let best = best_f1(&scores, &vetoed, truth);
     weights.supported = best.threshold;
@@ -172,13 +172,18 @@ pub fn tune(rows: &[[f32; 6]], truth: &[bool], used: [bool; 6]) -> Weights {
 }
 
 /// The model's probability for one row of features.
-pub fn probability(weights: &Weights, row: &[f32; 6]) -> f32 {
+pub fn probability(weights: &Weights, row: &[f32; FEATURE_COUNT]) -> f32 {
     let z: f32 = weights.bias + weights.weights.iter().zip(row).map(|(w, x)| w * x).sum::<f32>();
     1.0 / (1.0 + (-z).exp())
 }
 
 /// Cross-validated figures: each of `folds` parts scored by a model fitted on the others.
-pub fn cross_validate(rows: &[[f32; 6]], truth: &[bool], used: [bool; 6], folds: usize) -> (f64, Prf) {
+pub fn cross_validate(
+    rows: &[[f32; FEATURE_COUNT]],
+    truth: &[bool],
+    used: [bool; FEATURE_COUNT],
+    folds: usize,
+) -> (f64, Prf) {
     let mut scores = vec![0f32; rows.len()];
     for fold in 0..folds {
         let train: Vec<usize> = (0..rows.len()).filter(|i| i % folds != fold).collect();
@@ -192,7 +197,7 @@ pub fn cross_validate(rows: &[[f32; 6]], truth: &[bool], used: [bool; 6], folds:
             scores[i] = probability(&weights, &rows[i]);
         }
     }
-    let vetoed: Vec<bool> = rows.iter().map(|r| r[5] > 0.5).collect();
+    let vetoed: Vec<bool> = rows.iter().map(|r| r[NUMBER_MISSING] > 0.5).collect();
     (auc(&scores, truth), best_f1(&scores, &vetoed, truth))
 }
 
@@ -210,10 +215,10 @@ mod tests {
 
     #[test]
     fn the_fit_separates_a_separable_feature_and_thresholds_follow() {
-        let rows: Vec<[f32; 6]> =
-            (0..40).map(|i| [0.0, if i % 2 == 0 { 0.9 } else { 0.1 }, 0.0, 0.0, 0.0, 0.0]).collect();
+        let rows: Vec<[f32; FEATURE_COUNT]> =
+            (0..40).map(|i| [0.0, if i % 2 == 0 { 0.9 } else { 0.1 }, 0.0, 0.0, 0.0, 0.0, 0.0]).collect();
         let truth: Vec<bool> = (0..40).map(|i| i % 2 == 0).collect();
-        let w = tune(&rows, &truth, [false, true, false, false, false, false]);
+        let w = tune(&rows, &truth, [false, true, false, false, false, false, false]);
         assert!(w.weights[1] > 0.0 && w.weights[0] == 0.0, "{w:?}");
         let scores: Vec<f32> = rows.iter().map(|r| probability(&w, r)).collect();
         assert_eq!(best_f1(&scores, &[false; 40], &truth).f1, 1.0);

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::Rag;
 use super::support::lexical::Passage;
-use super::support::{Checked, Weights, decide, judge, prepare, score};
+use super::support::{Checked, ClaimVectors, Prepared, Weights, decide, judge, prepare, score};
 use crate::config::Verify;
 use crate::retrieval::Source;
 
@@ -33,11 +33,10 @@ impl Rag {
         }
         let started = Instant::now();
         let prepared = prepare(raw, sources.len(), cut_short);
-        let texts = prepared.claim_texts();
-        let vectors = if texts.is_empty() || !self.weights_fit_embed_model() {
+        let vectors = if prepared.claims.iter().all(Option::is_none) || !self.weights_fit_embed_model() {
             None
         } else {
-            self.claim_and_source_vectors(&texts, sources).await
+            self.claim_and_source_vectors(&prepared, sources).await
         };
         let passages: Vec<Passage> = sources.iter().map(|s| Passage::new(&s.chunk.text)).collect();
         let source_vectors: Vec<Option<&[f32]>> = sources
@@ -77,19 +76,30 @@ impl Rag {
         Some(checked)
     }
 
-    /// The claims' embeddings (one call) and the sources' stored vectors by chunk id; `None` when
-    /// either cannot be had (the check then uses lexical evidence alone).
+    /// The embeddings of the claims and of their contraries (one call) and the sources' stored
+    /// vectors by chunk id; `None` when either cannot be had (the check then uses lexical
+    /// evidence alone).
     async fn claim_and_source_vectors(
         &self,
-        texts: &[String],
+        prepared: &Prepared,
         sources: &[Source],
-    ) -> Option<(Vec<Vec<f32>>, HashMap<i64, Vec<f32>>)> {
+    ) -> Option<(Vec<ClaimVectors>, HashMap<i64, Vec<f32>>)> {
         let ids: Vec<i64> = sources.iter().map(|s| s.chunk.id).collect();
-        let inputs: Vec<String> = texts.iter().map(|t| format!("{}{t}", self.prefixes.query)).collect();
+        let texts = prepared.claim_texts();
+        let inputs: Vec<String> =
+            texts.iter().chain(&prepared.contrary_texts()).map(|t| format!("{}{t}", self.prefixes.query)).collect();
         let (embedded, stored) =
             tokio::join!(self.ollama.embed(&self.cfg.ollama.embed_model, &inputs), self.store.chunk_vectors(&ids));
         match (embedded, stored) {
-            (Ok(claims), Ok(stored)) if claims.len() == texts.len() => Some((claims, stored.into_iter().collect())),
+            (Ok(mut claims), Ok(stored)) if claims.len() == inputs.len() => {
+                let contraries = claims.split_off(texts.len());
+                let vectors = claims
+                    .into_iter()
+                    .zip(contraries)
+                    .map(|(claim, contrary)| ClaimVectors { claim, contrary })
+                    .collect();
+                Some((vectors, stored.into_iter().collect()))
+            }
             (Err(error), _) => {
                 super::error::count_ollama_error(&error);
                 tracing::warn!(%error, "Cannot embed the answer's sentences; checking them by their words alone.");

@@ -185,7 +185,8 @@ mod tests {
     use super::super::answer::parse;
     use super::*;
 
-    const W: Weights = Weights { bias: 0.0, weights: [0.0; 6], supported: 0.6, weak: 0.3, attribute: 0.8 };
+    const W: Weights =
+        Weights { bias: 0.0, weights: [0.0; super::super::FEATURE_COUNT], supported: 0.6, weak: 0.3, attribute: 0.8 };
 
     fn run(raw: &str, scores: Scores) -> Checked {
         decide(&parse(raw, 3), &scores, &W, &HashMap::new())

@@ -3,7 +3,8 @@
 //! After the model's last token, the answer is split into sentences ([`answer`]) and each
 //! sentence that makes a claim is scored against every packed source: the cosine of the
 //! sentence's embedding (one batched `/api/embed` call for the whole answer) with the chunk's
-//! stored vector, and the [`lexical`] evidence (content words, word pairs, the best two-sentence
+//! stored vector, how much closer the chunk is to the sentence than to its [`contrary`], and the
+//! [`lexical`] evidence (content words, word pairs, the best two-sentence
 //! window, named entities; a number the source does not contain vetoes support). A logistic
 //! model turns these into a probability; its [`Weights`] and thresholds are the ones
 //! `footnote eval citations --tune` picked on labelled statement/passage pairs.
@@ -15,6 +16,7 @@
 //! go to the chat model as a strict yes/no question ([`judge`]), within a time budget.
 
 pub mod answer;
+pub mod contrary;
 mod decide;
 pub mod judge;
 pub mod lexical;
@@ -26,22 +28,41 @@ pub use decide::{Checked, Scores, decide};
 #[cfg(test)]
 mod tests;
 
+/// How many features the check weighs.
+pub const FEATURE_COUNT: usize = 7;
+
 /// Feature names in the order of [`Features::values`] (for reports).
-pub const FEATURES: [&str; 6] = ["cosine", "recall", "window", "pairs", "entities", "number_missing"];
+pub const FEATURES: [&str; FEATURE_COUNT] =
+    ["cosine", "recall", "window", "pairs", "entities", "number_missing", "contrary"];
+
+/// Index of `number_missing` in [`FEATURES`] (it also vetoes support).
+pub const NUMBER_MISSING: usize = 5;
 
 /// What the check measures for one sentence against one source.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Features {
     /// Cosine of the sentence's and the chunk's embeddings; `None` without vectors.
     pub cosine: Option<f32>,
+    /// That cosine minus the cosine of the sentence's [`contrary`] with the chunk: above 0 when
+    /// the chunk is closer to what the sentence says than to its opposite; `None` without
+    /// vectors.
+    pub contrary: Option<f32>,
     pub evidence: lexical::Evidence,
 }
 
 impl Features {
     /// The feature values in the order of [`FEATURES`] (a missing cosine counts as 0).
-    pub fn values(&self) -> [f32; 6] {
+    pub fn values(&self) -> [f32; FEATURE_COUNT] {
         let e = &self.evidence;
-        [self.cosine.unwrap_or(0.0), e.recall, e.window, e.pairs, e.entities, f32::from(u8::from(e.number_missing))]
+        [
+            self.cosine.unwrap_or(0.0),
+            e.recall,
+            e.window,
+            e.pairs,
+            e.entities,
+            f32::from(u8::from(e.number_missing)),
+            self.contrary.unwrap_or(0.0),
+        ]
     }
 }
 
@@ -50,7 +71,7 @@ impl Features {
 pub struct Weights {
     pub bias: f32,
     /// One weight per feature, in the order of [`FEATURES`].
-    pub weights: [f32; 6],
+    pub weights: [f32; FEATURE_COUNT],
     /// At or above: the source supports the sentence.
     pub supported: f32,
     /// At or above (and below `supported`): partly; a model's marker stays, flagged as partial.
@@ -65,7 +86,7 @@ impl Weights {
     /// `footnote eval citations --tune` on the SciFact claims train split.
     pub const LEXICAL: Weights = Weights {
         bias: -4.1389,
-        weights: [0.0, 5.0546, 0.6617, -0.6535, 0.6202, -0.9304],
+        weights: [0.0, 5.0546, 0.6617, -0.6535, 0.6202, -0.9304, 0.0],
         supported: 0.2619,
         weak: 0.1439,
         attribute: 0.7293,
@@ -75,7 +96,7 @@ impl Weights {
     pub fn from_config(cfg: &SupportConfig) -> Weights {
         Weights {
             bias: cfg.bias,
-            weights: [cfg.cosine, cfg.recall, cfg.window, cfg.pairs, cfg.entities, cfg.number_missing],
+            weights: [cfg.cosine, cfg.recall, cfg.window, cfg.pairs, cfg.entities, cfg.number_missing, cfg.contrary],
             supported: cfg.supported,
             weak: cfg.weak,
             attribute: cfg.attribute,
@@ -146,6 +167,11 @@ impl Prepared {
     pub fn claim_texts(&self) -> Vec<String> {
         self.claims.iter().flatten().map(|(t, _)| t.clone()).collect()
     }
+
+    /// The claims' contraries, in the same order (embedded with them).
+    pub fn contrary_texts(&self) -> Vec<String> {
+        self.claims.iter().flatten().map(|(t, _)| contrary::contrary(t)).collect()
+    }
 }
 
 /// Splits the model's answer (`raw`, before renumbering) given `sources` numbered sources, and
@@ -168,14 +194,30 @@ pub fn prepare(raw: &str, sources: usize, cut_short: bool) -> Prepared {
     Prepared { parsed, claims }
 }
 
+/// A claim's embedding and its contrary's.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClaimVectors {
+    pub claim: Vec<f32>,
+    pub contrary: Vec<f32>,
+}
+
+impl ClaimVectors {
+    /// The cosine with a source's vector, and how much closer the source is to the claim than
+    /// to its contrary.
+    pub fn against(&self, source: &[f32]) -> (f32, f32) {
+        let cos = cosine(&self.claim, source);
+        (cos, cos - cosine(&self.contrary, source))
+    }
+}
+
 /// Scores every claim against every passage. `claim_vectors` (one per claim, in order) and
-/// `source_vectors` (one per passage, `None` when missing) add the cosine with `configured`
+/// `source_vectors` (one per passage, `None` when missing) add the cosines with `configured`
 /// weights; a pair without both vectors is scored by [`Weights::LEXICAL`]. Returns the scores and
 /// the weights whose thresholds apply.
 pub fn score(
     prepared: &Prepared,
     passages: &[lexical::Passage],
-    claim_vectors: Option<&[Vec<f32>]>,
+    claim_vectors: Option<&[ClaimVectors]>,
     source_vectors: &[Option<&[f32]>],
     configured: &Weights,
 ) -> (Scores, Weights) {
@@ -193,8 +235,13 @@ pub fn score(
             .enumerate()
             .map(|(j, passage)| {
                 let source = source_vectors.get(j).copied().flatten();
-                let cos = vector.zip(source).map(|(a, b)| cosine(a, b));
-                let features = Features { cosine: cos, evidence: lexical::evidence(claim, passage) };
+                let cosines = vector.zip(source).map(|(v, s)| v.against(s));
+                let features = Features {
+                    cosine: cosines.map(|c| c.0),
+                    contrary: cosines.map(|c| c.1),
+                    evidence: lexical::evidence(claim, passage),
+                };
+                let cos = features.cosine;
                 let weights = if cos.is_some() { configured } else { &Weights::LEXICAL };
                 (weights.probability(&features), features.evidence.number_missing)
             })

@@ -89,11 +89,33 @@ fn the_configured_weights_use_the_cosine_when_vectors_are_there() {
     let weights = Weights::from_config(&SupportConfig::default());
     let passages: Vec<Passage> = SOURCES.iter().map(|s| Passage::new(s)).collect();
     let prepared = prepare("Penguins eat krill [1].", 3, false);
-    let claim = vec![vec![1.0, 0.0]];
+    let claim = vec![ClaimVectors { claim: vec![1.0, 0.0], contrary: vec![-1.0, 0.0] }];
     let near = [1.0f32, 0.0];
     let far = [0.0f32, 1.0];
     let (with_near, _) = score(&prepared, &passages, Some(claim.as_slice()), &[Some(&near[..]), None, None], &weights);
     let (with_far, _) = score(&prepared, &passages, Some(claim.as_slice()), &[Some(&far[..]), None, None], &weights);
     let p = |s: &Scores| s[0].as_ref().map(|r| r[0].0).unwrap_or_default();
     assert!(p(&with_near) > p(&with_far), "{} vs {}", p(&with_near), p(&with_far));
+}
+
+#[test]
+fn a_source_nearer_the_contrary_of_a_claim_scores_lower() {
+    let weights = Weights::from_config(&SupportConfig::default());
+    assert!(weights.weights[6] > 0.0, "the shipped weights use the contrary");
+    let passages: Vec<Passage> = SOURCES.iter().map(|s| Passage::new(s)).collect();
+    let prepared = prepare("Penguins eat krill [1].", 3, false);
+    let claim = vec![ClaimVectors { claim: vec![1.0, 0.0, 0.0], contrary: vec![0.0, 1.0, 0.0] }];
+    // Both sources are as near the claim (cosine 0.71); the second is as near its contrary too.
+    let agrees = [0.7f32, 0.0, 0.7];
+    let ambiguous = [0.7f32, 0.7, 0.0];
+    assert!((claim[0].against(&agrees).0 - claim[0].against(&ambiguous).0).abs() < 1e-6);
+    assert!(
+        (claim[0].against(&agrees).1 - std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-3
+            && claim[0].against(&ambiguous).1.abs() < 1e-6
+    );
+    let p = |source: &[f32]| {
+        let (s, _) = score(&prepared, &passages, Some(claim.as_slice()), &[Some(source), None, None], &weights);
+        s[0].as_ref().map(|r| r[0].0).unwrap_or_default()
+    };
+    assert!(p(&agrees) > p(&ambiguous), "{} vs {}", p(&agrees), p(&ambiguous));
 }
