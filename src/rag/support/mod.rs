@@ -4,9 +4,9 @@
 //! sentence that makes a claim is scored against every packed source: the cosine of the
 //! sentence's embedding (one batched `/api/embed` call for the whole answer) with the chunk's
 //! stored vector, how much closer the chunk is to the sentence than to its [`contrary`], and the
-//! [`lexical`] evidence (content words, word pairs, the best two-sentence
-//! window, named entities; a number the source does not contain vetoes support). A logistic
-//! model turns these into a probability; its [`Weights`] and thresholds are the ones
+//! [`lexical`] evidence (content words, word pairs, the best two-sentence window, named entities;
+//! a number the source does not contain vetoes support). A logistic model turns these into a
+//! probability; its [`Weights`] and thresholds are the ones
 //! `footnote eval citations --tune` picked on labelled statement/passage pairs.
 //!
 //! Then ([`decide`]): a marker whose source supports its sentence stays; one whose source does
