@@ -108,10 +108,10 @@ fn cased(word: &str, like: &str) -> String {
     }
 }
 
-/// Splits a whitespace-separated token into its leading letters and the rest ("effect," →
-/// ("effect", ",")).
+/// Splits a whitespace-separated token into its leading letters (apostrophes included) and the
+/// rest ("effect," → ("effect", ",")).
 fn split_word(token: &str) -> (&str, &str) {
-    let end = token.find(|c: char| !c.is_alphabetic() && c != '\'').unwrap_or(token.len());
+    let end = token.find(|c: char| !c.is_alphabetic() && c != '\'' && c != '’').unwrap_or(token.len());
     token.split_at(end)
 }
 
@@ -125,7 +125,7 @@ pub fn contrary(sentence: &str) -> String {
         let lower = word.to_lowercase();
         let kept = if NEGATIONS.contains(&lower.as_str()) {
             (lower == "cannot").then(|| format!("{}{rest}", cased("can", word)))
-        } else if let Some(stem) = lower.strip_suffix("n't") {
+        } else if let Some(stem) = lower.strip_suffix("n't").or_else(|| lower.strip_suffix("n’t")) {
             let stem = match stem {
                 "wo" => "will",
                 "ca" => "can",
@@ -188,6 +188,7 @@ mod tests {
         assert_eq!(contrary("Folic acid does not affect kidney disease."), "Folic acid does affect kidney disease.");
         assert_eq!(contrary("ART has no effect on infectiveness."), "ART has effect on infectiveness.");
         assert_eq!(contrary("The drug doesn't work."), "The drug does work.");
+        assert_eq!(contrary("Isn’t it?"), "Is it?");
         assert_eq!(contrary("Cells cannot divide."), "Cells can divide.");
         assert_eq!(contrary("It won't rain."), "It will rain.");
     }
