@@ -2,9 +2,10 @@
 //!
 //! The core runs over SQLite and the Ollama double with `all-minilm` as the embedding model (so
 //! the check takes its embedding path: one `/api/embed` call for the answer's sentences and their
-//! contraries, the chunks' stored vectors, the lexical evidence, the decision). The double's reply is a fixed
-//! 10-sentence answer over the indexed documents. Measured per ask: from the last streamed token
-//! to the checked answer (`AskEvent::Done`). Target: p95 < 300 ms with the embedding model warm.
+//! contraries, the chunks' stored vectors, the lexical evidence, the decision). The double's
+//! reply is a fixed 10-sentence answer over the indexed documents. Measured per ask: from the
+//! last streamed token to the checked answer (`AskEvent::Done`). Target: p95 < 300 ms with the
+//! embedding model warm.
 //!
 //! The double embeds instantly, so a real model's latency is added with `set_embed_delay`:
 //! [`EMBED_DELAY`] is what `all-minilm` on the development machine (2 shared cores, CPU only,
