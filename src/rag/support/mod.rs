@@ -96,7 +96,15 @@ impl Weights {
     pub fn from_config(cfg: &SupportConfig) -> Weights {
         Weights {
             bias: cfg.bias,
-            weights: [cfg.cosine, cfg.recall, cfg.window, cfg.pairs, cfg.entities, cfg.number_missing, cfg.contrary],
+            weights: [
+                cfg.cosine,
+                cfg.recall,
+                cfg.window,
+                cfg.pairs,
+                cfg.entities,
+                cfg.number_missing,
+                cfg.contrary_weight(),
+            ],
             supported: cfg.supported,
             weak: cfg.weak,
             attribute: cfg.attribute,
