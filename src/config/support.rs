@@ -45,7 +45,7 @@ pub struct SupportConfig {
     /// embedding of the sentence turned around ("increases" → "decreases", a "not" added or
     /// removed). Missing from a section tuned before the feature existed: see
     /// [`SupportConfig::contrary_weight`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub contrary: Option<f32>,
     /// Probability at or above which a source supports a sentence.
     pub supported: f32,
