@@ -109,6 +109,10 @@ enum Command {
         #[arg(long, value_name = "N", default_value_t = footnote::eval::run::DEFAULT_EVAL_TOP_K,
               value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
         top_k: usize,
+        /// Also write each query's BM25 and vector lists (before fusion) to FILE, one JSON line
+        /// per query, for replaying fusion settings (scripts/eval/replay-fusion.py).
+        #[arg(long, value_name = "FILE")]
+        dump_lists: Option<PathBuf>,
     },
 }
 
@@ -199,10 +203,10 @@ fn main() -> ExitCode {
             Command::Eval { what: None, dir: None, .. } => Err(anyhow::anyhow!(
                 "give a BEIR data set directory (`footnote eval DIR`) or `footnote eval citations FILE`"
             )),
-            Command::Eval { what: None, dir: Some(dir), split, reuse, json, limit_queries, top_k } => {
+            Command::Eval { what: None, dir: Some(dir), split, reuse, json, limit_queries, top_k, dump_lists } => {
                 // The global --collection defaults to "default", which eval never uses.
                 let collection = (collection != "default").then_some(collection);
-                let args = cli::EvalArgs { split, collection, reuse, json, limit_queries, top_k };
+                let args = cli::EvalArgs { split, collection, reuse, json, limit_queries, top_k, dump_lists };
                 cli::eval(config, &dir, args).await
             }
         }

@@ -21,6 +21,8 @@ pub struct EvalArgs {
     pub json: bool,
     pub limit_queries: Option<usize>,
     pub top_k: usize,
+    /// Where to write each query's retriever lists (`--dump-lists`).
+    pub dump_lists: Option<std::path::PathBuf>,
 }
 
 /// `eval:` followed by the data set directory's name, lower-cased.
@@ -57,6 +59,10 @@ pub async fn eval(config: Config, dir: &Path, args: EvalArgs) -> Result<ExitCode
             data.qrels.len()
         );
     }
+    if let Some(path) = &args.dump_lists {
+        // Refused now rather than after a long ingest.
+        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    }
     let ingest_bar = bar(data.corpus.len(), "ingest");
     let query_bar = bar(0, "query ");
     let progress = |p: Progress| match p {
@@ -76,7 +82,7 @@ pub async fn eval(config: Config, dir: &Path, args: EvalArgs) -> Result<ExitCode
         let why = corpus.failed.first().map_or_else(String::new, |(id, why)| format!(" (document {id}: {why})"));
         anyhow::bail!("no document of the corpus could be stored{why}: there is nothing to measure; see the log above");
     }
-    let options = QueryOptions { top_k: args.top_k, limit: args.limit_queries };
+    let options = QueryOptions { top_k: args.top_k, limit: args.limit_queries, dump_lists: args.dump_lists.clone() };
     let evaluation = run::evaluate(&rag, &collection, &data, &options, &progress).await?;
     query_bar.finish_and_clear();
     let report = Report {

@@ -6,6 +6,7 @@
 //! - [`run`] ingests the corpus into a throwaway collection through [`crate::rag::Rag`], ranks
 //!   every judged query in the three [`crate::retrieval::Mode`]s and maps chunks back to corpus
 //!   documents (a document ranks where its best chunk ranks).
+//! - [`dump`] writes each query's two retriever lists for replaying fusion settings outside.
 //! - [`metrics`] holds the pure metric functions (nDCG@10, Recall@10/100, MRR@10).
 //!
 //! Only `Rag`, `Store` and `retrieval` are used, so the evaluation runs against any Ollama (or
@@ -13,6 +14,7 @@
 
 pub mod beir;
 pub mod citations;
+pub mod dump;
 pub mod metrics;
 pub mod run;
 pub mod tune;
@@ -29,6 +31,9 @@ pub enum EvalError {
     /// A data set file could not be read.
     #[error("cannot read {}: {reason}", path.display())]
     Read { path: PathBuf, reason: String },
+    /// An output file could not be written.
+    #[error("cannot write {}: {reason}", path.display())]
+    Write { path: PathBuf, reason: String },
     /// A line of a data set file is malformed.
     #[error("{}, line {line}: {reason}", path.display())]
     BadLine { path: PathBuf, line: usize, reason: String },

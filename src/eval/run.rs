@@ -239,6 +239,8 @@ pub struct QueryOptions {
     pub top_k: usize,
     /// Evaluate only the first `n` judged queries (in `queries.jsonl` order).
     pub limit: Option<usize>,
+    /// Write each query's two retriever lists here ([`super::dump`]).
+    pub dump_lists: Option<std::path::PathBuf>,
 }
 
 /// What [`evaluate`] found.
@@ -280,10 +282,15 @@ pub async fn evaluate(
     let mut misses = Vec::new();
     let mut rerank_times = Vec::new();
     let (mut graded, mut candidates) = (0, 0);
+    let mut dump =
+        options.dump_lists.as_deref().map(|path| super::dump::ListDump::create(path, &cfg, collection)).transpose()?;
     progress(Progress::Query { done: 0, total: judged.len() });
     for (n, query) in judged.iter().enumerate() {
         let vector = rag.embed_query(&query.text).await?;
         let qrels = &data.qrels[&query.id];
+        if let Some(dump) = dump.as_mut() {
+            dump.write(rag, query, &vector, qrels).await?;
+        }
         for (slot, (mode, name)) in MODES.iter().enumerate() {
             let fused = retrieval::rank(rag.indexes(), &cfg, &scope, &query.text, Some(&vector), *mode).await?;
             let order: Vec<(u64, f32)> = fused.iter().map(|f| (f.chunk_id, f.score)).collect();
@@ -304,6 +311,9 @@ pub async fn evaluate(
             }
         }
         progress(Progress::Query { done: n + 1, total: judged.len() });
+    }
+    if let Some(dump) = dump {
+        dump.finish()?;
     }
     summary.evaluated = judged.len();
     let mut modes: BTreeMap<String, Summary> = MODES
