@@ -263,3 +263,90 @@ async fn eval_dumps_lists_that_replay_to_the_same_figures() {
     assert!(!out.status.success());
     assert!(text(&out).contains("cannot write /nonexistent/dir/lists.jsonl"), "{}", text(&out));
 }
+
+/// Labelled pairs made from the `beir-mini` abstracts: each abstract with its own first
+/// sentence (SUPPORT), with that sentence negated (CONTRADICT) and with another abstract's first
+/// sentence (NOINFO); two statements per abstract, so every statement has three pairs.
+fn labelled_pairs(path: &Path) -> usize {
+    let docs: Vec<Value> = std::fs::read_to_string(fixture().join("corpus.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let first = |d: &Value| d["text"].as_str().unwrap().split(". ").next().unwrap().trim_end_matches('.').to_owned();
+    let mut lines = Vec::new();
+    for (i, doc) in docs.iter().enumerate() {
+        let passage = doc["text"].as_str().unwrap();
+        let own = first(doc);
+        let other = first(&docs[(i + 3) % docs.len()]);
+        let negated = own.replacen(' ', " does not say that ", 1);
+        for (statement, label) in
+            [(own.as_str(), "SUPPORT"), (negated.as_str(), "CONTRADICT"), (other.as_str(), "noinfo")]
+        {
+            lines.push(
+                serde_json::json!({"statement": format!("{statement}."), "passage": passage, "label": label})
+                    .to_string(),
+            );
+        }
+    }
+    std::fs::write(path, lines.join("\n") + "\n").unwrap();
+    lines.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eval_citations_scores_tunes_and_refuses_bad_pairs() {
+    let double = OllamaDouble::start().await;
+    let cli = Cli::new(&double.url);
+    let file = cli.data.path().join("pairs.jsonl");
+    let n = labelled_pairs(&file);
+    let file = file.to_str().unwrap();
+
+    let report = cli.json(&["eval", "citations", file, "--json"]);
+    assert_eq!(report["pairs"], n);
+    assert_eq!(
+        report["labels"],
+        serde_json::json!({"CONTRADICT": 10, "NOINFO": 10, "SUPPORT": 10}),
+        "labels read case-blind"
+    );
+    assert_eq!(report["mode"], "embed");
+    assert_eq!(report["embed_model"], "nomic-embed-text");
+    let figures = &report["figures"];
+    let confusion = &figures["confusion"];
+    for label in ["SUPPORT", "CONTRADICT", "NOINFO"] {
+        let c = &confusion[label];
+        assert_eq!(c["supported"].as_u64().unwrap() + c["not_supported"].as_u64().unwrap(), 10, "{label}: {c}");
+    }
+    // A statement copied from its passage is told apart from another passage's sentence.
+    assert!(figures["auc"].as_f64().unwrap() > 0.6, "{figures}");
+    assert!(confusion["SUPPORT"]["supported"].as_u64().unwrap() >= 8, "{confusion}");
+    assert!(confusion["NOINFO"]["supported"].as_u64().unwrap() <= 2, "{confusion}");
+    assert!(report["cross_validated"].is_null(), "only --tune cross-validates");
+    assert!(report["cosine_baseline"]["auc"].as_f64().is_some());
+
+    // Without embeddings: the lexical fallback, no cosine baseline.
+    let lexical = cli.json(&["eval", "citations", file, "--json", "--lexical"]);
+    assert_eq!(lexical["mode"], "lexical");
+    assert!(lexical["cosine_baseline"].is_null());
+
+    // --tune fits the weights on the file, cross-validates them and prints a config section.
+    let tuned = cli.json(&["eval", "citations", file, "--json", "--tune"]);
+    let cv = tuned["cross_validated"].as_array().unwrap_or_else(|| panic!("{tuned}"));
+    assert!((0.0..=1.0).contains(&cv[0].as_f64().unwrap()), "{cv:?}");
+    assert_ne!(tuned["weights"], report["weights"]);
+    let out = cli.run(&["eval", "citations", file, "--tune"]);
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    for needle in
+        ["cross-validated by statement", "[answer.support]", "tuned_for = \"nomic-embed-text\"", "contrary = "]
+    {
+        assert!(shown.contains(needle), "{needle:?} missing in:\n{shown}");
+    }
+
+    // A line that is not a labelled pair is refused with its line number.
+    let bad = cli.data.path().join("bad.jsonl");
+    let first_line = std::fs::read_to_string(file).unwrap().lines().next().unwrap().to_owned();
+    std::fs::write(&bad, format!("{first_line}\n{}\n", first_line.replace("SUPPORT", "MAYBE"))).unwrap();
+    let out = cli.run(&["eval", "citations", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("line 2: label \"MAYBE\""), "{}", text(&out));
+}

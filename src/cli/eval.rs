@@ -216,7 +216,15 @@ pub async fn eval_citations(config: Config, file: &Path, args: CitationArgs) -> 
     let truth: Vec<bool> = pairs.iter().map(citations::Pair::supported).collect();
     let used = [embed, true, true, true, true, true, embed];
     let (weights, cross_validated) = if args.tune {
-        (tune::tune(&rows, &truth, used), Some(tune::cross_validate(&rows, &truth, used, 5)))
+        let mut statements: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        let groups: Vec<usize> = pairs
+            .iter()
+            .map(|p| {
+                let next = statements.len();
+                *statements.entry(p.statement.as_str()).or_insert(next)
+            })
+            .collect();
+        (tune::tune(&rows, &truth, used), Some(tune::cross_validate(&rows, &truth, &groups, used, 5)))
     } else if embed {
         (Weights::from_config(&config.answer.support), None)
     } else {
@@ -268,7 +276,7 @@ pub fn citation_table(r: &footnote::eval::citations::CitationReport) -> String {
     }
     if let Some((auc, best)) = &r.cross_validated {
         out.push_str(&format!(
-            "| support check, 5-fold cross-validated | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |\n",
+            "| support check, 5-fold cross-validated by statement | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |\n",
             best.threshold, best.precision, best.recall, best.f1, auc
         ));
     }

@@ -200,7 +200,8 @@ pub struct CitationReport {
     pub overlap_baseline: Baseline,
     /// Embedding cosine alone (with `embed`).
     pub cosine_baseline: Option<Baseline>,
-    /// With `--tune`: 5-fold cross-validated AUC and best F1 of the fitted model on this file.
+    /// With `--tune`: 5-fold cross-validated AUC and best F1 of the fitted model on this file
+    /// (one statement's pairs always in one fold).
     pub cross_validated: Option<(f64, Prf)>,
     pub judge: Option<JudgeFigures>,
 }

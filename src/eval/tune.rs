@@ -177,23 +177,40 @@ pub fn probability(weights: &Weights, row: &[f32; FEATURE_COUNT]) -> f32 {
     1.0 / (1.0 + (-z).exp())
 }
 
-/// Cross-validated figures: each of `folds` parts scored by a model fitted on the others.
+/// The fold of each row: rows of one group (one statement) always share a fold, so that no fold
+/// is scored by a model that saw the same statement with another passage. Groups go to the
+/// folds in turn, in the order they first appear.
+pub fn folds_by_group(groups: &[usize], folds: usize) -> Vec<usize> {
+    let mut fold_of: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+    groups
+        .iter()
+        .map(|g| {
+            let next = fold_of.len() % folds.max(1);
+            *fold_of.entry(*g).or_insert(next)
+        })
+        .collect()
+}
+
+/// Cross-validated figures: each of `folds` parts scored by a model fitted on the others, the
+/// rows of one group (`groups`, such as one statement's pairs) kept in one part.
 pub fn cross_validate(
     rows: &[[f32; FEATURE_COUNT]],
     truth: &[bool],
+    groups: &[usize],
     used: [bool; FEATURE_COUNT],
     folds: usize,
 ) -> (f64, Prf) {
+    let fold_of = folds_by_group(groups, folds);
     let mut scores = vec![0f32; rows.len()];
     for fold in 0..folds {
-        let train: Vec<usize> = (0..rows.len()).filter(|i| i % folds != fold).collect();
+        let train: Vec<usize> = (0..rows.len()).filter(|&i| fold_of[i] != fold).collect();
         let fitted = fit(
             &train.iter().map(|&i| rows[i]).collect::<Vec<_>>(),
             &train.iter().map(|&i| truth[i]).collect::<Vec<_>>(),
             used,
         );
         let weights = Weights { bias: fitted.bias, weights: fitted.weights, supported: 0.5, weak: 0.5, attribute: 0.5 };
-        for i in (0..rows.len()).filter(|i| i % folds == fold) {
+        for i in (0..rows.len()).filter(|&i| fold_of[i] == fold) {
             scores[i] = probability(&weights, &rows[i]);
         }
     }
@@ -211,6 +228,18 @@ mod tests {
         assert!((auc(&[0.1, 0.2, 0.8, 0.9], &truth) - 1.0).abs() < 1e-9);
         assert!(auc(&[0.9, 0.8, 0.2, 0.1], &truth).abs() < 1e-9);
         assert!((auc(&[0.5; 4], &truth) - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_group_stays_in_one_fold_and_groups_take_turns() {
+        let groups = [7, 7, 3, 9, 3, 1, 7, 4, 5];
+        let folds = folds_by_group(&groups, 3);
+        assert_eq!(folds, vec![0, 0, 1, 2, 1, 0, 0, 1, 2]);
+        for (i, g) in groups.iter().enumerate() {
+            for (j, h) in groups.iter().enumerate() {
+                assert!(g != h || folds[i] == folds[j], "group {g} split across folds");
+            }
+        }
     }
 
     #[test]
