@@ -266,7 +266,7 @@ async fn eval_dumps_lists_that_replay_to_the_same_figures() {
 
 /// Labelled pairs made from the `beir-mini` abstracts: each abstract with its own first
 /// sentence (SUPPORT), with that sentence negated (CONTRADICT) and with another abstract's first
-/// sentence (NOINFO); two statements per abstract, so every statement has three pairs.
+/// sentence (NOINFO), so most statements come in two pairs, as in SciFact.
 fn labelled_pairs(path: &Path) -> usize {
     let docs: Vec<Value> = std::fs::read_to_string(fixture().join("corpus.jsonl"))
         .unwrap()
