@@ -216,14 +216,7 @@ pub async fn eval_citations(config: Config, file: &Path, args: CitationArgs) -> 
     let truth: Vec<bool> = pairs.iter().map(citations::Pair::supported).collect();
     let used = [embed, true, true, true, true, true, embed];
     let (weights, cross_validated) = if args.tune {
-        let mut statements: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-        let groups: Vec<usize> = pairs
-            .iter()
-            .map(|p| {
-                let next = statements.len();
-                *statements.entry(p.statement.as_str()).or_insert(next)
-            })
-            .collect();
+        let groups = citations::statement_groups(&pairs);
         (tune::tune(&rows, &truth, used), Some(tune::cross_validate(&rows, &truth, &groups, used, 5)))
     } else if embed {
         (Weights::from_config(&config.answer.support), None)
