@@ -45,8 +45,6 @@ pub struct ListDump {
     /// The retrieval settings of the evaluation (their top-k, their BM25 parameters).
     cfg: RetrievalConfig,
     scope: Vec<String>,
-    /// Chunk id → the corpus document it came from, across queries.
-    sources: HashMap<u64, String>,
 }
 
 impl ListDump {
@@ -58,20 +56,20 @@ impl ListDump {
             out: BufWriter::new(file),
             cfg: cfg.clone(),
             scope: vec![collection.to_owned()],
-            sources: HashMap::new(),
         })
     }
 
     /// Searches both indexes for `query` (the vector index with its `vector`) as the ranking
-    /// does, and writes the line.
+    /// does, and writes the line. `sources` is the evaluation's chunk → document cache.
     pub async fn write(
         &mut self,
         rag: &Rag,
         query: &Query,
         vector: &[f32],
         judged: &Judgements,
+        sources: &mut HashMap<u64, String>,
     ) -> Result<(), EvalError> {
-        let (cfg, scope, sources) = (&self.cfg, &self.scope, &mut self.sources);
+        let (cfg, scope) = (&self.cfg, &self.scope);
         let bm25: Vec<(u64, f32)> = rag
             .indexes()
             .bm25()
@@ -81,18 +79,7 @@ impl ListDump {
             .map(|h| (h.chunk_id, h.score))
             .collect();
         let nearest = rag.indexes().vector_search().nearest(scope, vector, cfg.vector_top_k).await?;
-        let missing: Vec<i64> = bm25
-            .iter()
-            .chain(&nearest)
-            .map(|h| h.0)
-            .filter(|id| !sources.contains_key(id))
-            .map(|id| id as i64)
-            .collect();
-        if !missing.is_empty() {
-            for row in rag.store().chunks(&missing).await? {
-                sources.insert(row.id as u64, row.source);
-            }
-        }
+        super::run::remember_sources(rag, sources, bm25.iter().chain(&nearest).map(|h| h.0)).await?;
         let named = |list: &[(u64, f32)]| -> Vec<Hit> {
             list.iter().filter_map(|&(chunk, score)| sources.get(&chunk).map(|d| (d.clone(), chunk, score))).collect()
         };

@@ -289,7 +289,7 @@ pub async fn evaluate(
         let vector = rag.embed_query(&query.text).await?;
         let qrels = &data.qrels[&query.id];
         if let Some(dump) = dump.as_mut() {
-            dump.write(rag, query, &vector, qrels).await?;
+            dump.write(rag, query, &vector, qrels, &mut sources).await?;
         }
         for (slot, (mode, name)) in MODES.iter().enumerate() {
             let fused = retrieval::rank(rag.indexes(), &cfg, &scope, &query.text, Some(&vector), *mode).await?;
@@ -337,12 +337,7 @@ async fn document_run(
     sources: &mut HashMap<u64, String>,
     order: &[(u64, f32)],
 ) -> Result<Vec<(String, f64)>, EvalError> {
-    let missing: Vec<i64> = order.iter().filter(|f| !sources.contains_key(&f.0)).map(|f| f.0 as i64).collect();
-    if !missing.is_empty() {
-        for row in rag.store().chunks(&missing).await? {
-            sources.insert(row.id as u64, row.source);
-        }
-    }
+    remember_sources(rag, sources, order.iter().map(|f| f.0)).await?;
     let mut seen = std::collections::HashSet::new();
     Ok(order
         .iter()
@@ -350,6 +345,22 @@ async fn document_run(
         .filter(|(s, _)| seen.insert(s.as_str()))
         .map(|(s, score)| (s.clone(), f64::from(score)))
         .collect())
+}
+
+/// Adds to `sources` the corpus document of each of `chunks` it does not know yet (one store
+/// read for all of them).
+pub(super) async fn remember_sources(
+    rag: &Rag,
+    sources: &mut HashMap<u64, String>,
+    chunks: impl Iterator<Item = u64>,
+) -> Result<(), EvalError> {
+    let missing: Vec<i64> = chunks.filter(|id| !sources.contains_key(id)).map(|id| id as i64).collect();
+    if !missing.is_empty() {
+        for row in rag.store().chunks(&missing).await? {
+            sources.insert(row.id as u64, row.source);
+        }
+    }
+    Ok(())
 }
 
 /// The hybrid ranking with its head re-ordered by the reranker. Scores become positions (the
