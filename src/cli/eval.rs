@@ -216,7 +216,7 @@ pub async fn eval_citations(config: Config, file: &Path, args: CitationArgs) -> 
     let truth: Vec<bool> = pairs.iter().map(citations::Pair::supported).collect();
     let used = [embed, true, true, true, true, true, embed];
     let (weights, cross_validated) = if args.tune {
-        let groups = citations::statement_groups(&pairs);
+        let groups: Vec<&str> = pairs.iter().map(|p| p.statement.as_str()).collect();
         (tune::tune(&rows, &truth, used), Some(tune::cross_validate(&rows, &truth, &groups, used, 5)))
     } else if embed {
         (Weights::from_config(&config.answer.support), None)

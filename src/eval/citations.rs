@@ -62,19 +62,6 @@ pub fn load(path: &Path) -> Result<Vec<Pair>, EvalError> {
     Ok(pairs)
 }
 
-/// A group number per pair, the same for pairs with the same statement (numbered in order of
-/// first appearance): cross-validation keeps a group in one fold.
-pub fn statement_groups(pairs: &[Pair]) -> Vec<usize> {
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    pairs
-        .iter()
-        .map(|p| {
-            let next = seen.len();
-            *seen.entry(p.statement.as_str()).or_insert(next)
-        })
-        .collect()
-}
-
 /// Features of every pair; with `embed`, the cosines come from the configured embedding model.
 /// Returns them and the time spent embedding.
 pub async fn features(config: &Config, pairs: &[Pair], embed: bool) -> Result<(Vec<Features>, Duration), EvalError> {

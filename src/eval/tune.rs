@@ -177,26 +177,26 @@ pub fn probability(weights: &Weights, row: &[f32; FEATURE_COUNT]) -> f32 {
     1.0 / (1.0 + (-z).exp())
 }
 
-/// The fold of each row: rows of one group (one statement) always share a fold, so that no fold
-/// is scored by a model that saw the same statement with another passage. Groups go to the
-/// folds in turn, in the order they first appear.
-pub fn folds_by_group(groups: &[usize], folds: usize) -> Vec<usize> {
-    let mut fold_of: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+/// The fold of each row: rows of one group (such as one statement) always share a fold, so that
+/// no fold is scored by a model that saw the same statement with another passage. Groups go to
+/// the folds in turn, in the order they first appear.
+pub fn folds_by_group<K: std::hash::Hash + Eq>(groups: &[K], folds: usize) -> Vec<usize> {
+    let mut fold_of: std::collections::HashMap<&K, usize> = std::collections::HashMap::new();
     groups
         .iter()
         .map(|g| {
             let next = fold_of.len() % folds.max(1);
-            *fold_of.entry(*g).or_insert(next)
+            *fold_of.entry(g).or_insert(next)
         })
         .collect()
 }
 
 /// Cross-validated figures: each of `folds` parts scored by a model fitted on the others, the
 /// rows of one group (`groups`, such as one statement's pairs) kept in one part.
-pub fn cross_validate(
+pub fn cross_validate<K: std::hash::Hash + Eq>(
     rows: &[[f32; FEATURE_COUNT]],
     truth: &[bool],
-    groups: &[usize],
+    groups: &[K],
     used: [bool; FEATURE_COUNT],
     folds: usize,
 ) -> (f64, Prf) {
