@@ -82,10 +82,10 @@ impl Config {
         read.section("ingest", &mut config.ingest);
         read.section("retrieval", &mut config.retrieval);
         read.section("answer", &mut config.answer);
-        // A `[answer.support]` section without `contrary` was tuned before that feature existed
-        // (see `SupportConfig::contrary_weight`): the default must not fill the gap.
+        // A `[answer.support]` section without `contrary` was tuned before that feature existed:
+        // the shipped weight must not fill the gap unless the rest is shipped too.
         if user.find_value("answer.support").is_ok() && user.find_value("answer.support.contrary").is_err() {
-            config.answer.support.contrary = None;
+            config.answer.support.tuned_without_contrary();
         }
         read.section("server", &mut config.server);
         read.section("limits", &mut config.limits);

@@ -44,9 +44,8 @@ pub struct SupportConfig {
     /// Weight of how much closer the chunk's embedding is to the sentence's than to the
     /// embedding of the sentence turned around ("increases" → "decreases", a "not" added or
     /// removed). Missing from a section tuned before the feature existed: see
-    /// [`SupportConfig::contrary_weight`].
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub contrary: Option<f32>,
+    /// [`SupportConfig::tuned_without_contrary`].
+    pub contrary: f32,
     /// Probability at or above which a source supports a sentence.
     pub supported: f32,
     /// Probability at or above which a model's marker stays, flagged as partial support.
@@ -66,7 +65,7 @@ impl Default for SupportConfig {
             pairs: -0.6888,
             entities: 0.3810,
             number_missing: -0.8514,
-            contrary: Some(15.6806),
+            contrary: 15.6806,
             supported: 0.2694,
             weak: 0.1552,
             attribute: 0.7015,
@@ -75,22 +74,16 @@ impl Default for SupportConfig {
 }
 
 impl SupportConfig {
-    /// The weight of the contrary. A section without one was written by `--tune` before the
-    /// feature existed, and its other weights were fitted without it: weighing it 0 keeps that
-    /// model exactly as tuned. Only a section whose weights are the shipped ones (one that just
-    /// moves a threshold) takes the shipped contrary weight with them.
-    pub fn contrary_weight(&self) -> f32 {
+    /// Settles the contrary's weight for a user's section that does not give one. Such a section
+    /// was written by `--tune` before the feature existed, and its other weights were fitted
+    /// without it: weighing it 0 keeps that model exactly as tuned. Only a section whose weights
+    /// are the shipped ones (one that just moves a threshold) keeps the shipped contrary weight.
+    pub fn tuned_without_contrary(&mut self) {
         let shipped = SupportConfig::default();
-        match self.contrary {
-            Some(weight) => weight,
-            None if self.weights_equal(&shipped) => shipped.contrary.unwrap_or_default(),
-            None => 0.0,
-        }
-    }
-
-    fn weights_equal(&self, other: &SupportConfig) -> bool {
         let weights = |c: &SupportConfig| [c.bias, c.cosine, c.recall, c.window, c.pairs, c.entities, c.number_missing];
-        self.tuned_for == other.tuned_for && weights(self) == weights(other)
+        if self.tuned_for != shipped.tuned_for || weights(self) != weights(&shipped) {
+            self.contrary = 0.0;
+        }
     }
 }
 

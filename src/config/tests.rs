@@ -662,10 +662,10 @@ fn plugins_load_are_checked_and_redacted() {
 #[test]
 fn a_support_section_tuned_before_the_contrary_weighs_it_zero() {
     jail(|jail| {
-        let shipped = SupportConfig::default().contrary.expect("the shipped weights have a contrary");
+        let shipped = SupportConfig::default().contrary;
         assert!(shipped > 0.0);
         // No section: the shipped weights, contrary included.
-        assert_eq!(load(None).answer.support.contrary_weight(), shipped);
+        assert_eq!(load(None).answer.support.contrary, shipped);
         // A section from an earlier `--tune` (its own weights, no contrary): fitted without it.
         let old = file(
             jail,
@@ -673,15 +673,15 @@ fn a_support_section_tuned_before_the_contrary_weighs_it_zero() {
             "[answer.support]\ntuned_for = \"nomic-embed-text\"\nbias = -5.0841\ncosine = 3.7122\nrecall = 3.6898\n\
              window = 0.3786\npairs = -0.8635\nentities = 0.4515\nnumber_missing = -0.8507\n",
         );
-        assert_eq!(load(Some(&old)).answer.support.contrary_weight(), 0.0);
+        assert_eq!(load(Some(&old)).answer.support.contrary, 0.0);
         // A section that only moves a threshold keeps the shipped model whole.
         let threshold = file(jail, "threshold.toml", "[answer.support]\nsupported = 0.4\n");
         let config = load(Some(&threshold));
         assert_eq!(config.answer.support.supported, 0.4);
-        assert_eq!(config.answer.support.contrary_weight(), shipped);
+        assert_eq!(config.answer.support.contrary, shipped);
         // Said outright, it is used as given.
         let given = file(jail, "given.toml", "[answer.support]\nbias = -4.0\ncontrary = 2.5\n");
-        assert_eq!(load(Some(&given)).answer.support.contrary_weight(), 2.5);
+        assert_eq!(load(Some(&given)).answer.support.contrary, 2.5);
         Ok(())
     });
 }

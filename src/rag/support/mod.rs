@@ -96,15 +96,7 @@ impl Weights {
     pub fn from_config(cfg: &SupportConfig) -> Weights {
         Weights {
             bias: cfg.bias,
-            weights: [
-                cfg.cosine,
-                cfg.recall,
-                cfg.window,
-                cfg.pairs,
-                cfg.entities,
-                cfg.number_missing,
-                cfg.contrary_weight(),
-            ],
+            weights: [cfg.cosine, cfg.recall, cfg.window, cfg.pairs, cfg.entities, cfg.number_missing, cfg.contrary],
             supported: cfg.supported,
             weak: cfg.weak,
             attribute: cfg.attribute,
