@@ -71,6 +71,18 @@ enum Command {
     Serve,
     /// Apply the database migrations now (they also run on every start).
     Migrate,
+    /// Copy the database (documents, chunks, embeddings) to FILE, a new file;
+    /// safe while `footnote serve` runs. The embedded SQLite database only.
+    Backup {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Replace the database by the backup FILE (checked first; the replaced database is kept
+    /// beside it). Stop `footnote serve` first. The embedded SQLite database only.
+    Restore {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
     /// Serve MCP (Model Context Protocol) on stdin/stdout, for an AI assistant or editor that
     /// starts it: search, ask, list documents, read passages, add text. As the operator: every
     /// collection, unless --collection narrows it to one.
@@ -195,6 +207,8 @@ fn main() -> ExitCode {
             Command::Doctor => cli::doctor(config).await,
             Command::Serve => cli::serve(config).await,
             Command::Migrate => cli::migrate::migrate(config).await,
+            Command::Backup { file } => cli::backup(config, &file).await,
+            Command::Restore { file } => cli::restore(config, &file).await,
             Command::Mcp { read_only } => cli::mcp(config, only.as_deref(), read_only).await,
             Command::ExtractWorker => unreachable!("handled before the configuration is loaded"),
             Command::Eval { what: Some(EvalWhat::Citations { file, json, tune, lexical, judge }), .. } => {

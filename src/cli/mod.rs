@@ -8,6 +8,7 @@
 //! and waits until the server's catch-up has indexed its writes ([`Rag::settle`]) before it
 //! reports. `reindex` asks the server to rebuild its own indexes ([`reindex`]).
 
+mod backup;
 mod doctor;
 mod eval;
 mod files;
@@ -29,6 +30,7 @@ use footnote_adapter::{Actor, AskEvent, Gateway, Notice, Question, Scope, Upload
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 
+pub use backup::{backup, restore};
 pub use doctor::doctor;
 pub use eval::{CitationArgs, EvalArgs, eval, eval_citations};
 pub use reindex::reindex;

@@ -9,11 +9,14 @@
 //! Only the process holding the data directory's writer lock ([`lock`]) changes the files; it is
 //! `footnote serve` while it runs. Any other process (a command next to the server) opens them
 //! read-only: its catch-up applies the vector changes in memory only, and reads the BM25 index as
-//! the writer commits it ([`Indexes::settled`] tells when the writer has caught up).
+//! the writer commits it ([`Indexes::settled`] tells when the writer has caught up). The writer
+//! first checks that the indexes were derived from this very database and not past its log
+//! ([`origin`]), and rebuilds them when not.
 
 pub mod bm25;
 pub mod lock;
 mod nearest;
+pub mod origin;
 pub mod vector;
 
 use std::collections::BTreeMap;
@@ -47,6 +50,9 @@ pub enum IndexError {
     /// The lock file could not be used.
     #[error("index lock {path}: {reason}")]
     Lock { path: String, reason: String },
+    /// The record of the database the indexes follow could not be read or written.
+    #[error("{path}: {reason}")]
+    Origin { path: String, reason: String },
     /// Only the process holding the writer lock may do this (rebuild, drop, persist).
     #[error("{} keeps the search indexes in {dir}", holder.describe())]
     NotWriter { holder: Holder, dir: String },

@@ -182,7 +182,7 @@ impl Rag {
             );
         }
         warm_tokenizer();
-        let indexes = Self::open_indexes(&cfg, dims, access).await?.searching_vectors_in(store.as_ref());
+        let indexes = Self::open_indexes(&cfg, store.as_ref(), dims, access).await?;
         let rag = Rag {
             ollama: OllamaClient::new(&cfg.ollama)?,
             workers: WorkerPool::new(PoolSettings::from(&cfg.ingest)),
@@ -203,13 +203,24 @@ impl Rag {
         Ok(Arc::new(rag))
     }
 
-    /// Opens the indexes. Read-only, a BM25 index that is missing or being rebuilt by its
-    /// writer is waited for (up to [`sync::SETTLE_WAIT`]).
-    async fn open_indexes(cfg: &Config, dims: Option<usize>, access: Access) -> Result<Indexes, RagError> {
+    /// Opens the indexes for following `store`. As their keeper, first makes sure they were
+    /// derived from this database and are not ahead of it ([`Indexes::align`]). Read-only, a
+    /// BM25 index that is missing or being rebuilt by its writer is waited for (up to
+    /// [`sync::SETTLE_WAIT`]).
+    async fn open_indexes(
+        cfg: &Config,
+        store: &dyn Store,
+        dims: Option<usize>,
+        access: Access,
+    ) -> Result<Indexes, RagError> {
         let dir = cfg.index_dir();
         let params = HnswParams::from(&cfg.retrieval);
         let holder = match access {
-            Access::Write(_) => return Ok(Indexes::open_with(&dir, dims, params, access)?),
+            Access::Write(_) => {
+                let indexes = Indexes::open_with(&dir, dims, params, access)?.searching_vectors_in(store);
+                indexes.align(store).await?;
+                return Ok(indexes);
+            }
             Access::Read(holder) => holder,
         };
         let deadline = Instant::now() + sync::SETTLE_WAIT;
@@ -224,7 +235,7 @@ impl Rag {
                         dir: dir.display().to_string(),
                     });
                 }
-                other => return Ok(other?),
+                other => return Ok(other?.searching_vectors_in(store)),
             }
         }
     }

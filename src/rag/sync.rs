@@ -73,7 +73,7 @@ impl Rag {
             return Ok(false);
         }
         let dims = self.store.meta(crate::store::META_EMBED_DIMS).await?.and_then(|d| d.parse().ok());
-        let writer = Self::open_indexes(&self.cfg, dims, access).await?;
+        let writer = Self::open_indexes(&self.cfg, self.store.as_ref(), dims, access).await?;
         writer.catch_up(self.store.as_ref()).await?;
         writer.persist_vectors()?;
         Ok(true)

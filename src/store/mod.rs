@@ -15,6 +15,7 @@
 //! holds a lease that every batch renews; a stage whose lease ran out (its writer crashed) is
 //! deleted when the store opens and whenever another stage begins.
 
+pub mod backup;
 pub mod lease;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -282,6 +283,9 @@ pub fn decode_vector(bytes: &[u8]) -> Result<Vec<f32>> {
 
 /// The meta key holding the embedding model whose vectors are stored.
 pub const META_EMBED_MODEL: &str = "embed_model";
+/// The meta key holding the database's random identity (made once by a migration; the search
+/// indexes record which database they follow, see [`crate::index::origin`]).
+pub const META_DATABASE_ID: &str = "database_id";
 /// The meta key holding the dimension of the stored vectors.
 pub const META_EMBED_DIMS: &str = "embed_dims";
 /// The meta key naming what the stored vectors were made from

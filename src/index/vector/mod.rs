@@ -362,6 +362,12 @@ impl VectorIndex {
         self.read().values().map(Collection::memory_usage).sum()
     }
 
+    /// The watermark of the index stored in `dir`, read from its manifest alone (`None`: no
+    /// index there, or an unreadable one, which opens empty).
+    pub fn stored_watermark(dir: &Path) -> Option<i64> {
+        persist::read_manifest(dir).ok().flatten().map(|m| m.watermark)
+    }
+
     /// Sequence number of the last change applied (stored with the index).
     pub fn watermark(&self) -> i64 {
         self.watermark.load(Ordering::Acquire)
