@@ -15,25 +15,6 @@ fn write(dir: &Path, name: &str, body: &str) {
     std::fs::write(dir.join(name), body).unwrap();
 }
 
-/// The titles the server cites for `question` (through its HTTP API).
-async fn server_cites(serve: &Serve, question: &str) -> Vec<String> {
-    let answer: serde_json::Value = reqwest::Client::new()
-        .post(serve.url("/api/ask"))
-        .json(&serde_json::json!({ "question": question }))
-        .send()
-        .await
-        .expect("ask the server")
-        .json()
-        .await
-        .expect("an answer");
-    answer["citations"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no citations in {answer}"))
-        .iter()
-        .map(|c| c["title"].as_str().unwrap_or_default().to_owned())
-        .collect()
-}
-
 /// Asserts a command succeeded and never showed a library's debug text.
 fn succeeded(out: &std::process::Output, what: &str) -> String {
     let shown = text(out);
@@ -69,7 +50,7 @@ async fn every_command_works_next_to_a_running_server() {
     assert!(shown.contains("Added “Tomatoes”") && shown.contains("Added “Roses”"), "{shown}");
     assert!(shown.contains("2 file(s) processed, 0 refused"), "{shown}");
     // The ingest returns once the server has indexed the files: the very next question finds them.
-    let titles = server_cites(&serve, "How often should I water tomatoes?").await;
+    let titles = serve.cites("How often should I water tomatoes?").await;
     assert_eq!(titles.first().map(String::as_str), Some("Tomatoes"), "{titles:?}");
 
     let asked = settings.run(&["ask", "When", "do", "I", "prune", "roses?"]).await;
@@ -90,14 +71,14 @@ async fn every_command_works_next_to_a_running_server() {
     let forgot = settings.run(&["forget", &roses]).await;
     let shown = succeeded(&forgot, "forget");
     assert!(shown.contains("Forgot “Roses”"), "{shown}");
-    let titles = server_cites(&serve, "When do I prune roses?").await;
+    let titles = serve.cites("When do I prune roses?").await;
     assert!(!titles.iter().any(|t| t == "Roses"), "the server still cites the forgotten document: {titles:?}");
 
     let rebuilt = settings.run(&["reindex"]).await;
     let shown = succeeded(&rebuilt, "reindex");
     assert!(shown.contains("Rebuilt the search indexes: 1 chunks"), "{shown}");
     assert!(serve.log().iter().any(|l| l.contains("Rebuilding the search indexes")), "the server did the rebuild");
-    let titles = server_cites(&serve, "How often should I water tomatoes?").await;
+    let titles = serve.cites("How often should I water tomatoes?").await;
     assert_eq!(titles.first().map(String::as_str), Some("Tomatoes"), "after the rebuild: {titles:?}");
 
     // What cannot run next to the server says so in one line.

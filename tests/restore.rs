@@ -39,6 +39,30 @@ async fn consistent(rag: &Rag, word: &str) {
     assert!(!texts.is_empty() && texts.iter().all(|t| t.to_lowercase().contains(word)), "{word}: {texts:?}");
 }
 
+/// Waits until the core of `env` that was just dropped is gone as a stopped process would be:
+/// it no longer keeps the indexes (tasks that shared it may drop their handle a moment after
+/// the work returned) and its pool has closed its SQLite files (a connection that closes last
+/// deletes the log by name, which would take the next core's log).
+async fn closed(env: &TestEnv) {
+    let db = env.config.sqlite_path().display().to_string();
+    let open_files = || {
+        std::fs::read_dir("/proc/self/fd")
+            .map(|fds| {
+                fds.flatten()
+                    .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+                    .any(|p| p.display().to_string().starts_with(&db))
+            })
+            .unwrap_or(false)
+    };
+    for _ in 0..200 {
+        if Rag::index_access(&env.config, "test").unwrap().is_write() && !open_files() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the previous core still keeps the indexes or its database open after 10 s");
+}
+
 /// A copy of the test's database as it is now, to put back later: a file (SQLite) or a
 /// database cloned from it (PostgreSQL). The core must be closed.
 async fn take_backup(env: &TestEnv, backend: Backend) -> Backup {
@@ -87,11 +111,13 @@ async fn clone_database(_env: &TestEnv) -> pg::TestDatabase {
 fn put_back(env: &mut TestEnv, backup: &Backup) {
     match backup {
         Backup::File(file) => {
+            // A new file rather than the old one overwritten: the closed core's connections may
+            // still be closing, and one that closes writes its log into the file it has open.
             let db = env.config.sqlite_path();
-            for side in ["-wal", "-shm"] {
+            for side in ["", "-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{}{side}", db.display()));
             }
-            std::fs::copy(file, &db).expect("copy the backup over the database");
+            std::fs::copy(file, &db).expect("copy the backup in place of the database");
         }
         Backup::Database(database) => env.config.database.url = database.url.clone().into(),
     }
@@ -104,6 +130,7 @@ async fn indexes_follow_a_database_put_back_from_a_backup(backend: Backend) {
         ingest(&core, "garden", TOMATOES.0, TOMATOES.1).await;
         core.rag().flush().unwrap();
     }
+    closed(&env).await;
     let backup = take_backup(&env, backend).await;
     {
         let core = env.core().await;
@@ -111,12 +138,14 @@ async fn indexes_follow_a_database_put_back_from_a_backup(backend: Backend) {
         ingest(&core, "garden", PEARS.0, PEARS.1).await;
         core.rag().flush().unwrap();
     }
+    closed(&env).await;
     put_back(&mut env, &backup);
 
     // The indexes are ahead of the restored database's log: rebuilt from it.
     let core = env.core().await;
     let rag = core.rag();
     let rag = rag.as_ref();
+    assert!(rag.indexes().is_writer());
     assert!(found(rag, "roses").await.is_empty(), "the index still holds what the backup does not");
     // New documents get the change numbers and chunk ids the lost ones had: they must be found
     // under their own words, not under the lost documents' ones.
@@ -142,6 +171,7 @@ async fn indexes_built_from_another_database_are_rebuilt(backend: Backend) {
         }
         core.rag().flush().unwrap();
     }
+    closed(&env).await;
     match backend {
         Backend::Sqlite => {
             let db = env.config.sqlite_path();
@@ -154,6 +184,7 @@ async fn indexes_built_from_another_database_are_rebuilt(backend: Backend) {
     }
 
     let rag = env.rag().await;
+    assert!(rag.indexes().is_writer());
     assert!(found(&rag, "tomatoes").await.is_empty(), "the index still holds the first database's chunks");
     for word in ["roses", "pears", "maples"] {
         consistent(&rag, word).await;
@@ -164,20 +195,6 @@ fn write(dir: &Path, (name, body): (&str, &str)) -> String {
     let path = dir.join(name);
     std::fs::write(&path, body).unwrap();
     path.display().to_string()
-}
-
-/// The titles the server cites for `question`.
-async fn server_cites(serve: &Serve, question: &str) -> Vec<String> {
-    let answer: serde_json::Value = reqwest::Client::new()
-        .post(serve.url("/api/ask"))
-        .json(&serde_json::json!({ "question": question }))
-        .send()
-        .await
-        .expect("ask the server")
-        .json()
-        .await
-        .expect("an answer");
-    answer["citations"].as_array().expect("citations").iter().map(|c| c["title"].as_str().unwrap().to_owned()).collect()
 }
 
 async fn start(settings: &Settings) -> Serve {
@@ -214,14 +231,14 @@ async fn a_backup_made_while_serving_is_restored_once_the_server_stopped() {
 
     let ingested = settings.run(&["ingest", &write(dir.path(), ROSES)]).await;
     assert!(ingested.status.success(), "{}", text(&ingested));
-    assert_eq!(server_cites(&serve, "When do I prune roses?").await.first().map(String::as_str), Some("Roses"));
+    assert_eq!(serve.cites("When do I prune roses?").await.first().map(String::as_str), Some("Roses"));
 
     // Not under a running server: it keeps its database.
     let refused = settings.run(&["restore", backup.to_str().unwrap()]).await;
     let shown = text(&refused);
     assert!(!refused.status.success(), "{shown}");
     assert!(shown.contains(&format!("footnote serve (pid {}) uses this data directory", serve.pid())), "{shown}");
-    assert_eq!(server_cites(&serve, "When do I prune roses?").await.first().map(String::as_str), Some("Roses"));
+    assert_eq!(serve.cites("When do I prune roses?").await.first().map(String::as_str), Some("Roses"));
     assert!(serve.stop().await, "{}", serve.log_text());
 
     // Files that are no Footnote backup change nothing.
@@ -251,14 +268,11 @@ async fn a_backup_made_while_serving_is_restored_once_the_server_stopped() {
     assert!(shown.contains(&kept[0]), "{shown}");
 
     let serve = start(&settings).await;
-    assert_eq!(
-        server_cites(&serve, "How often should I water tomatoes?").await.first().map(String::as_str),
-        Some("Tomatoes")
-    );
-    assert!(!server_cites(&serve, "When do I prune roses?").await.iter().any(|t| t == "Roses"));
+    assert_eq!(serve.cites("How often should I water tomatoes?").await.first().map(String::as_str), Some("Tomatoes"));
+    assert!(!serve.cites("When do I prune roses?").await.iter().any(|t| t == "Roses"));
     let ingested = settings.run(&["ingest", &write(dir.path(), PEARS)]).await;
     assert!(ingested.status.success(), "{}", text(&ingested));
-    assert_eq!(server_cites(&serve, "When do I pick pears?").await.first().map(String::as_str), Some("Pears"));
+    assert_eq!(serve.cites("When do I pick pears?").await.first().map(String::as_str), Some("Pears"));
 }
 
 #[tokio::test]

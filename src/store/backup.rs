@@ -98,6 +98,16 @@ pub async fn inspect(path: &Path) -> Result<Contents> {
     Ok(Contents { collections: row.get(0), documents: row.get(1), chunks: row.get(2), bytes })
 }
 
+/// Copies the database open on `conn` into the empty file `target`, checks the copy and makes
+/// it durable.
+async fn copy_into(mut conn: SqliteConnection, target: &Path) -> Result<Contents> {
+    sqlx::query("VACUUM INTO ?").bind(target.to_string_lossy().as_ref()).execute(&mut conn).await?;
+    conn.close().await?;
+    let contents = inspect(target).await?;
+    std::fs::File::open(target).and_then(|f| f.sync_all()).map_err(|e| io_error("cannot write", target, e))?;
+    Ok(contents)
+}
+
 /// Gives the finished file `from` the name `to`, unless something took that name meanwhile: by a
 /// hard link, which fails on a taken name, or where the file system has none (a FAT-formatted
 /// stick) by a rename after one more look.
@@ -124,13 +134,7 @@ pub async fn backup(db: &Path, to: &Path) -> Result<Contents> {
     let temporary = partial(to);
     create_private(&temporary).map_err(|e| io_error("cannot create", &temporary, e))?;
     let made = async {
-        let mut conn = connect(db).await?;
-        sqlx::query("VACUUM INTO ?").bind(temporary.to_string_lossy().as_ref()).execute(&mut conn).await?;
-        conn.close().await?;
-        let contents = inspect(&temporary).await?;
-        std::fs::File::open(&temporary)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| io_error("cannot write", &temporary, e))?;
+        let contents = copy_into(connect(db).await?, &temporary).await?;
         give_name(&temporary, to)?;
         Ok(contents)
     }
@@ -169,17 +173,7 @@ pub async fn restore(db: &Path, from: &Path) -> Result<Restored> {
     // The copy is made in the data directory first, so that the swap below is two renames.
     let incoming = partial(db);
     create_private(&incoming).map_err(|e| io_error("cannot create", &incoming, e))?;
-    let copied = async {
-        let mut conn = open_copy(from).await?;
-        sqlx::query("VACUUM INTO ?").bind(incoming.to_string_lossy().as_ref()).execute(&mut conn).await?;
-        conn.close().await?;
-        let contents = inspect(&incoming).await?;
-        std::fs::File::open(&incoming)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| io_error("cannot write", &incoming, e))?;
-        Ok::<_, StoreError>(contents)
-    }
-    .await;
+    let copied = async { copy_into(open_copy(from).await?, &incoming).await }.await;
     let contents = match copied {
         Ok(contents) => contents,
         Err(e) => {

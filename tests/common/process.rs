@@ -131,6 +131,25 @@ impl Serve {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The titles it cites, in order, when `question` is asked through its HTTP API.
+    pub async fn cites(&self, question: &str) -> Vec<String> {
+        let answer: serde_json::Value = reqwest::Client::new()
+            .post(self.url("/api/ask"))
+            .json(&serde_json::json!({ "question": question }))
+            .send()
+            .await
+            .expect("ask the server")
+            .json()
+            .await
+            .expect("an answer");
+        answer["citations"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no citations in {answer}"))
+            .iter()
+            .map(|c| c["title"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
     /// Its log so far.
     pub fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
