@@ -91,8 +91,7 @@ async fn clone_database(env: &TestEnv) -> pg::TestDatabase {
     for attempt in 0.. {
         match sqlx::query(sqlx::AssertSqlSafe(sql.clone())).execute(&mut admin).await {
             Ok(_) => break,
-            Err(e) if attempt < 50 => {
-                let _ = e;
+            Err(_) if attempt < 50 => {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
             Err(e) => panic!("cannot copy the test database: {e}"),
@@ -106,13 +105,12 @@ async fn clone_database(_env: &TestEnv) -> pg::TestDatabase {
     panic!("this build has no PostgreSQL support")
 }
 
-/// Puts `backup` back the way an operator would by hand: the file copied over the database
-/// (its write-ahead log removed), or the configuration pointed at the restored database.
+/// Puts `backup` back the way an operator would by hand: the file copied in place of the
+/// database (its write-ahead log removed), or the configuration pointed at the restored
+/// database.
 fn put_back(env: &mut TestEnv, backup: &Backup) {
     match backup {
         Backup::File(file) => {
-            // A new file rather than the old one overwritten: the closed core's connections may
-            // still be closing, and one that closes writes its log into the file it has open.
             let db = env.config.sqlite_path();
             for side in ["", "-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{}{side}", db.display()));
