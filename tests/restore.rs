@@ -253,6 +253,9 @@ async fn a_backup_made_while_serving_is_restored_once_the_server_stopped() {
         assert!(text(&listed).contains("Roses"), "a refused restore changed the database: {}", text(&listed));
     }
 
+    // What a restore killed midway left behind goes with the next one.
+    let leftover = data.join(".footnote.db.partial-999999");
+    std::fs::write(&leftover, b"half a database").unwrap();
     let restored = settings.run(&["restore", backup.to_str().unwrap()]).await;
     let shown = text(&restored);
     assert!(restored.status.success(), "{shown}");
@@ -263,6 +266,7 @@ async fn a_backup_made_while_serving_is_restored_once_the_server_stopped() {
         .filter(|n| n.starts_with("footnote.db.before-restore-"))
         .collect();
     assert_eq!(kept.len(), 1, "the replaced database is kept: {kept:?}");
+    assert!(!leftover.exists(), "the partial copy of an earlier restore is still there");
     assert!(shown.contains(&kept[0]), "{shown}");
 
     let serve = start(&settings).await;

@@ -143,6 +143,21 @@ pub async fn backup(db: &Path, to: &Path) -> Result<Contents> {
     made
 }
 
+/// Removes what an earlier restore of `db` that was killed midway left: its partial copies
+/// ([`partial`]). Only one restore runs at a time (the caller holds the index writer lock), so
+/// none of them is in use.
+fn remove_leftovers(db: &Path) {
+    let Some(name) = db.file_name().map(|n| n.to_string_lossy().into_owned()) else { return };
+    let prefix = format!(".{name}.partial-");
+    let dir = db.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// A free name beside `db` for the database a restore replaces: `footnote.db.before-restore-`
 /// and the time (UTC), with a number after it should that be taken.
 fn set_aside_name(db: &Path) -> PathBuf {
@@ -170,6 +185,7 @@ pub async fn restore(db: &Path, from: &Path) -> Result<Restored> {
     inspect(from).await?;
     let dir = db.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| io_error("cannot create", dir, e))?;
+    remove_leftovers(db);
     // The copy is made in the data directory first, so that the swap below is two renames.
     let incoming = partial(db);
     create_private(&incoming).map_err(|e| io_error("cannot create", &incoming, e))?;
