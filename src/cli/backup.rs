@@ -10,6 +10,7 @@ use footnote::config::{Config, Database};
 use footnote::index::lock::Access;
 use footnote::rag::Rag;
 use footnote::store::backup::{self, Contents};
+use footnote_adapter::render;
 
 const POSTGRES: &str = "the database is PostgreSQL: back it up with its own tools (pg_dump --format=custom, \
      pg_restore), which copy everything Footnote stores; each instance rebuilds its search index \
@@ -32,11 +33,11 @@ fn sqlite_file(config: &Config) -> Result<std::path::PathBuf> {
 fn describe(contents: &Contents) -> String {
     let count = |n: i64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     format!(
-        "{} ({}) in {}, {:.1} MB",
+        "{} ({}) in {}, {}",
         count(contents.documents, "document", "documents"),
         count(contents.chunks, "chunk", "chunks"),
         count(contents.collections, "collection", "collections"),
-        contents.bytes as f64 / 1_048_576.0
+        render::human_bytes(contents.bytes)
     )
 }
 
@@ -58,21 +59,12 @@ pub async fn restore(config: Config, from: &Path) -> Result<ExitCode> {
         Access::Read(holder) => {
             bail!("{} uses this data directory: stop it first, then restore", holder.describe())
         }
-        lock => lock,
+        Access::Write(lock) => lock,
     };
     let restored = backup::restore(&db, from).await?;
     // The indexes followed the database that was replaced: start them over.
-    let index = config.index_dir();
-    for derived in ["bm25", "vectors", footnote::index::origin::ORIGIN_FILE] {
-        let path = index.join(derived);
-        let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
-        match removed {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                bail!("restored, but cannot remove the old search index {}: {e}", path.display())
-            }
-            _ => {}
-        }
-    }
+    footnote::index::discard(&config.index_dir(), &lock)
+        .map_err(|e| anyhow::anyhow!("restored, but cannot remove the old search indexes: {e}"))?;
     drop(lock);
     println!("Restored {} from {}.", describe(&restored.contents), from.display());
     if let Some(previous) = restored.previous {

@@ -33,6 +33,32 @@ use vector::{HnswParams, VectorIndex, VectorIndexError};
 
 pub use nearest::VectorSearch;
 
+/// The BM25 index's directory under the index directory.
+const BM25_DIR: &str = "bm25";
+/// The vector index's directory under the index directory.
+const VECTOR_DIR: &str = "vectors";
+
+/// Removes a file or a directory, unless it is not there.
+fn remove(path: &Path) -> Result<(), IndexError> {
+    let removed = if path.is_dir() { std::fs::remove_dir_all(path) } else { std::fs::remove_file(path) };
+    match removed {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(IndexError::Io { path: path.display().to_string(), reason: e.to_string() })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Deletes the indexes under `dir` and their record of the database they followed, for when
+/// that database was replaced: the next process to keep them rebuilds them from the new one.
+/// Only for the holder of the writer lock, which stays.
+pub fn discard(dir: &Path, _lock: &WriterLock) -> Result<(), IndexError> {
+    for derived in [BM25_DIR, VECTOR_DIR, origin::ORIGIN_FILE] {
+        remove(&dir.join(derived))?;
+    }
+    Ok(())
+}
+
 /// Changes read from the log per step.
 const BATCH: i64 = 2000;
 /// The vector index is written to disk at most this often (it is replayed from the log after a
@@ -50,9 +76,10 @@ pub enum IndexError {
     /// The lock file could not be used.
     #[error("index lock {path}: {reason}")]
     Lock { path: String, reason: String },
-    /// The record of the database the indexes follow could not be read or written.
+    /// A file of the indexes (their record of the database, a directory to remove) could not
+    /// be read, written or removed.
     #[error("{path}: {reason}")]
-    Origin { path: String, reason: String },
+    Io { path: String, reason: String },
     /// Only the process holding the writer lock may do this (rebuild, drop, persist).
     #[error("{} keeps the search indexes in {dir}", holder.describe())]
     NotWriter { holder: Holder, dir: String },
@@ -111,8 +138,8 @@ impl Indexes {
     /// may be rebuilt if unreadable), or read-only beside the process that keeps them.
     pub fn open_with(dir: &Path, dims: Option<usize>, params: HnswParams, access: Access) -> Result<Self, IndexError> {
         let (bm25, writer, holder) = match access {
-            Access::Write(lock) => (Bm25Index::open(&dir.join("bm25"), &lock)?, Some(lock), None),
-            Access::Read(holder) => (Bm25Index::open_read_only(&dir.join("bm25"))?, None, Some(holder)),
+            Access::Write(lock) => (Bm25Index::open(&dir.join(BM25_DIR), &lock)?, Some(lock), None),
+            Access::Read(holder) => (Bm25Index::open_read_only(&dir.join(BM25_DIR))?, None, Some(holder)),
         };
         let vectors = Arc::new(nearest::Embedded::default());
         let indexes = Indexes {
@@ -121,7 +148,7 @@ impl Indexes {
             vectors,
             vectors_in_database: false,
             dir: dir.to_owned(),
-            vector_dir: dir.join("vectors"),
+            vector_dir: dir.join(VECTOR_DIR),
             params,
             sync: tokio::sync::Mutex::new(Instant::now()),
             writer,

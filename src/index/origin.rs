@@ -18,7 +18,7 @@ use std::io;
 use std::path::Path;
 
 use super::vector::VectorIndex;
-use super::{IndexError, Indexes, blocking};
+use super::{IndexError, Indexes, blocking, remove};
 use crate::store::{META_DATABASE_ID, Store};
 
 /// The file in the index directory that names the database the indexes follow.
@@ -61,7 +61,7 @@ fn write(dir: &Path, id: &str) -> io::Result<()> {
 }
 
 fn io_error(dir: &Path, e: io::Error) -> IndexError {
-    IndexError::Origin { path: dir.join(ORIGIN_FILE).display().to_string(), reason: e.to_string() }
+    IndexError::Io { path: dir.join(ORIGIN_FILE).display().to_string(), reason: e.to_string() }
 }
 
 impl Indexes {
@@ -101,11 +101,7 @@ impl Indexes {
             if self.vectors().is_none() && !self.vectors_in_database {
                 // Files nobody opened yet would be opened by the first vector, with their old
                 // watermark: empty them now.
-                let dir = self.vector_dir.clone();
-                blocking(|| match std::fs::remove_dir_all(&dir) {
-                    Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_error(&dir, e)),
-                    _ => Ok(()),
-                })?;
+                blocking(|| remove(&self.vector_dir))?;
             }
         }
         if let Some(current) = current.filter(|c| recorded.as_deref() != Some(c.as_str())) {

@@ -4,7 +4,8 @@
 //! while `footnote serve` writes (copying the file with `cp` can catch it half-written, and
 //! misses what is still in the write-ahead log). It is written under a temporary name, checked
 //! (`PRAGMA quick_check`, and that it is a Footnote database), and only then given its name, so a
-//! file with the backup's name is always a whole one. Backups hold every document: they are
+//! file with the backup's name is always a whole one. A restore checks the file it is given the
+//! same way before anything changes. Backups hold every document: they are
 //! created readable by their owner only.
 //!
 //! The search indexes are not copied: they are derived from the database and rebuilt from it.
@@ -74,7 +75,7 @@ fn create_private(path: &Path) -> io::Result<()> {
 }
 
 /// Checks that `path` is an intact Footnote database and counts what it holds.
-pub async fn inspect(path: &Path) -> Result<Contents> {
+async fn inspect(path: &Path) -> Result<Contents> {
     let bytes = std::fs::metadata(path).map_err(|e| io_error("cannot read", path, e))?.len();
     let mut conn = open_copy(path).await?;
     let check: String = sqlx::query_scalar("PRAGMA quick_check")
@@ -98,14 +99,11 @@ pub async fn inspect(path: &Path) -> Result<Contents> {
     Ok(Contents { collections: row.get(0), documents: row.get(1), chunks: row.get(2), bytes })
 }
 
-/// Copies the database open on `conn` into the empty file `target`, checks the copy and makes
-/// it durable.
-async fn copy_into(mut conn: SqliteConnection, target: &Path) -> Result<Contents> {
+/// Copies the database open on `conn` into the empty file `target` and makes the copy durable.
+async fn copy_into(mut conn: SqliteConnection, target: &Path) -> Result<()> {
     sqlx::query("VACUUM INTO ?").bind(target.to_string_lossy().as_ref()).execute(&mut conn).await?;
     conn.close().await?;
-    let contents = inspect(target).await?;
-    std::fs::File::open(target).and_then(|f| f.sync_all()).map_err(|e| io_error("cannot write", target, e))?;
-    Ok(contents)
+    std::fs::File::open(target).and_then(|f| f.sync_all()).map_err(|e| io_error("cannot write", target, e))
 }
 
 /// Gives the finished file `from` the name `to`, unless something took that name meanwhile: by a
@@ -134,7 +132,8 @@ pub async fn backup(db: &Path, to: &Path) -> Result<Contents> {
     let temporary = partial(to);
     create_private(&temporary).map_err(|e| io_error("cannot create", &temporary, e))?;
     let made = async {
-        let contents = copy_into(connect(db).await?, &temporary).await?;
+        copy_into(connect(db).await?, &temporary).await?;
+        let contents = inspect(&temporary).await?;
         give_name(&temporary, to)?;
         Ok(contents)
     }
@@ -182,7 +181,9 @@ pub struct Restored {
 /// (it holds the index writer lock, so no server runs). The backup is checked first: a damaged
 /// or foreign file changes nothing.
 pub async fn restore(db: &Path, from: &Path) -> Result<Restored> {
-    inspect(from).await?;
+    // Checked where it is, so that a refusal names the file given; the copy is not checked
+    // again (a checked file copies whole, or VACUUM INTO fails).
+    let contents = inspect(from).await?;
     let dir = db.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| io_error("cannot create", dir, e))?;
     remove_leftovers(db);
@@ -190,13 +191,10 @@ pub async fn restore(db: &Path, from: &Path) -> Result<Restored> {
     let incoming = partial(db);
     create_private(&incoming).map_err(|e| io_error("cannot create", &incoming, e))?;
     let copied = async { copy_into(open_copy(from).await?, &incoming).await }.await;
-    let contents = match copied {
-        Ok(contents) => contents,
-        Err(e) => {
-            let _ = std::fs::remove_file(&incoming);
-            return Err(e);
-        }
-    };
+    if let Err(e) = copied {
+        let _ = std::fs::remove_file(&incoming);
+        return Err(e);
+    }
     let swapped = swap(db, &incoming).await;
     if swapped.is_err() {
         let _ = std::fs::remove_file(&incoming);
